@@ -1,0 +1,54 @@
+"""tinygrad_edu: a small automatic-differentiation library for learning gradient descent.
+
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+The API mirrors PyTorch's names, defaults and formulas, so a training loop
+written here moves to PyTorch by changing the import.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import nn, optim
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .functions import (
+    abs, amax, amin, argmax, argmin, clamp, clip, cos, exp, flatten, log, log1p, log_softmax,
+    logsumexp, max, mean, min, permute, pow, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze,
+    std, sum, tanh, transpose, unsqueeze, var,
+)
+from .gradcheck import GradcheckError, gradcheck
+from .rng import manual_seed
+from .serialization import load, save
+from .tensor import (
+    ShapeError, Tensor, arange, cat, eye, from_numpy, full, full_like, get_default_dtype, linspace,
+    matmul, maximum, minimum, ones, ones_like, rand, randint, randn, randperm, set_default_dtype,
+    stack, tensor, where, zeros, zeros_like,
+)
+
+__version__ = "0.1.0"
+
+# dtypes under PyTorch's names, so `dtype=tg.float64` reads as `dtype=torch.float64`.
+float16 = _np.dtype(_np.float16)
+float32 = _np.dtype(_np.float32)
+float64 = _np.dtype(_np.float64)
+int32 = _np.dtype(_np.int32)
+int64 = _np.dtype(_np.int64)
+uint8 = _np.dtype(_np.uint8)
+bool_ = _np.dtype(_np.bool_)
+float = float32  # noqa: A001 - PyTorch's alias
+double = float64
+long = int64
+
+__all__ = [
+    "Tensor", "tensor", "ShapeError", "set_default_dtype", "get_default_dtype", "from_numpy",
+    "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand", "randint",
+    "randperm", "arange", "linspace", "eye", "cat", "stack", "where", "matmul", "maximum", "minimum",
+    "exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "clip", "clamp",
+    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "softmax",
+    "log_softmax", "logsumexp", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
+    "pow", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "gradcheck",
+    "GradcheckError", "manual_seed", "save", "load", "nn", "optim",
+    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
+]

@@ -1,0 +1,15 @@
+"""Neural-network building blocks, as ``torch.nn``: modules, layers, losses, init, utils."""
+
+from . import functional, init, utils
+from .layers import (
+    Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
+    Softmax, Tanh,
+)
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, Parameter
+
+__all__ = [
+    "Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softmax", "LogSoftmax",
+    "Dropout", "Flatten", "Identity", "Sequential", "ModuleList", "MSELoss", "L1Loss",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init", "utils",
+]

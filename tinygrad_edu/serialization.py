@@ -1,0 +1,166 @@
+"""``tg.save`` / ``tg.load``: state dicts in an open format that needs no pickle.
+
+The file is a ZIP archive, readable by ``np.load`` or any zip tool:
+
+- ``manifest.json`` describes the object: dicts (string or integer keys),
+  lists, tuples, numbers, bools, strings and ``None``, with arrays referred to
+  by name. Floats are stored in ``float.hex`` form, so they come back bit for
+  bit (inf and nan included).
+- ``arrays/N.npy``, one standard ``.npy`` file per array (Tensors are saved as
+  their arrays and come back as arrays).
+
+Writing goes to a temporary file in the same directory, which is then renamed
+over ``path``: a crash mid-write never leaves a half-written file in its place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["save", "load", "FORMAT"]
+
+FORMAT = "tinygrad_edu.save"
+VERSION = 1
+_MANIFEST = "manifest.json"
+
+
+def _encode(obj: Any, arrays: list[np.ndarray], where: str, active: set[int]) -> Any:
+    """Turn ``obj`` into JSON-able nodes, collecting arrays; raise TypeError on anything else."""
+    if obj is None:
+        return {"type": "none"}
+    if isinstance(obj, (bool, np.bool_)):
+        return {"type": "bool", "value": bool(obj)}
+    if isinstance(obj, (int, np.integer)):
+        return {"type": "int", "value": int(obj)}
+    if isinstance(obj, (float, np.floating)):
+        return {"type": "float", "value": float(obj).hex()}
+    if isinstance(obj, str):
+        return {"type": "str", "value": obj}
+    if isinstance(obj, (Tensor, np.ndarray)):
+        array = obj.data if isinstance(obj, Tensor) else obj
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"save: the array at {where} has dtype {array.dtype}; only numbers can be saved")
+        arrays.append(array)
+        return {"type": "array", "index": len(arrays) - 1}
+    if isinstance(obj, (dict, list, tuple)):
+        if id(obj) in active:
+            raise TypeError(f"save: the object at {where} contains itself")
+        active.add(id(obj))
+        try:
+            if isinstance(obj, dict):
+                items = []
+                for key, value in obj.items():
+                    if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, int, np.integer)):
+                        raise TypeError(f"save: dict keys must be strings or integers, got {key!r} at {where}")
+                    key_node = {"type": "str", "value": key} if isinstance(key, str) else {"type": "int", "value": int(key)}
+                    items.append([key_node, _encode(value, arrays, f"{where}[{key!r}]", active)])
+                return {"type": "dict", "items": items}
+            return {"type": type(obj).__name__,
+                    "items": [_encode(v, arrays, f"{where}[{i}]", active) for i, v in enumerate(obj)]}
+        finally:
+            active.discard(id(obj))
+    raise TypeError(
+        f"save: cannot save {type(obj).__name__} at {where}; supported are dicts, lists, tuples, "
+        f"arrays, Tensors, numbers, bools, strings and None"
+    )
+
+
+def save(obj: Any, path: str | os.PathLike) -> None:
+    """Save ``obj`` (e.g. a ``state_dict()``) to exactly ``path``, atomically.
+
+    Args:
+        obj: nested dicts (string or integer keys), lists and tuples of arrays,
+            Tensors, numbers, bools, strings and ``None``.
+        path: the file to write; its name is used as given (no suffix added).
+
+    Raises:
+        TypeError: for anything else; an existing file at ``path`` is left untouched.
+
+    Example:
+        >>> import tinygrad_edu as tg, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.tg")
+        >>> tg.save({"w": tg.ones(2), "step": 3}, path)
+        >>> tg.load(path)["step"]
+        3
+    """
+    arrays: list[np.ndarray] = []
+    manifest = {"format": FORMAT, "version": VERSION, "object": _encode(obj, arrays, "the top", set())}
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: the directory {directory!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+                archive.writestr(_MANIFEST, json.dumps(manifest))
+                for i, array in enumerate(arrays):
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+                    archive.writestr(f"arrays/{i}.npy", buffer.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _decode(node: Any, archive: zipfile.ZipFile, path: str) -> Any:
+    kind = node["type"]
+    if kind == "none":
+        return None
+    if kind in ("bool", "int", "str"):
+        return node["value"]
+    if kind == "float":
+        return float.fromhex(node["value"])
+    if kind == "array":
+        with archive.open(f"arrays/{int(node['index'])}.npy") as handle:
+            return np.lib.format.read_array(handle, allow_pickle=False)
+    if kind == "dict":
+        return {_decode(k, archive, path): _decode(v, archive, path) for k, v in node["items"]}
+    if kind == "list":
+        return [_decode(v, archive, path) for v in node["items"]]
+    if kind == "tuple":
+        return tuple(_decode(v, archive, path) for v in node["items"])
+    raise ValueError(f"load: {path!r} holds an unknown entry type {kind!r}")
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Load an object written by `save` (arrays come back as ``np.ndarray``).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is truncated, corrupt, or not written by `save`.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no such file {path!r}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                manifest = json.loads(archive.read(_MANIFEST))
+            except KeyError:
+                raise ValueError(f"load: {path!r} is a zip file but not one written by tg.save") from None
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise ValueError(f"load: {path!r} is not a file written by tg.save")
+            if manifest.get("version") != VERSION:
+                raise ValueError(f"load: {path!r} has format version {manifest.get('version')}, "
+                                 f"this library reads version {VERSION}")
+            return _decode(manifest["object"], archive, path)
+    except (zipfile.BadZipFile, EOFError, KeyError, json.JSONDecodeError, zipfile.LargeZipFile) as err:
+        raise ValueError(f"load: {path!r} is truncated or corrupt, or was not written by tg.save ({err})") from err
+    except ValueError as err:
+        if str(err).startswith("load:"):
+            raise
+        raise ValueError(f"load: {path!r} is truncated or corrupt ({err})") from err

@@ -1,0 +1,1157 @@
+"""`Tensor`: a NumPy array that remembers how it was computed.
+
+Every operation on tensors that require grad records a node of the graph
+(see `tinygrad_edu.autograd`) whose derivative rule lives in
+`tinygrad_edu.ops`. ``loss.backward()`` walks that graph backwards and fills
+``.grad`` of every leaf tensor with ``requires_grad=True``.
+
+Dtypes follow PyTorch: float data becomes the default float dtype (float32,
+see `set_default_dtype`), integer data stays integer, and mixing a tensor with
+a Python number keeps the tensor's dtype unless the number is of a higher kind
+(a float with an integer tensor gives the default float dtype).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import autograd
+from . import ops
+from .autograd import run_backward
+from .rng import generator
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "ShapeError",
+    "set_default_dtype",
+    "get_default_dtype",
+    "from_numpy",
+    "zeros",
+    "ones",
+    "full",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "randn",
+    "rand",
+    "randint",
+    "randperm",
+    "arange",
+    "linspace",
+    "eye",
+    "cat",
+    "stack",
+    "where",
+]
+
+Scalar = Union[int, float, bool]
+DTypeLike = Any
+
+_default_dtype = np.dtype(np.float32)
+
+
+class ShapeError(ValueError, RuntimeError):
+    """Shapes that do not fit an operation.
+
+    A `ValueError` (as NumPy raises) and a `RuntimeError` (as PyTorch raises),
+    so code written for either catches it.
+    """
+
+
+def set_default_dtype(dtype: DTypeLike) -> None:
+    """Set the float dtype that float data and the factories produce (float32 at start).
+
+    Example:
+        >>> import numpy as np, tinygrad_edu as tg
+        >>> tg.set_default_dtype(np.float64); tg.tensor([1.0]).dtype
+        dtype('float64')
+        >>> tg.set_default_dtype(np.float32)
+    """
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype expects a floating dtype (float32 or float64), got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> np.dtype:
+    """The current default float dtype."""
+    return _default_dtype
+
+
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+# ---------------------------------------------------------------------------
+# Helpers: turning inputs into arrays of the right dtype
+# ---------------------------------------------------------------------------
+
+_SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def _kind_rank(dtype: np.dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floats: the order in which kinds promote."""
+    return {"b": 0, "i": 1, "u": 1, "f": 2}.get(dtype.kind, 3)
+
+
+def _scalar_rank(value: Scalar) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        return 0
+    if isinstance(value, (int, np.integer)):
+        return 1
+    return 2
+
+
+def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
+    """Convert user data to a fresh array following the dtype rules (always a copy)."""
+    if isinstance(data, Tensor):
+        array = data.data
+        return array.astype(dtype if dtype is not None else array.dtype, copy=True)
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        array = np.array(data, dtype=dt, copy=True)
+    else:
+        array = np.array(data, copy=True)
+        if array.dtype.kind == "f":
+            array = array.astype(_default_dtype, copy=False)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"a Tensor holds numbers (bool, integer or float), got data of dtype {array.dtype} "
+            f"from {type(data).__name__}"
+        )
+    return array
+
+
+def _wrap(data: np.ndarray, requires_grad: bool = False, ctx: Any = None) -> Tensor:
+    """Make a Tensor around ``data`` without copying or checking (internal fast path)."""
+    out = object.__new__(Tensor)
+    out.data = data
+    out._requires_grad = requires_grad
+    out._ctx = ctx
+    out.grad = None
+    out._retains_grad = False
+    return out
+
+
+def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None = None, **options: Any) -> Tensor:
+    """Run ``fn_cls`` forward and, when grad is on and needed, record it in the graph.
+
+    ``arrays`` lets a caller feed forward converted arrays (dtype promotion)
+    while the graph still points at the original tensors.
+    """
+    fn = fn_cls(*parents)
+    data = fn.forward(*(arrays if arrays is not None else [p.data for p in parents]), **options)
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    if autograd._grad_enabled and True in fn.needs_input_grad:
+        return _wrap(data, True, fn)
+    return _wrap(data)
+
+
+def _result_dtype(a: Any, b: Any) -> np.dtype:
+    """The dtype of a binary operation, by PyTorch's promotion rules.
+
+    Kinds promote bool < int < float; a Python number only matters if it is
+    of a higher kind than the tensor (float with an int tensor gives the default
+    float dtype); a 0-d tensor gives way to a dimensioned one of the same kind.
+    """
+    a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
+    if a_t and b_t:
+        da, db = a.data.dtype, b.data.dtype
+        if da == db:
+            return da
+        ra, rb = _kind_rank(da), _kind_rank(db)
+        if ra != rb:
+            return da if ra > rb else db
+        if a.data.ndim == 0 and b.data.ndim > 0:
+            return db
+        if b.data.ndim == 0 and a.data.ndim > 0:
+            return da
+        return np.promote_types(da, db)
+    t, s = (a, b) if a_t else (b, a)
+    dt = t.data.dtype
+    rs = _scalar_rank(s)
+    if rs > _kind_rank(dt):
+        return _default_dtype if rs == 2 else np.dtype(np.int64)
+    return dt
+
+
+def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Tensor, list[np.ndarray]]:
+    """Turn a binary operation's inputs into two Tensors and their arrays in one dtype."""
+    if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
+        a = Tensor(a)
+    if not isinstance(b, Tensor) and not isinstance(b, _SCALAR_TYPES):
+        b = Tensor(b)
+    dtype = _result_dtype(a, b)
+    if true_divide and dtype.kind != "f":
+        dtype = _default_dtype
+    if not isinstance(a, Tensor):
+        a = _wrap(np.asarray(a, dtype=dtype))
+    if not isinstance(b, Tensor):
+        b = _wrap(np.asarray(b, dtype=dtype))
+    arrays = [a.data if a.data.dtype == dtype else a.data.astype(dtype),
+              b.data if b.data.dtype == dtype else b.data.astype(dtype)]
+    return a, b, arrays
+
+
+def _binary(fn_cls: type, name: str, a: Any, b: Any, *, true_divide: bool = False) -> Tensor:
+    a, b, arrays = _operands(a, b, true_divide=true_divide)
+    try:
+        return _apply(fn_cls, a, b, arrays=arrays)
+    except ValueError as err:
+        _raise_if_unbroadcastable(name, a.shape, b.shape, err)
+        raise
+
+
+def _raise_if_unbroadcastable(name: str, shape_a: tuple, shape_b: tuple, err: Exception) -> None:
+    try:
+        np.broadcast_shapes(shape_a, shape_b)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: shapes {shape_a} and {shape_b} cannot be broadcast together "
+            f"(trailing dimensions must be equal or 1)"
+        ) from err
+
+
+def _compare(ufunc: np.ufunc, name: str, a: Any, b: Any) -> Tensor:
+    a, b, arrays = _operands(a, b)
+    try:
+        return _wrap(np.asarray(ufunc(*arrays)))
+    except ValueError as err:
+        _raise_if_unbroadcastable(name, a.shape, b.shape, err)
+        raise
+
+
+def _size_args(size: tuple) -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch does."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for n in size:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"sizes must be non-negative integers, got {size}")
+    return tuple(int(n) for n in size)
+
+
+def _normalize_axis(dim: Any, ndim: int, name: str) -> Any:
+    """Check a ``dim`` argument (int, tuple of ints or None) against ``ndim``."""
+    if dim is None:
+        return None
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    low, high = (-ndim, ndim - 1) if ndim > 0 else (-1, 0)
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{name}: dim must be an integer or a tuple of integers, got {dim!r}")
+        if not low <= d <= high:
+            raise IndexError(f"{name}: dim {d} is out of range for a tensor with {ndim} dimensions "
+                             f"(expected {low} to {high})")
+        out.append(int(d) % max(ndim, 1))
+    return tuple(out) if isinstance(dim, (tuple, list)) else out[0]
+
+
+def _dim_and_keepdim(name: str, dim: Any, keepdim: bool, axis: Any, keepdims: Any) -> tuple[Any, bool]:
+    """Resolve PyTorch's ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims`` spellings."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}: give dim or axis, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, bool(keepdim)
+
+
+def _index_to_numpy(index: Any) -> Any:
+    """Convert Tensors and lists inside an index to NumPy arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
+    return index
+
+
+# ---------------------------------------------------------------------------
+# Tensor
+# ---------------------------------------------------------------------------
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Args:
+        data: a Python number, a (nested) list, a NumPy array or a Tensor. The
+            data is copied. Float data becomes the default float dtype
+            (float32 unless `set_default_dtype` changed it); integer data stays
+            integer.
+        requires_grad: record operations on this tensor so that ``backward()``
+            can fill its ``.grad``. Only floating tensors may require grad.
+        dtype: a NumPy dtype (``np.float64``, ``tg.float64``, ...) to convert to.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> y = (x ** 2).sum()     # y = x1^2 + x2^2 + x3^2
+        >>> y.backward()           # dy/dx = 2x
+        >>> x.grad
+        tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__", "__dict__")
+
+    # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None) -> None:
+        array = _to_array(data, dtype)
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require grad, got dtype {array.dtype}; "
+                f"pass float data or dtype=tg.float32"
+            )
+        self.data = array
+        self.grad: Tensor | None = None
+        self._requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._retains_grad = False
+
+    # -- attributes ---------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether operations on this tensor are recorded for ``backward()``."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints."""
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy dtype of the data."""
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (not computed by a recorded operation)."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The graph node that produced this tensor, or ``None`` for a leaf."""
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The tensor with its dimensions reversed (the transpose of a matrix)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (or the length of dimension ``dim``), as in PyTorch."""
+        if dim is None:
+            return self.shape
+        return self.shape[_normalize_axis(dim, self.ndim, "size")]
+
+    def dim(self) -> int:
+        """The number of dimensions (PyTorch's spelling of ``ndim``)."""
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return self.data.size
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists."""
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data but cut from the graph (never requires grad)."""
+        return _wrap(self.data)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradients flow back)."""
+        return _apply(ops.Cast, self, dtype=self.dtype)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return ``self``."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require grad, got dtype {self.data.dtype}"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach()")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()``."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad() needs a tensor that requires grad")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert to ``dtype`` (gradients flow back). Device names ('cpu') are accepted and ignored."""
+        dtype = kwargs.get("dtype", dtype)
+        if dtype is None or isinstance(dtype, str):
+            return self
+        dt = np.dtype(dtype)
+        if dt == self.dtype:
+            return self
+        if dt.kind != "f" or self.dtype.kind != "f":
+            return _wrap(self.data.astype(dt))
+        return _apply(ops.Cast, self, dtype=dt)
+
+    def float(self) -> Tensor:
+        """Convert to float32."""
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """Convert to float64."""
+        return self.to(np.float64)
+
+    def long(self) -> Tensor:
+        """Convert to int64 (no gradient)."""
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        """Convert to int32 (no gradient)."""
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        """Convert to bool (no gradient)."""
+        return self.to(np.bool_)
+
+    def cpu(self) -> Tensor:
+        """Return ``self`` (everything lives on the CPU); kept so PyTorch code runs."""
+        return self
+
+    # -- backward -------------------------------------------------------------
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires grad.
+
+        Gradients are *added* into each leaf's ``.grad`` (as in PyTorch), so call
+        ``zero_grad()`` between steps.
+
+        Args:
+            gradient: dL/d(self), the same shape as ``self``. May be omitted for
+                a tensor with one element (it is then 1).
+            retain_graph: accepted for compatibility; the graph is always kept,
+                so ``backward()`` may be called again.
+            create_graph: higher-order gradients are not supported.
+        """
+        if create_graph:
+            raise NotImplementedError("create_graph=True (gradients of gradients) is not supported")
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward() needs a tensor that requires grad, but this one was computed only from "
+                "tensors with requires_grad=False (or inside no_grad())"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without `gradient` needs a scalar (one-element) tensor, got shape "
+                    f"{self.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape"
+                )
+            seed = np.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = _to_array(gradient, self.dtype)
+            if seed.shape != self.shape:
+                raise ShapeError(
+                    f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
+                )
+        run_backward(self, seed)
+
+    def _accumulate_grad(self, grad: np.ndarray) -> None:
+        """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared)."""
+        if self.grad is None:
+            if not grad.flags.writeable:
+                grad = grad.copy()
+            self.grad = _wrap(grad)
+        else:
+            self.grad.data += grad
+
+    # -- in-place changes of the data (outside the graph) -------------------
+
+    def _check_inplace(self, name: str) -> None:
+        if autograd._grad_enabled and self._requires_grad:
+            raise RuntimeError(
+                f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
+                f"recorded; do it inside `with tg.no_grad():` (or change .data)"
+            )
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place."""
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: Scalar) -> Tensor:
+        """Set every element to ``value`` in place."""
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor's data in place."""
+        self._check_inplace("copy_")
+        source = src.data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            np.copyto(self.data, np.broadcast_to(source, self.shape), casting="same_kind")
+        except ValueError as err:
+            raise ShapeError(f"copy_: source of shape {source.shape} does not fit shape {self.shape}") from err
+        return self
+
+    def _inplace(self, fn_cls: type, name: str, other: Any, **kw: Any) -> Tensor:
+        other_grad = isinstance(other, Tensor) and other._requires_grad
+        if autograd._grad_enabled and (self._requires_grad or other_grad):
+            if self._ctx is None and self._requires_grad:
+                raise RuntimeError(
+                    f"'{name}' on a leaf tensor that requires grad would change it behind the graph's "
+                    f"back; write the update inside `with tg.no_grad():`"
+                )
+            # Part of a graph: compute out of place (Python rebinds the name).
+            return _binary(fn_cls, name, self, other, **kw)
+        result = _binary(fn_cls, name, self, other, **kw)
+        if result.shape != self.shape:
+            raise ShapeError(f"{name}: result of shape {result.shape} cannot be written into shape {self.shape}")
+        np.copyto(self.data, result.data, casting="same_kind")
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(ops.Add, "+=", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(ops.Sub, "-=", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(ops.Mul, "*=", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(ops.Div, "/=", other, true_divide=True)
+
+    # -- arithmetic -------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return _binary(ops.Add, "add", self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(ops.Add, "add", other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary(ops.Sub, "sub", self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _binary(ops.Sub, "sub", other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _binary(ops.Mul, "mul", self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(ops.Mul, "mul", other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _binary(ops.Div, "div", self, other, true_divide=True)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _binary(ops.Div, "div", other, self, true_divide=True)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _binary(ops.Pow, "pow", self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _binary(ops.Pow, "pow", other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _apply(ops.Neg, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    # -- comparisons and logic (no gradient) ------------------------------------
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(np.less, "lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(np.less_equal, "le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(np.greater, "gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(np.greater_equal, "ge", self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, "eq", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, "ne", self, other)
+
+    __hash__ = object.__hash__
+
+    def __and__(self, other: Any) -> Tensor:
+        return _compare(np.bitwise_and, "and", self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _compare(np.bitwise_or, "or", self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _compare(np.bitwise_xor, "xor", self, other)
+
+    def __invert__(self) -> Tensor:
+        return _wrap(np.invert(self.data))
+
+    def all(self) -> Tensor:
+        """True if every element is non-zero (no gradient)."""
+        return _wrap(np.asarray(self.data.all()))
+
+    def any(self) -> Tensor:
+        """True if some element is non-zero (no gradient)."""
+        return _wrap(np.asarray(self.data.any()))
+
+    # -- unary operations ---------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        """e ** x, elementwise."""
+        return _apply(ops.Exp, self)
+
+    def log(self) -> Tensor:
+        """Natural logarithm, elementwise."""
+        return _apply(ops.Log, self)
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate for small x."""
+        return _apply(ops.Log1p, self)
+
+    def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
+        return _apply(ops.Sqrt, self)
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise."""
+        return _apply(ops.Tanh, self)
+
+    def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)), elementwise, stable for any x."""
+        return _apply(ops.Sigmoid, self)
+
+    def relu(self) -> Tensor:
+        """max(x, 0), elementwise."""
+        return _apply(ops.Relu, self)
+
+    def abs(self) -> Tensor:
+        """|x|, elementwise."""
+        return _apply(ops.Abs, self)
+
+    def sin(self) -> Tensor:
+        """Sine, elementwise."""
+        return _apply(ops.Sin, self)
+
+    def cos(self) -> Tensor:
+        """Cosine, elementwise."""
+        return _apply(ops.Cos, self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Limit every element to [min, max] (either bound may be None)."""
+        if min is None and max is None:
+            raise ValueError("clip needs at least one of min and max")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = maximum(out, min)
+            if max is not None:
+                out = minimum(out, max)
+            return out
+        return _apply(ops.Clip, self, low=min, high=max)
+
+    clamp = clip
+
+    def pow(self, exponent: Any) -> Tensor:
+        """x ** exponent."""
+        return self**exponent
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise maximum with ``other`` (ties share the gradient)."""
+        return maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise minimum with ``other`` (ties share the gradient)."""
+        return minimum(self, other)
+
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product, as ``@``."""
+        return matmul(self, other)
+
+    # -- reductions ---------------------------------------------------------------
+
+    def sum(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple, or None for all elements)."""
+        dim, keepdim = _dim_and_keepdim("sum", dim, keepdim, axis, keepdims)
+        dim = _normalize_axis(dim, self.ndim, "sum")
+        return _apply(ops.Sum, self, axis=dim, keepdim=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        """Mean over ``dim``: the sum divided by the number of elements summed."""
+        dim, keepdim = _dim_and_keepdim("mean", dim, keepdim, axis, keepdims)
+        dim = _normalize_axis(dim, self.ndim, "mean")
+        count = _reduced_count(self.shape, dim)
+        return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None, axis: Any = None, keepdims: Any = None) -> Tensor:
+        """Variance: sum((x - mean)**2) / (N - correction); ``correction=1`` (unbiased) by default."""
+        dim, keepdim = _dim_and_keepdim("var", dim, keepdim, axis, keepdims)
+        dim = _normalize_axis(dim, self.ndim, "var")
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        count = _reduced_count(self.shape, dim)
+        deviation = self - self.mean(dim, keepdim=True)
+        denominator = max(count - correction, 0)
+        squares = (deviation * deviation).sum(dim, keepdim)
+        return squares * (1.0 / denominator if denominator else math.inf)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None, axis: Any = None, keepdims: Any = None) -> Tensor:
+        """Standard deviation, the square root of `var` (same arguments)."""
+        return self.var(dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+
+    def _extremum(self, name: str, lowest: bool, dim: Any, keepdim: bool, axis: Any, keepdims: Any) -> Any:
+        if isinstance(dim, Tensor):
+            return minimum(self, dim) if lowest else maximum(self, dim)
+        dim, keepdim = _dim_and_keepdim(name, dim, keepdim, axis, keepdims)
+        if self.data.size == 0:
+            raise RuntimeError(f"{name}() of an empty tensor (shape {self.shape}) is undefined")
+        if dim is None:
+            return _apply(ops.Amax, self, axis=None, keepdim=False, lowest=lowest)
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"{name}(dim) takes one dim; use amax/amin for several")
+        axis_ = _normalize_axis(dim, self.ndim, name)
+        indices = (np.argmin if lowest else np.argmax)(self.data, axis=axis_)
+        values = _apply(ops.SelectAlong, self, indices=indices, axis=axis_, keepdim=keepdim)
+        index_tensor = _wrap(np.expand_dims(indices, axis_) if keepdim else np.asarray(indices))
+        return (MinResult if lowest else MaxResult)(values, index_tensor)
+
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """The largest element; with ``dim``, a ``(values, indices)`` pair as in PyTorch.
+
+        Without ``dim`` the gradient is shared evenly among tied maxima; with
+        ``dim`` it goes to the returned index. ``max(other_tensor)`` is `maximum`.
+        """
+        return self._extremum("max", False, dim, keepdim, axis, keepdims)
+
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """The smallest element; with ``dim``, a ``(values, indices)`` pair (see `max`)."""
+        return self._extremum("min", True, dim, keepdim, axis, keepdims)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The maximum over ``dim`` (int or tuple), ties sharing the gradient evenly."""
+        dim = _normalize_axis(dim, self.ndim, "amax")
+        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=False)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The minimum over ``dim`` (int or tuple), ties sharing the gradient evenly."""
+        dim = _normalize_axis(dim, self.ndim, "amin")
+        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=True)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the largest element (over all elements, or along ``dim``)."""
+        if dim is None:
+            return _wrap(np.asarray(np.argmax(self.data)))
+        dim = _normalize_axis(dim, self.ndim, "argmax")
+        return _wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)))
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the smallest element (over all elements, or along ``dim``)."""
+        if dim is None:
+            return _wrap(np.asarray(np.argmin(self.data)))
+        dim = _normalize_axis(dim, self.ndim, "argmin")
+        return _wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)))
+
+    def softmax(self, dim: int) -> Tensor:
+        """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+        return _apply(ops.Softmax, self, axis=_normalize_axis(dim, self.ndim, "softmax"))
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """x - logsumexp(x) along ``dim``, finite for logits of any size."""
+        return _apply(ops.LogSoftmax, self, axis=_normalize_axis(dim, self.ndim, "log_softmax"))
+
+    def logsumexp(self, dim: int, keepdim: bool = False) -> Tensor:
+        """log(sum(exp(x))) along ``dim``, computed stably."""
+        return _apply(ops.LogSumExp, self, axis=_normalize_axis(dim, self.ndim, "logsumexp"), keepdim=keepdim)
+
+    # -- shape ----------------------------------------------------------------------
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one dimension may be -1)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            return _apply(ops.Reshape, self, shape=tuple(int(n) for n in shape))
+        except ValueError as err:
+            raise ShapeError(f"reshape: cannot reshape a tensor of shape {self.shape} "
+                             f"({self.numel()} elements) into shape {tuple(shape)}") from err
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dimensions ``start_dim`` to ``end_dim`` (inclusive) into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = _normalize_axis(start_dim, self.ndim, "flatten")
+        end = _normalize_axis(end_dim, self.ndim, "flatten")
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape
+        return self.reshape(shape[:start] + (-1 if 0 not in shape else 0,) + shape[end + 1:])
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dimensions of length 1 (all of them, or only ``dim`` if it has length 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = _normalize_axis(dim, self.ndim, "squeeze")
+        dims = dims if isinstance(dims, tuple) else (dims,)
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dimension of length 1 at position ``dim``."""
+        dim = _normalize_axis(dim, self.ndim + 1, "unsqueeze")
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the dimensions: ``out.shape[i] = self.shape[dims[i]]``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        axes = tuple(_normalize_axis(d, self.ndim, "permute") for d in dims)
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not an ordering of the {self.ndim} dimensions")
+        return _apply(ops.Permute, self, axes=axes)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap dimensions ``dim0`` and ``dim1``."""
+        axes = list(range(self.ndim))
+        d0 = _normalize_axis(dim0, self.ndim, "transpose")
+        d1 = _normalize_axis(dim1, self.ndim, "transpose")
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return _apply(ops.Permute, self, axes=tuple(axes))
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to ``sizes`` (-1 keeps a dimension); the gradient is summed back."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+        try:
+            np.broadcast_shapes(self.shape, shape)
+        except ValueError as err:
+            raise ShapeError(f"expand: a tensor of shape {self.shape} cannot expand to {shape}") from err
+        return self + _wrap(np.zeros(shape, dtype=self.dtype))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        if not isinstance(index, tuple):
+            index = (index,)
+        index = tuple(_index_to_numpy(i) for i in index)
+        return _apply(ops.GetItem, self, index=index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("item assignment")
+        if self._ctx is not None and autograd._grad_enabled:
+            raise RuntimeError("item assignment on a tensor computed inside the graph is not supported")
+        if not isinstance(index, tuple):
+            index = (index,)
+        index = tuple(_index_to_numpy(i) for i in index)
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+
+    # -- Python protocols ------------------------------------------------------------
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extras = []
+        if self.data.dtype != _default_dtype and self.data.dtype != np.int64 and self.data.dtype != np.bool_:
+            extras.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn={self._ctx!r}")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # -- factories as static methods, as in PyTorch ---------------------------------
+    # (assigned below, once the functions exist)
+
+
+def _reduced_count(shape: tuple, dim: Any) -> int:
+    if dim is None:
+        return int(np.prod(shape)) if shape else 1
+    dims = dim if isinstance(dim, tuple) else (dim,)
+    return int(np.prod([shape[d] for d in dims])) if dims else 1
+
+
+#: ``tg.tensor(data, requires_grad=False, dtype=None)`` is the same as ``Tensor(...)``.
+tensor = Tensor
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor that shares memory with ``array`` and keeps its dtype (as ``torch.from_numpy``)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
+    return _wrap(array)
+
+
+# ---------------------------------------------------------------------------
+# Functions over tensors
+# ---------------------------------------------------------------------------
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product ``a @ b`` with NumPy's rules for vectors and batches."""
+    a, b = _as_tensor(a), _as_tensor(b)
+    a, b, arrays = _operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
+    try:
+        return _apply(ops.MatMul, a, b, arrays=arrays)
+    except ValueError as err:
+        raise ShapeError(
+            f"matmul: shapes {a.shape} and {b.shape} do not fit (the last dimension of the first, "
+            f"{a.shape[-1]}, must equal the {'first' if b.ndim == 1 else 'second-to-last'} of the second, "
+            f"{b.shape[0] if b.ndim == 1 else b.shape[-2]})"
+        ) from err
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; at ties each input gets half the gradient (as in PyTorch)."""
+    return _binary(ops.Maximum, "maximum", a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum, as -maximum(-a, -b)."""
+    a, b, _ = _operands(a, b)
+    return -maximum(-a, -b)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension ``dim``."""
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ShapeError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    axis = _normalize_axis(dim, ndim, "cat")
+    shapes = [t.shape for t in tensors]
+    for s in shapes:
+        if len(s) != ndim or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
+            raise ShapeError(f"cat: shapes {shapes} must match in every dimension except dim {dim}")
+    dtype = np.result_type(*[t.dtype for t in tensors])
+    arrays = [t.data.astype(dtype, copy=False) for t in tensors]
+    return _apply(ops.Cat, *tensors, arrays=arrays, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new dimension ``dim``."""
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    shapes = [t.shape for t in tensors]
+    if any(s != shapes[0] for s in shapes):
+        raise ShapeError(f"stack: every tensor must have the same shape, got {shapes}")
+    axis = _normalize_axis(dim, tensors[0].ndim + 1, "stack")
+    return cat([t.unsqueeze(axis) for t in tensors], dim=axis)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
+    """``input`` where ``condition`` is true, else ``other`` (gradients follow the choice)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = cond.astype(bool, copy=False)
+    a, b, arrays = _operands(input, other)
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError as err:
+        raise ShapeError(f"where: shapes {cond.shape} (condition), {a.shape} and {b.shape} "
+                         f"cannot be broadcast together") from err
+    return _apply(ops.Where, a, b, arrays=arrays, cond=cond)
+
+
+# ---------------------------------------------------------------------------
+# Factories
+# ---------------------------------------------------------------------------
+
+
+def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
+    if requires_grad and array.dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
+    return _wrap(array, bool(requires_grad))
+
+
+def _float_dtype(dtype: DTypeLike) -> np.dtype:
+    return _default_dtype if dtype is None else np.dtype(dtype)
+
+
+def zeros(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of the given size."""
+    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of the given size."""
+    return _factory(np.ones(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (its dtype inferred from the value)."""
+    if dtype is None:
+        rank = _scalar_rank(fill_value)
+        dtype = (np.bool_, np.int64, _default_dtype)[rank]
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    return _factory(np.full(size, fill_value, dtype=dtype), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
+
+
+def _random_floats(draw: str, size: tuple, dtype: DTypeLike) -> np.ndarray:
+    dt = _float_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{draw} makes floating-point tensors, got dtype {dt}")
+    method = getattr(generator(), "standard_normal" if draw == "randn" else "random")
+    if dt in (np.float32, np.float64):
+        return method(size, dtype=dt)
+    return method(size).astype(dt)
+
+
+def randn(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal distribution N(0, 1) (seeded by `manual_seed`)."""
+    return _factory(_random_floats("randn", _size_args(size), dtype), requires_grad)
+
+
+def rand(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the uniform distribution on [0, 1) (seeded by `manual_seed`)."""
+    return _factory(_random_floats("rand", _size_args(size), dtype), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: DTypeLike = np.int64) -> Tensor:
+    """Random integers in [low, high) (``randint(high, size)`` starts at 0)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    return _wrap(generator().integers(low, high, size=size).astype(dtype))
+
+
+def randperm(n: int) -> Tensor:
+    """A random ordering of 0, ..., n-1."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
+    return _wrap(generator().permutation(int(n)))
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` up to (not including) ``end`` in steps of ``step``.
+
+    Integer arguments give an int64 tensor, any float argument the default float dtype.
+    """
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else _default_dtype
+    return _factory(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    return _factory(np.linspace(start, end, int(steps), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (``n`` by ``m``, square if ``m`` is omitted)."""
+    return _factory(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+for _name in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
+              "randint", "randperm", "arange", "linspace", "eye", "from_numpy"):
+    setattr(Tensor, _name, staticmethod(globals()[_name]))
+del _name
+
