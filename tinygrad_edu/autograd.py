@@ -21,6 +21,8 @@ reaching the same tensor along several paths are *added*.
 from __future__ import annotations
 
 import functools
+import itertools
+from heapq import heappop, heappush
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -133,6 +135,10 @@ class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 # ---------------------------------------------------------------------------
 
 
+#: Creation numbers for graph nodes; see `run_backward` for why they give the order.
+creation_counter = itertools.count()
+
+
 class Function:
     """One primitive operation: ``forward`` on arrays, ``backward`` by the chain rule.
 
@@ -155,7 +161,7 @@ class Function:
 
     def __init__(self, *parents: Any) -> None:
         self.parents = parents
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.needs_input_grad = tuple([p._requires_grad for p in parents])
 
     def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
         raise NotImplementedError
@@ -188,6 +194,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra and grad.shape[extra:] == shape:  # only leading axes were added (a bias, say)
+        return grad.sum(axis=tuple(range(extra)))
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
@@ -200,29 +208,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def _topological_order(root: Any) -> list[Any]:
-    """Non-leaf tensors reachable from ``root``, each before the tensors it came from.
-
-    An iterative depth-first search (post-order, then reversed), so a graph of
-    any depth is walked without Python recursion.
-    """
-    order = []
-    visited = {id(root)}
-    stack = [(root, iter(root._ctx.parents))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent._ctx is not None and id(parent) not in visited:
-                visited.add(id(parent))
-                stack.append((parent, iter(parent._ctx.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    order.reverse()
-    return order
-
-
 def _owner(array: np.ndarray) -> np.ndarray:
     """The array that owns ``array``'s memory (itself, or the base of a view)."""
     base = array.base
@@ -232,8 +217,17 @@ def _owner(array: np.ndarray) -> np.ndarray:
 def run_backward(root: Any, seed: np.ndarray) -> None:
     """Backpropagate ``seed`` = dL/d(root) to every leaf that requires grad.
 
+    The order: every tensor gets a creation number (``_seq``) when an operation
+    makes it, and an operation's output is always made after its inputs, so
+    creation order is a topological order of the graph. Walking backwards,
+    the next node to visit is therefore the one with the *highest* number
+    among those holding a gradient: by then every node that consumed it has
+    been visited and its gradient is complete. A heap hands out that node in
+    O(log n); no recursion, so graphs of any depth work, and branches that
+    need no gradient are never visited.
+
     Leaves receive their gradient through ``_accumulate_grad`` (added to
-    ``.grad``). Intermediate gradients live in a dict only as long as needed.
+    ``.grad``). Intermediate gradients live in ``grads`` only until used.
 
     Why the ``handed_out`` bookkeeping: operations such as ``+`` or ``reshape``
     pass ``grad_out`` (or a view of it) straight through, possibly to several
@@ -247,25 +241,27 @@ def run_backward(root: Any, seed: np.ndarray) -> None:
         return
     grads: dict[int, np.ndarray] = {id(root): seed}
     handed_out = {id(_owner(seed))}
-    for node in _topological_order(root):
-        grad_out = grads.pop(id(node), None)
-        if grad_out is None:
-            continue
+    heap = [(-root._seq, root)]
+    while heap:
+        node = heappop(heap)[1]
+        grad_out = grads.pop(id(node))
         if node._retains_grad:
             node._accumulate_grad(grad_out.copy())
         else:
             # This node's gradient dies here, so its memory may be passed on once more.
-            handed_out.discard(id(_owner(grad_out)))
+            base = grad_out.base
+            handed_out.discard(id(grad_out if base is None else base))
         fn = node._ctx
-        input_grads = fn.backward(grad_out)
-        for parent, grad, needed in zip(fn.parents, input_grads, fn.needs_input_grad):
+        for parent, grad, needed in zip(fn.parents, fn.backward(grad_out), fn.needs_input_grad):
             if not needed or grad is None:
                 continue
-            if grad.shape != parent.data.shape:
-                grad = unbroadcast(grad, parent.data.shape)
-            if grad.dtype != parent.data.dtype:
-                grad = grad.astype(parent.data.dtype)
-            owner_id = id(_owner(grad))
+            data = parent.data
+            if grad.shape != data.shape:
+                grad = unbroadcast(grad, data.shape)
+            if grad.dtype != data.dtype:
+                grad = grad.astype(data.dtype)
+            base = grad.base
+            owner_id = id(grad if base is None else base)
             if owner_id in handed_out:
                 grad = grad.copy()
                 owner_id = id(grad)
@@ -278,5 +274,6 @@ def run_backward(root: Any, seed: np.ndarray) -> None:
                 if pending is None:
                     grads[key] = grad
                     handed_out.add(owner_id)
+                    heappush(heap, (-parent._seq, parent))
                 else:
                     grads[key] = pending + grad

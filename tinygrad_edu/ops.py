@@ -309,8 +309,9 @@ class Sum(Function):
         return np.asarray(x.sum(axis=axis, keepdims=keepdim))
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        grad = _expand_back(grad_out, self.shape, self.axis, self.keepdim)
-        return (np.broadcast_to(grad, self.shape),)
+        grad = np.empty(self.shape, dtype=grad_out.dtype)
+        grad[...] = _expand_back(grad_out, self.shape, self.axis, self.keepdim)
+        return (grad,)
 
 
 class Amax(Function):
@@ -369,11 +370,12 @@ class Permute(Function):
     """out = x with its axes reordered;  the gradient gets the inverse order."""
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        self.inverse = tuple(np.argsort(axes))
+        self.axes = axes
         return x.transpose(axes)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out.transpose(self.inverse),)
+        inverse = sorted(range(len(self.axes)), key=self.axes.__getitem__)
+        return (grad_out.transpose(inverse),)
 
 
 def _is_basic_index(index: tuple) -> bool:
@@ -398,17 +400,15 @@ class GetItem(Function):
         return x[index]
 
     def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.zeros(self.shape, dtype=grad_out.dtype)
         if _is_basic_index(self.index):
             # Views pick each element at most once: write the gradient in place.
-            grad = np.zeros(self.shape, dtype=grad_out.dtype)
             grad[self.index] = grad_out
-            return (grad,)
-        # Find which flat position each output element came from, then add up
-        # the gradients per position (bincount sums repeated picks).
-        size = int(np.prod(self.shape))
-        positions = np.arange(size).reshape(self.shape)[self.index]
-        flat = np.bincount(positions.ravel(), weights=grad_out.ravel(), minlength=size)
-        return (flat.reshape(self.shape).astype(grad_out.dtype, copy=False),)
+        else:
+            # Integer arrays may pick an element several times; add.at adds
+            # every pick's gradient (plain assignment would keep only the last).
+            np.add.at(grad, self.index, grad_out)
+        return (grad,)
 
 
 class Cat(Function):
@@ -472,6 +472,35 @@ class MatMul(Function):
             grad_b = grad_b[..., 0]
         # Batch axes (and the length-1 row of a vector a) are summed by the engine.
         return grad_a, grad_b
+
+
+class Linear(Function):
+    """out = x @ W^T + b;  dL/dx = g @ W, dL/dW = g^T @ x, dL/db = g summed over the batch.
+
+    The same rule as composing transpose, matmul and a broadcast add, as one
+    node: PyTorch makes ``linear`` a primitive too (``addmm``), and it halves
+    the graph of an MLP. ``x`` may have any leading shape (*, in_features).
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        self.x, self.weight = x, weight
+        out = np.matmul(x, weight.T)
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        x, weight = self.x, self.weight
+        grad_x = np.matmul(grad_out, weight) if need[0] else None
+        grad_w = grad_b = None
+        g2 = grad_out.reshape(-1, grad_out.shape[-1]) if grad_out.ndim != 2 else grad_out
+        if need[1]:
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            grad_w = np.matmul(x2.T, g2).T  # (in, out) product is the faster layout; .T is free
+        if len(need) > 2 and need[2]:
+            grad_b = g2.sum(axis=0)
+        return (grad_x, grad_w, grad_b)[: len(need)]
 
 
 # ---------------------------------------------------------------------------

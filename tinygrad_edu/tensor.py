@@ -22,6 +22,7 @@ import numpy as np
 
 from . import autograd
 from . import ops
+from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
 from .rng import generator
 
@@ -151,7 +152,9 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     if autograd._grad_enabled and True in fn.needs_input_grad:
-        return _wrap(data, True, fn)
+        out = _wrap(data, True, fn)
+        out._seq = next(_creation_counter)
+        return out
     return _wrap(data)
 
 
@@ -185,6 +188,9 @@ def _result_dtype(a: Any, b: Any) -> np.dtype:
 
 def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Tensor, list[np.ndarray]]:
     """Turn a binary operation's inputs into two Tensors and their arrays in one dtype."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype \
+            and (not true_divide or a.data.dtype.kind == "f"):
+        return a, b, [a.data, b.data]  # the common case, fast
     if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
         a = Tensor(a)
     if not isinstance(b, Tensor) and not isinstance(b, _SCALAR_TYPES):
@@ -243,6 +249,8 @@ def _normalize_axis(dim: Any, ndim: int, name: str) -> Any:
     """Check a ``dim`` argument (int, tuple of ints or None) against ``ndim``."""
     if dim is None:
         return None
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, fast
+        return dim % ndim
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     low, high = (-ndim, ndim - 1) if ndim > 0 else (-1, 0)
     out = []
@@ -302,7 +310,7 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__", "__dict__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_seq", "__weakref__", "__dict__")
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -359,7 +367,7 @@ class Tensor:
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
         """The tensor with its dimensions reversed (the transpose of a matrix)."""
-        return self.permute(*reversed(range(self.ndim)))
+        return _apply(ops.Permute, self, axes=tuple(range(self.data.ndim - 1, -1, -1)))
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (or the length of dimension ``dim``), as in PyTorch."""

@@ -25,8 +25,17 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
-    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
-    out = input @ weight.T
+    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch.
+
+    One graph node (`tinygrad_edu.ops.Linear`); the result equals
+    ``input @ weight.T + bias``, the composite it stands for.
+    """
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    if all(isinstance(t, Tensor) for t in tensors) and len({t.dtype for t in tensors}) == 1 \
+            and input.ndim >= 1 and weight.ndim == 2 and input.shape[-1] == weight.shape[1] \
+            and (bias is None or bias.shape == (weight.shape[0],)):
+        return _apply(ops.Linear, *tensors)
+    out = input @ weight.T  # mixed dtypes or unusual shapes: the composite handles them (and their errors)
     return out + bias if bias is not None else out
 
 
@@ -153,20 +162,22 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
         raise ShapeError(f"nll_loss: input of shape {input.shape} needs target of shape {expected}, "
                          f"got {target.shape}")
     rows, classes, out_shape = _classes_last(input, target)
-    n_classes = rows.shape[1]
+    n_rows, n_classes = rows.shape
     valid = classes != ignore_index
-    bad = valid & ((classes < 0) | (classes >= n_classes))
-    if bad.any():
-        raise IndexError(f"target class index {int(classes[bad][0])} is out of range for {n_classes} classes "
+    all_valid = bool(valid.all())
+    kept = classes if all_valid else classes[valid]
+    if kept.size and (kept.min() < 0 or kept.max() >= n_classes):
+        bad = kept[(kept < 0) | (kept >= n_classes)][0]
+        raise IndexError(f"target class index {int(bad)} is out of range for {n_classes} classes "
                          f"(expected 0 to {n_classes - 1}, or ignore_index={ignore_index})")
-    safe = np.where(valid, classes, 0)
-    picked = rows[np.arange(rows.shape[0]), safe]
-    if weight is not None:
-        w = (weight.data if isinstance(weight, Tensor) else np.asarray(weight))[safe] * valid
-    else:
-        w = valid
-    all_plain = weight is None and bool(valid.all())
-    losses = -picked if all_plain else picked * _wrap(-w.astype(picked.dtype))
+    safe = classes if all_valid else np.where(valid, classes, 0)
+    picked = rows[np.arange(n_rows), safe]
+    if weight is None and all_valid:  # the common case, in as few graph nodes as possible
+        if reduction == "none":
+            return (-picked).reshape(out_shape)
+        return picked.sum() * (-1.0 if reduction == "sum" else (-1.0 / n_rows if n_rows else np.nan))
+    w = valid if weight is None else (weight.data if isinstance(weight, Tensor) else np.asarray(weight))[safe] * valid
+    losses = picked * _wrap(-w.astype(picked.dtype))
     if reduction == "none":
         return losses.reshape(out_shape)
     if reduction == "sum":

@@ -47,8 +47,9 @@ class Linear(Module):
                 raise ValueError(f"Linear: {name} must be a non-negative integer, got {value!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = dtype or get_default_dtype()
-        self.weight = Parameter(np.zeros((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
+        # Tensor(..., dtype=) keeps the requested dtype (bare float arrays become the default dtype).
+        self.weight = Parameter(Tensor(np.zeros((out_features, in_features)), dtype=dtype))
+        self.bias = Parameter(Tensor(np.zeros(out_features), dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

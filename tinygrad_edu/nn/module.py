@@ -89,14 +89,15 @@ class Module:
         if isinstance(value, (Parameter, Module)) or name in self.__dict__.get("_parameters", ()) \
                 or name in self.__dict__.get("_modules", ()):
             params, modules = self._registries()
+            # Checked before anything is unregistered, so a refused assignment changes nothing.
+            if name in params and value is not None and not isinstance(value, Parameter):
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' (use nn.Parameter)")
             params.pop(name, None)
             modules.pop(name, None)
             if isinstance(value, Parameter):
                 params[name] = value
             elif isinstance(value, Module):
                 modules[name] = value
-            elif value is not None and name in params:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' (use nn.Parameter)")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
