@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
 from typing import Any
@@ -42,7 +43,10 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, active: set[int]) ->
     if isinstance(obj, (int, np.integer)):
         return {"type": "int", "value": int(obj)}
     if isinstance(obj, (float, np.floating)):
-        return {"type": "float", "value": float(obj).hex()}
+        node = {"type": "float", "value": float(obj).hex()}
+        if obj != obj:  # a NaN: float.hex drops its sign and payload, so keep its exact bits too
+            node["bits"] = struct.pack("<d", float(obj)).hex()
+        return node
     if isinstance(obj, str):
         return {"type": "str", "value": obj}
     if isinstance(obj, (Tensor, np.ndarray)):
@@ -61,7 +65,8 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, active: set[int]) ->
                 for key, value in obj.items():
                     if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, int, np.integer)):
                         raise TypeError(f"save: dict keys must be strings or integers, got {key!r} at {where}")
-                    key_node = {"type": "str", "value": key} if isinstance(key, str) else {"type": "int", "value": int(key)}
+                    key_type = "str" if isinstance(key, str) else "int"
+                    key_node = {"type": key_type, "value": key if key_type == "str" else int(key)}
                     items.append([key_node, _encode(value, arrays, f"{where}[{key!r}]", active)])
                 return {"type": "dict", "items": items}
             return {"type": type(obj).__name__,
@@ -123,6 +128,8 @@ def _decode(node: Any, archive: zipfile.ZipFile, path: str) -> Any:
     if kind in ("bool", "int", "str"):
         return node["value"]
     if kind == "float":
+        if "bits" in node:
+            return struct.unpack("<d", bytes.fromhex(node["bits"]))[0]
         return float.fromhex(node["value"])
     if kind == "array":
         with archive.open(f"arrays/{int(node['index'])}.npy") as handle:

@@ -78,7 +78,9 @@ class SGD(Optimizer):
                     state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = g.copy()
+                        # np.array, not g.copy(): for a 0-d parameter g may be a NumPy scalar,
+                        # which the in-place updates below could not change.
+                        buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype)
                     else:
                         buf *= mu
                         buf += (1 - tau) * g
