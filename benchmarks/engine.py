@@ -10,13 +10,20 @@ Prints medians of several repeats (float32):
    hand-written NumPy floor (which is ahead of PyTorch).
 
 These machines are shared and noisy: compare the columns of one run, not runs
-with each other.
+with each other. Each contender is timed in its own worker process, so that
+PyTorch's OpenMP threads (which keep spinning after each call) cannot steal the
+cores from NumPy's BLAS threads, or the other way round; the rounds alternate
+between contenders and the median over rounds is reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import timeit
 
 import numpy as np
@@ -24,10 +31,7 @@ import numpy as np
 import tinygrad_edu as tg
 from tinygrad_edu import nn
 
-try:
-    import torch
-except ImportError:  # the oracle is optional
-    torch = None
+torch = None  # imported only inside the worker that measures PyTorch
 
 
 def median_time(fn, repeats: int, number: int) -> float:
@@ -38,36 +42,23 @@ def median_time(fn, repeats: int, number: int) -> float:
 
 
 # ---------------------------------------------------------------------------
-# 1. tiny op overhead
+# The measurements, one contender per worker process
 # ---------------------------------------------------------------------------
 
 
-def tiny_op(repeats: int) -> dict[str, float]:
+def tiny_op(contender: str, repeats: int) -> float:
+    """Seconds for (a * b).sum().backward() on 10 elements."""
     rng = np.random.default_rng(0)
     a_np, b_np = rng.standard_normal(10, dtype=np.float32), rng.standard_normal(10, dtype=np.float32)
-    a = tg.tensor(a_np, requires_grad=True)
-    b = tg.tensor(b_np, requires_grad=True)
+    lib = torch if contender == "torch" else tg
+    a = lib.tensor(a_np, requires_grad=True)
+    b = lib.tensor(b_np, requires_grad=True)
 
-    def ours():
+    def step():
         a.grad = b.grad = None
         (a * b).sum().backward()
 
-    out = {"tinygrad_edu": median_time(ours, repeats, 2000)}
-    if torch is not None:
-        ta = torch.tensor(a_np, requires_grad=True)
-        tb = torch.tensor(b_np, requires_grad=True)
-
-        def theirs():
-            ta.grad = tb.grad = None
-            (ta * tb).sum().backward()
-
-        out["torch"] = median_time(theirs, repeats, 2000)
-    return out
-
-
-# ---------------------------------------------------------------------------
-# 2. MLP forward + backward
-# ---------------------------------------------------------------------------
+    return median_time(step, repeats, 2000)
 
 
 def hand_numpy_mlp(w1, b1, w2, b2, x, y):
@@ -92,65 +83,102 @@ def hand_numpy_mlp(w1, b1, w2, b2, x, y):
     return loss, g_w1, g_b1, g_w2, g_b2
 
 
-def mlp(batch: int, repeats: int) -> dict[str, float]:
+def mlp(contender: str, batch: int, repeats: int) -> float:
+    """Seconds for forward + backward of MLP 784-256-10 at ``batch``."""
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((batch, 784), dtype=np.float32)
     y_np = rng.integers(0, 10, batch)
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    criterion = nn.CrossEntropyLoss()
-    x, y = tg.tensor(x_np), tg.tensor(y_np)
-
-    def ours():
-        model.zero_grad()
-        criterion(model(x), y).backward()
-
-    out = {"tinygrad_edu": median_time(ours, repeats, 50)}
     weights = [p.data for p in model.parameters()]
-
-    # Check once that the engine and the hand-written network agree.
-    ours()
-    hand = hand_numpy_mlp(*weights, x_np, y_np)
-    for p, g in zip(model.parameters(), hand[1:]):
-        np.testing.assert_allclose(p.grad.data, g, rtol=1e-3, atol=1e-6)
-
-    out["hand NumPy"] = median_time(lambda: hand_numpy_mlp(*weights, x_np, y_np), repeats, 50)
-    if torch is not None:
+    if contender == "hand NumPy":
+        return median_time(lambda: hand_numpy_mlp(*weights, x_np, y_np), repeats, 50)
+    if contender == "torch":
         tmodel = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
         tcrit = torch.nn.CrossEntropyLoss()
         tx, ty = torch.tensor(x_np), torch.tensor(y_np)
 
-        def theirs():
+        def step():
             tmodel.zero_grad()
             tcrit(tmodel(tx), ty).backward()
 
-        out["torch"] = median_time(theirs, repeats, 50)
-    return out
+        return median_time(step, repeats, 50)
+    criterion = nn.CrossEntropyLoss()
+    x, y = tg.tensor(x_np), tg.tensor(y_np)
+
+    def step():
+        model.zero_grad()
+        criterion(model(x), y).backward()
+
+    # Check once that the engine and the hand-written network agree.
+    step()
+    hand = hand_numpy_mlp(*weights, x_np, y_np)
+    for p, g in zip(model.parameters(), hand[1:]):
+        np.testing.assert_allclose(p.grad.data, g, rtol=1e-3, atol=1e-6)
+    return median_time(step, repeats, 50)
+
+
+def worker(contender: str, repeats: int) -> None:
+    global torch
+    if contender == "torch":
+        import torch as torch_module
+
+        torch = torch_module
+    result = {"mlp32": mlp(contender, 32, repeats), "mlp256": mlp(contender, 256, repeats)}
+    if contender != "hand NumPy":
+        result["tiny"] = tiny_op(contender, repeats)
+    print(json.dumps(result))
+
+
+def run_worker(contender: str, repeats: int) -> dict[str, float] | None:
+    done = subprocess.run([sys.executable, __file__, "--worker", contender, "--repeats", str(repeats)],
+                          capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode != 0:
+        if contender == "torch" and "No module named 'torch'" in done.stderr:
+            return None
+        raise RuntimeError(f"the {contender} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=7, help="timing repeats inside each worker")
+    parser.add_argument("--rounds", type=int, default=3, help="worker rounds per contender")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"numpy {np.__version__}" + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", torch not installed"))
-    print(f"medians of {args.repeats} repeats, float32\n")
+    if args.worker:
+        worker(args.worker, args.repeats)
+        return
 
-    t = tiny_op(args.repeats)
+    contenders = ["tinygrad_edu", "hand NumPy", "torch"]
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in contenders}
+    for _ in range(args.rounds):
+        for contender in contenders:
+            result = run_worker(contender, args.repeats)
+            if result is not None:
+                runs[contender].append(result)
+    med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items() if rs}
+
+    print(f"numpy {np.__version__}; medians of {args.rounds} worker rounds x {args.repeats} repeats, float32; "
+          f"each contender in its own process\n")
+    ours = med["tinygrad_edu"]
     print("1. (a * b).sum().backward() on 10 elements")
-    for name, sec in t.items():
-        print(f"   {name:<14} {sec * 1e6:8.1f} us")
-    if "torch" in t:
-        ratio = t["tinygrad_edu"] / t["torch"]
+    for name in ("tinygrad_edu", "torch"):
+        if name in med:
+            print(f"   {name:<14} {med[name]['tiny'] * 1e6:8.1f} us")
+    if "torch" in med:
+        ratio = ours["tiny"] / med["torch"]["tiny"]
         print(f"   ratio tinygrad_edu / torch = {ratio:.2f}  (target <= 1.00: {'met' if ratio <= 1 else 'NOT met'})")
 
     print("\n2. MLP 784-256-10, ReLU, cross-entropy: forward + backward")
     for batch in (32, 256):
-        r = mlp(batch, args.repeats)
-        cells = "  ".join(f"{name} {sec * 1e3:.3f} ms" for name, sec in r.items())
-        ratio = r["tinygrad_edu"] / r["hand NumPy"]
-        line = f"   batch {batch:>3}: {cells}\n             ratio to hand NumPy = {ratio:.2f} (target <= 1.25: {'met' if ratio <= 1.25 else 'NOT met'})"
-        if "torch" in r:
-            line += f", ratio to torch = {r['tinygrad_edu'] / r['torch']:.2f}"
+        key = f"mlp{batch}"
+        cells = "  ".join(f"{name} {med[name][key] * 1e3:.3f} ms" for name in contenders if name in med)
+        ratio = ours[key] / med["hand NumPy"][key]
+        line = (f"   batch {batch:>3}: {cells}\n             ratio to hand NumPy = {ratio:.2f} "
+                f"(target <= 1.25: {'met' if ratio <= 1.25 else 'NOT met'})")
+        if "torch" in med:
+            line += f", ratio to torch = {ours[key] / med['torch'][key]:.2f}"
         print(line)
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -88,6 +89,14 @@ class _GradMode:
     """Shared body of `no_grad` and `enable_grad`: a context manager and a decorator."""
 
     mode = True
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        # Bare `@no_grad` (no parentheses) decorates at once, as PyTorch allows.
+        instance = super().__new__(cls)
+        return instance(func) if callable(func) else instance
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        pass
 
     def __enter__(self) -> None:
         global _grad_enabled

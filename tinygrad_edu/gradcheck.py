@@ -11,7 +11,8 @@ in float64: in float32 the rounding error of the difference swamps eps.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -98,9 +99,10 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
             for j in range(flat.size):
                 original = flat[j]
                 flat[j] = original + eps
-                plus = np.asarray(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
+                # np.array copies: an output may be a view of the input being perturbed (reshape, x[1:]).
+                plus = np.array(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
                 flat[j] = original - eps
-                minus = np.asarray(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
+                minus = np.array(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
                 flat[j] = original
                 numeric[:, j] = (plus - minus) / (2 * eps)
         error = np.abs(analytic[i] - numeric)
@@ -109,8 +111,9 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
         if bad.any():
             excess = np.where(bad, np.nan_to_num(error - allowed, nan=np.inf), -np.inf)
             k, j = np.unravel_index(np.argmax(excess), excess.shape)
-            out_index = np.unravel_index(k, out.shape) if out.shape else ()
-            in_index = np.unravel_index(j, tensors[i].shape) if tensors[i].shape else ()
+            # Plain ints, so the message reads [1, 2] rather than [np.int64(1), np.int64(2)].
+            out_index = [int(n) for n in np.unravel_index(k, out.shape)] if out.shape else []
+            in_index = [int(n) for n in np.unravel_index(j, tensors[i].shape)] if tensors[i].shape else []
             raise GradcheckError(
                 f"gradcheck: the gradient of input {i} (shape {tensors[i].shape}) disagrees with finite "
                 f"differences in {int(bad.sum())} of {bad.size} entries; worst: d output{list(out_index)} / "

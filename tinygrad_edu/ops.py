@@ -101,8 +101,7 @@ class Maximum(Function):
         return np.maximum(a, b)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        share_a = (self.a > self.b).astype(grad_out.dtype)
-        share_a[self.a == self.b] = 0.5
+        share_a = np.where(self.a == self.b, 0.5, self.a > self.b).astype(grad_out.dtype, copy=False)
         need_a, need_b = self.needs_input_grad
         return (
             grad_out * share_a if need_a else None,
@@ -339,7 +338,8 @@ class SelectAlong(Function):
 
     def forward(self, x: np.ndarray, indices: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
-        self.indices = np.expand_dims(indices, axis) if not keepdim else indices
+        # ``indices`` comes from argmax/argmin along ``axis``, which drops that axis.
+        self.indices = np.expand_dims(indices, axis)
         out = np.take_along_axis(x, self.indices, axis=axis)
         return out if keepdim else np.squeeze(out, axis=axis)
 
@@ -501,6 +501,29 @@ class Linear(Function):
         if len(need) > 2 and need[2]:
             grad_b = g2.sum(axis=0)
         return (grad_x, grad_w, grad_b)[: len(need)]
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood: out_i = -w_i * x[i, y_i], then summed or averaged.
+
+    d out / d x[i, c] = -w_i where c = y_i, else 0 (divided by ``total`` for
+    the mean). A primitive as in PyTorch (``nll_loss``): cross-entropy is
+    log-softmax followed by this, two nodes in all. ``weights`` already holds
+    0 for ignored targets; ``total`` is the divisor of the mean.
+    """
+
+    def forward(self, x: np.ndarray, classes: np.ndarray, weights: np.ndarray, reduction: str,
+                total: float) -> np.ndarray:
+        self.shape, self.classes, self.reduction = x.shape, classes, reduction
+        self.rows = np.arange(x.shape[0])
+        self.scale = (-weights / total if reduction == "mean" else -weights).astype(x.dtype, copy=False)
+        losses = x[self.rows, classes] * self.scale
+        return losses if reduction == "none" else losses.sum()
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        grad[self.rows, self.classes] = grad_out * self.scale
+        return (grad,)
 
 
 # ---------------------------------------------------------------------------

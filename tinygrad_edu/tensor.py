@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Union
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import autograd
-from . import ops
+from . import autograd, ops
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
 from .rng import generator
@@ -51,7 +50,7 @@ __all__ = [
     "where",
 ]
 
-Scalar = Union[int, float, bool]
+Scalar = int | float | bool
 DTypeLike = Any
 
 _default_dtype = np.dtype(np.float32)
@@ -191,10 +190,13 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype \
             and (not true_divide or a.data.dtype.kind == "f"):
         return a, b, [a.data, b.data]  # the common case, fast
+    raw = (a, b)
     if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
         a = Tensor(a)
     if not isinstance(b, Tensor) and not isinstance(b, _SCALAR_TYPES):
         b = Tensor(b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor(a)  # two Python numbers, as in tg.where(cond, 1.0, 0.0)
     dtype = _result_dtype(a, b)
     if true_divide and dtype.kind != "f":
         dtype = _default_dtype
@@ -204,6 +206,11 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
         b = _wrap(np.asarray(b, dtype=dtype))
     arrays = [a.data if a.data.dtype == dtype else a.data.astype(dtype),
               b.data if b.data.dtype == dtype else b.data.astype(dtype)]
+    # An array or list promotes like a tensor of the default float dtype, but its values go straight
+    # to the result dtype: float64 data meeting a float64 tensor is never rounded through float32.
+    for i, value in enumerate(raw):
+        if not isinstance(value, (Tensor, *_SCALAR_TYPES)):
+            arrays[i] = np.asarray(value, dtype=dtype)
     return a, b, arrays
 
 
@@ -499,8 +506,9 @@ class Tensor:
     def _accumulate_grad(self, grad: np.ndarray) -> None:
         """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared)."""
         if self.grad is None:
-            if not grad.flags.writeable:
-                grad = grad.copy()
+            # NumPy gives scalars for 0-d results (np.exp(0-d array)); .grad.data must be a writable array.
+            if type(grad) is not np.ndarray or not grad.flags.writeable:
+                grad = np.array(grad)
             self.grad = _wrap(grad)
         else:
             self.grad.data += grad
@@ -978,7 +986,6 @@ def _as_tensor(x: Any) -> Tensor:
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product ``a @ b`` with NumPy's rules for vectors and batches."""
-    a, b = _as_tensor(a), _as_tensor(b)
     a, b, arrays = _operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
@@ -999,7 +1006,13 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum, as -maximum(-a, -b)."""
-    a, b, _ = _operands(a, b)
+    a, b, arrays = _operands(a, b)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError as err:
+        _raise_if_unbroadcastable("minimum", a.shape, b.shape, err)
+    # Constants go in as their converted arrays (full precision); tensors that need grad stay in the graph.
+    a, b = (t if t.requires_grad else _wrap(array) for t, array in zip((a, b), arrays))
     return -maximum(-a, -b)
 
 

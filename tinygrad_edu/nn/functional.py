@@ -171,19 +171,15 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
         raise IndexError(f"target class index {int(bad)} is out of range for {n_classes} classes "
                          f"(expected 0 to {n_classes - 1}, or ignore_index={ignore_index})")
     safe = classes if all_valid else np.where(valid, classes, 0)
-    picked = rows[np.arange(n_rows), safe]
-    if weight is None and all_valid:  # the common case, in as few graph nodes as possible
-        if reduction == "none":
-            return (-picked).reshape(out_shape)
-        return picked.sum() * (-1.0 if reduction == "sum" else (-1.0 / n_rows if n_rows else np.nan))
-    w = valid if weight is None else (weight.data if isinstance(weight, Tensor) else np.asarray(weight))[safe] * valid
-    losses = picked * _wrap(-w.astype(picked.dtype))
-    if reduction == "none":
-        return losses.reshape(out_shape)
-    if reduction == "sum":
-        return losses.sum()
-    total = float(w.sum())
-    return losses.sum() * (1.0 / total if total else np.nan)
+    if weight is None:
+        weights = np.ones(n_rows) if all_valid else valid.astype(np.float64)
+    else:
+        weights = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=np.float64)[safe] * valid
+    total = float(weights.sum()) if reduction == "mean" else 1.0
+    if reduction == "mean" and total == 0:
+        total = np.nan  # every target ignored: the mean is undefined, as in PyTorch
+    losses = _apply(ops.NLLLoss, rows, classes=safe, weights=weights, reduction=reduction, total=total)
+    return losses.reshape(out_shape) if reduction == "none" else losses
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002

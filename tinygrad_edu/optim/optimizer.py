@@ -59,7 +59,8 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but parameter {i} is a {type(p).__name__}")
             if p.dtype.kind != "f":
-                raise TypeError(f"optimizer can only optimize floating-point tensors, parameter {i} has dtype {p.dtype}")
+                raise TypeError(f"optimizer can only optimize floating-point tensors, "
+                                f"parameter {i} has dtype {p.dtype}")
             if not p.requires_grad:
                 raise ValueError(f"parameter {i} (shape {p.shape}) does not require grad, so it can never be "
                                  f"updated; pass requires_grad=True or leave it out")
