@@ -13,25 +13,12 @@ import numpy as np
 import pytest
 
 import tinygrad_edu as tg
-from tinygrad_edu import autograd as _autograd
 from tinygrad_edu.autograd import Function
 from tinygrad_edu.tensor import _apply
 
 F64 = np.float64
 
 
-@pytest.fixture(autouse=True)
-def _restore_global_state():
-    """No test may leak a changed default dtype or grad mode into another."""
-    dtype, mode = tg.get_default_dtype(), _autograd._grad_enabled
-    yield
-    tg.set_default_dtype(dtype)
-    _autograd._grad_enabled = mode
-
-
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
 
 
 # ---------------------------------------------------------------------------

@@ -29,24 +29,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_edu as tg
-from tinygrad_edu import autograd as _autograd
 
 F64 = np.float64
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(autouse=True)
-def _restore_global_state():
-    """No test may leak a changed default dtype or grad mode into another."""
-    dtype, mode = tg.get_default_dtype(), _autograd._grad_enabled
-    yield
-    tg.set_default_dtype(dtype)
-    _autograd._grad_enabled = mode
-
-
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
 
 
 # ---------------------------------------------------------------------------

@@ -52,6 +52,17 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+def _with_grad_mode(func: F, mode: bool) -> F:
+    """``func`` wrapped so that it runs with graph recording set to ``mode``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with set_grad_enabled(mode):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class set_grad_enabled:  # noqa: N801 - named as in PyTorch
     """Turn graph recording on or off; usable as a function, context manager or decorator.
 
@@ -75,14 +86,7 @@ class set_grad_enabled:  # noqa: N801 - named as in PyTorch
     def __call__(self, func: F) -> F:
         # Used as a decorator: the constructor already switched the mode, undo that.
         self.__exit__()
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return _with_grad_mode(func, self.mode)
 
 
 class _GradMode:
@@ -108,14 +112,7 @@ class _GradMode:
         _grad_enabled = self.prev
 
     def __call__(self, func: F) -> F:
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return _with_grad_mode(func, self.mode)
 
 
 class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch

@@ -166,7 +166,28 @@ class Identity(Module):
         return input
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What `Sequential` and `ModuleList` share: modules registered under "0", "1", ..."""
+
+    def append(self, module: Module) -> _ModuleSequence:
+        """Add ``module`` at the end."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return type(self)._from_list(modules[index])
+        return modules[index]
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another; indexable, iterable and sized.
 
     Example:
@@ -187,30 +208,17 @@ class Sequential(Module):
                     raise TypeError(f"Sequential: argument {i} is a {type(module).__name__}, not a Module")
                 self.add_module(str(i), module)
 
+    @classmethod
+    def _from_list(cls, modules: list[Module]) -> Sequential:
+        return cls(*modules)
+
     def forward(self, input: Any) -> Any:  # noqa: A002
         for module in self._modules.values():
             input = module(input)
         return input
 
-    def append(self, module: Module) -> Sequential:
-        """Add ``module`` at the end."""
-        self.add_module(str(len(self)), module)
-        return self
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (a plain list's would not be)."""
 
     def __init__(self, modules: Iterable[Module] = ()) -> None:
@@ -218,16 +226,6 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
-        """Add ``module`` at the end."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    @classmethod
+    def _from_list(cls, modules: list[Module]) -> ModuleList:
+        return cls(modules)
