@@ -57,8 +57,9 @@ def test_seed_loop_recovers_the_least_squares_line(seed):
 def test_seed_loop_is_reproducible_and_keeps_parameter_arrays():
     tg.manual_seed(0)
     model = nn.Linear(1, 1)
-    arrays = (model.weight.data, model.bias.data)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
+    # Building the optimizer moves the values into its flat buffer; from then on the arrays stay.
+    arrays = (model.weight.data, model.bias.data)
     x = tg.randn(100, 1)
     y = 3 * x + 1 + 0.1 * tg.randn(100, 1)
     for _ in range(10):
@@ -125,8 +126,8 @@ def _param_pairs(dtype=np.float64, seed=0):
 @pytest.mark.parametrize("config", SGD_CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_sgd_matches_torch_for_a_fixed_gradient_sequence(config):
     ours, theirs = _param_pairs()
-    arrays = [p.data for p in ours]
     opt = optim.SGD(ours, **config)
+    arrays = [p.data for p in ours]  # captured once the optimizer has taken them into its buffer
     opt_t = torch.optim.SGD(theirs, **config)
     rng = np.random.default_rng(1)
     for step in range(50):
@@ -285,3 +286,22 @@ def test_sgd_step_with_closure_returns_the_loss():
     loss = opt.step(closure)
     assert loss.item() == 4.0 and w.item() == 1.0
     assert math.isclose(w.item(), 2.0 - 0.25 * 4.0)
+
+
+def test_building_an_optimizer_moves_values_into_one_flat_buffer():
+    """The documented design: values are copied once, then every step works on the same arrays."""
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    params = list(model.parameters())
+    base = params[0].data.base
+    assert base is not None and all(p.data.base is base for p in params)   # one buffer for the group
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name])                # values unchanged by the move
+    arrays = [p.data for p in params]
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(tg.randn(5, 3)).sum().backward()
+        optimizer.step()
+    assert all(p.data is a for p, a in zip(params, arrays))

@@ -135,7 +135,8 @@ def _wrap(data: np.ndarray, requires_grad: bool = False, ctx: Any = None) -> Ten
     out.data = data
     out._requires_grad = requires_grad
     out._ctx = ctx
-    out.grad = None
+    out._grad = None
+    out._grad_home = None
     out._retains_grad = False
     return out
 
@@ -317,7 +318,8 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_seq", "__weakref__", "__dict__")
+    __slots__ = ("data", "_grad", "_grad_home", "_requires_grad", "_ctx", "_retains_grad", "_seq",
+                 "__weakref__", "__dict__")
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -330,7 +332,8 @@ class Tensor:
                 f"pass float data or dtype=tg.float32"
             )
         self.data = array
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
+        self._grad_home: Any = None
         self._requires_grad = bool(requires_grad)
         self._ctx = None
         self._retains_grad = False
@@ -345,6 +348,22 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         self.requires_grad_(value)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient ``backward()`` accumulated here (``None`` until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise ShapeError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
+        if self._grad_home is not None:
+            self._grad_home.grad_replaced(self, self._grad, value)
+        self._grad = value
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -504,14 +523,22 @@ class Tensor:
         run_backward(self, seed)
 
     def _accumulate_grad(self, grad: np.ndarray) -> None:
-        """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared)."""
-        if self.grad is None:
+        """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared).
+
+        A tensor handed to an optimizer has a "grad home" (a slot in the
+        optimizer's flat gradient buffer): its first gradient is written there,
+        so that one kernel call can update every parameter of a group.
+        """
+        if self._grad is None:
+            if self._grad_home is not None:
+                self._grad = self._grad_home.receive_grad(self, grad)
+                return
             # NumPy gives scalars for 0-d results (np.exp(0-d array)); .grad.data must be a writable array.
             if type(grad) is not np.ndarray or not grad.flags.writeable:
                 grad = np.array(grad)
-            self.grad = _wrap(grad)
+            self._grad = _wrap(grad)
         else:
-            self.grad.data += grad
+            self._grad.data += grad
 
     # -- in-place changes of the data (outside the graph) -------------------
 

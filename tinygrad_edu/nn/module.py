@@ -30,7 +30,8 @@ class Parameter(Tensor):
             if requires_grad and data.dtype.kind != "f":
                 raise TypeError(f"a Parameter that requires grad must be floating point, got dtype {data.dtype}")
             self.data = data.data
-            self.grad = None
+            self._grad = None
+            self._grad_home = None
             self._requires_grad = bool(requires_grad)
             self._ctx = None
             self._retains_grad = False

@@ -1,4 +1,18 @@
-"""`Optimizer`: parameter groups, state, ``zero_grad`` and ``step``, as in PyTorch."""
+"""`Optimizer`: parameter groups, state, ``zero_grad`` and ``step``, as in PyTorch.
+
+How a step stays fast for a model of many small tensors: when an optimizer is
+built, the parameters of each group (one dtype at a time) are copied end to
+end into one flat buffer and each parameter's ``.data`` becomes a view into it;
+their gradients get matching slots in a flat gradient buffer, which
+``backward()`` writes into directly. Each kind of state (momentum, moments) is
+one flat buffer too. A step is then one kernel call per group, whatever the
+number of tensors: no Python runs per tensor (see ``kernels.py``).
+
+From then on the array object a parameter holds stays the same across steps.
+Assign new values with ``p.data[...] = values`` (or ``load_state_dict``);
+rebinding ``p.data`` to another array works too, at the cost of a slower step
+that copies it back into the buffer.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +20,204 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..tensor import Tensor
+import numpy as np
 
-__all__ = ["Optimizer"]
+from ..autograd import enable_grad, no_grad
+from ..tensor import ShapeError, Tensor, _wrap
+
+__all__ = ["Optimizer", "check_number"]
+
+_kernels = None
 
 
-def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, high_open: bool = False) -> None:
-    """Raise ValueError naming ``name`` unless low <= value <= high (or < high)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) or value == math.inf
+def load_kernels():  # noqa: ANN201
+    """Import the numba kernels (and numba itself) on first use, so ``import tinygrad_edu`` stays light."""
+    global _kernels
+    if _kernels is None:
+        from . import kernels
+
+        _kernels = kernels
+    return _kernels
+
+
+def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, *,
+                 high_open: bool = False, low_open: bool = False) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a finite number in the range."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
     if ok:
-        ok = low <= value and (value < high if high_open else value <= high)
+        ok = math.isfinite(value) and (low < value if low_open else low <= value) \
+            and (value < high if high_open else value <= high)
     if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"Invalid {name} value: {value!r} (expected a number in [{low}, {high}{bracket})")
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"Invalid {name} value: {value!r} (expected a finite number in {left}{low}, {high}{right})")
+
+
+def check_betas(betas: Any) -> None:
+    """Raise ValueError unless ``betas`` is a pair of numbers in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"Invalid betas value: {betas!r} (expected a pair (beta1, beta2))")
+    check_number("betas[0]", betas[0], 0.0, 1.0, high_open=True)
+    check_number("betas[1]", betas[1], 0.0, 1.0, high_open=True)
+
+
+class FlatGroup:
+    """The parameters of one group and one dtype, laid end to end in flat buffers.
+
+    Holds ``param`` and ``grad`` (flat), ``offsets`` (parameter i is
+    ``offsets[i]:offsets[i+1]``), ``steps`` (updates per parameter), and the
+    optimizer's flat ``state`` buffers. It is also each parameter's "grad home":
+    ``backward()`` writes a first gradient into the matching slot of ``grad``,
+    and ``ready`` counts the parameters whose current gradient lives there.
+    When all do (and nothing else changed), a step needs no Python per tensor.
+    """
+
+    def __init__(self, params: list[Tensor], dtype: np.dtype) -> None:
+        self.params = params
+        self.dtype = dtype
+        self.slot = {id(p): i for i, p in enumerate(params)}
+        self.offsets = np.zeros(len(params) + 1, dtype=np.int64)
+        np.cumsum([p.data.size for p in params], out=self.offsets[1:])
+        self.param = np.empty(int(self.offsets[-1]), dtype=dtype)
+        self.grad = np.zeros(int(self.offsets[-1]), dtype=dtype)
+        self.param_views = [self._view(self.param, i, p.shape) for i, p in enumerate(params)]
+        self.grad_views = [self._view(self.grad, i, p.shape) for i, p in enumerate(params)]
+        self.steps = np.zeros(len(params), dtype=np.float64)
+        self.all_active = np.ones(len(params), dtype=np.bool_)
+        self.state: dict[str, np.ndarray] = {}
+        self.state_offsets: dict[str, np.ndarray] = {}
+        self.state_views: dict[str, list[np.ndarray]] = {}
+        self.state_allocated = False
+        self.all_recorded = False  # every parameter has its entry in optimizer.state
+        self.ready = 0
+        self.irregular = False  # something needs the general path (moved data, a foreign home)
+        for i, p in enumerate(params):
+            self._adopt(i, p)
+
+    def _view(self, flat: np.ndarray, i: int, shape: tuple) -> np.ndarray:
+        return flat[self.offsets[i]:self.offsets[i + 1]].reshape(shape)
+
+    def _adopt(self, i: int, p: Tensor) -> None:
+        """Move ``p``'s values (and gradient, if any) into this group's buffers."""
+        if p._grad_home is not None and p._grad_home is not self:
+            p._grad_home.release(p)
+        np.copyto(self.param_views[i], p.data)
+        p.data = self.param_views[i]
+        p._grad_home = self
+        if p._grad is not None:
+            np.copyto(self.grad_views[i], p._grad.data)
+            p._grad = _wrap(self.grad_views[i])
+            self.ready += 1
+
+    # -- the grad-home protocol, called by Tensor ----------------------------------
+
+    def receive_grad(self, p: Tensor, grad: np.ndarray) -> Tensor:
+        """Store a first gradient from ``backward()`` in ``p``'s slot; return the Tensor for ``.grad``."""
+        i = self.slot[id(p)]
+        if p.data is not self.param_views[i]:
+            self.irregular = True  # the user rebound p.data: the next step copies it back in
+        view = self.grad_views[i]
+        np.copyto(view, grad)
+        self.ready += 1
+        return _wrap(view)
+
+    def grad_replaced(self, p: Tensor, old: Tensor | None, new: Tensor | None) -> None:
+        """Keep ``ready`` right when ``p.grad`` is assigned (``None`` by ``zero_grad``, say)."""
+        view = self.grad_views[self.slot[id(p)]]
+        if old is not None and old.data is view:
+            self.ready -= 1
+        if new is not None and new.data is view:
+            self.ready += 1
+
+    def release(self, p: Tensor) -> None:
+        """A newer optimizer took ``p`` over: this group now copies it in and out at each step."""
+        self.grad_replaced(p, p._grad, None)
+        p._grad_home = None
+        self.irregular = True
+
+    # -- a step ---------------------------------------------------------------------
+
+    def plan(self) -> tuple[np.ndarray, list[int]] | None:
+        """Which parameters to update, checking everything before anything changes.
+
+        Returns ``(active, foreign)`` (``foreign``: parameters whose values live
+        elsewhere and are copied in and out around the kernel), or ``None``
+        when no parameter has a gradient.
+        """
+        if self.ready == len(self.params) and not self.irregular:
+            return self.all_active, []
+        active = np.zeros(len(self.params), dtype=np.bool_)
+        foreign = []
+        for i, p in enumerate(self.params):
+            g = p._grad
+            if g is None:
+                continue
+            if g.data.shape != p.shape:
+                raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.data.shape}")
+            if p.data.shape != self.param_views[i].shape:
+                raise ShapeError(f"step: parameter {i} changed shape from {self.param_views[i].shape} to "
+                                 f"{p.data.shape}; build a new optimizer for the new parameters")
+            active[i] = True
+            if p._grad_home is not self:
+                foreign.append(i)
+        return (active, foreign) if active.any() else None
+
+    def gather(self, active: np.ndarray, foreign: list[int]) -> None:
+        """Bring values and gradients that live elsewhere into the flat buffers."""
+        if active is self.all_active:
+            return
+        for i in np.flatnonzero(active):
+            p = self.params[i]
+            if p.data is not self.param_views[i]:
+                np.copyto(self.param_views[i], p.data)
+                if i not in foreign:
+                    p.data = self.param_views[i]  # take the rebound array back in
+            if p._grad.data is not self.grad_views[i]:
+                np.copyto(self.grad_views[i], p._grad.data, casting="same_kind")
+        self.irregular = bool(foreign)
+
+    def scatter(self, foreign: list[int]) -> None:
+        """Write updated values back to parameters that live elsewhere."""
+        for i in foreign:
+            np.copyto(self.params[i].data, self.param_views[i])
+
+    # -- state ------------------------------------------------------------------------
+
+    def allocate_state(self, shapes: list[dict[str, tuple]], initial: dict[str, float]) -> None:
+        """Create the flat state buffers: ``shapes[i][name]`` is parameter i's shape of state ``name``.
+
+        Parameters may keep different state (Adafactor: row and column
+        statistics for matrices, a full variance for vectors); a parameter
+        without some state gets an empty slot in that buffer. Each buffer has
+        its own ``state_offsets[name]``, like ``offsets`` for the parameters.
+        """
+        names = list(dict.fromkeys(name for s in shapes for name in s))
+        for name in names:
+            sizes = [int(np.prod(s[name])) if name in s else 0 for s in shapes]
+            offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+            np.cumsum(sizes, out=offsets[1:])
+            flat = np.full(int(offsets[-1]), initial.get(name, 0.0), dtype=self.dtype)
+            self.state[name] = flat
+            self.state_offsets[name] = offsets
+            self.state_views[name] = [flat[offsets[i]:offsets[i + 1]].reshape(s[name]) if name in s else None
+                                      for i, s in enumerate(shapes)]
+        self.state_allocated = True
+
+    def state_of(self, i: int) -> dict[str, Any]:
+        """Parameter i's state: a 0-d view of its step count and views into each state buffer."""
+        state = {"step": self.steps[i:i + 1].reshape(())}
+        for name, views in self.state_views.items():
+            if views[i] is not None:
+                state[name] = views[i]
+        return state
+
+    @property
+    def nbytes(self) -> int:
+        return sum(buffer.nbytes for buffer in self.state.values()) + self.steps.nbytes
 
 
 class Optimizer:
-    """Base class of the optimizers: holds parameter groups and per-parameter state.
+    """Base class of the optimizers: parameter groups, per-parameter state, ``step``.
 
     Args:
         params: an iterable of Tensors, or of dicts (parameter groups), each
@@ -31,13 +226,19 @@ class Optimizer:
 
     ``param_groups[i]`` is a dict holding ``'params'`` and every hyperparameter
     under its argument's name; editing ``param_groups[i]['lr']`` between steps
-    takes effect at the next step.
+    takes effect at the next step. ``state[p]`` holds parameter ``p``'s state
+    once it has been updated (``'step'`` and the buffers of the rule).
+
+    Subclasses set ``kernel`` (the name of their kernel in ``kernels.py``) and
+    define ``_validate_group``, ``_state_shapes`` and ``_update``; they do no
+    arithmetic on parameters themselves.
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
+        self._flat: list[list[FlatGroup]] = []
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, not a single Tensor; "
                             "wrap it in a list: [tensor]")
@@ -46,8 +247,11 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
+        load_kernels()
         for group in groups:
             self.add_param_group(group)
+
+    # -- groups ------------------------------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (others from the defaults)."""
@@ -70,41 +274,199 @@ class Optimizer:
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if existing & {id(p) for p in params} or len({id(p) for p in params}) != len(params):
             raise ValueError("some parameters appear in more than one parameter group")
+        unknown = set(param_group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown hyperparameters {sorted(unknown)}; "
+                            f"expected some of {sorted(self.defaults)}")
         group = {**self.defaults, **param_group, "params": params}
         self._validate_group(group)
         self.param_groups.append(group)
+        by_dtype: dict[np.dtype, list[Tensor]] = {}
+        for p in params:
+            by_dtype.setdefault(p.dtype, []).append(p)
+        self._flat.append([FlatGroup(ps, dtype) for dtype, ps in by_dtype.items()])
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        """Check a group's hyperparameters; subclasses raise ValueError naming a bad one."""
+        """Check a group's hyperparameters; raise ValueError naming a bad one."""
+        check_number("lr", group["lr"])
+
+    # -- gradients -------------------------------------------------------------------
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Clear every parameter's gradient (to None, or to zeros in place)."""
+        """Clear every parameter's gradient: to ``None`` (the default), or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p._grad is None:
                     continue
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p._grad.data[...] = 0
 
+    # -- the step ------------------------------------------------------------------------
+
+    @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; return the closure's loss, if given."""
+        """Update every parameter that has a gradient; return the closure's loss, if given.
+
+        Args:
+            closure: a function that zeroes the gradients, recomputes the loss,
+                calls ``backward()`` and returns the loss (needed by optimizers
+                that evaluate the loss several times; optional for the others).
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        # Check every group before changing anything, so a bad value leaves all parameters as they were.
+        plans = []
+        for group, flats in zip(self.param_groups, self._flat):
+            self._validate_group(group)
+            for flat in flats:
+                plan = flat.plan()
+                if plan is not None:
+                    plans.append((group, flat, plan))
+        for group, flat, (active, foreign) in plans:
+            if not flat.state_allocated:
+                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
+                                    self._initial_state(group))
+            flat.gather(active, foreign)
+            self._update(group, flat, active)
+            flat.scatter(foreign)
+            if not flat.all_recorded:
+                self._record_state(flat, active)
+        return loss
+
+    def _record_state(self, flat: FlatGroup, active: np.ndarray) -> None:
+        """Give ``state[p]`` to parameters updated for the first time (as PyTorch creates it lazily)."""
+        for i in np.flatnonzero(active):
+            p = flat.params[i]
+            if p not in self.state:
+                self.state[p] = flat.state_of(i)
+        flat.all_recorded = all(p in self.state for p in flat.params)
+
+    def _state_shapes(self, group: dict[str, Any], p: Tensor) -> dict[str, tuple]:
+        """The state buffers one parameter needs: name -> shape (by default, none)."""
+        return {}
+
+    def _initial_state(self, group: dict[str, Any]) -> dict[str, float]:
+        """Initial value of each state buffer (0 unless given)."""
+        return {}
+
+    def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
+        """Run the update kernel over ``flat``'s buffers."""
         raise NotImplementedError
 
+    def state_nbytes(self) -> int:
+        """Bytes held by the optimizer's state (moments, momentum, step counts).
+
+        The memory lesson of the sources, measurable: plain SGD keeps nothing
+        but step counts, SGD with momentum one value per parameter, Adam two.
+        """
+        return sum(flat.nbytes for flats in self._flat for flat in flats if flat.state_allocated)
+
+    # -- saving and loading ----------------------------------------------------------------
+
+    def _indexed_params(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def _flat_of(self, p: Tensor) -> tuple[FlatGroup, int]:
+        for flats in self._flat:
+            for flat in flats:
+                i = flat.slot.get(id(p))
+                if i is not None:
+                    return flat, i
+        raise KeyError("parameter not in this optimizer")
+
     def state_dict(self) -> dict[str, Any]:
-        """The state and hyperparameters, with parameters referred to by position."""
-        index = {}
+        """The state and hyperparameters, with parameters referred to by position (as PyTorch does).
+
+        Plain data (numbers, strings, arrays): it round-trips through
+        ``tg.save`` / ``tg.load``, and ``load_state_dict`` then continues
+        exactly as the uninterrupted run would.
+        """
+        index = {id(p): i for i, p in enumerate(self._indexed_params())}
         groups = []
         for group in self.param_groups:
-            ids = []
-            for p in group["params"]:
-                index.setdefault(id(p), len(index))
-                ids.append(index[id(p)])
-            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {index[id(p)]: {k: (v.copy() if hasattr(v, "copy") else v) for k, v in s.items()}
-                 for p, s in self.state.items()}
-        return {"state": state, "param_groups": groups}
+            entry = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
+            entry["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(entry)
+        state = {}
+        for p, s in self.state.items():
+            state[index[id(p)]] = {k: (float(v) if k == "step" else v.copy()) for k, v in s.items()}
+        return {"state": state, "param_groups": groups, "optimizer": type(self).__name__}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``: hyperparameters, step counts and state buffers.
+
+        Everything is checked first (same kind of optimizer, same groups and
+        sizes, every buffer's shape), so a refused load changes nothing.
+        """
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError("load_state_dict expects a dict with 'state' and 'param_groups', "
+                             "as optimizer.state_dict() returns")
+        name = state_dict.get("optimizer", type(self).__name__)
+        if name != type(self).__name__:
+            raise ValueError(f"this state dict comes from {name}, not {type(self).__name__}")
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(groups)} parameter groups, the optimizer "
+                             f"{len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i} has {len(saved['params'])} parameters in the state dict "
+                                 f"but {len(group['params'])} in the optimizer")
+            missing = set(self.defaults) - set(saved)
+            if missing:
+                raise ValueError(f"parameter group {i} of the state dict lacks {sorted(missing)}: "
+                                 f"not a {type(self).__name__} state dict")
+        new_groups = []
+        for saved, group in zip(groups, self.param_groups):
+            merged = {**group, **{k: (tuple(v) if isinstance(group.get(k), tuple) else v)
+                                  for k, v in saved.items() if k != "params"}}
+            self._validate_group(merged)
+            new_groups.append(merged)
+        position = {}
+        for saved, group in zip(groups, self.param_groups):
+            for k, p in zip(saved["params"], group["params"]):
+                position[int(k)] = p
+        group_of = {id(p): merged for merged, group in zip(new_groups, self.param_groups) for p in group["params"]}
+        updates = []
+        for key, saved_state in state_dict["state"].items():
+            p = position.get(int(key))
+            if p is None:
+                raise ValueError(f"the state dict has state for parameter {key}, which no group lists")
+            group = group_of[id(p)]
+            expected = self._state_shapes(group, p)
+            names = set(saved_state) - {"step"}
+            if names != set(expected) or "step" not in saved_state:
+                raise ValueError(f"state of parameter {key} holds {sorted(saved_state)}, but {type(self).__name__} "
+                                 f"keeps {sorted(set(expected) | {'step'})}")
+            for k, shape in expected.items():
+                value = np.asarray(saved_state[k])
+                if value.shape != tuple(shape):
+                    raise ValueError(f"state '{k}' of parameter {key} has shape {value.shape}, expected {tuple(shape)}")
+            updates.append((p, saved_state))
+        # Everything checked: now change.
+        for group, merged in zip(self.param_groups, new_groups):
+            group.update({k: v for k, v in merged.items() if k != "params"})
+        self.state.clear()
+        for (group, flats) in zip(self.param_groups, self._flat):
+            for flat in flats:
+                flat.steps[:] = 0
+                flat.all_recorded = False
+                if not flat.state_allocated:
+                    flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
+                                        self._initial_state(group))
+                for buffer_name, buffer in flat.state.items():
+                    buffer.fill(self._initial_state(group).get(buffer_name, 0.0))
+        for p, saved_state in updates:
+            flat, i = self._flat_of(p)
+            flat.steps[i] = float(saved_state["step"])
+            for k, views in flat.state_views.items():
+                if views[i] is not None:
+                    np.copyto(views[i], np.asarray(saved_state[k]), casting="same_kind")
+            self.state[p] = flat.state_of(i)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -1,41 +1,55 @@
-"""Stochastic gradient descent (interim NumPy form; the numba kernels replace the arithmetic)."""
+"""Stochastic gradient descent, and momentum in its textbook form."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from ..autograd import no_grad
-from .optimizer import Optimizer, check_number
+from .optimizer import FlatGroup, Optimizer, check_number, load_kernels
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "Momentum"]
 
 
 class SGD(Optimizer):
-    r"""Stochastic gradient descent, optionally with momentum, as ``torch.optim.SGD``.
+    r"""Stochastic gradient descent, optionally with momentum, exactly as ``torch.optim.SGD``.
 
-    With learning rate ``lr`` = :math:`\eta`, ``momentum`` = :math:`\mu`,
-    ``dampening`` = :math:`\tau`, ``weight_decay`` = :math:`\lambda`, each step
-    with gradient :math:`g_t` does::
+    With ``lr`` = eta, ``momentum`` = mu, ``dampening`` = tau and
+    ``weight_decay`` = lambda, each step with gradient g_t does::
 
-        g_t   = g_t + lambda * theta                       (if weight_decay)
-        b_t   = g_t                                        (first step)
-        b_t   = mu * b_{t-1} + (1 - tau) * g_t             (later steps)
-        g_t   = g_t + mu * b_t  (nesterov)   or   g_t = b_t
-        theta = theta - eta * g_t        (theta + eta * g_t if maximize)
+        g_t   <- -g_t                                  if maximize
+        g_t   <- g_t + lambda * theta                  if weight_decay
+        b_t   =  g_t                                   on the first step
+        b_t   =  mu * b_{t-1} + (1 - tau) * g_t        afterwards
+        g_t   <- g_t + mu * b_t   if nesterov,  else  g_t <- b_t      (if momentum)
+        theta <- theta - eta * g_t
 
-    Plain gradient descent is ``momentum=0``: theta <- theta - eta * grad.
+    With ``momentum=0`` this is plain gradient descent, theta <- theta - eta * grad,
+    the update rule the sources start from.
+
+    Args:
+        params: tensors to optimize, or parameter groups (dicts).
+        lr: learning rate eta (default 1e-3).
+        momentum: momentum factor mu (default 0).
+        dampening: dampening tau of the momentum (default 0).
+        weight_decay: L2 penalty lambda, added to the gradient (default 0).
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
+        maximize: ascend the objective instead of descending.
 
     Example:
         >>> import tinygrad_edu as tg
         >>> w = tg.tensor([5.0], requires_grad=True)
         >>> opt = tg.optim.SGD([w], lr=0.1)
-        >>> (w ** 2).sum().backward(); opt.step()
-        >>> round(w.item(), 6)    # 5 - 0.1 * 10
+        >>> (w ** 2).sum().backward(); opt.step()   # w <- 5 - 0.1 * 10
+        >>> round(w.item(), 6)
         4.0
+
+    Reference: Sutskever et al., "On the importance of initialization and
+    momentum in deep learning", ICML 2013 (the momentum form PyTorch uses).
     """
+
+    kernel = "sgd"
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
@@ -54,36 +68,60 @@ class SGD(Optimizer):
                 f"dampening={group['dampening']}"
             )
 
-    @no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            from ..autograd import enable_grad
+    def _state_shapes(self, group: dict[str, Any], p: Any) -> dict[str, tuple]:
+        return {"momentum_buffer": p.shape} if group["momentum"] != 0 else {}
 
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, mu, tau, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.data
-                if g.shape != p.shape:
-                    raise ValueError(f"SGD: gradient of shape {g.shape} for a parameter of shape {p.shape}")
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * p.data
-                if mu:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        # np.array, not g.copy(): for a 0-d parameter g may be a NumPy scalar,
-                        # which the in-place updates below could not change.
-                        buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype)
-                    else:
-                        buf *= mu
-                        buf += (1 - tau) * g
-                    g = g + mu * buf if group["nesterov"] else buf
-                p.data -= (lr * g).astype(p.dtype, copy=False)
-        return loss
+    def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
+        buffer = flat.state.get("momentum_buffer", flat.grad[:0])
+        if group["momentum"] != 0 and buffer.size != flat.param.size:
+            raise ValueError("momentum was switched on after the first step; build a new SGD to use momentum")
+        load_kernels().sgd(flat.param, flat.grad, buffer, flat.offsets, active, flat.steps, group["lr"],
+                           group["momentum"], group["dampening"], group["weight_decay"], bool(group["nesterov"]),
+                           bool(group["maximize"]))
+
+
+class Momentum(Optimizer):
+    r"""Gradient descent with momentum in the textbook (exponential moving average) form.
+
+    With ``lr`` = alpha and ``beta`` = beta, starting from v_0 = 0::
+
+        v_t   = beta * v_{t-1} + (1 - beta) * g_t
+        theta = theta - alpha * v_t
+
+    The velocity v is an average of recent gradients: steps that agree add up
+    (faster along a ravine's floor) and steps that zig-zag across it cancel.
+    PyTorch's ``SGD(momentum=mu)`` differs in two ways: it does not scale the
+    gradient by (1 - mu), and its first step copies the gradient.
+
+    Args:
+        params: tensors to optimize, or parameter groups (dicts).
+        lr: learning rate alpha.
+        beta: the averaging factor, in [0, 1) (default 0.9).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> w = tg.tensor([5.0], requires_grad=True)
+        >>> opt = tg.optim.Momentum([w], lr=0.1, beta=0.9)
+        >>> (w ** 2).sum().backward(); opt.step()   # v = 0.1 * 10 = 1, w <- 5 - 0.1 * 1
+        >>> round(w.item(), 6)
+        4.9
+
+    Reference: Polyak, "Some methods of speeding up the convergence of
+    iteration methods", 1964; the EMA form as taught by Ng's Deep Learning course.
+    """
+
+    kernel = "momentum"
+
+    def __init__(self, params: Iterable[Any], lr: float, beta: float = 0.9) -> None:
+        super().__init__(params, dict(lr=lr, beta=beta))
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        check_number("lr", group["lr"])
+        check_number("beta", group["beta"], 0.0, 1.0, high_open=True)
+
+    def _state_shapes(self, group: dict[str, Any], p: Any) -> dict[str, tuple]:
+        return {"velocity": p.shape}
+
+    def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
+        load_kernels().momentum(flat.param, flat.grad, flat.state["velocity"], flat.offsets, active, flat.steps,
+                                group["lr"], group["beta"])
