@@ -239,6 +239,8 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         self._flat: list[list[FlatGroup]] = []
+        self._hyperparameter_names = tuple(defaults)
+        self._checked: list[tuple] = []  # each group's hyperparameters as last validated
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, not a single Tensor; "
                             "wrap it in a list: [tensor]")
@@ -281,6 +283,7 @@ class Optimizer:
         group = {**self.defaults, **param_group, "params": params}
         self._validate_group(group)
         self.param_groups.append(group)
+        self._checked.append(tuple(map(group.get, self._hyperparameter_names)))
         by_dtype: dict[np.dtype, list[Tensor]] = {}
         for p in params:
             by_dtype.setdefault(p.dtype, []).append(p)
@@ -305,7 +308,6 @@ class Optimizer:
 
     # -- the step ------------------------------------------------------------------------
 
-    @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return the closure's loss, if given.
 
@@ -319,22 +321,27 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         # Check every group before changing anything, so a bad value leaves all parameters as they were.
+        # (Hyperparameters are checked again only when they changed since the last check.)
         plans = []
-        for group, flats in zip(self.param_groups, self._flat):
-            self._validate_group(group)
+        for i, (group, flats) in enumerate(zip(self.param_groups, self._flat)):
+            values = tuple(map(group.get, self._hyperparameter_names))
+            if values != self._checked[i]:
+                self._validate_group(group)
+                self._checked[i] = values
             for flat in flats:
                 plan = flat.plan()
                 if plan is not None:
                     plans.append((group, flat, plan))
-        for group, flat, (active, foreign) in plans:
-            if not flat.state_allocated:
-                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
-                                    self._initial_state(group))
-            flat.gather(active, foreign)
-            self._update(group, flat, active)
-            flat.scatter(foreign)
-            if not flat.all_recorded:
-                self._record_state(flat, active)
+        with no_grad():
+            for group, flat, (active, foreign) in plans:
+                if not flat.state_allocated:
+                    flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
+                                        self._initial_state(group))
+                flat.gather(active, foreign)
+                self._update(group, flat, active)
+                flat.scatter(foreign)
+                if not flat.all_recorded:
+                    self._record_state(flat, active)
         return loss
 
     def _record_state(self, flat: FlatGroup, active: np.ndarray) -> None:
