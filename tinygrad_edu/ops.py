@@ -82,7 +82,9 @@ class Pow(Function):
         need_a, need_b = self.needs_input_grad
         a, b = self.a, self.b
         grad_a = grad_b = None
-        if need_a:
+        if need_a and b.ndim == 0 and b >= 1:
+            grad_a = grad_out * (b * a ** (b - 1))  # the common x**2: no 0**negative can occur
+        elif need_a:
             # PyTorch's rule: an exponent of exactly 0 gives gradient 0 (not 0 * a**-1).
             with np.errstate(divide="ignore", invalid="ignore"):
                 grad_a = grad_out * np.where(b == 0, 0, b * a ** (b - 1)).astype(grad_out.dtype, copy=False)

@@ -191,6 +191,12 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype \
             and (not true_divide or a.data.dtype.kind == "f"):
         return a, b, [a.data, b.data]  # the common case, fast
+    if type(b) in (float, int) and isinstance(a, Tensor) and a.data.dtype.kind == "f":
+        b_array = np.asarray(b, dtype=a.data.dtype)  # a float tensor and a number: the tensor's dtype
+        return a, _wrap(b_array), [a.data, b_array]
+    if type(a) in (float, int) and isinstance(b, Tensor) and b.data.dtype.kind == "f":
+        a_array = np.asarray(a, dtype=b.data.dtype)
+        return _wrap(a_array), b, [a_array, b.data]
     raw = (a, b)
     if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
         a = Tensor(a)
