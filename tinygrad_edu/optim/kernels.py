@@ -139,6 +139,9 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, offsets, active,
             weight_decay, momentum, centered, maximize):  # noqa: ANN001, ANN201
     """RMSprop, optionally centered and with momentum (see ``optim.RMSprop``)."""
     dtype = param.dtype.type
+    # maximize and weight decay as exact arithmetic (a sign of +-1, a term of 0): branches in the
+    # inner loop would keep it from vectorising. centered and momentum pick which buffers exist.
+    sign = dtype(-1.0 if maximize else 1.0)
     alpha_, one_minus_alpha = dtype(alpha), dtype(1 - alpha)
     wd, mu, eps_ = dtype(weight_decay), dtype(momentum), dtype(eps)
     minus_lr = dtype(-lr)
@@ -146,23 +149,26 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, offsets, active,
         if not active[i]:
             continue
         steps[i] += 1
-        for j in range(offsets[i], offsets[i + 1]):
-            g = -grad[j] if maximize else grad[j]
-            if wd != 0:
-                g = g + wd * param[j]
-            s = square_avg[j] * alpha_ + one_minus_alpha * g * g   # s = alpha s + (1 - alpha) g^2
-            square_avg[j] = s
+        lo, hi = offsets[i], offsets[i + 1]
+        theta, grad_i, square_avg_i = param[lo:hi], grad[lo:hi], square_avg[lo:hi]
+        grad_avg_i = grad_avg[lo:hi] if centered else grad_avg
+        buffer_i = momentum_buffer[lo:hi] if mu > 0 else momentum_buffer
+        for j in range(hi - lo):
+            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+            s = square_avg_i[j] * alpha_ + one_minus_alpha * g * g  # s = alpha s + (1 - alpha) g^2
+            square_avg_i[j] = s
+            v = s
             if centered:
-                g_bar = lerp(grad_avg[j], g, one_minus_alpha)      # g_bar = alpha g_bar + (1 - alpha) g
-                grad_avg[j] = g_bar
-                s = s - g_bar * g_bar                              # variance: s - g_bar^2
-            denom = np.sqrt(s) + eps_
+                g_bar = lerp(grad_avg_i[j], g, one_minus_alpha)    # g_bar = alpha g_bar + (1 - alpha) g
+                grad_avg_i[j] = g_bar
+                v = s - g_bar * g_bar                              # v = s - g_bar^2
+            denom = np.sqrt(v) + eps_
             if mu > 0:
-                b = momentum_buffer[j] * mu + g / denom            # b = mu b + g / (sqrt(s) + eps)
-                momentum_buffer[j] = b
-                param[j] = param[j] + minus_lr * b                 # theta -= lr b
+                b = buffer_i[j] * mu + g / denom                   # b = mu b + g / (sqrt(v) + eps)
+                buffer_i[j] = b
+                theta[j] = theta[j] + minus_lr * b                 # theta -= lr b
             else:
-                param[j] = param[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(s) + eps)
+                theta[j] = theta[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(v) + eps)
 
 
 @kernel
@@ -170,20 +176,21 @@ def adagrad(param, grad, state_sum, offsets, active, steps, lr, lr_decay, weight
             maximize):  # noqa: ANN001, ANN201
     """Adagrad with learning-rate decay and weight decay (see ``optim.Adagrad``)."""
     dtype = param.dtype.type
+    sign = dtype(-1.0 if maximize else 1.0)  # maximize and weight decay as exact arithmetic, as in rmsprop
     wd, eps_ = dtype(weight_decay), dtype(eps)
     for i in range(offsets.size - 1):
         if not active[i]:
             continue
         steps[i] += 1
-        clr = lr / (1 + (steps[i] - 1) * lr_decay)               # decayed rate, in float64 as PyTorch
+        clr = lr / (1 + (steps[i] - 1) * lr_decay)                # eta_t, in float64 as PyTorch
         minus_clr = dtype(-clr)
-        for j in range(offsets[i], offsets[i + 1]):
-            g = -grad[j] if maximize else grad[j]
-            if wd != 0:
-                g = g + wd * param[j]
-            s = state_sum[j] + g * g                               # s = s + g^2
-            state_sum[j] = s
-            param[j] = param[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= clr g / (sqrt(s) + eps)
+        lo, hi = offsets[i], offsets[i + 1]
+        theta, grad_i, state_sum_i = param[lo:hi], grad[lo:hi], state_sum[lo:hi]
+        for j in range(hi - lo):
+            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+            s = state_sum_i[j] + g * g                             # s = s + g^2
+            state_sum_i[j] = s
+            theta[j] = theta[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= eta_t g / (sqrt(s) + eps)
 
 
 @kernel
@@ -194,8 +201,10 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, offsets, active, steps, 
     ``mu_product[i]`` is parameter i's running product mu_1 ... mu_t (one value per parameter).
     """
     dtype = param.dtype.type
-    wd = dtype(weight_decay)
-    decay = dtype(1 - lr * weight_decay)  # decoupled: theta <- theta (1 - lr lambda)
+    # The flags become exact arithmetic (a sign of +-1, a factor of 1, a term of 0), as in adam.
+    sign = dtype(-1.0 if maximize else 1.0)
+    decay = dtype(1 - lr * weight_decay) if decoupled else dtype(1)   # NAdamW: theta <- theta (1 - lr lambda)
+    l2 = dtype(0) if decoupled else dtype(weight_decay)                # NAdam: g <- g + lambda theta
     b1, b2 = dtype(1 - beta1), dtype(beta2)
     one_minus_beta2 = dtype(1 - beta2)
     eps_ = dtype(eps)
@@ -212,20 +221,18 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, offsets, active, steps, 
         product = float(mu_product[i])
         grad_coefficient = dtype(-lr * (1.0 - mu) / (1.0 - product))
         avg_coefficient = dtype((-lr * mu_next) / (1.0 - product * mu_next))
-        for j in range(offsets[i], offsets[i + 1]):
-            g = -grad[j] if maximize else grad[j]
-            theta = param[j]
-            if decoupled:
-                theta = theta * decay
-            elif wd != 0:
-                g = g + wd * theta
-            m = lerp(exp_avg[j], g, b1)                          # m = beta1 m + (1 - beta1) g
-            v = exp_avg_sq[j] * b2 + one_minus_beta2 * g * g     # v = beta2 v + (1 - beta2) g^2
-            exp_avg[j] = m
-            exp_avg_sq[j] = v
+        lo, hi = offsets[i], offsets[i + 1]
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for j in range(hi - lo):
+            theta = P[j] * decay
+            g = sign * G[j] + l2 * theta
+            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
             denom = np.sqrt(v / bias_correction2) + eps_         # sqrt(v_hat) + eps
             theta = theta + grad_coefficient * g / denom         # - lr (1 - mu_t) / (1 - prod mu) g / denom
-            param[j] = theta + avg_coefficient * m / denom       # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
+            P[j] = theta + avg_coefficient * m / denom           # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
 
 
 @kernel
@@ -233,8 +240,10 @@ def radam(param, grad, exp_avg, exp_avg_sq, offsets, active, steps, lr, beta1, b
           decoupled, maximize):  # noqa: ANN001, ANN201
     """RAdam: Adam whose adaptive step is switched on only once its variance is tractable (see ``optim.RAdam``)."""
     dtype = param.dtype.type
-    wd = dtype(weight_decay)
-    decay = dtype(1 - lr * weight_decay)
+    # The flags become exact arithmetic (a sign of +-1, a factor of 1, a term of 0), as in adam.
+    sign = dtype(-1.0 if maximize else 1.0)
+    decay = dtype(1 - lr * weight_decay) if decoupled else dtype(1)   # theta <- theta (1 - lr lambda)
+    l2 = dtype(0) if decoupled else dtype(weight_decay)                # g <- g + lambda theta
     b1, b2 = dtype(1 - beta1), dtype(beta2)
     one_minus_beta2 = dtype(1 - beta2)
     eps_, lr_, one = dtype(eps), dtype(lr), dtype(1)
@@ -252,24 +261,22 @@ def radam(param, grad, exp_avg, exp_avg_sq, offsets, active, steps, lr, beta1, b
         r_t = one
         if rectified:
             r_t = dtype(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5)
-        for j in range(offsets[i], offsets[i + 1]):
-            g = -grad[j] if maximize else grad[j]
-            theta = param[j]
-            if decoupled:
-                theta = theta * decay
-            elif wd != 0:
-                g = g + wd * theta
-            m = lerp(exp_avg[j], g, b1)                          # m = beta1 m + (1 - beta1) g
-            v = exp_avg_sq[j] * b2 + one_minus_beta2 * g * g     # v = beta2 v + (1 - beta2) g^2
-            exp_avg[j] = m
-            exp_avg_sq[j] = v
+        lo, hi = offsets[i], offsets[i + 1]
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for j in range(hi - lo):
+            theta = P[j] * decay
+            g = sign * G[j] + l2 * theta
+            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
             m_hat = m / bias_correction1
             if rectified:
                 # l_t = sqrt(1 - beta2^t) / (sqrt(v) + eps), as PyTorch: a reciprocal times a scalar
                 adaptive_lr = one / (np.sqrt(v) + eps_) * bias_correction2_sqrt
-                param[j] = theta - m_hat * lr_ * adaptive_lr * r_t  # theta -= lr m_hat l_t r_t
+                P[j] = theta - m_hat * lr_ * adaptive_lr * r_t  # theta -= lr m_hat l_t r_t
             else:
-                param[j] = theta - m_hat * lr_                     # theta -= lr m_hat (plain momentum)
+                P[j] = theta - m_hat * lr_                      # theta -= lr m_hat (plain momentum)
 
 
 @kernel
@@ -277,6 +284,7 @@ def lion(param, grad, exp_avg, offsets, active, steps, lr, beta1, beta2, weight_
          maximize):  # noqa: ANN001, ANN201
     """Lion: the sign of an interpolated momentum, with decoupled weight decay (see ``optim.Lion``)."""
     dtype = param.dtype.type
+    sign = dtype(-1.0 if maximize else 1.0)  # maximize as exact arithmetic, as in adam
     lr_ = dtype(lr)
     decay = dtype(1 - lr * weight_decay)
     b1, one_minus_beta1 = dtype(beta1), dtype(1 - beta1)
@@ -285,12 +293,27 @@ def lion(param, grad, exp_avg, offsets, active, steps, lr, beta1, beta2, weight_
         if not active[i]:
             continue
         steps[i] += 1
-        for j in range(offsets[i], offsets[i + 1]):
-            g = -grad[j] if maximize else grad[j]
-            m = exp_avg[j]
+        lo, hi = offsets[i], offsets[i + 1]
+        P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
+        for j in range(hi - lo):
+            g = sign * G[j]
+            m = M[j]
             c = b1 * m + one_minus_beta1 * g                     # c = beta1 m + (1 - beta1) g
-            param[j] = param[j] * decay - lr_ * np.sign(c)       # theta <- theta (1 - lr lambda) - lr sign(c)
-            exp_avg[j] = b2 * m + one_minus_beta2 * g            # m = beta2 m + (1 - beta2) g
+            P[j] = P[j] * decay - lr_ * np.sign(c)               # theta <- theta (1 - lr lambda) - lr sign(c)
+            M[j] = b2 * m + one_minus_beta2 * g                  # m = beta2 m + (1 - beta2) g
+
+
+@numba.njit(inline="always")
+def lerp_both_forms(start, end, weight, one_minus_weight):  # noqa: ANN001, ANN201
+    """PyTorch's ``lerp`` with both of its forms, so that a weight of 1 gives ``end`` exactly.
+
+    Adafactor's weight 1 - beta2_t = t^tau is 1 at t = 1 (at every t when tau = 0) and
+    above 0.5 in the first steps, where PyTorch computes end - (end - start) (1 - weight).
+    The weight is the same for a whole parameter, so the branch does not vary inside a loop.
+    """
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
 
 
 @kernel
@@ -298,87 +321,85 @@ def adafactor(param, grad, row_var, row_offsets, col_var, col_offsets, variance,
               cols, active, steps, lr, beta2_decay, eps1, eps2, d, weight_decay, maximize):  # noqa: ANN001, ANN201
     """Adafactor: factored second moments, relative step sizes, update clipping (see ``optim.Adafactor``).
 
-    Parameter i is factored when ``rows[i] > 0``: it is ``batch`` matrices of
-    ``rows[i] x cols[i]`` (its last two dimensions), whose statistics R (one per
-    row) and C (one per column) live at ``row_offsets[i]`` and ``col_offsets[i]``.
-    Otherwise (0-d and 1-d) its full second moment V lives at ``variance_offsets[i]``.
-    Four passes over a parameter: its RMS; the statistics; the RMS of the update;
-    the update. Sums are accumulated in float64.
+    Parameter i is factored when ``rows[i] > 0``: it is a stack of ``rows[i] x cols[i]``
+    matrices (its last two dimensions), whose row statistics R and column statistics C
+    live in ``row_var`` and ``col_var`` at their own offsets. Otherwise (0-d and 1-d) its
+    full second moment V lives in ``variance``. Three passes over a parameter: its RMS
+    and the statistics; the RMS of the update U; the update. Sums are kept in float64.
     """
     dtype = param.dtype.type
-    decay = dtype(1 - lr * weight_decay)
-    eps1_, eps1_squared = dtype(eps1), dtype(eps1 * eps1)
-    one = dtype(1)
+    sign = dtype(-1.0 if maximize else 1.0)
+    decay = dtype(1 - lr * weight_decay)                         # theta <- theta (1 - lr lambda)
+    eps1_, eps1_squared, one = dtype(eps1), dtype(eps1 * eps1), dtype(1)
     column_sums = np.zeros(max(1, cols.max()), dtype=np.float64)
     for i in range(offsets.size - 1):
         if not active[i]:
             continue
         steps[i] += 1
         t = steps[i]
-        start, stop = offsets[i], offsets[i + 1]
-        n = stop - start
+        lo, hi = offsets[i], offsets[i + 1]
+        n = hi - lo
         if n == 0:
             continue
-        one_minus_beta2_t = dtype(t**beta2_decay)                # 1 - beta2_t = t^decay
+        P, G = param[lo:hi], grad[lo:hi]
+        weight = dtype(t**beta2_decay)                           # 1 - beta2_t = t^tau
+        one_minus_weight = one - weight                          # beta2_t
         rho_t = min(lr, 1 / t**0.5)                              # relative step size
         sum_of_squares = 0.0
-        for j in range(start, stop):
-            sum_of_squares += float(param[j]) * float(param[j])
+        for j in range(n):
+            sum_of_squares += float(P[j]) * float(P[j])
         alpha = max(eps2, np.sqrt(sum_of_squares) / n**0.5) * rho_t  # alpha_t = max(eps2, RMS(theta)) rho_t
         factored = rows[i] > 0
-        n_rows, n_cols = max(rows[i], 1), max(cols[i], 1)
-        batch = n // (n_rows * n_cols)
-        # Second-moment statistics (from G^2, whose sign does not matter).
         if factored:
-            for b in range(batch):
-                base, r0, c0 = start + b * n_rows * n_cols, row_offsets[i] + b * n_rows, col_offsets[i] + b * n_cols
+            n_rows, n_cols = rows[i], cols[i]
+            R = row_var[row_offsets[i]:row_offsets[i + 1]]
+            C = col_var[col_offsets[i]:col_offsets[i + 1]]
+            for b in range(n // (n_rows * n_cols)):              # each matrix of the stack
+                Gb, Rb, Cb = G[b * n_rows * n_cols:], R[b * n_rows:], C[b * n_cols:]
                 column_sums[:n_cols] = 0.0
                 for r in range(n_rows):
                     row_sum = 0.0
                     for c in range(n_cols):
-                        g2 = float(grad[base + r * n_cols + c]) ** 2
+                        g2 = float(Gb[r * n_cols + c]) ** 2
                         row_sum += g2
                         column_sums[c] += g2
-                    norm = dtype(np.sqrt(row_sum))               # PyTorch: norm, squared, over the count
-                    row_var[r0 + r] = lerp(row_var[r0 + r], norm * norm / dtype(n_cols), one_minus_beta2_t)
+                    norm = dtype(np.sqrt(row_sum))               # as PyTorch: a norm, squared, over the count
+                    Rb[r] = lerp_both_forms(Rb[r], norm * norm / dtype(n_cols), weight, one_minus_weight)
                 for c in range(n_cols):
                     norm = dtype(np.sqrt(column_sums[c]))
-                    col_var[c0 + c] = lerp(col_var[c0 + c], norm * norm / dtype(n_rows), one_minus_beta2_t)
+                    Cb[c] = lerp_both_forms(Cb[c], norm * norm / dtype(n_rows), weight, one_minus_weight)
         else:
-            v0 = variance_offsets[i] - start
-            for j in range(start, stop):
-                g = grad[j]
-                variance[v0 + j] = lerp(variance[v0 + j], g * g, one_minus_beta2_t)  # V = lerp(V, G^2, 1 - beta2_t)
-        # Two passes over U = G / sqrt(V_hat): its RMS (for clipping), then the update.
+            V = variance[variance_offsets[i]:variance_offsets[i + 1]]
+            for j in range(n):
+                g = G[j]
+                V[j] = lerp_both_forms(V[j], g * g, weight, one_minus_weight)  # V = lerp(V, G^2, 1 - beta2_t)
+        # U = G / sqrt(max(V_hat, eps1^2)) twice, rather than stored: first for its RMS, then for the update.
         sum_of_squares = 0.0
         step = dtype(0)
-        for last_pass in (False, True):
-            if last_pass:
-                denom = max(1.0, np.sqrt(sum_of_squares) / (n**0.5 * d))  # max(1, RMS(U) / d)
+        for updating in (False, True):
+            if updating:
+                denom = max(1.0, np.sqrt(sum_of_squares) / (n**0.5 * d))  # update clipping: max(1, RMS(U) / d)
                 step = dtype(-alpha / denom)
             if factored:
-                for b in range(batch):
-                    base, r0, c0 = start + b * n_rows * n_cols, row_offsets[i] + b * n_rows, col_offsets[i] + b * n_cols
+                for b in range(n // (n_rows * n_cols)):
+                    Pb, Gb, Rb, Cb = P[b * n_rows * n_cols:], G[b * n_rows * n_cols:], R[b * n_rows:], C[b * n_cols:]
                     row_mean = 0.0
                     for r in range(n_rows):
-                        row_mean += float(row_var[r0 + r])
-                    row_mean_clamped = max(dtype(row_mean / n_rows), eps1_)  # max(mean of R, eps1)
+                        row_mean += float(Rb[r])
+                    row_mean_clamped = max(dtype(row_mean / n_rows), eps1_)  # max(mean(R), eps1)
                     for r in range(n_rows):
                         for c in range(n_cols):
-                            j = base + r * n_cols + c
-                            g = -grad[j] if maximize else grad[j]
-                            v_hat = row_var[r0 + r] * col_var[c0 + c] / row_mean_clamped  # V_hat = R C / mean(R)
-                            u = one / np.sqrt(max(v_hat, eps1_squared)) * g
-                            if last_pass:
-                                param[j] = param[j] * decay + step * u  # theta (1 - lr lambda) - alpha U_hat
+                            j = r * n_cols + c
+                            v_hat = Rb[r] * Cb[c] / row_mean_clamped          # V_hat = R C / max(mean(R), eps1)
+                            u = one / np.sqrt(max(v_hat, eps1_squared)) * (sign * Gb[j])
+                            if updating:
+                                Pb[j] = Pb[j] * decay + step * u  # theta (1 - lr lambda) - alpha U / max(1, RMS(U)/d)
                             else:
                                 sum_of_squares += float(u) * float(u)
             else:
-                v0 = variance_offsets[i] - start
-                for j in range(start, stop):
-                    g = -grad[j] if maximize else grad[j]
-                    u = one / np.sqrt(max(variance[v0 + j], eps1_squared)) * g
-                    if last_pass:
-                        param[j] = param[j] * decay + step * u
+                for j in range(n):
+                    u = one / np.sqrt(max(V[j], eps1_squared)) * (sign * G[j])
+                    if updating:
+                        P[j] = P[j] * decay + step * u
                     else:
                         sum_of_squares += float(u) * float(u)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from ..tensor import ShapeError, Tensor, _wrap
 __all__ = ["Optimizer", "check_number"]
 
 _kernels = None
+_data = attrgetter("data")
+_grad_data = attrgetter("_grad.data")
 
 
 def load_kernels():  # noqa: ANN201
@@ -144,14 +147,16 @@ class FlatGroup:
         elsewhere and are copied in and out around the kernel), or ``None``
         when no parameter has a gradient.
         """
-        if self.ready == len(self.params) and not self.irregular:
+        if self.ready == len(self.params) and not self.irregular and self._in_place():
             return self.all_active, []
         active = np.zeros(len(self.params), dtype=np.bool_)
         foreign = []
+        in_buffer = 0
         for i, p in enumerate(self.params):
             g = p._grad
             if g is None:
                 continue
+            in_buffer += g.data is self.grad_views[i]
             if g.data.shape != p.shape:
                 raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.data.shape}")
             if p.data.shape != self.param_views[i].shape:
@@ -160,7 +165,22 @@ class FlatGroup:
             active[i] = True
             if p._grad_home is not self:
                 foreign.append(i)
+        self.ready = in_buffer  # recounted: a rebound ``p.grad.data`` is invisible to ``grad_replaced``
         return (active, foreign) if active.any() else None
+
+    def _in_place(self) -> bool:
+        """Whether every parameter's values and gradient are still the arrays in the flat buffers.
+
+        ``ready`` follows every assignment to ``p.grad``, but rebinding ``p.data`` or
+        ``p.grad.data`` (``p.grad.data = np.clip(...)``) is a plain attribute write that no
+        hook sees; the fast path must not update the buffer while the user's arrays are
+        elsewhere. Identity checks in C (``map``), no Python per tensor.
+        """
+        try:
+            return all(map(is_, map(_data, self.params), self.param_views)) and \
+                all(map(is_, map(_grad_data, self.params), self.grad_views))
+        except AttributeError:  # a counted gradient was cleared after its array had been rebound
+            return False
 
     def gather(self, active: np.ndarray, foreign: list[int]) -> None:
         """Bring values and gradients that live elsewhere into the flat buffers."""
@@ -192,6 +212,7 @@ class FlatGroup:
         its own ``state_offsets[name]``, like ``offsets`` for the parameters.
         """
         names = list(dict.fromkeys(name for s in shapes for name in s))
+        self.state, self.state_offsets, self.state_views = {}, {}, {}  # (re)allocation drops any old buffers
         for name in names:
             sizes = [int(np.prod(s[name])) if name in s else 0 for s in shapes]
             offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
@@ -449,10 +470,15 @@ class Optimizer:
             if names != set(expected) or "step" not in saved_state:
                 raise ValueError(f"state of parameter {key} holds {sorted(saved_state)}, but {type(self).__name__} "
                                  f"keeps {sorted(set(expected) | {'step'})}")
+            step = np.asarray(saved_state["step"])
+            if step.shape != () or step.dtype.kind not in "iuf":
+                raise ValueError(f"state 'step' of parameter {key} must be a number, got {saved_state['step']!r}")
             for k, shape in expected.items():
                 value = np.asarray(saved_state[k])
                 if value.shape != tuple(shape):
                     raise ValueError(f"state '{k}' of parameter {key} has shape {value.shape}, expected {tuple(shape)}")
+                if value.dtype.kind not in "biuf":
+                    raise ValueError(f"state '{k}' of parameter {key} has dtype {value.dtype}, expected numbers")
             updates.append((p, saved_state))
         # Everything checked: now change.
         for group, merged in zip(self.param_groups, new_groups):
@@ -462,11 +488,10 @@ class Optimizer:
             for flat in flats:
                 flat.steps[:] = 0
                 flat.all_recorded = False
-                if not flat.state_allocated:
-                    flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
-                                        self._initial_state(group))
-                for buffer_name, buffer in flat.state.items():
-                    buffer.fill(self._initial_state(group).get(buffer_name, 0.0))
+                # Fresh buffers, shaped for the loaded hyperparameters (amsgrad or momentum may differ from
+                # those this optimizer stepped with, as PyTorch allows).
+                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
+                                    self._initial_state(group))
         for p, saved_state in updates:
             flat, i = self._flat_of(p)
             flat.steps[i] = float(saved_state["step"])
