@@ -3,7 +3,7 @@
 This is the lowest layer of the library. It knows nothing about `Tensor` except
 the handful of attributes every graph node has:
 
-- ``data``: the NumPy array holding the value,
+- ``_data``: the NumPy array holding the value (``data`` to users),
 - ``requires_grad``: whether a gradient should flow to it,
 - ``_ctx``: the `Function` that produced it (``None`` for a leaf),
 - ``_retains_grad``: whether a non-leaf keeps its gradient in ``.grad``,
@@ -261,7 +261,7 @@ def run_backward(root: Any, seed: np.ndarray) -> None:
         for parent, grad, needed in zip(fn.parents, fn.backward(grad_out), fn.needs_input_grad):
             if not needed or grad is None:
                 continue
-            data = parent.data
+            data = parent._data
             if grad.shape != data.shape:
                 grad = unbroadcast(grad, data.shape)
             if grad.dtype != data.dtype:

@@ -112,7 +112,7 @@ def _scalar_rank(value: Scalar) -> int:
 def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
     """Convert user data to a fresh array following the dtype rules (always a copy)."""
     if isinstance(data, Tensor):
-        array = data.data
+        array = data._data
         return array.astype(dtype if dtype is not None else array.dtype, copy=True)
     if dtype is not None:
         dt = np.dtype(dtype)
@@ -132,7 +132,8 @@ def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
 def _wrap(data: np.ndarray, requires_grad: bool = False, ctx: Any = None) -> Tensor:
     """Make a Tensor around ``data`` without copying or checking (internal fast path)."""
     out = object.__new__(Tensor)
-    out.data = data
+    out._data = data
+    out._watcher = None
     out._requires_grad = requires_grad
     out._ctx = ctx
     out._grad = None
@@ -148,7 +149,7 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
     while the graph still points at the original tensors.
     """
     fn = fn_cls(*parents)
-    data = fn.forward(*(arrays if arrays is not None else [p.data for p in parents]), **options)
+    data = fn.forward(*(arrays if arrays is not None else [p._data for p in parents]), **options)
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     if autograd._grad_enabled and True in fn.needs_input_grad:
@@ -167,19 +168,19 @@ def _result_dtype(a: Any, b: Any) -> np.dtype:
     """
     a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
     if a_t and b_t:
-        da, db = a.data.dtype, b.data.dtype
+        da, db = a._data.dtype, b._data.dtype
         if da == db:
             return da
         ra, rb = _kind_rank(da), _kind_rank(db)
         if ra != rb:
             return da if ra > rb else db
-        if a.data.ndim == 0 and b.data.ndim > 0:
+        if a._data.ndim == 0 and b._data.ndim > 0:
             return db
-        if b.data.ndim == 0 and a.data.ndim > 0:
+        if b._data.ndim == 0 and a._data.ndim > 0:
             return da
         return np.promote_types(da, db)
     t, s = (a, b) if a_t else (b, a)
-    dt = t.data.dtype
+    dt = t._data.dtype
     rs = _scalar_rank(s)
     if rs > _kind_rank(dt):
         return _default_dtype if rs == 2 else np.dtype(np.int64)
@@ -188,15 +189,15 @@ def _result_dtype(a: Any, b: Any) -> np.dtype:
 
 def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Tensor, list[np.ndarray]]:
     """Turn a binary operation's inputs into two Tensors and their arrays in one dtype."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype \
-            and (not true_divide or a.data.dtype.kind == "f"):
-        return a, b, [a.data, b.data]  # the common case, fast
-    if type(b) in (float, int) and isinstance(a, Tensor) and a.data.dtype.kind == "f":
-        b_array = np.asarray(b, dtype=a.data.dtype)  # a float tensor and a number: the tensor's dtype
-        return a, _wrap(b_array), [a.data, b_array]
-    if type(a) in (float, int) and isinstance(b, Tensor) and b.data.dtype.kind == "f":
-        a_array = np.asarray(a, dtype=b.data.dtype)
-        return _wrap(a_array), b, [a_array, b.data]
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype \
+            and (not true_divide or a._data.dtype.kind == "f"):
+        return a, b, [a._data, b._data]  # the common case, fast
+    if type(b) in (float, int) and isinstance(a, Tensor) and a._data.dtype.kind == "f":
+        b_array = np.asarray(b, dtype=a._data.dtype)  # a float tensor and a number: the tensor's dtype
+        return a, _wrap(b_array), [a._data, b_array]
+    if type(a) in (float, int) and isinstance(b, Tensor) and b._data.dtype.kind == "f":
+        a_array = np.asarray(a, dtype=b._data.dtype)
+        return _wrap(a_array), b, [a_array, b._data]
     raw = (a, b)
     if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
         a = Tensor(a)
@@ -211,8 +212,8 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
         a = _wrap(np.asarray(a, dtype=dtype))
     if not isinstance(b, Tensor):
         b = _wrap(np.asarray(b, dtype=dtype))
-    arrays = [a.data if a.data.dtype == dtype else a.data.astype(dtype),
-              b.data if b.data.dtype == dtype else b.data.astype(dtype)]
+    arrays = [a._data if a._data.dtype == dtype else a._data.astype(dtype),
+              b._data if b._data.dtype == dtype else b._data.astype(dtype)]
     # An array or list promotes like a tensor of the default float dtype, but its values go straight
     # to the result dtype: float64 data meeting a float64 tensor is never rounded through float32.
     for i, value in enumerate(raw):
@@ -292,7 +293,7 @@ def _dim_and_keepdim(name: str, dim: Any, keepdim: bool, axis: Any, keepdims: An
 def _index_to_numpy(index: Any) -> Any:
     """Convert Tensors and lists inside an index to NumPy arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, list):
         return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
     return index
@@ -324,7 +325,7 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "_grad", "_grad_home", "_requires_grad", "_ctx", "_retains_grad", "_seq",
+    __slots__ = ("_data", "_watcher", "_grad", "_grad_home", "_requires_grad", "_ctx", "_retains_grad", "_seq",
                  "__weakref__", "__dict__")
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
@@ -337,7 +338,8 @@ class Tensor:
                 f"only floating-point tensors can require grad, got dtype {array.dtype}; "
                 f"pass float data or dtype=tg.float32"
             )
-        self.data = array
+        self._data = array
+        self._watcher: Any = None
         self._grad: Tensor | None = None
         self._grad_home: Any = None
         self._requires_grad = bool(requires_grad)
@@ -354,6 +356,24 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         self.requires_grad_(value)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The NumPy array holding the values."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            value = value._data  # PyTorch's `p.data = other_tensor`
+        elif isinstance(value, np.generic):
+            value = np.array(value)  # NumPy gives scalars for 0-d results
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"data must be a NumPy array (or a Tensor), got {type(value).__name__}")
+        self._data = value
+        if self._watcher is not None:
+            # An optimizer keeps this tensor's values (or gradient) in its flat buffer: tell it.
+            self._watcher.data_rebound(self)
 
     @property
     def grad(self) -> Tensor | None:
@@ -374,17 +394,17 @@ class Tensor:
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
         """The number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
         """The NumPy dtype of the data."""
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -399,7 +419,7 @@ class Tensor:
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
         """The tensor with its dimensions reversed (the transpose of a matrix)."""
-        return _apply(ops.Permute, self, axes=tuple(range(self.data.ndim - 1, -1, -1)))
+        return _apply(ops.Permute, self, axes=tuple(range(self._data.ndim - 1, -1, -1)))
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (or the length of dimension ``dim``), as in PyTorch."""
@@ -409,29 +429,29 @@ class Tensor:
 
     def dim(self) -> int:
         """The number of dimensions (PyTorch's spelling of ``ndim``)."""
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> int:
         """The number of elements."""
-        return self.data.size
+        return self._data.size
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self._data
 
     def item(self) -> Scalar:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
         """The data as (nested) Python lists."""
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut from the graph (never requires grad)."""
-        return _wrap(self.data)
+        return _wrap(self._data)
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (gradients flow back)."""
@@ -439,9 +459,9 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return ``self``."""
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(
-                f"only floating-point tensors can require grad, got dtype {self.data.dtype}"
+                f"only floating-point tensors can require grad, got dtype {self._data.dtype}"
             )
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach()")
@@ -464,7 +484,7 @@ class Tensor:
         if dt == self.dtype:
             return self
         if dt.kind != "f" or self.dtype.kind != "f":
-            return _wrap(self.data.astype(dt))
+            return _wrap(self._data.astype(dt))
         return _apply(ops.Cast, self, dtype=dt)
 
     def float(self) -> Tensor:
@@ -514,7 +534,7 @@ class Tensor:
                 "tensors with requires_grad=False (or inside no_grad())"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward() without `gradient` needs a scalar (one-element) tensor, got shape "
                     f"{self.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape"
@@ -544,7 +564,7 @@ class Tensor:
                 grad = np.array(grad)
             self._grad = _wrap(grad)
         else:
-            self._grad.data += grad
+            self._grad._data += grad
 
     # -- in-place changes of the data (outside the graph) -------------------
 
@@ -558,21 +578,21 @@ class Tensor:
     def zero_(self) -> Tensor:
         """Set every element to 0 in place."""
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self._data[...] = 0
         return self
 
     def fill_(self, value: Scalar) -> Tensor:
         """Set every element to ``value`` in place."""
         self._check_inplace("fill_")
-        self.data[...] = value
+        self._data[...] = value
         return self
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` (broadcast to this shape) into this tensor's data in place."""
         self._check_inplace("copy_")
-        source = src.data if isinstance(src, Tensor) else np.asarray(src)
+        source = src._data if isinstance(src, Tensor) else np.asarray(src)
         try:
-            np.copyto(self.data, np.broadcast_to(source, self.shape), casting="same_kind")
+            np.copyto(self._data, np.broadcast_to(source, self.shape), casting="same_kind")
         except ValueError as err:
             raise ShapeError(f"copy_: source of shape {source.shape} does not fit shape {self.shape}") from err
         return self
@@ -590,7 +610,7 @@ class Tensor:
         result = _binary(fn_cls, name, self, other, **kw)
         if result.shape != self.shape:
             raise ShapeError(f"{name}: result of shape {result.shape} cannot be written into shape {self.shape}")
-        np.copyto(self.data, result.data, casting="same_kind")
+        np.copyto(self._data, result._data, casting="same_kind")
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -684,15 +704,15 @@ class Tensor:
         return _compare(np.bitwise_xor, "xor", self, other)
 
     def __invert__(self) -> Tensor:
-        return _wrap(np.invert(self.data))
+        return _wrap(np.invert(self._data))
 
     def all(self) -> Tensor:
         """True if every element is non-zero (no gradient)."""
-        return _wrap(np.asarray(self.data.all()))
+        return _wrap(np.asarray(self._data.all()))
 
     def any(self) -> Tensor:
         """True if some element is non-zero (no gradient)."""
-        return _wrap(np.asarray(self.data.any()))
+        return _wrap(np.asarray(self._data.any()))
 
     # -- unary operations ---------------------------------------------------------
 
@@ -804,14 +824,14 @@ class Tensor:
         if isinstance(dim, Tensor):
             return minimum(self, dim) if lowest else maximum(self, dim)
         dim, keepdim = _dim_and_keepdim(name, dim, keepdim, axis, keepdims)
-        if self.data.size == 0:
+        if self._data.size == 0:
             raise RuntimeError(f"{name}() of an empty tensor (shape {self.shape}) is undefined")
         if dim is None:
             return _apply(ops.Amax, self, axis=None, keepdim=False, lowest=lowest)
         if isinstance(dim, (tuple, list)):
             raise TypeError(f"{name}(dim) takes one dim; use amax/amin for several")
         axis_ = _normalize_axis(dim, self.ndim, name)
-        indices = (np.argmin if lowest else np.argmax)(self.data, axis=axis_)
+        indices = (np.argmin if lowest else np.argmax)(self._data, axis=axis_)
         values = _apply(ops.SelectAlong, self, indices=indices, axis=axis_, keepdim=keepdim)
         index_tensor = _wrap(np.expand_dims(indices, axis_) if keepdim else np.asarray(indices))
         return (MinResult if lowest else MaxResult)(values, index_tensor)
@@ -841,16 +861,16 @@ class Tensor:
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the largest element (over all elements, or along ``dim``)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self.data)))
+            return _wrap(np.asarray(np.argmax(self._data)))
         dim = _normalize_axis(dim, self.ndim, "argmax")
-        return _wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(np.asarray(np.argmax(self._data, axis=dim, keepdims=keepdim)))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the smallest element (over all elements, or along ``dim``)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self.data)))
+            return _wrap(np.asarray(np.argmin(self._data)))
         dim = _normalize_axis(dim, self.ndim, "argmin")
-        return _wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)))
+        return _wrap(np.asarray(np.argmin(self._data, axis=dim, keepdims=keepdim)))
 
     def softmax(self, dim: int) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
@@ -944,7 +964,7 @@ class Tensor:
         if not isinstance(index, tuple):
             index = (index,)
         index = tuple(_index_to_numpy(i) for i in index)
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        self._data[index] = value._data if isinstance(value, Tensor) else value
 
     # -- Python protocols ------------------------------------------------------------
 
@@ -959,9 +979,9 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -970,14 +990,14 @@ class Tensor:
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        array = self._data if dtype is None else self._data.astype(dtype, copy=False)
         return array.copy() if copy else array
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.data.dtype != _default_dtype and self.data.dtype != np.int64 and self.data.dtype != np.bool_:
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype != _default_dtype and self._data.dtype != np.int64 and self._data.dtype != np.bool_:
+            extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx!r}")
         elif self._requires_grad:
@@ -1063,7 +1083,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         if len(s) != ndim or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
             raise ShapeError(f"cat: shapes {shapes} must match in every dimension except dim {dim}")
     dtype = np.result_type(*[t.dtype for t in tensors])
-    arrays = [t.data.astype(dtype, copy=False) for t in tensors]
+    arrays = [t._data.astype(dtype, copy=False) for t in tensors]
     return _apply(ops.Cat, *tensors, arrays=arrays, axis=axis)
 
 
@@ -1081,7 +1101,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
     """``input`` where ``condition`` is true, else ``other`` (gradients follow the choice)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     cond = cond.astype(bool, copy=False)
     a, b, arrays = _operands(input, other)
     try:

@@ -29,7 +29,8 @@ class Parameter(Tensor):
         if isinstance(data, Tensor):
             if requires_grad and data.dtype.kind != "f":
                 raise TypeError(f"a Parameter that requires grad must be floating point, got dtype {data.dtype}")
-            self.data = data.data
+            self._data = data._data
+            self._watcher = None
             self._grad = None
             self._grad_home = None
             self._requires_grad = bool(requires_grad)

@@ -108,15 +108,19 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, offsets, active, step
     b1, b2 = dtype(1 - beta1), dtype(beta2)
     one_minus_beta2 = dtype(1 - beta2)
     eps_ = dtype(eps)
+    last_t = -1.0
+    step_size = bias_correction2_sqrt = dtype(0)
     for i in range(offsets.size - 1):
         if not active[i]:
             continue
         steps[i] += 1
         t = steps[i]
-        bias_correction1 = 1 - beta1**t
-        bias_correction2 = 1 - beta2**t
-        step_size = dtype(lr / bias_correction1)
-        bias_correction2_sqrt = dtype(bias_correction2**0.5)
+        if t != last_t:  # parameters usually share t: compute the corrections once, not per tensor
+            bias_correction1 = 1 - beta1**t
+            bias_correction2 = 1 - beta2**t
+            step_size = dtype(lr / bias_correction1)
+            bias_correction2_sqrt = dtype(bias_correction2**0.5)
+            last_t = t
         lo, hi = offsets[i], offsets[i + 1]
         P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
         V_max = max_exp_avg_sq[lo:hi] if amsgrad else max_exp_avg_sq

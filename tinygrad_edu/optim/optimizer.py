@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,12 @@ from ..tensor import ShapeError, Tensor, _wrap
 __all__ = ["Optimizer", "check_number"]
 
 _kernels = None
-_data = attrgetter("data")
-_grad_data = attrgetter("_grad.data")
+
+
+def _frozen(value: Any) -> Any:
+    """A hyperparameter as validated: a list (betas given as a list) copied to a tuple, so that an
+    in-place edit such as ``group['betas'][0] = 1.5`` shows as a change and is validated again."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def load_kernels():  # noqa: ANN201
@@ -105,12 +108,20 @@ class FlatGroup:
         if p._grad_home is not None and p._grad_home is not self:
             p._grad_home.release(p)
         np.copyto(self.param_views[i], p.data)
+        p._watcher = None
         p.data = self.param_views[i]
+        p._watcher = self  # rebinding p.data later calls data_rebound
         p._grad_home = self
         if p._grad is not None:
             np.copyto(self.grad_views[i], p._grad.data)
-            p._grad = _wrap(self.grad_views[i])
+            p._grad = self._grad_tensor(i)
             self.ready += 1
+
+    def _grad_tensor(self, i: int) -> Tensor:
+        """A Tensor over parameter i's slot of the gradient buffer, watched like the parameter."""
+        grad = _wrap(self.grad_views[i])
+        grad._watcher = self  # rebinding p.grad.data later calls data_rebound
+        return grad
 
     # -- the grad-home protocol, called by Tensor ----------------------------------
 
@@ -119,10 +130,19 @@ class FlatGroup:
         i = self.slot[id(p)]
         if p.data is not self.param_views[i]:
             self.irregular = True  # the user rebound p.data: the next step copies it back in
-        view = self.grad_views[i]
-        np.copyto(view, grad)
+            if grad.shape != self.grad_views[i].shape:  # ... to another shape: step() will refuse it
+                return _wrap(np.array(grad))
+        np.copyto(self.grad_views[i], grad)
         self.ready += 1
-        return _wrap(view)
+        return self._grad_tensor(i)
+
+    def data_rebound(self, tensor: Tensor) -> None:
+        """A watched ``p.data`` or ``p.grad.data`` now points elsewhere: the next step re-syncs.
+
+        (The fast step trusts that every value and gradient is in the buffers;
+        this hook keeps that trust cheap, with no per-tensor check at each step.)
+        """
+        self.irregular = True
 
     def grad_replaced(self, p: Tensor, old: Tensor | None, new: Tensor | None) -> None:
         """Keep ``ready`` right when ``p.grad`` is assigned (``None`` by ``zero_grad``, say)."""
@@ -136,6 +156,7 @@ class FlatGroup:
         """A newer optimizer took ``p`` over: this group now copies it in and out at each step."""
         self.grad_replaced(p, p._grad, None)
         p._grad_home = None
+        p._watcher = None
         self.irregular = True
 
     # -- a step ---------------------------------------------------------------------
@@ -147,7 +168,7 @@ class FlatGroup:
         elsewhere and are copied in and out around the kernel), or ``None``
         when no parameter has a gradient.
         """
-        if self.ready == len(self.params) and not self.irregular and self._in_place():
+        if self.ready == len(self.params) and not self.irregular:
             return self.all_active, []
         active = np.zeros(len(self.params), dtype=np.bool_)
         foreign = []
@@ -167,20 +188,6 @@ class FlatGroup:
                 foreign.append(i)
         self.ready = in_buffer  # recounted: a rebound ``p.grad.data`` is invisible to ``grad_replaced``
         return (active, foreign) if active.any() else None
-
-    def _in_place(self) -> bool:
-        """Whether every parameter's values and gradient are still the arrays in the flat buffers.
-
-        ``ready`` follows every assignment to ``p.grad``, but rebinding ``p.data`` or
-        ``p.grad.data`` (``p.grad.data = np.clip(...)``) is a plain attribute write that no
-        hook sees; the fast path must not update the buffer while the user's arrays are
-        elsewhere. Identity checks in C (``map``), no Python per tensor.
-        """
-        try:
-            return all(map(is_, map(_data, self.params), self.param_views)) and \
-                all(map(is_, map(_grad_data, self.params), self.grad_views))
-        except AttributeError:  # a counted gradient was cleared after its array had been rebound
-            return False
 
     def gather(self, active: np.ndarray, foreign: list[int]) -> None:
         """Bring values and gradients that live elsewhere into the flat buffers."""
@@ -304,7 +311,7 @@ class Optimizer:
         group = {**self.defaults, **param_group, "params": params}
         self._validate_group(group)
         self.param_groups.append(group)
-        self._checked.append(tuple(map(group.get, self._hyperparameter_names)))
+        self._checked.append(tuple(map(_frozen, map(group.get, self._hyperparameter_names))))
         by_dtype: dict[np.dtype, list[Tensor]] = {}
         for p in params:
             by_dtype.setdefault(p.dtype, []).append(p)
@@ -348,7 +355,8 @@ class Optimizer:
             values = tuple(map(group.get, self._hyperparameter_names))
             if values != self._checked[i]:
                 self._validate_group(group)
-                self._checked[i] = values
+                self._check_state(i, group, flats)
+                self._checked[i] = tuple(map(_frozen, values))
             for flat in flats:
                 plan = flat.plan()
                 if plan is not None:
@@ -364,6 +372,17 @@ class Optimizer:
                 if not flat.all_recorded:
                     self._record_state(flat, active)
         return loss
+
+    def _check_state(self, index: int, group: dict[str, Any], flats: list[FlatGroup]) -> None:
+        """Refuse edited hyperparameters that need state this group never kept (before anything changes)."""
+        for flat in flats:
+            missing = flat.state_allocated and set(self._state_shapes(group, flat.params[0])) - set(flat.state)
+            if missing:
+                changed = [name for name, old in zip(self._hyperparameter_names, self._checked[index])
+                           if _frozen(group.get(name)) != old]
+                raise ValueError(f"parameter group {index}: {', '.join(changed)} changed after the first step and now "
+                                 f"needs the state {sorted(missing)}, which was not kept; build a new "
+                                 f"{type(self).__name__} to use it")
 
     def _record_state(self, flat: FlatGroup, active: np.ndarray) -> None:
         """Give ``state[p]`` to parameters updated for the first time (as PyTorch creates it lazily)."""
