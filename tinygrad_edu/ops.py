@@ -504,7 +504,9 @@ class Linear(Function):
         g2 = grad_out.reshape(-1, grad_out.shape[-1]) if grad_out.ndim != 2 else grad_out
         if need[1]:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            grad_w = np.matmul(x2.T, g2).T  # (in, out) product is the faster layout; .T is free
+            # Row-major, like the weight: an optimizer copies it into its flat buffer, and copying a
+            # transposed layout costs 10x more than the plain product saves (benchmarks/optim_step.py).
+            grad_w = np.matmul(g2.T, x2)
         if len(need) > 2 and need[2]:
             grad_b = g2.sum(axis=0)
         return (grad_x, grad_w, grad_b)[: len(need)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_number
 
 __all__ = ["Adagrad"]
 
@@ -72,6 +72,6 @@ class Adagrad(Optimizer):
         return {"sum": group["initial_accumulator_value"]}
 
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
-        load_kernels().adagrad(flat.param, flat.grad, flat.state["sum"], flat.offsets, active, flat.steps,
+        flat.kernel("adagrad")(flat.param, flat.grad, flat.state["sum"], flat.chunks, active, flat.steps,
                                float(group["lr"]), float(group["lr_decay"]), float(group["weight_decay"]),
                                float(group["eps"]), bool(group["maximize"]))

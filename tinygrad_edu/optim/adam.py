@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_betas, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
 __all__ = ["Adam", "AdamW"]
 
@@ -77,8 +77,8 @@ class Adam(Optimizer):
         if amsgrad and "max_exp_avg_sq" not in state:
             raise ValueError("amsgrad was switched on after the first step; build a new optimizer to use it")
         beta1, beta2 = group["betas"]
-        load_kernels().adam(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"],
-                            state.get("max_exp_avg_sq", flat.grad[:0]), flat.offsets, active, flat.steps,
+        flat.kernel("adam")(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"],
+                            state.get("max_exp_avg_sq", flat.grad[:0]), flat.chunks, active, flat.steps,
                             group["lr"], beta1, beta2, group["eps"], group["weight_decay"], self.decoupled,
                             amsgrad, bool(group["maximize"]))
 

@@ -8,7 +8,11 @@ and each kind of optimizer state in one more. Parameter ``i`` occupies
 counts its updates. One call updates a whole model: no Python runs per tensor.
 
 Each kernel reads param, grad and state once and writes param and state once:
-one pass over memory, which is what bounds an optimizer step.
+one pass over memory, which is what bounds an optimizer step. Kernels made
+with ``parallel_kernel`` work in two passes: first, per parameter, the step
+count and the scalars that depend on it (bias corrections); then the
+elements, in ``chunks`` (rows of ``lo, hi, parameter``, at most 64k elements
+each), which the parallel twin spreads over the cores for large groups.
 
 Written for readers: the variable names are the symbols of the optimizer's
 docstring, and the arithmetic follows PyTorch's order of operations (so float64
@@ -31,15 +35,50 @@ functions that a debugger can step through.
 
 from __future__ import annotations
 
-import numba
-import numpy as np
+import os
+import types
 
-__all__ = ["sgd", "momentum", "adam"]
+# Parallel kernels use OpenMP; its idle threads must sleep, not spin, or they steal the cores from
+# NumPy's BLAS between steps (measured: a whole MLP step 0.65 ms -> 7.6 ms). A user's setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["sgd", "momentum", "adam", "rmsprop", "adagrad", "nadam", "radam", "lion", "pick",
+           "PARALLEL_THRESHOLD"]
+
+#: Groups of at least this many elements run the parallel twin of a kernel (both cores). Below it,
+#: starting the threads costs more than they save (measured on the 2-core machine: 2e5 elements
+#: 0.74 vs 0.60 ns per parameter; 1e6: 0.37 vs 0.61; 1e7: 0.50 vs 1.11).
+PARALLEL_THRESHOLD = 1 << 19
+
+_parallel: dict[str, object] = {}
 
 
 def kernel(function):  # noqa: ANN001, ANN201 - a decorator
     """Compile an update rule: serial, cached on disk, vectorisable."""
     return numba.njit(cache=True, error_model="numpy")(function)
+
+
+def parallel_kernel(function):  # noqa: ANN001, ANN201 - a decorator
+    """Compile an update rule twice: serial, and a parallel twin whose ``prange`` runs on all cores.
+
+    The twin is a copy of the function under another name, so the two builds
+    never share an entry in numba's disk cache.
+    """
+    twin = types.FunctionType(function.__code__, function.__globals__, function.__name__ + "_parallel",
+                              function.__defaults__, function.__closure__)
+    twin.__qualname__ = function.__qualname__ + "_parallel"
+    _parallel[function.__name__] = numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return kernel(function)
+
+
+def pick(name: str, size: int):  # noqa: ANN201
+    """The kernel ``name``, in its parallel form for groups of at least PARALLEL_THRESHOLD elements."""
+    if size >= PARALLEL_THRESHOLD and name in _parallel:
+        return _parallel[name]
+    return globals()[name]
 
 
 @numba.njit(inline="always")
@@ -52,51 +91,54 @@ def lerp(start, end, weight):  # noqa: ANN001, ANN201
     return start + weight * (end - start)
 
 
-@kernel
-def sgd(param, grad, momentum_buffer, offsets, active, steps, lr, momentum, dampening, weight_decay,
+@parallel_kernel
+def sgd(param, grad, momentum_buffer, chunks, active, steps, lr, momentum, dampening, weight_decay,
         nesterov, maximize):  # noqa: ANN001, ANN201
     """SGD with momentum, dampening, Nesterov and weight decay (see ``optim.SGD``)."""
     dtype = param.dtype.type
     lr, mu, wd = dtype(lr), dtype(momentum), dtype(weight_decay)
     one_minus_tau = dtype(1 - dampening)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        first = steps[i] == 0
-        steps[i] += 1
-        lo, hi = offsets[i], offsets[i + 1]
-        theta, grad_, buf = param[lo:hi], grad[lo:hi], momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
-        for j in range(hi - lo):
-            g = -grad_[j] if maximize else grad_[j]
-            if wd != 0:
-                g = g + wd * theta[j]
-            if mu != 0:
-                # b_t = g_t on the first step (PyTorch copies the gradient), then mu b + (1 - tau) g.
-                b = g if first else buf[j] * mu + one_minus_tau * g
-                buf[j] = b
-                g = g + mu * b if nesterov else b
-            theta[j] = theta[j] - lr * g
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            first = steps[i] == 1
+            theta, grad_ = param[lo:hi], grad[lo:hi]
+            buf = momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
+            for j in range(hi - lo):
+                g = -grad_[j] if maximize else grad_[j]
+                if wd != 0:
+                    g = g + wd * theta[j]
+                if mu != 0:
+                    # b_t = g_t on the first step (PyTorch copies the gradient), then mu b + (1 - tau) g.
+                    b = g if first else buf[j] * mu + one_minus_tau * g
+                    buf[j] = b
+                    g = g + mu * b if nesterov else b
+                theta[j] = theta[j] - lr * g
 
 
-@kernel
-def momentum(param, grad, velocity, offsets, active, steps, lr, beta):  # noqa: ANN001, ANN201
+@parallel_kernel
+def momentum(param, grad, velocity, chunks, active, steps, lr, beta):  # noqa: ANN001, ANN201
     """Textbook momentum: v = beta v + (1 - beta) g, theta -= lr v (see ``optim.Momentum``)."""
     dtype = param.dtype.type
     lr, beta = dtype(lr), dtype(beta)
     one_minus_beta = dtype(1) - beta
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        lo, hi = offsets[i], offsets[i + 1]
-        theta, g, v = param[lo:hi], grad[lo:hi], velocity[lo:hi]
-        for j in range(hi - lo):
-            v[j] = beta * v[j] + one_minus_beta * g[j]
-            theta[j] = theta[j] - lr * v[j]
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            theta, g, v = param[lo:hi], grad[lo:hi], velocity[lo:hi]
+            for j in range(hi - lo):
+                v[j] = beta * v[j] + one_minus_beta * g[j]
+                theta[j] = theta[j] - lr * v[j]
 
 
-@kernel
-def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, offsets, active, steps, lr, beta1, beta2, eps,
+@parallel_kernel
+def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, chunks, active, steps, lr, beta1, beta2, eps,
          weight_decay, decoupled, amsgrad, maximize):  # noqa: ANN001, ANN201
     """Adam (coupled L2) and AdamW (``decoupled``), with AMSGrad (see ``optim.Adam``)."""
     dtype = param.dtype.type
@@ -108,38 +150,43 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, offsets, active, step
     b1, b2 = dtype(1 - beta1), dtype(beta2)
     one_minus_beta2 = dtype(1 - beta2)
     eps_ = dtype(eps)
-    last_t = -1.0
-    step_size = bias_correction2_sqrt = dtype(0)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        t = steps[i]
-        if t != last_t:  # parameters usually share t: compute the corrections once, not per tensor
-            bias_correction1 = 1 - beta1**t
-            bias_correction2 = 1 - beta2**t
-            step_size = dtype(lr / bias_correction1)
-            bias_correction2_sqrt = dtype(bias_correction2**0.5)
-            last_t = t
-        lo, hi = offsets[i], offsets[i + 1]
-        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-        V_max = max_exp_avg_sq[lo:hi] if amsgrad else max_exp_avg_sq
-        for j in range(hi - lo):
-            theta = P[j] * decay
-            g = sign * G[j] + l2 * theta
-            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-            M[j] = m
-            V[j] = v
-            if amsgrad:
-                v = max(V_max[j], v)                             # v_max = max(v_max, v)
-                V_max[j] = v
-            denom = np.sqrt(v) / bias_correction2_sqrt + eps_   # sqrt(v_hat) + eps
-            P[j] = theta - step_size * m / denom                # theta -= lr m_hat / (sqrt(v_hat) + eps)
+    # Per parameter: count the step, and compute the bias corrections (once per distinct t).
+    step_sizes = np.zeros(steps.size)
+    bias_correction2_sqrts = np.ones(steps.size)
+    last_t, step_size, bias_correction2_sqrt = -1.0, 0.0, 1.0
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+            t = steps[i]
+            if t != last_t:
+                step_size = lr / (1 - beta1**t)                        # lr / (1 - beta1^t)
+                bias_correction2_sqrt = (1 - beta2**t) ** 0.5          # sqrt(1 - beta2^t)
+                last_t = t
+            step_sizes[i] = step_size
+            bias_correction2_sqrts[i] = bias_correction2_sqrt
+    # Per element, chunk by chunk.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            step_size_, bc2_sqrt = dtype(step_sizes[i]), dtype(bias_correction2_sqrts[i])
+            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+            V_max = max_exp_avg_sq[lo:hi] if amsgrad else max_exp_avg_sq
+            for j in range(hi - lo):
+                theta = P[j] * decay
+                g = sign * G[j] + l2 * theta
+                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+                M[j] = m
+                V[j] = v
+                if amsgrad:
+                    v = max(V_max[j], v)                             # v_max = max(v_max, v)
+                    V_max[j] = v
+                denom = np.sqrt(v) / bc2_sqrt + eps_                # sqrt(v_hat) + eps
+                P[j] = theta - step_size_ * m / denom               # theta -= lr m_hat / (sqrt(v_hat) + eps)
 
 
-@kernel
-def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, offsets, active, steps, lr, alpha, eps,
+@parallel_kernel
+def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, chunks, active, steps, lr, alpha, eps,
             weight_decay, momentum, centered, maximize):  # noqa: ANN001, ANN201
     """RMSprop, optionally centered and with momentum (see ``optim.RMSprop``)."""
     dtype = param.dtype.type
@@ -149,56 +196,61 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, offsets, active,
     alpha_, one_minus_alpha = dtype(alpha), dtype(1 - alpha)
     wd, mu, eps_ = dtype(weight_decay), dtype(momentum), dtype(eps)
     minus_lr = dtype(-lr)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        lo, hi = offsets[i], offsets[i + 1]
-        theta, grad_i, square_avg_i = param[lo:hi], grad[lo:hi], square_avg[lo:hi]
-        grad_avg_i = grad_avg[lo:hi] if centered else grad_avg
-        buffer_i = momentum_buffer[lo:hi] if mu > 0 else momentum_buffer
-        for j in range(hi - lo):
-            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
-            s = square_avg_i[j] * alpha_ + one_minus_alpha * g * g  # s = alpha s + (1 - alpha) g^2
-            square_avg_i[j] = s
-            v = s
-            if centered:
-                g_bar = lerp(grad_avg_i[j], g, one_minus_alpha)    # g_bar = alpha g_bar + (1 - alpha) g
-                grad_avg_i[j] = g_bar
-                v = s - g_bar * g_bar                              # v = s - g_bar^2
-            denom = np.sqrt(v) + eps_
-            if mu > 0:
-                b = buffer_i[j] * mu + g / denom                   # b = mu b + g / (sqrt(v) + eps)
-                buffer_i[j] = b
-                theta[j] = theta[j] + minus_lr * b                 # theta -= lr b
-            else:
-                theta[j] = theta[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(v) + eps)
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            theta, grad_i, square_avg_i = param[lo:hi], grad[lo:hi], square_avg[lo:hi]
+            grad_avg_i = grad_avg[lo:hi] if centered else grad_avg
+            buffer_i = momentum_buffer[lo:hi] if mu > 0 else momentum_buffer
+            for j in range(hi - lo):
+                g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+                s = square_avg_i[j] * alpha_ + one_minus_alpha * g * g  # s = alpha s + (1 - alpha) g^2
+                square_avg_i[j] = s
+                v = s
+                if centered:
+                    g_bar = lerp(grad_avg_i[j], g, one_minus_alpha)    # g_bar = alpha g_bar + (1 - alpha) g
+                    grad_avg_i[j] = g_bar
+                    v = s - g_bar * g_bar                              # v = s - g_bar^2
+                denom = np.sqrt(v) + eps_
+                if mu > 0:
+                    b = buffer_i[j] * mu + g / denom                   # b = mu b + g / (sqrt(v) + eps)
+                    buffer_i[j] = b
+                    theta[j] = theta[j] + minus_lr * b                 # theta -= lr b
+                else:
+                    theta[j] = theta[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(v) + eps)
 
 
-@kernel
-def adagrad(param, grad, state_sum, offsets, active, steps, lr, lr_decay, weight_decay, eps,
+@parallel_kernel
+def adagrad(param, grad, state_sum, chunks, active, steps, lr, lr_decay, weight_decay, eps,
             maximize):  # noqa: ANN001, ANN201
     """Adagrad with learning-rate decay and weight decay (see ``optim.Adagrad``)."""
     dtype = param.dtype.type
     sign = dtype(-1.0 if maximize else 1.0)  # maximize and weight decay as exact arithmetic, as in rmsprop
     wd, eps_ = dtype(weight_decay), dtype(eps)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        clr = lr / (1 + (steps[i] - 1) * lr_decay)                # eta_t, in float64 as PyTorch
-        minus_clr = dtype(-clr)
-        lo, hi = offsets[i], offsets[i + 1]
-        theta, grad_i, state_sum_i = param[lo:hi], grad[lo:hi], state_sum[lo:hi]
-        for j in range(hi - lo):
-            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
-            s = state_sum_i[j] + g * g                             # s = s + g^2
-            state_sum_i[j] = s
-            theta[j] = theta[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= eta_t g / (sqrt(s) + eps)
+    # Per parameter: count the step, and compute its learning rate.
+    clrs = np.zeros(steps.size)
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+            clrs[i] = lr / (1 + (steps[i] - 1) * lr_decay)        # eta_t, in float64 as PyTorch
+    # Per element, chunk by chunk.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            minus_clr = dtype(-clrs[i])
+            theta, grad_i, state_sum_i = param[lo:hi], grad[lo:hi], state_sum[lo:hi]
+            for j in range(hi - lo):
+                g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+                s = state_sum_i[j] + g * g                             # s = s + g^2
+                state_sum_i[j] = s
+                theta[j] = theta[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= eta_t g / (sqrt(s) + eps)
 
 
-@kernel
-def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, offsets, active, steps, lr, beta1, beta2, eps,
+@parallel_kernel
+def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, chunks, active, steps, lr, beta1, beta2, eps,
           weight_decay, momentum_decay, decoupled, maximize):  # noqa: ANN001, ANN201
     """NAdam: Adam with Nesterov momentum and a warming-up momentum schedule (see ``optim.NAdam``).
 
@@ -212,35 +264,48 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, offsets, active, steps, 
     b1, b2 = dtype(1 - beta1), dtype(beta2)
     one_minus_beta2 = dtype(1 - beta2)
     eps_ = dtype(eps)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        t = steps[i]
-        bias_correction2 = dtype(1 - beta2**t)
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))              # mu_t
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))  # mu_{t+1}
-        # The product is kept in the parameters' dtype (PyTorch: its default dtype), the scalars in float64.
-        mu_product[i] = mu_product[i] * dtype(mu)
-        product = float(mu_product[i])
-        grad_coefficient = dtype(-lr * (1.0 - mu) / (1.0 - product))
-        avg_coefficient = dtype((-lr * mu_next) / (1.0 - product * mu_next))
-        lo, hi = offsets[i], offsets[i + 1]
-        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-        for j in range(hi - lo):
-            theta = P[j] * decay
-            g = sign * G[j] + l2 * theta
-            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-            M[j] = m
-            V[j] = v
-            denom = np.sqrt(v / bias_correction2) + eps_         # sqrt(v_hat) + eps
-            theta = theta + grad_coefficient * g / denom         # - lr (1 - mu_t) / (1 - prod mu) g / denom
-            P[j] = theta + avg_coefficient * m / denom           # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
+    # Per parameter: count the step, advance the product of the mu_t (exactly once per step), and
+    # compute the coefficients (the powers once per distinct t).
+    bias_corrections2 = np.zeros(steps.size)
+    grad_coefficients = np.zeros(steps.size)
+    avg_coefficients = np.zeros(steps.size)
+    last_t, bias_correction2, mu, mu_next = -1.0, 1.0, 0.0, 0.0
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+            t = steps[i]
+            if t != last_t:
+                bias_correction2 = 1 - beta2**t
+                mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))              # mu_t
+                mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))  # mu_{t+1}
+                last_t = t
+            # The product is kept in the parameters' dtype (PyTorch: its default dtype), the scalars in float64.
+            mu_product[i] = mu_product[i] * dtype(mu)
+            product = float(mu_product[i])
+            bias_corrections2[i] = bias_correction2
+            grad_coefficients[i] = -lr * (1.0 - mu) / (1.0 - product)
+            avg_coefficients[i] = (-lr * mu_next) / (1.0 - product * mu_next)
+    # Per element, chunk by chunk.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            bc2 = dtype(bias_corrections2[i])
+            grad_coefficient, avg_coefficient = dtype(grad_coefficients[i]), dtype(avg_coefficients[i])
+            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+            for j in range(hi - lo):
+                theta = P[j] * decay
+                g = sign * G[j] + l2 * theta
+                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+                M[j] = m
+                V[j] = v
+                denom = np.sqrt(v / bc2) + eps_                      # sqrt(v_hat) + eps
+                theta = theta + grad_coefficient * g / denom         # - lr (1 - mu_t) / (1 - prod mu) g / denom
+                P[j] = theta + avg_coefficient * m / denom           # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
 
 
-@kernel
-def radam(param, grad, exp_avg, exp_avg_sq, offsets, active, steps, lr, beta1, beta2, eps, weight_decay,
+@parallel_kernel
+def radam(param, grad, exp_avg, exp_avg_sq, chunks, active, steps, lr, beta1, beta2, eps, weight_decay,
           decoupled, maximize):  # noqa: ANN001, ANN201
     """RAdam: Adam whose adaptive step is switched on only once its variance is tractable (see ``optim.RAdam``)."""
     dtype = param.dtype.type
@@ -252,39 +317,55 @@ def radam(param, grad, exp_avg, exp_avg_sq, offsets, active, steps, lr, beta1, b
     one_minus_beta2 = dtype(1 - beta2)
     eps_, lr_, one = dtype(eps), dtype(lr), dtype(1)
     rho_inf = 2 / (1 - beta2) - 1                                # the largest length of the approximated SMA
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        t = steps[i]
-        bias_correction1 = dtype(1 - beta1**t)
-        bias_correction2 = 1 - beta2**t
-        bias_correction2_sqrt = dtype(bias_correction2**0.5)
-        rho_t = rho_inf - 2 * t * beta2**t / bias_correction2  # its length at step t
-        rectified = rho_t > 5.0
-        r_t = one
-        if rectified:
-            r_t = dtype(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5)
-        lo, hi = offsets[i], offsets[i + 1]
-        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-        for j in range(hi - lo):
-            theta = P[j] * decay
-            g = sign * G[j] + l2 * theta
-            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-            M[j] = m
-            V[j] = v
-            m_hat = m / bias_correction1
-            if rectified:
-                # l_t = sqrt(1 - beta2^t) / (sqrt(v) + eps), as PyTorch: a reciprocal times a scalar
-                adaptive_lr = one / (np.sqrt(v) + eps_) * bias_correction2_sqrt
-                P[j] = theta - m_hat * lr_ * adaptive_lr * r_t  # theta -= lr m_hat l_t r_t
-            else:
-                P[j] = theta - m_hat * lr_                      # theta -= lr m_hat (plain momentum)
+    # Per parameter: count the step, and compute the corrections and the rectification (once per distinct t).
+    bias_corrections1 = np.zeros(steps.size)
+    bias_correction2_sqrts = np.zeros(steps.size)
+    rectified = np.zeros(steps.size, dtype=np.bool_)            # rho_t > 5: the variance is tractable
+    r_ts = np.ones(steps.size)
+    last_t, bias_correction1, bias_correction2_sqrt, rectified_t, r_t = -1.0, 1.0, 1.0, False, 1.0
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+            t = steps[i]
+            if t != last_t:
+                bias_correction1 = 1 - beta1**t
+                bias_correction2 = 1 - beta2**t
+                bias_correction2_sqrt = bias_correction2**0.5
+                rho_t = rho_inf - 2 * t * beta2**t / bias_correction2  # its length at step t
+                rectified_t = rho_t > 5.0
+                r_t = 1.0
+                if rectified_t:
+                    r_t = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                last_t = t
+            bias_corrections1[i] = bias_correction1
+            bias_correction2_sqrts[i] = bias_correction2_sqrt
+            rectified[i] = rectified_t
+            r_ts[i] = r_t
+    # Per element, chunk by chunk.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            bc1, bc2_sqrt, r = dtype(bias_corrections1[i]), dtype(bias_correction2_sqrts[i]), dtype(r_ts[i])
+            rectified_i = rectified[i]
+            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+            for j in range(hi - lo):
+                theta = P[j] * decay
+                g = sign * G[j] + l2 * theta
+                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+                M[j] = m
+                V[j] = v
+                m_hat = m / bc1
+                if rectified_i:
+                    # l_t = sqrt(1 - beta2^t) / (sqrt(v) + eps), as PyTorch: a reciprocal times a scalar
+                    adaptive_lr = one / (np.sqrt(v) + eps_) * bc2_sqrt
+                    P[j] = theta - m_hat * lr_ * adaptive_lr * r    # theta -= lr m_hat l_t r_t
+                else:
+                    P[j] = theta - m_hat * lr_                      # theta -= lr m_hat (plain momentum)
 
 
-@kernel
-def lion(param, grad, exp_avg, offsets, active, steps, lr, beta1, beta2, weight_decay,
+@parallel_kernel
+def lion(param, grad, exp_avg, chunks, active, steps, lr, beta1, beta2, weight_decay,
          maximize):  # noqa: ANN001, ANN201
     """Lion: the sign of an interpolated momentum, with decoupled weight decay (see ``optim.Lion``)."""
     dtype = param.dtype.type
@@ -293,18 +374,19 @@ def lion(param, grad, exp_avg, offsets, active, steps, lr, beta1, beta2, weight_
     decay = dtype(1 - lr * weight_decay)
     b1, one_minus_beta1 = dtype(beta1), dtype(1 - beta1)
     b2, one_minus_beta2 = dtype(beta2), dtype(1 - beta2)
-    for i in range(offsets.size - 1):
-        if not active[i]:
-            continue
-        steps[i] += 1
-        lo, hi = offsets[i], offsets[i + 1]
-        P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
-        for j in range(hi - lo):
-            g = sign * G[j]
-            m = M[j]
-            c = b1 * m + one_minus_beta1 * g                     # c = beta1 m + (1 - beta1) g
-            P[j] = P[j] * decay - lr_ * np.sign(c)               # theta <- theta (1 - lr lambda) - lr sign(c)
-            M[j] = b2 * m + one_minus_beta2 * g                  # m = beta2 m + (1 - beta2) g
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if active[i]:
+            P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
+            for j in range(hi - lo):
+                g = sign * G[j]
+                m = M[j]
+                c_t = b1 * m + one_minus_beta1 * g                   # c = beta1 m + (1 - beta1) g
+                P[j] = P[j] * decay - lr_ * np.sign(c_t)             # theta <- theta (1 - lr lambda) - lr sign(c)
+                M[j] = b2 * m + one_minus_beta2 * g                  # m = beta2 m + (1 - beta2) g
 
 
 @numba.njit(inline="always")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_betas, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
 __all__ = ["Lion"]
 
@@ -65,5 +65,5 @@ class Lion(Optimizer):
 
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
         beta1, beta2 = group["betas"]
-        load_kernels().lion(flat.param, flat.grad, flat.state["exp_avg"], flat.offsets, active, flat.steps,
+        flat.kernel("lion")(flat.param, flat.grad, flat.state["exp_avg"], flat.chunks, active, flat.steps,
                             group["lr"], beta1, beta2, group["weight_decay"], bool(group["maximize"]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_betas, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
 __all__ = ["NAdam"]
 
@@ -85,7 +85,7 @@ class NAdam(Optimizer):
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
         state = flat.state
         beta1, beta2 = group["betas"]
-        load_kernels().nadam(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"], state["mu_product"],
-                             flat.offsets, active, flat.steps, group["lr"], beta1, beta2, group["eps"],
+        flat.kernel("nadam")(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"], state["mu_product"],
+                             flat.chunks, active, flat.steps, group["lr"], beta1, beta2, group["eps"],
                              group["weight_decay"], group["momentum_decay"], bool(group["decoupled_weight_decay"]),
                              bool(group["maximize"]))

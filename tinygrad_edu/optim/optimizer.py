@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad, no_grad
+from ..autograd import enable_grad
 from ..tensor import ShapeError, Tensor, _wrap
 
 __all__ = ["Optimizer", "check_number"]
 
 _kernels = None
+CHUNK = 1 << 16  # elements per work unit of a kernel: large enough to vectorise, small enough to share out
 
 
 def _frozen(value: Any) -> Any:
@@ -89,6 +90,10 @@ class FlatGroup:
         self.param_views = [self._view(self.param, i, p.shape) for i, p in enumerate(params)]
         self.grad_views = [self._view(self.grad, i, p.shape) for i, p in enumerate(params)]
         self.steps = np.zeros(len(params), dtype=np.float64)
+        # Work units for the kernels: rows (lo, hi, parameter), at most CHUNK elements each.
+        rows = [(start, min(start + CHUNK, int(self.offsets[i + 1])), i)
+                for i in range(len(params)) for start in range(int(self.offsets[i]), int(self.offsets[i + 1]), CHUNK)]
+        self.chunks = np.array(rows, dtype=np.int64).reshape(-1, 3)
         self.all_active = np.ones(len(params), dtype=np.bool_)
         self.state: dict[str, np.ndarray] = {}
         self.state_offsets: dict[str, np.ndarray] = {}
@@ -99,6 +104,10 @@ class FlatGroup:
         self.irregular = False  # something needs the general path (moved data, a foreign home)
         for i, p in enumerate(params):
             self._adopt(i, p)
+
+    def kernel(self, name: str):  # noqa: ANN201
+        """The update kernel ``name``, parallel for large groups (see ``kernels.pick``)."""
+        return load_kernels().pick(name, self.param.size)
 
     def _view(self, flat: np.ndarray, i: int, shape: tuple) -> np.ndarray:
         return flat[self.offsets[i]:self.offsets[i + 1]].reshape(shape)
@@ -361,16 +370,16 @@ class Optimizer:
                 plan = flat.plan()
                 if plan is not None:
                     plans.append((group, flat, plan))
-        with no_grad():
-            for group, flat, (active, foreign) in plans:
-                if not flat.state_allocated:
-                    flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
-                                        self._initial_state(group))
-                flat.gather(active, foreign)
-                self._update(group, flat, active)
-                flat.scatter(foreign)
-                if not flat.all_recorded:
-                    self._record_state(flat, active)
+        # The update itself is NumPy and numba on the flat buffers: no Tensor operation, so no graph.
+        for group, flat, (active, foreign) in plans:
+            if not flat.state_allocated:
+                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
+                                    self._initial_state(group))
+            flat.gather(active, foreign)
+            self._update(group, flat, active)
+            flat.scatter(foreign)
+            if not flat.all_recorded:
+                self._record_state(flat, active)
         return loss
 
     def _check_state(self, index: int, group: dict[str, Any], flats: list[FlatGroup]) -> None:

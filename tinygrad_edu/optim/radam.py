@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_betas, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
 __all__ = ["RAdam"]
 
@@ -81,6 +81,6 @@ class RAdam(Optimizer):
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
         state = flat.state
         beta1, beta2 = group["betas"]
-        load_kernels().radam(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"], flat.offsets, active,
+        flat.kernel("radam")(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"], flat.chunks, active,
                              flat.steps, group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
                              bool(group["decoupled_weight_decay"]), bool(group["maximize"]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_number
 
 __all__ = ["RMSprop"]
 
@@ -92,7 +92,7 @@ class RMSprop(Optimizer):
         if centered and "grad_avg" not in state:
             raise ValueError("centered was switched on after the first step; build a new RMSprop to use it")
         empty = flat.grad[:0]
-        load_kernels().rmsprop(flat.param, flat.grad, state["square_avg"], state.get("grad_avg", empty),
-                               state.get("momentum_buffer", empty), flat.offsets, active, flat.steps,
+        flat.kernel("rmsprop")(flat.param, flat.grad, state["square_avg"], state.get("grad_avg", empty),
+                               state.get("momentum_buffer", empty), flat.chunks, active, flat.steps,
                                float(group["lr"]), float(group["alpha"]), float(group["eps"]),
                                float(group["weight_decay"]), float(momentum), centered, bool(group["maximize"]))

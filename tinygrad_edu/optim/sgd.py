@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_number
 
 __all__ = ["SGD", "Momentum"]
 
@@ -75,7 +75,7 @@ class SGD(Optimizer):
         buffer = flat.state.get("momentum_buffer", flat.grad[:0])
         if group["momentum"] != 0 and buffer.size != flat.param.size:
             raise ValueError("momentum was switched on after the first step; build a new SGD to use momentum")
-        load_kernels().sgd(flat.param, flat.grad, buffer, flat.offsets, active, flat.steps, group["lr"],
+        flat.kernel("sgd")(flat.param, flat.grad, buffer, flat.chunks, active, flat.steps, group["lr"],
                            group["momentum"], group["dampening"], group["weight_decay"], bool(group["nesterov"]),
                            bool(group["maximize"]))
 
@@ -123,5 +123,5 @@ class Momentum(Optimizer):
         return {"velocity": p.shape}
 
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
-        load_kernels().momentum(flat.param, flat.grad, flat.state["velocity"], flat.offsets, active, flat.steps,
+        flat.kernel("momentum")(flat.param, flat.grad, flat.state["velocity"], flat.chunks, active, flat.steps,
                                 group["lr"], group["beta"])
