@@ -103,20 +103,21 @@ def sgd(param, grad, momentum_buffer, chunks, active, steps, lr, momentum, dampe
             steps[i] += 1
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            first = steps[i] == 1
-            theta, grad_ = param[lo:hi], grad[lo:hi]
-            buf = momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
-            for j in range(hi - lo):
-                g = -grad_[j] if maximize else grad_[j]
-                if wd != 0:
-                    g = g + wd * theta[j]
-                if mu != 0:
-                    # b_t = g_t on the first step (PyTorch copies the gradient), then mu b + (1 - tau) g.
-                    b = g if first else buf[j] * mu + one_minus_tau * g
-                    buf[j] = b
-                    g = g + mu * b if nesterov else b
-                theta[j] = theta[j] - lr * g
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        first = steps[i] == 1
+        theta, grad_ = param[lo:hi], grad[lo:hi]
+        buf = momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
+        for j in range(hi - lo):
+            g = -grad_[j] if maximize else grad_[j]
+            if wd != 0:
+                g = g + wd * theta[j]
+            if mu != 0:
+                # b_t = g_t on the first step (PyTorch copies the gradient), then mu b + (1 - tau) g.
+                b = g if first else buf[j] * mu + one_minus_tau * g
+                buf[j] = b
+                g = g + mu * b if nesterov else b
+            theta[j] = theta[j] - lr * g
 
 
 @parallel_kernel
@@ -130,11 +131,12 @@ def momentum(param, grad, velocity, chunks, active, steps, lr, beta):  # noqa: A
             steps[i] += 1
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            theta, g, v = param[lo:hi], grad[lo:hi], velocity[lo:hi]
-            for j in range(hi - lo):
-                v[j] = beta * v[j] + one_minus_beta * g[j]
-                theta[j] = theta[j] - lr * v[j]
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        theta, g, v = param[lo:hi], grad[lo:hi], velocity[lo:hi]
+        for j in range(hi - lo):
+            v[j] = beta * v[j] + one_minus_beta * g[j]
+            theta[j] = theta[j] - lr * v[j]
 
 
 @parallel_kernel
@@ -167,22 +169,23 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, chunks, active, steps
     # Per element, chunk by chunk.
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            step_size_, bc2_sqrt = dtype(step_sizes[i]), dtype(bias_correction2_sqrts[i])
-            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            V_max = max_exp_avg_sq[lo:hi] if amsgrad else max_exp_avg_sq
-            for j in range(hi - lo):
-                theta = P[j] * decay
-                g = sign * G[j] + l2 * theta
-                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-                M[j] = m
-                V[j] = v
-                if amsgrad:
-                    v = max(V_max[j], v)                             # v_max = max(v_max, v)
-                    V_max[j] = v
-                denom = np.sqrt(v) / bc2_sqrt + eps_                # sqrt(v_hat) + eps
-                P[j] = theta - step_size_ * m / denom               # theta -= lr m_hat / (sqrt(v_hat) + eps)
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        step_size_, bc2_sqrt = dtype(step_sizes[i]), dtype(bias_correction2_sqrts[i])
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        V_max = max_exp_avg_sq[lo:hi] if amsgrad else max_exp_avg_sq
+        for j in range(hi - lo):
+            theta = P[j] * decay
+            g = sign * G[j] + l2 * theta
+            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
+            if amsgrad:
+                v = max(V_max[j], v)                             # v_max = max(v_max, v)
+                V_max[j] = v
+            denom = np.sqrt(v) / bc2_sqrt + eps_                # sqrt(v_hat) + eps
+            P[j] = theta - step_size_ * m / denom               # theta -= lr m_hat / (sqrt(v_hat) + eps)
 
 
 @parallel_kernel
@@ -201,26 +204,27 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, chunks, active, 
             steps[i] += 1
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            theta, grad_i, square_avg_i = param[lo:hi], grad[lo:hi], square_avg[lo:hi]
-            grad_avg_i = grad_avg[lo:hi] if centered else grad_avg
-            buffer_i = momentum_buffer[lo:hi] if mu > 0 else momentum_buffer
-            for j in range(hi - lo):
-                g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
-                s = square_avg_i[j] * alpha_ + one_minus_alpha * g * g  # s = alpha s + (1 - alpha) g^2
-                square_avg_i[j] = s
-                v = s
-                if centered:
-                    g_bar = lerp(grad_avg_i[j], g, one_minus_alpha)    # g_bar = alpha g_bar + (1 - alpha) g
-                    grad_avg_i[j] = g_bar
-                    v = s - g_bar * g_bar                              # v = s - g_bar^2
-                denom = np.sqrt(v) + eps_
-                if mu > 0:
-                    b = buffer_i[j] * mu + g / denom                   # b = mu b + g / (sqrt(v) + eps)
-                    buffer_i[j] = b
-                    theta[j] = theta[j] + minus_lr * b                 # theta -= lr b
-                else:
-                    theta[j] = theta[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(v) + eps)
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        theta, grad_i, square_avg_i = param[lo:hi], grad[lo:hi], square_avg[lo:hi]
+        grad_avg_i = grad_avg[lo:hi] if centered else grad_avg
+        buffer_i = momentum_buffer[lo:hi] if mu > 0 else momentum_buffer
+        for j in range(hi - lo):
+            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+            s = square_avg_i[j] * alpha_ + one_minus_alpha * g * g  # s = alpha s + (1 - alpha) g^2
+            square_avg_i[j] = s
+            v = s
+            if centered:
+                g_bar = lerp(grad_avg_i[j], g, one_minus_alpha)    # g_bar = alpha g_bar + (1 - alpha) g
+                grad_avg_i[j] = g_bar
+                v = s - g_bar * g_bar                              # v = s - g_bar^2
+            denom = np.sqrt(v) + eps_
+            if mu > 0:
+                b = buffer_i[j] * mu + g / denom                   # b = mu b + g / (sqrt(v) + eps)
+                buffer_i[j] = b
+                theta[j] = theta[j] + minus_lr * b                 # theta -= lr b
+            else:
+                theta[j] = theta[j] + minus_lr * g / denom         # theta -= lr g / (sqrt(v) + eps)
 
 
 @parallel_kernel
@@ -239,14 +243,15 @@ def adagrad(param, grad, state_sum, chunks, active, steps, lr, lr_decay, weight_
     # Per element, chunk by chunk.
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            minus_clr = dtype(-clrs[i])
-            theta, grad_i, state_sum_i = param[lo:hi], grad[lo:hi], state_sum[lo:hi]
-            for j in range(hi - lo):
-                g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
-                s = state_sum_i[j] + g * g                             # s = s + g^2
-                state_sum_i[j] = s
-                theta[j] = theta[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= eta_t g / (sqrt(s) + eps)
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        minus_clr = dtype(-clrs[i])
+        theta, grad_i, state_sum_i = param[lo:hi], grad[lo:hi], state_sum[lo:hi]
+        for j in range(hi - lo):
+            g = sign * grad_i[j] + wd * theta[j]                   # g <- +-g + lambda theta
+            s = state_sum_i[j] + g * g                             # s = s + g^2
+            state_sum_i[j] = s
+            theta[j] = theta[j] + minus_clr * g / (np.sqrt(s) + eps_)   # theta -= eta_t g / (sqrt(s) + eps)
 
 
 @parallel_kernel
@@ -288,20 +293,21 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, chunks, active, steps, l
     # Per element, chunk by chunk.
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            bc2 = dtype(bias_corrections2[i])
-            grad_coefficient, avg_coefficient = dtype(grad_coefficients[i]), dtype(avg_coefficients[i])
-            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            for j in range(hi - lo):
-                theta = P[j] * decay
-                g = sign * G[j] + l2 * theta
-                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-                M[j] = m
-                V[j] = v
-                denom = np.sqrt(v / bc2) + eps_                      # sqrt(v_hat) + eps
-                theta = theta + grad_coefficient * g / denom         # - lr (1 - mu_t) / (1 - prod mu) g / denom
-                P[j] = theta + avg_coefficient * m / denom           # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        bc2 = dtype(bias_corrections2[i])
+        grad_coefficient, avg_coefficient = dtype(grad_coefficients[i]), dtype(avg_coefficients[i])
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for j in range(hi - lo):
+            theta = P[j] * decay
+            g = sign * G[j] + l2 * theta
+            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
+            denom = np.sqrt(v / bc2) + eps_                      # sqrt(v_hat) + eps
+            theta = theta + grad_coefficient * g / denom         # - lr (1 - mu_t) / (1 - prod mu) g / denom
+            P[j] = theta + avg_coefficient * m / denom           # - lr mu_{t+1} / (1 - prod mu mu_{t+1}) m / denom
 
 
 @parallel_kernel
@@ -344,24 +350,25 @@ def radam(param, grad, exp_avg, exp_avg_sq, chunks, active, steps, lr, beta1, be
     # Per element, chunk by chunk.
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            bc1, bc2_sqrt, r = dtype(bias_corrections1[i]), dtype(bias_correction2_sqrts[i]), dtype(r_ts[i])
-            rectified_i = rectified[i]
-            P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            for j in range(hi - lo):
-                theta = P[j] * decay
-                g = sign * G[j] + l2 * theta
-                m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
-                v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
-                M[j] = m
-                V[j] = v
-                m_hat = m / bc1
-                if rectified_i:
-                    # l_t = sqrt(1 - beta2^t) / (sqrt(v) + eps), as PyTorch: a reciprocal times a scalar
-                    adaptive_lr = one / (np.sqrt(v) + eps_) * bc2_sqrt
-                    P[j] = theta - m_hat * lr_ * adaptive_lr * r    # theta -= lr m_hat l_t r_t
-                else:
-                    P[j] = theta - m_hat * lr_                      # theta -= lr m_hat (plain momentum)
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        bc1, bc2_sqrt, r = dtype(bias_corrections1[i]), dtype(bias_correction2_sqrts[i]), dtype(r_ts[i])
+        rectified_i = rectified[i]
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for j in range(hi - lo):
+            theta = P[j] * decay
+            g = sign * G[j] + l2 * theta
+            m = lerp(M[j], g, b1)                                # m = beta1 m + (1 - beta1) g
+            v = V[j] * b2 + one_minus_beta2 * g * g              # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
+            m_hat = m / bc1
+            if rectified_i:
+                # l_t = sqrt(1 - beta2^t) / (sqrt(v) + eps), as PyTorch: a reciprocal times a scalar
+                adaptive_lr = one / (np.sqrt(v) + eps_) * bc2_sqrt
+                P[j] = theta - m_hat * lr_ * adaptive_lr * r    # theta -= lr m_hat l_t r_t
+            else:
+                P[j] = theta - m_hat * lr_                      # theta -= lr m_hat (plain momentum)
 
 
 @parallel_kernel
@@ -379,14 +386,15 @@ def lion(param, grad, exp_avg, chunks, active, steps, lr, beta1, beta2, weight_d
             steps[i] += 1
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if active[i]:
-            P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
-            for j in range(hi - lo):
-                g = sign * G[j]
-                m = M[j]
-                c_t = b1 * m + one_minus_beta1 * g                   # c = beta1 m + (1 - beta1) g
-                P[j] = P[j] * decay - lr_ * np.sign(c_t)             # theta <- theta (1 - lr lambda) - lr sign(c)
-                M[j] = b2 * m + one_minus_beta2 * g                  # m = beta2 m + (1 - beta2) g
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
+        for j in range(hi - lo):
+            g = sign * G[j]
+            m = M[j]
+            c_t = b1 * m + one_minus_beta1 * g                   # c = beta1 m + (1 - beta1) g
+            P[j] = P[j] * decay - lr_ * np.sign(c_t)             # theta <- theta (1 - lr lambda) - lr sign(c)
+            M[j] = b2 * m + one_minus_beta2 * g                  # m = beta2 m + (1 - beta2) g
 
 
 @numba.njit(inline="always")
