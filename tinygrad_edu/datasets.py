@@ -1,0 +1,275 @@
+"""Small data sets made in memory, for trying out gradient descent.
+
+Each function runs with no arguments and returns ``(X, y)`` Tensors. ``X``
+takes the default float dtype; class labels ``y`` are int64 class indices,
+ready for ``nn.CrossEntropyLoss``. Nothing is downloaded.
+
+``seed`` chooses where the randomness comes from: ``None`` draws from the
+library generator (so ``tg.manual_seed`` makes it reproducible, and two calls
+give different data), an integer uses a private ``np.random.default_rng(seed)``
+(the same integer always gives the same data, whatever the library's state).
+
+    >>> import tinygrad_edu as tg
+    >>> X, y = tg.datasets.moons(seed=0)
+    >>> X.shape, y.shape, y.dtype
+    ((200, 2), (200,), dtype('int64'))
+
+`digits` is the one real data set: scikit-learn's bundled 8x8 handwritten
+digits, which needs the optional extra ``pip install "tinygrad-edu[digits]"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .rng import generator as _library_generator
+from .tensor import Tensor
+
+__all__ = ["linear", "moons", "spirals", "blobs", "digits"]
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    """The library generator for ``None``, a private one for an integer (or a Generator as given)."""
+    if seed is None:
+        return _library_generator()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not value >= 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _labelled(points: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """Shuffle the rows (so classes are mixed, as scikit-learn does) and wrap them as Tensors."""
+    order = rng.permutation(len(y))
+    return Tensor(points[order]), Tensor(y[order].astype(np.int64))
+
+
+def linear(n: int = 100, w: float = 3.0, b: float = 1.0, noise: float = 0.1,
+           seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """Points on a line with Gaussian noise: ``y = w * x + b + noise * eps``.
+
+    ``x ~ N(0, 1)`` and ``eps ~ N(0, 1)``, drawn independently for each of the
+    ``n`` points. With the defaults this is the sources' regression example,
+    ``y = 3x + 1 + 0.1 * noise``; a ``Linear(1, 1)`` trained on it should end
+    with weight near 3 and bias near 1.
+
+    Args:
+        n: number of points (at least 1).
+        w: slope of the line.
+        b: intercept.
+        noise: standard deviation of the noise added to ``y`` (at least 0).
+        seed: ``None`` for the library generator, or an integer.
+
+    Returns:
+        ``(X, y)``, both of shape ``(n, 1)`` in the default float dtype.
+
+    Raises:
+        ValueError: ``n < 1``, ``noise < 0`` or a bad ``seed``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X, y = tg.datasets.linear(n=200, seed=0)
+        >>> X.shape, y.shape
+        ((200, 1), (200, 1))
+    """
+    n = _check_count("n", n, 1)
+    noise = _check_non_negative("noise", noise)
+    rng = _rng(seed)
+    x = rng.standard_normal((n, 1))
+    y = w * x + b + noise * rng.standard_normal((n, 1))
+    return Tensor(x), Tensor(y)
+
+
+def moons(n: int = 200, noise: float = 0.1, seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """Two interleaving half circles, as scikit-learn's ``make_moons``.
+
+    Class 0 is the upper half of the unit circle, ``(cos t, sin t)``; class 1
+    the lower half shifted right and down, ``(1 - cos t, 0.5 - sin t)``, with
+    ``t`` evenly spaced in ``[0, pi]``. ``n // 2`` points go to class 0, the rest
+    to class 1; Gaussian noise of standard deviation ``noise`` is added to every
+    coordinate, and the rows are shuffled. No straight line separates the
+    classes, but a small MLP does.
+
+    Args:
+        n: total number of points (at least 1).
+        noise: standard deviation of the noise (at least 0).
+        seed: ``None`` for the library generator, or an integer.
+
+    Returns:
+        ``(X, y)``: ``X`` of shape ``(n, 2)`` (default float dtype), ``y`` of
+        shape ``(n,)`` with int64 labels in {0, 1}.
+
+    Raises:
+        ValueError: ``n < 1``, ``noise < 0`` or a bad ``seed``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X, y = tg.datasets.moons(n=100, noise=0.05, seed=1)
+        >>> sorted(set(y.tolist()))
+        [0, 1]
+    """
+    n = _check_count("n", n, 1)
+    noise = _check_non_negative("noise", noise)
+    rng = _rng(seed)
+    n_outer = n // 2
+    n_inner = n - n_outer
+    t_outer = np.linspace(0, np.pi, n_outer)
+    t_inner = np.linspace(0, np.pi, n_inner)
+    points = np.concatenate([
+        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
+        np.stack([1 - np.cos(t_inner), 0.5 - np.sin(t_inner)], axis=1),
+    ])
+    points = points + noise * rng.standard_normal(points.shape)
+    y = np.concatenate([np.zeros(n_outer), np.ones(n_inner)])
+    return _labelled(points, y, rng)
+
+
+def spirals(n: int = 300, classes: int = 3, seed: int | None = None, *,
+            noise: float = 0.2) -> tuple[Tensor, Tensor]:
+    """Interleaved spiral arms, one per class (the classic CS231n example).
+
+    Class ``k`` gets about ``n / classes`` points; its ``i``-th point of ``m``
+    has radius ``r = i / (m - 1)`` and angle
+    ``theta = 4 * (k + r) + noise * eps``, ``eps ~ N(0, 1)``, giving the point
+    ``(r sin theta, r cos theta)``. The arms wind around each other, so a linear
+    classifier fails and a small MLP succeeds. Rows are shuffled.
+
+    Args:
+        n: total number of points (at least 1); the first ``n % classes``
+            classes get one point more than the others.
+        classes: number of arms (at least 2).
+        seed: ``None`` for the library generator, or an integer.
+        noise: standard deviation of the angle noise, in radians (at least 0).
+
+    Returns:
+        ``(X, y)``: ``X`` of shape ``(n, 2)`` (default float dtype), ``y`` of
+        shape ``(n,)`` with int64 class indices in ``0 .. classes-1``.
+
+    Raises:
+        ValueError: ``n < 1``, ``classes < 2``, ``noise < 0`` or a bad ``seed``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X, y = tg.datasets.spirals(n=300, classes=3, seed=0)
+        >>> X.shape, int(y.max().item()) + 1
+        ((300, 2), 3)
+    """
+    n = _check_count("n", n, 1)
+    classes = _check_count("classes", classes, 2)
+    noise = _check_non_negative("noise", noise)
+    rng = _rng(seed)
+    points, labels = [], []
+    for k in range(classes):
+        m = n // classes + (1 if k < n % classes else 0)
+        r = np.linspace(0.0, 1.0, m)
+        theta = 4.0 * (k + r) + noise * rng.standard_normal(m)
+        points.append(np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1))
+        labels.append(np.full(m, k))
+    return _labelled(np.concatenate(points), np.concatenate(labels), rng)
+
+
+def blobs(n: int = 300, centers: int = 3, seed: int | None = None, *,
+          std: float = 0.5) -> tuple[Tensor, Tensor]:
+    """Round Gaussian clusters, one per class, far enough apart to separate.
+
+    The centres sit evenly on a circle, centre ``k`` at angle ``2 pi k / centers``
+    and radius ``R = max(3, 2.5 / sin(pi / centers))``, so neighbouring centres
+    are at least 5 apart (10 standard deviations at the default ``std``). Class
+    ``k``'s points are ``centre_k + std * eps``, ``eps ~ N(0, I)``. Rows are
+    shuffled.
+
+    Args:
+        n: total number of points (at least 1); the first ``n % centers``
+            clusters get one point more than the others.
+        centers: number of clusters (classes), at least 2.
+        seed: ``None`` for the library generator, or an integer.
+        std: standard deviation of each cluster (at least 0).
+
+    Returns:
+        ``(X, y)``: ``X`` of shape ``(n, 2)`` (default float dtype), ``y`` of
+        shape ``(n,)`` with int64 cluster indices in ``0 .. centers-1``.
+
+    Raises:
+        ValueError: ``n < 1``, ``centers < 2``, ``std < 0`` or a bad ``seed``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X, y = tg.datasets.blobs(n=90, centers=3, seed=0)
+        >>> [int((y == k).sum().item()) for k in range(3)]
+        [30, 30, 30]
+    """
+    n = _check_count("n", n, 1)
+    centers = _check_count("centers", centers, 2)
+    std = _check_non_negative("std", std)
+    rng = _rng(seed)
+    radius = max(3.0, 2.5 / math.sin(math.pi / centers))
+    angles = 2 * np.pi * np.arange(centers) / centers
+    middles = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    sizes = [n // centers + (1 if k < n % centers else 0) for k in range(centers)]
+    labels = np.repeat(np.arange(centers), sizes)
+    points = middles[labels] + std * rng.standard_normal((n, 2))
+    return _labelled(points, labels, rng)
+
+
+def digits(test_size: float = 0.25, seed: int | None = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """scikit-learn's bundled 8x8 handwritten digits, split into train and test sets.
+
+    1797 grey images of the digits 0-9, each flattened to 64 pixels with values
+    0..16, here divided by 16 so that ``X`` lies in [0, 1]. The rows are
+    shuffled and the last ``ceil(test_size * 1797)`` of them form the test set
+    (scikit-learn's rounding in ``train_test_split``). The data ships inside
+    scikit-learn: nothing is downloaded.
+
+    Args:
+        test_size: fraction of the samples held out for testing, in (0, 1).
+        seed: the shuffle: an integer (the default 0 gives the same split every
+            time), or ``None`` for the library generator.
+
+    Returns:
+        ``(X_train, y_train, X_test, y_test)``: ``X_*`` of shape ``(m, 64)`` in
+        the default float dtype, ``y_*`` of shape ``(m,)``, int64 digits 0-9.
+
+    Raises:
+        ImportError: scikit-learn is not installed (``pip install "tinygrad-edu[digits]"``).
+        ValueError: ``test_size`` outside (0, 1) or a bad ``seed``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X_train, y_train, X_test, y_test = tg.datasets.digits()  # doctest: +SKIP
+        >>> X_train.shape, X_test.shape                               # doctest: +SKIP
+        ((1347, 64), (450, 64))
+    """
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
+            or not 0 < test_size < 1:
+        raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
+    rng = _rng(seed)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:
+        raise ImportError(
+            'tg.datasets.digits needs scikit-learn, which ships the digits data: pip install "tinygrad-edu[digits]"'
+        ) from err
+    bunch = load_digits()
+    pixels = np.asarray(bunch.data, dtype=np.float64) / 16.0
+    y = np.asarray(bunch.target, dtype=np.int64)
+    order = rng.permutation(len(y))
+    n_test = math.ceil(test_size * len(y))
+    train, test = order[:len(y) - n_test], order[len(y) - n_test:]
+    return Tensor(pixels[train]), Tensor(y[train]), Tensor(pixels[test]), Tensor(y[test])
