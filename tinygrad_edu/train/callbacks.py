@@ -1,0 +1,433 @@
+"""Callbacks: code that `fit` runs at fixed points of training, as in Keras.
+
+`fit` calls, on every callback, in the order they were given::
+
+    on_train_begin(logs)
+    for each epoch:
+        on_epoch_begin(epoch, logs)
+        for each batch:
+            ... forward, loss, backward, (optimizer step) ...
+            on_batch_end(batch, logs)
+        ... validation, scheduler step, history ...
+        on_epoch_end(epoch, logs)
+    on_train_end(logs)
+
+Epochs are numbered from 1 and count across resumed runs (epoch 4 is the
+fourth pass over the data, even in a run resumed after epoch 3); batches are
+numbered from 1 within their epoch.
+
+What a hook receives:
+
+- ``on_batch_end``: ``logs = {'loss', 'size', 'lr'}`` — the batch's loss (as
+  computed, before any ``1/accumulate`` scaling), its number of samples, the
+  first group's rate — plus each metric on the batch, and ``'grad_norm'`` (the
+  norm before clipping) after a step when ``clip_grad_norm`` is set.
+- ``on_epoch_end``: the epoch's line of the `History`: ``'train_loss'``,
+  ``'val_loss'``, ``'lr'``, the metrics and ``'val_'`` metrics.
+- ``on_train_end``: the last epoch's logs (empty if no epoch ran).
+
+Every callback also sees the whole run through ``self.trainer``, a `Trainer`
+that `fit` sets before ``on_train_begin``: the model, loss function, optimizer,
+scheduler, the `History` so far, the current epoch and batch, and the
+``stop_training`` flag. Setting ``self.trainer.stop_training = True`` ends
+training: after the current batch when set in ``on_batch_end`` (the epoch is
+then closed as usual: validation, history, ``on_epoch_end``), after the current
+epoch when set in ``on_epoch_end``.
+
+Writing your own::
+
+    class PrintEvery(tg.train.Callback):
+        def __init__(self, every=10):
+            super().__init__()
+            self.every = every
+
+        def on_epoch_end(self, epoch, logs):
+            if epoch % self.every == 0:
+                print(f"epoch {epoch}: loss {logs['train_loss']:.4f}")
+
+    class StopBelow(tg.train.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if logs["train_loss"] < 1e-3:
+                self.trainer.stop_training = True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..rng import generator
+from ..serialization import save
+from .history import History
+
+__all__ = ["Trainer", "Callback", "EarlyStopping", "TerminateOnNaN", "ModelCheckpoint", "CSVLogger",
+           "checkpoint"]
+
+
+class Trainer:
+    """The state of a running `fit`, shared with every callback as ``callback.trainer``.
+
+    `fit` makes one and keeps it up to date; callbacks read it, and may change
+    the model's weights, the optimizer's rates or ``stop_training``.
+
+    Attributes:
+        model: the `Module` being trained.
+        loss_fn: the loss function ``loss_fn(output, target)``.
+        optimizer: the optimizer.
+        scheduler: the learning-rate scheduler, or ``None``.
+        history: the `History` recorded so far (the current epoch is added
+            just before ``on_epoch_end``).
+        epochs: the total number of epochs asked for.
+        epoch: the current epoch (from 1; 0 before the first).
+        batch: the current batch within the epoch (from 1; 0 before the first).
+        stop_training: set it to ``True`` to end training (see the module docs).
+        callbacks: every callback of the run, in order.
+    """
+
+    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, scheduler: Any, history: History,
+                 epochs: int, callbacks: list[Callback]) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.history = history
+        self.epochs = epochs
+        self.epoch = 0
+        self.batch = 0
+        self.stop_training = False
+        self.callbacks = callbacks
+
+    def __repr__(self) -> str:
+        return (f"Trainer(epoch={self.epoch}/{self.epochs}, batch={self.batch}, "
+                f"stop_training={self.stop_training})")
+
+
+def checkpoint(trainer: Trainer) -> dict[str, Any]:
+    """Everything a resumed `fit` needs, as plain data for ``tg.save``.
+
+    ``{'model', 'optimizer', 'scheduler' (or None), 'epoch', 'history', 'rng'}``:
+    the state dicts, the number of finished epochs, the `History` so far, and
+    the state of the library's random generator (so shuffling and dropout go
+    on exactly as in an uninterrupted run).
+    """
+    scheduler = trainer.scheduler
+    return {
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": int(trainer.epoch),
+        "history": trainer.history.state_dict(),
+        "rng": generator().bit_generator.state,
+    }
+
+
+class Callback:
+    """Base class of callbacks: override any of the hooks (each does nothing here).
+
+    ``self.trainer`` is the running `Trainer` (``None`` outside `fit`). See
+    the module documentation for when each hook runs and what ``logs`` holds.
+    """
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+
+    def set_trainer(self, trainer: Trainer | None) -> None:
+        """Called by `fit` before ``on_train_begin``."""
+        self.trainer = trainer
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Before epoch ``epoch`` (from 1)."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        """After batch ``batch`` (from 1 within the epoch) and the step it triggered."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        """After epoch ``epoch``: ``logs`` is its line of the History."""
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        """After the last epoch (or after training was stopped)."""
+
+
+def _monitored(who: str, monitor: str, logs: Mapping[str, Any]) -> float:
+    """``logs[monitor]`` as a float, or a KeyError that lists what there is to monitor."""
+    if monitor not in logs:
+        raise KeyError(f"{who}: monitor={monitor!r} is not in the epoch's logs; available keys are "
+                       f"{sorted(logs)} ('val_' ones need a validation set)")
+    return float(logs[monitor])
+
+
+def _check_mode(who: str, mode: Any) -> str:
+    if mode not in ("min", "max"):
+        raise ValueError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+class EarlyStopping(Callback):
+    r"""Stop training when a monitored quantity has stopped improving; keep the best weights.
+
+    The sources' third step of the robust recipe (monitor ``val_loss``,
+    patience 10, min_delta 1e-4, restore the best weights), with Keras's rule.
+    After each epoch, with :math:`c` the monitored value and :math:`b` the best
+    so far (none at first), and a counter ``wait``:
+
+    .. code-block:: text
+
+        wait = wait + 1
+        improved = c < b - min_delta        (mode='min'; no best yet counts as improved)
+                   c > b + min_delta        (mode='max')
+        if improved:  b = c;  remember the weights;  wait = 0 (if c also beats the baseline)
+        elif wait >= patience:  stop training
+
+    so training stops after ``patience`` epochs in a row without improvement.
+    At the end of training (stopped early or not) the model gets back the
+    weights of the best epoch, when ``restore_best_weights``.
+
+    Set the patience longer than a `ReduceLROnPlateau`'s, so a cut of the rate
+    gets the chance to help before training stops (the sources' advice).
+
+    Args:
+        monitor: the name to watch in the epoch logs (``'val_loss'``,
+            ``'train_loss'``, ``'val_accuracy'``, ...).
+        patience: epochs without improvement before stopping (an integer >= 0).
+        min_delta: the least change that counts as improvement (>= 0).
+        restore_best_weights: load the best epoch's weights when training ends.
+        mode: ``'min'`` (a loss) or ``'max'`` (an accuracy).
+        baseline: if given, ``wait`` is only reset by values that also beat it,
+            so training stops after ``patience`` epochs unless the baseline is
+            beaten.
+        start_from_epoch: the number of first epochs to ignore (warm-up).
+        verbose: print a line when stopping and when restoring weights.
+
+    Attributes:
+        best: the best monitored value (``None`` before the first one).
+        best_epoch: the epoch it came from (0 before).
+        stopped_epoch: the epoch after which training was stopped (0 if it was not).
+        wait: epochs since the last improvement.
+
+    Raises:
+        KeyError: at the end of the first epoch, if ``monitor`` is not in the
+            logs (the message lists what is).
+
+    Example:
+        >>> from tinygrad_edu.train import EarlyStopping
+        >>> stop = EarlyStopping(patience=2, min_delta=0.0, restore_best_weights=False)
+        >>> stop.on_train_begin({})
+        >>> for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85, 0.7], start=1):
+        ...     stop.on_epoch_end(epoch, {"val_loss": val_loss})
+        ...     if stop.stopped_epoch:
+        ...         break
+        >>> stop.stopped_epoch, stop.best_epoch, stop.best
+        (4, 2, 0.8)
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 1e-4,
+                 restore_best_weights: bool = True, mode: str = "min", baseline: float | None = None,
+                 start_from_epoch: int = 0, verbose: bool = False) -> None:
+        super().__init__()
+        who = "EarlyStopping"
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"{who}: patience must be an integer >= 0, got {patience!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.integer, np.floating)) \
+                or not min_delta >= 0 or not math.isfinite(min_delta):
+            raise ValueError(f"{who}: min_delta must be a finite number >= 0, got {min_delta!r}")
+        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, (int, np.integer)) \
+                or start_from_epoch < 0:
+            raise ValueError(f"{who}: start_from_epoch must be an integer >= 0, got {start_from_epoch!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.mode = _check_mode(who, mode)
+        self.baseline = None if baseline is None else float(baseline)
+        self.start_from_epoch = int(start_from_epoch)
+        self.verbose = verbose
+        self._reset()
+
+    def _reset(self) -> None:
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.best_weights: OrderedDict | None = None
+
+    def _is_improvement(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self._reset()  # so one instance can serve several runs
+
+    def _model(self) -> Any:
+        return self.trainer.model if self.trainer is not None else None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        current = _monitored("EarlyStopping", self.monitor, logs)
+        if epoch <= self.start_from_epoch:
+            return
+        model = self._model()
+        if self.restore_best_weights and self.best_weights is None and model is not None:
+            # Until something improves, the weights at hand are the best ones known.
+            self.best_weights = model.state_dict()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights and model is not None:
+                self.best_weights = model.state_dict()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            if self.trainer is not None:
+                self.trainer.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch}: early stopping ({self.monitor} did not improve for "
+                  f"{self.wait} epochs; best {self.best} at epoch {self.best_epoch})")
+        model = self._model()
+        if self.restore_best_weights and self.best_weights is not None and model is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch}")
+            model.load_state_dict(self.best_weights)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite, keeping the last finite weights.
+
+    A loss that turns NaN or inf is the sources' first sign of a learning rate
+    that is too high (or of a numerical problem): nothing useful follows, and
+    one more step would write NaN into every weight. With this callback, `fit`
+    checks each batch's loss *before* backpropagating it: a non-finite loss is
+    never stepped with, so the model keeps the weights that produced it (the
+    last finite ones), and any pending accumulated gradient is dropped. If a
+    step with a finite loss still makes a weight non-finite (a gradient that
+    overflowed), `fit` puts the weights back as they were before that step and
+    the callback stops training as well.
+
+    Stopping warns (``RuntimeWarning``) with the epoch and batch.
+
+    Attributes:
+        stopped_epoch, stopped_batch: where training was stopped (``None`` if it was not).
+        message: the warning's text (``None`` if it did not stop).
+    """
+
+    #: Tells `fit` to check losses before the backward pass and weights after each step.
+    guards_weights = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+        self.message: str | None = None
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.stopped_epoch = self.stopped_batch = self.message = None
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        loss = logs.get("loss")
+        bad_loss = loss is not None and not math.isfinite(loss)
+        if not bad_loss and not logs.get("nonfinite_weights", False):
+            return
+        epoch = self.trainer.epoch if self.trainer is not None else None
+        if bad_loss:
+            what = f"the loss is {loss}"
+        else:
+            what = "the step made a weight non-finite (the weights from before it were put back)"
+        self.stopped_epoch, self.stopped_batch = epoch, batch
+        self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch}: {what}; training stopped. "
+                        f"The model keeps the last finite weights. Try a learning rate 10x lower, "
+                        f"warmup, or gradient clipping.")
+        warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+        if self.trainer is not None:
+            self.trainer.stop_training = True
+
+
+class ModelCheckpoint(Callback):
+    """Save a checkpoint at the end of epochs; ``fit(resume_from=path)`` continues from it.
+
+    The file (written atomically with ``tg.save``) holds the dict::
+
+        {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+         'scheduler': scheduler.state_dict() or None, 'epoch': the epoch just finished,
+         'history': history.state_dict(), 'rng': the library generator's state}
+
+    Args:
+        path: the file to write. It may contain ``{epoch}`` or names of the logs
+            (``'ckpt-{epoch:03d}-{val_loss:.3f}.tg'``) to keep one file per save.
+        monitor: the name watched when ``save_best_only`` (``'val_loss'``, ...).
+        save_best_only: save only when ``monitor`` is better than at every
+            earlier save (strictly); otherwise save after every epoch.
+        mode: ``'min'`` or ``'max'``: which way is better for ``monitor``.
+
+    Attributes:
+        best: the best monitored value saved so far (``None`` before).
+        best_epoch: the epoch of that save (0 before).
+        last_saved: the path of the last file written (``None`` before).
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = True,
+                 mode: str = "min") -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _check_mode("ModelCheckpoint", mode)
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.last_saved: str | None = None
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.last_saved = None, 0, None
+
+    def _better(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self.save_best_only:
+            current = _monitored("ModelCheckpoint", self.monitor, logs)
+            if not self._better(current):
+                return
+            self.best, self.best_epoch = current, epoch
+        path = self.path.format(epoch=epoch, **logs) if "{" in self.path else self.path
+        save(checkpoint(self.trainer), path)
+        self.last_saved = path
+
+
+class CSVLogger(Callback):
+    """Write the History to a CSV file after every epoch: one row per epoch, ``epoch`` first.
+
+    The whole file is rewritten atomically each time (temporary file, then
+    rename), so it is always complete; in a resumed run it also holds the
+    epochs before the checkpoint.
+
+    Args:
+        path: the CSV file.
+        separator: the column separator.
+    """
+
+    def __init__(self, path: str | os.PathLike, separator: str = ",") -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self.separator = separator
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.trainer.history.to_csv(self.path, separator=self.separator)

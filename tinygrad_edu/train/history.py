@@ -1,0 +1,156 @@
+"""`History`: what `fit` records, one value per epoch, as Keras's ``History``.
+
+The sources' robust recipe ends with "log per epoch: train_loss, val_loss, the
+current lr, the main metric". A `History` is exactly that log: a dict from a
+name to a list with one entry per epoch,
+
+==================  ==========================================================
+``'train_loss'``    the mean of the epoch's batch losses
+``'val_loss'``      the validation loss (when `fit` got a validation set)
+``'lr'``            the first parameter group's rate used in the epoch's last step
+``'accuracy'``      one list per metric on the training batches ...
+``'val_accuracy'``  ... and, prefixed ``val_``, on the validation set
+==================  ==========================================================
+
+and ``history.epoch`` lists the epoch numbers (from 1), so
+``history['val_loss'][i]`` belongs to epoch ``history.epoch[i]``.
+
+    >>> from tinygrad_edu.train import History
+    >>> h = History()
+    >>> h.append(1, {"train_loss": 0.5, "lr": 0.1})
+    >>> h.append(2, {"train_loss": 0.25, "lr": 0.1})
+    >>> h["train_loss"], h.epoch
+    ([0.5, 0.25], [1, 2])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["History"]
+
+
+class History(dict):
+    """Per-epoch lists of losses, rates and metrics (a ``dict`` from name to list).
+
+    Every list has one entry per recorded epoch: a name missing from an epoch's
+    logs gets ``nan`` there, so the lists always line up with ``epoch``.
+
+    Attributes:
+        epoch: the epoch numbers recorded, from 1 (epoch ``k`` is the ``k``-th
+            pass over the training data, counted across resumed runs).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        """Record the numbers of one epoch (``logs``: name -> number)."""
+        recorded = len(self.epoch)
+        self.epoch.append(int(epoch))
+        for name, value in logs.items():
+            # A name seen for the first time is padded with nan for the epochs before it.
+            self.setdefault(name, [math.nan] * recorded).append(float(value))
+        for values in self.values():
+            if len(values) == recorded:
+                values.append(math.nan)
+
+    # -- saving --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data (lists of numbers) for ``tg.save``; `from_state_dict` reads it back."""
+        return {"epoch": list(self.epoch), "logs": {name: list(values) for name, values in self.items()}}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Replace the contents with a `state_dict`."""
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"epoch", "logs"}:
+            raise ValueError("History.load_state_dict expects a dict with 'epoch' and 'logs', "
+                             "as History.state_dict() returns")
+        epochs = [int(e) for e in state_dict["epoch"]]
+        logs = {str(name): [float(v) for v in values] for name, values in state_dict["logs"].items()}
+        uneven = {name: len(values) for name, values in logs.items() if len(values) != len(epochs)}
+        if uneven:
+            raise ValueError(f"History.load_state_dict: {len(epochs)} epochs but lists of lengths {uneven}")
+        self.clear()
+        self.update(logs)
+        self.epoch = epochs
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any]) -> History:
+        """A new History holding a `state_dict` (as a checkpoint stores it)."""
+        history = cls()
+        history.load_state_dict(state_dict)
+        return history
+
+    def to_csv(self, path: str | os.PathLike, separator: str = ",") -> None:
+        """Write one row per epoch (``epoch`` first, then every list), atomically.
+
+        The file is written beside ``path`` under a temporary name and then
+        renamed over it, so a reader (or a crash) never sees half a file.
+        Numbers are written with ``repr``, which reads back to the same float.
+        """
+        path = os.fspath(path)
+        names = list(self)
+        lines = [separator.join(["epoch", *names])]
+        for row, epoch in enumerate(self.epoch):
+            lines.append(separator.join([str(epoch), *(repr(self[name][row]) for name in names)]))
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", newline="") as handle:
+                handle.write("\n".join(lines) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # -- looking at it -----------------------------------------------------------------
+
+    def plot(self, ax: Any = None, title: str | None = None) -> Any:
+        """Draw the loss curves, with the learning rate on a second axis; return the Figure.
+
+        Training and validation loss (and any other ``*loss`` list) go on the
+        left axis against the epoch, the rate (dashed) on the right one, so a
+        jump in the loss can be read against a change of rate. Nothing is
+        shown: save the figure with ``fig.savefig(path)``, or let Jupyter
+        display it.
+
+        Args:
+            ax: a matplotlib Axes to draw into; by default a new Figure is made
+                (with ``matplotlib.figure.Figure``, which needs no display).
+            title: a title for the axes.
+        """
+        if ax is None:
+            from matplotlib.figure import Figure  # imported here so `import tinygrad_edu` stays light
+
+            fig = Figure(figsize=(6.4, 4.0))
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        for name in self:
+            if name.endswith("loss"):
+                ax.plot(self.epoch, self[name], marker="o" if len(self.epoch) < 30 else None,
+                        markersize=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        handles, labels = ax.get_legend_handles_labels()
+        if "lr" in self:
+            lr_ax = ax.twinx()
+            lr_ax.plot(self.epoch, self["lr"], linestyle="--", color="tab:gray", label="lr")
+            lr_ax.set_ylabel("learning rate")
+            more_handles, more_labels = lr_ax.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        if handles:
+            ax.legend(handles, labels, loc="best")
+        if title is not None:
+            ax.set_title(title)
+        return fig
+
+    def __repr__(self) -> str:
+        return f"History(epochs={self.epoch}, {dict.__repr__(self)})"
