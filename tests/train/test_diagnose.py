@@ -1,0 +1,319 @@
+"""diagnose: the sources' loss-curve table, pattern by pattern, on synthetic and real histories."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+from tinygrad_edu import nn, optim
+from tinygrad_edu.train.diagnose import KINDS, Diagnosis, Finding, diagnose
+
+EPOCHS = np.arange(30)
+
+
+def healthy_history(noise: float = 0.0, seed: int = 0) -> dict:
+    """Exponential decay to a floor, validation a little above, constant rate; optional small noise."""
+    wobble = np.random.default_rng(seed).uniform(-noise, noise, size=(2, 30))
+    train = (1.0 * np.exp(-EPOCHS / 8) + 0.1) * (1 + wobble[0])
+    val = (1.05 * np.exp(-EPOCHS / 8) + 0.12) * (1 + wobble[1])
+    return {"train_loss": list(train), "val_loss": list(val), "lr": [0.01] * 30}
+
+
+def only(diagnosis, kind):
+    assert diagnosis.kinds == [kind], str(diagnosis)
+    return diagnosis[0]
+
+
+# -- healthy and the report ------------------------------------------------------------------
+
+
+def test_a_healthy_history_is_reported_healthy_with_its_numbers():
+    history = healthy_history()
+    finding = only(diagnose(history), "healthy")
+    assert finding.epoch is None
+    assert "1.100" in finding.message and "0.127" in finding.message  # first and last training loss
+    assert "88% lower" in finding.message
+    assert "lowest 0.148 at epoch 30" in finding.message  # the validation loss's best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mild_epoch_to_epoch_noise_is_still_healthy(seed):
+    # +-1.5 % wobble, as mini-batch training shows: neither oscillating nor noisy validation.
+    assert diagnose(healthy_history(noise=0.015, seed=seed)).kinds == ["healthy"]
+
+
+def test_printing_the_list_reads_as_a_report():
+    history = {"train_loss": [1.0, 0.7, 0.5, 0.4, 0.33, 0.28, 0.24, 0.21, 0.19, 0.17, 0.155, 0.14],
+               "val_loss": [1.0, 0.75, 0.55, 0.45, 0.40, 0.38, 0.385, 0.40, 0.42, 0.44, 0.46, 0.48]}
+    diagnosis = diagnose(history)
+    assert isinstance(diagnosis, list) and isinstance(diagnosis, Diagnosis)
+    assert all(isinstance(f, Finding) and f.kind in KINDS for f in diagnosis)
+    text = str(diagnosis)
+    assert text.startswith("Loss-curve diagnosis (12 epochs):")
+    assert "overfitting (epoch 6):" in text
+    assert text == diagnosis.report()
+    assert str(diagnosis[0]).startswith("overfitting (epoch 6): the validation loss was lowest")
+    assert all(len(line) <= 88 for line in text.splitlines())
+
+
+# -- diverging -------------------------------------------------------------------------------
+
+
+def test_nan_training_loss_is_diverging_at_the_first_nan_epoch():
+    history = {"train_loss": [1.0, 0.6, 0.4, math.nan, math.nan], "lr": [0.5] * 5}
+    finding = only(diagnose(history), "diverging")
+    assert finding.epoch == 4
+    assert "became nan at epoch 4" in finding.message
+    assert "0.400 at epoch 3" in finding.message  # the last finite value
+    assert "0.5 → 0.05" in finding.message  # the 10x cut, in numbers
+    assert "warmup" in finding.message and "eps" in finding.message and "clip" in finding.message
+
+
+def test_nan_from_the_start_is_diverging():
+    finding = only(diagnose({"train_loss": [math.nan] * 4}), "diverging")
+    assert finding.epoch == 1 and "never finite" in finding.message
+
+
+def test_an_infinite_validation_loss_is_diverging():
+    history = {"train_loss": [1.0, 0.8, 0.7, 0.6, 0.55], "val_loss": [1.0, 0.9, math.inf, 0.8, 0.7]}
+    finding = only(diagnose(history), "diverging")
+    assert finding.epoch == 3 and "validation loss became inf" in finding.message
+
+
+def test_an_exploding_finite_loss_is_diverging_not_oscillating():
+    history = {"train_loss": [1.0, 0.6, 0.4, 0.5, 1.2, 3.0, 9.0], "lr": [0.8] * 7}
+    diagnosis = diagnose(history)
+    finding = only(diagnosis, "diverging")
+    assert finding.epoch == 4  # the first epoch after the lowest point
+    assert "fell to 0.400 at epoch 3" in finding.message
+    assert "rose to 9.000 by epoch 7" in finding.message
+    assert "22.5× its lowest" in finding.message
+    assert "0.8 → 0.08" in finding.message
+
+
+def test_a_loss_rising_three_epochs_in_a_row_to_double_its_best_is_diverging():
+    # It ends below where it started, but has risen 3 epochs running to > 2x its best.
+    history = {"train_loss": [5.0, 2.0, 1.0, 0.5, 0.6, 0.9, 1.4]}
+    assert diagnose(history).kinds == ["diverging"]
+
+
+def test_padding_nan_before_the_first_value_is_missing_not_diverging():
+    # A History pads a name it first sees later with nan: not a divergence.
+    history = healthy_history()
+    history["val_loss"] = [math.nan] * 3 + history["val_loss"][3:]
+    assert diagnose(history).kinds == ["healthy"]
+    history["val_loss"] = [math.nan] * 30  # a validation list of padding only: as if absent
+    assert diagnose(history).kinds == ["healthy"]
+
+
+# -- oscillating -----------------------------------------------------------------------------
+
+
+def test_a_training_loss_that_jumps_up_and_down_is_oscillating():
+    history = {"train_loss": [1.0, 0.6, 0.9, 0.5, 0.85, 0.45, 0.8, 0.5, 0.9, 0.55], "lr": [0.3] * 10,
+               "val_loss": [1.0, 0.65, 0.95, 0.55, 0.9, 0.5, 0.85, 0.55, 0.95, 0.6]}
+    finding = only(diagnose(history), "oscillating")  # the jumpy validation loss is its echo, not a second cause
+    assert "turned around 8 times in 10 epochs" in finding.message
+    assert "0.850 → 0.450 → 0.800" in finding.message  # the largest swing, as the example
+    assert finding.epoch == 6
+    assert "0.3 → 0.03" in finding.message
+
+
+def test_a_single_spike_in_a_long_run_is_not_oscillating():
+    train = list(np.exp(-EPOCHS / 8) + 0.1)
+    train[15] *= 1.3
+    assert "oscillating" not in diagnose({"train_loss": train}).kinds
+
+
+# -- too slow --------------------------------------------------------------------------------
+
+
+def test_a_nearly_flat_training_loss_is_too_slow():
+    history = {"train_loss": list(0.693 - 0.001 * EPOCHS), "lr": [1e-4] * 30}
+    finding = only(diagnose(history), "too_slow")
+    assert finding.epoch == 1
+    assert "fell only 4.2% in 30 epochs" in finding.message
+    assert "0.693 at epoch 1 → 0.664 at epoch 30" in finding.message
+    assert "(0.0001)" in finding.message and "0.0002–0.0003" in finding.message
+    assert "nearly flat" in finding.message
+
+
+def test_a_steady_crawl_is_too_slow_but_a_levelling_curve_is_not():
+    crawl = {"train_loss": list(9.0 - 0.035 * EPOCHS)}  # -11 %, a straight line
+    finding = only(diagnose(crawl), "too_slow")
+    assert "not slowing down" in finding.message and "fell only 11%" in finding.message
+    # The same 11 % fall, but front-loaded (fast, then levelling off): that is a finished descent.
+    levelling = {"train_loss": list(8.0 + 1.0 * np.exp(-EPOCHS / 3))}
+    assert diagnose(levelling).kinds == ["healthy"]
+
+
+def test_a_rising_loss_is_not_called_too_slow():
+    history = {"train_loss": [1.0, 1.01, 1.02, 1.03, 1.04]}
+    finding = only(diagnose(history), "too_slow")
+    assert "did not fall" in finding.message
+    history = {"train_loss": [1.0, 0.6, 0.4, 0.5, 1.2, 3.0, 9.0]}
+    assert "too_slow" not in diagnose(history).kinds
+
+
+# -- overfitting -----------------------------------------------------------------------------
+
+
+def test_overfitting_names_the_best_epoch_and_the_numbers():
+    history = {"train_loss": [1.0, 0.7, 0.5, 0.4, 0.33, 0.28, 0.24, 0.21, 0.19, 0.17, 0.155, 0.14],
+               "val_loss": [1.0, 0.75, 0.55, 0.45, 0.40, 0.38, 0.385, 0.40, 0.42, 0.44, 0.46, 0.48]}
+    finding = only(diagnose(history), "overfitting")
+    assert finding.epoch == 6
+    message = finding.message
+    assert "lowest at epoch 6 (0.380)" in message
+    assert "risen 26% since (0.480 at epoch 12)" in message
+    assert "training loss kept falling (0.280 → 0.140)" in message
+    assert "EarlyStopping" in message and "epoch 6's weights" in message
+
+
+def test_no_overfitting_while_validation_still_improves_or_training_stalls():
+    base = [1.0, 0.7, 0.5, 0.4, 0.33, 0.28, 0.24, 0.21, 0.19, 0.17, 0.155, 0.14]
+    still_improving = {"train_loss": base, "val_loss": [v * 1.1 for v in base]}
+    assert "overfitting" not in diagnose(still_improving).kinds
+    too_recent = {"train_loss": base, "val_loss": [1.0, .8, .6, .5, .45, .42, .4, .38, .36, .35, .37, .39]}
+    assert "overfitting" not in diagnose(too_recent).kinds  # best 2 epochs ago: not yet PATIENCE
+    train_flat_too = {"train_loss": [1.0, .7, .5, .4, .35, .33, .33, .33, .33, .33, .33, .33],
+                      "val_loss": [1.0, .75, .55, .45, .40, .38, .39, .40, .42, .44, .46, .48]}
+    assert "overfitting" not in diagnose(train_flat_too).kinds
+
+
+def test_the_wobble_of_a_converged_run_is_not_overfitting():
+    # Validation settled at its floor and wobbles by ~2 % around it after a dip: no trend.
+    rng = np.random.default_rng(3)
+    val = list(5.0 * np.exp(-EPOCHS[:8]) + 0.0120) + list(0.0123 + 0.0002 * rng.standard_normal(22))
+    val[7] = 0.0110
+    train = list(4.0 * np.exp(-EPOCHS / 2) + 0.009 - 0.00005 * EPOCHS)
+    assert diagnose({"train_loss": train, "val_loss": val}).kinds == ["healthy"]
+
+
+# -- noisy validation ------------------------------------------------------------------------
+
+
+def test_a_validation_loss_that_oscillates_between_epochs_is_noisy():
+    history = healthy_history()
+    history["val_loss"] = [v * (1 + 0.08 * (-1) ** i) for i, v in enumerate(history["val_loss"])]
+    finding = only(diagnose(history), "noisy_validation")
+    assert "turned around 28 times in 30 epochs" in finding.message
+    assert "bigger batch" in finding.message and "patience" in finding.message
+
+
+def test_a_lucky_dip_of_a_noisy_validation_loss_is_not_overfitting():
+    # Validation reaches a floor of 0.3 and then alternates +-8 % around it: its lowest value is a
+    # dip, and the later values sit above it, but by less than the wobble itself.
+    val = list(np.linspace(1.0, 0.3, 10)) + [0.3 * (1 + 0.08 * (-1) ** i) for i in range(1, 21)]
+    train = list(np.exp(-EPOCHS / 8) + 0.1)
+    diagnosis = diagnose({"train_loss": train, "val_loss": val})
+    assert diagnosis.kinds == ["noisy_validation"]
+
+
+def test_noisy_validation_needs_repeated_turns():
+    history = healthy_history()
+    history["val_loss"][10] *= 1.2  # one bad epoch in thirty
+    assert diagnose(history).kinds == ["healthy"]
+
+
+# -- the scheduler helps ---------------------------------------------------------------------
+
+
+def step_schedule_history(jump: bool = True) -> dict:
+    train = np.r_[np.linspace(1, 0.5, 10), np.linspace(0.4, 0.35, 10), np.linspace(0.3, 0.29, 10)]
+    val = np.r_[np.linspace(1.05, 0.55, 10), np.linspace(0.45, 0.41, 10), np.linspace(0.35, 0.345, 10)]
+    if not jump:
+        val = np.linspace(1.05, 0.5, 30)  # the same pace before and after every cut
+    return {"train_loss": list(train), "val_loss": list(val), "lr": [0.1] * 10 + [0.01] * 10 + [0.001] * 10}
+
+
+def test_validation_jumping_right_after_rate_cuts_means_the_scheduler_helps():
+    diagnosis = diagnose(step_schedule_history())
+    assert diagnosis.kinds == ["healthy", "scheduler_helps"]
+    finding = diagnosis[1]
+    assert finding.epoch == 11
+    message = finding.message
+    assert "2 of 2 learning-rate cuts" in message
+    assert "cut at epoch 11 (0.1 → 0.01) it fell 18% (0.550 → 0.450) within 1 epoch" in message
+    assert "cut at epoch 21 (0.01 → 0.001) it fell 15% (0.410 → 0.350)" in message
+    assert "7.8% per epoch before the cut" in message
+    assert "keep" in message
+
+
+def test_cuts_without_a_jump_and_smooth_decay_do_not_count():
+    assert "scheduler_helps" not in diagnose(step_schedule_history(jump=False)).kinds
+    cosine = healthy_history()
+    cosine["lr"] = [0.05 * (1 + math.cos(math.pi * e / 30)) for e in range(30)]  # no step anywhere
+    assert diagnose(cosine).kinds == ["healthy"]
+
+
+def test_without_validation_the_training_loss_is_read_for_the_scheduler():
+    history = step_schedule_history()
+    history["train_loss"] = history.pop("val_loss")
+    finding = diagnose(history)[-1]
+    assert finding.kind == "scheduler_helps" and "training loss improves in jumps" in finding.message
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+def test_too_few_epochs_say_so():
+    finding = only(diagnose({"train_loss": [1.0, 0.5]}), "too_short")
+    assert "only 2 epochs" in finding.message and "1.000 → 0.500" in finding.message
+    # ... unless what there is already diverged.
+    assert diagnose({"train_loss": [1.0, math.nan]}).kinds == ["diverging"]
+
+
+def test_accepts_keras_names_numpy_scalars_tensors_and_none():
+    history = {"loss": [np.float32(1.0), tg.tensor(0.6), 0.4, 0.3, 0.25, 0.22],
+               "val_loss": [None, 0.7, 0.5, 0.4, 0.35, 0.33]}
+    assert diagnose(history).kinds == ["healthy"]
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(TypeError, match="mapping"):
+        diagnose([0.5, 0.4, 0.3])
+    with pytest.raises(ValueError, match="train_loss"):
+        diagnose({"val_loss": [0.5, 0.4, 0.3]})
+
+
+def test_epochs_come_from_a_historys_own_numbers():
+    from tinygrad_edu.train import History
+
+    history = History()
+    values = [1.0, 0.6, 0.4, math.nan, math.nan]
+    for i, value in enumerate(values):
+        history.append(6 + i, {"train_loss": value, "lr": 0.5})  # resumed after epoch 5
+    finding = only(diagnose(history), "diverging")
+    assert finding.epoch == 9 and "epoch 9" in finding.message and "0.400 at epoch 8" in finding.message
+
+
+# -- real histories from fit -----------------------------------------------------------------
+
+
+def fit_linear(lr: float, batch_size: int, epochs: int = 20) -> dict:
+    from tinygrad_edu.data import DataLoader, TensorDataset
+    from tinygrad_edu.train import fit
+
+    tg.manual_seed(0)
+    x, y = tg.datasets.linear(n=200, seed=0)
+    x_val, y_val = tg.datasets.linear(n=50, seed=100)
+    model = nn.Linear(1, 1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), loader, val=(x_val, y_val),
+                   epochs=epochs, progress=False)
+
+
+def test_real_histories_from_fit():
+    good = fit_linear(0.1, 20)
+    assert diagnose(good).kinds == ["healthy"]
+    slow = fit_linear(1e-4, 20)
+    finding = only(diagnose(slow), "too_slow")
+    assert f"{slow['train_loss'][0]:.3f}" in finding.message and "0.0002–0.0003" in finding.message
+    blown = fit_linear(1.5, 200)  # full batch, past the stability limit of this problem (lr < 1)
+    finding = only(diagnose(blown), "diverging")
+    assert "1.5 → 0.15" in finding.message
