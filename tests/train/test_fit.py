@@ -572,3 +572,32 @@ def test_a_checkpoint_of_another_optimizer_is_refused_and_the_model_is_put_back(
     _assert_same_weights(before, _weights(model))
     with pytest.raises(ValueError, match="given no scheduler"):
         fit(model, nn.MSELoss(), optim.Adam(model.parameters()), (x, y), epochs=3, resume_from=path, progress=False)
+
+
+def test_spirals_mlp_reaches_95_percent_training_accuracy():
+    tg.manual_seed(0)
+    x, y = datasets.spirals(n=300, classes=3, seed=0)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.01), loader, epochs=80,
+                  metrics=["accuracy"], progress=False)
+    model.eval()
+    with tg.no_grad():
+        final = accuracy(model(x), y)
+    assert final >= 0.95
+    assert history["train_loss"][-1] < history["train_loss"][0] / 5
+
+
+def test_cross_entropy_on_digits_with_fit_reaches_95_percent_test_accuracy():
+    pytest.importorskip("sklearn")
+    x_train, y_train, x_test, y_test = datasets.digits()
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2),
+                  DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True),
+                  val=(x_test, y_test), epochs=15, metrics=["accuracy"], progress=False)
+    model.eval()
+    with tg.no_grad():
+        test_accuracy = accuracy(model(x_test), y_test)
+    assert test_accuracy >= 0.95
+    assert history["val_accuracy"][-1] == pytest.approx(test_accuracy, abs=1e-12)
