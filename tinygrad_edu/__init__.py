@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import data, datasets, nn, optim, train
+from . import data, datasets, nn, optim, surfaces, train
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .functions import (
     abs,
@@ -101,5 +101,6 @@ __all__ = [
     "log_softmax", "logsumexp", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "pow", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "gradcheck",
     "GradcheckError", "manual_seed", "save", "load", "nn", "optim", "data", "datasets", "train",
+    "surfaces",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
 ]
