@@ -1,0 +1,46 @@
+"""Pictures of learning: loss curves, rate schedules, descent paths, GIFs, computation graphs.
+
+    import tinygrad_edu as tg
+    fig = tg.viz.plot_contour(tg.surfaces.rosenbrock, sgd_path, adam_path)
+    fig.savefig("paths.png")
+
+Every function returns a matplotlib ``Figure`` (or, for `animate_path`, a
+``FuncAnimation``) built with the object API (``matplotlib.figure.Figure``),
+never pyplot: nothing opens a window or changes the global backend, so it
+works the same in a script, a test, a headless server and Jupyter (which
+displays a returned Figure by itself). Save with ``fig.savefig(path)`` and
+`save_gif`.
+
+This is the only part of tinygrad_edu that imports matplotlib, and
+``import tinygrad_edu`` does not import it: ``tg.viz`` is loaded on first use.
+
+================================  ================================================================
+`plot_history`                    train/val loss per epoch, the rate on a twin axis, metrics
+`plot_lr_schedule`                the rate a scheduler gives over the steps
+`compare_losses`                  several runs' losses on one plot (SGD vs Adam)
+`plot_path_1d`                    a 1-D loss curve with the steps on it
+`plot_contour`                    2-D contours with several optimizers' paths
+`plot_surface_3d`                 a 2-D surface in 3-D with the paths on it
+`animate_path`, `save_gif`        one frame per step, written as a GIF
+`plot_graph`                      the computation graph of a tensor, with grads after backward
+================================  ================================================================
+"""
+
+from __future__ import annotations
+
+from .animation import animate_path, save_gif
+from .curves import compare_losses, plot_history, plot_lr_schedule
+from .graph import plot_graph
+from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
+
+__all__ = [
+    "plot_history",
+    "plot_lr_schedule",
+    "compare_losses",
+    "plot_path_1d",
+    "plot_contour",
+    "plot_surface_3d",
+    "animate_path",
+    "save_gif",
+    "plot_graph",
+]

@@ -1,0 +1,308 @@
+"""Optimizer paths on loss surfaces: a 1-D curve, 2-D contours, a 3-D surface.
+
+Each function takes a surface (``tg.surfaces.quadratic``, or any callable with
+the same shape, see `tinygrad_edu.viz._inputs`) and any number of paths
+(what ``tg.surfaces.descend`` returns), and returns a matplotlib ``Figure``.
+
+A path that diverged (its points or losses became inf or nan) is drawn up to
+its last finite point and labelled ``"name (diverged after step k)"``. The
+axes show the surface's window (its ``.bounds``); steps that leave it run off
+the edge of the picture rather than shrinking the surface to a dot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.patches import FancyArrowPatch
+
+from ._inputs import (
+    PathView,
+    SurfaceView,
+    check_count,
+    default_levels,
+    figure_and_axes,
+    new_figure,
+    read_paths,
+    read_surface,
+)
+
+__all__ = ["plot_path_1d", "plot_contour", "plot_surface_3d"]
+
+#: Above this many steps a 1-D path gets no arrows: they would pile up into a smear.
+MAX_ARROWS = 60
+
+
+# -- pieces shared with the animations ------------------------------------------------------------
+
+
+def draw_curve(ax: Any, view: SurfaceView, resolution: int) -> np.ndarray:
+    """Draw a 1-D surface over its window, fix the limits to it; return the curve's values."""
+    x, values = view.grid_1d(resolution)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise ValueError(f"surface {view.name!r} has no finite value inside its bounds {view.bounds[0]}")
+    ax.plot(x, np.where(np.isfinite(values), values, np.nan), color="0.25", linewidth=1.5)
+    low, high = float(finite.min()), float(finite.max())
+    pad = 0.06 * (high - low) if high > low else 1.0
+    ax.set_xlim(*view.bounds[0])
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel("x")
+    ax.set_ylabel("loss")
+    return values
+
+
+def draw_contours(ax: Any, view: SurfaceView, levels: Any, resolution: int, who: str = "plot_contour") -> None:
+    """Filled and line contours of a 2-D surface over its window, limits fixed to it."""
+    grid_x, grid_y, values = view.grid_2d(resolution)
+    if levels is None or (isinstance(levels, int) and not isinstance(levels, bool)):
+        levels = default_levels(values, 20 if levels is None else check_count(who, "levels", levels, 2))
+    masked = np.ma.masked_invalid(values)
+    if levels is not None:
+        ax.contourf(grid_x, grid_y, masked, levels=levels, cmap="viridis", alpha=0.35)
+        ax.contour(grid_x, grid_y, masked, levels=levels, cmap="viridis", linewidths=0.7)
+    ax.set_xlim(*view.bounds[0])
+    ax.set_ylim(*view.bounds[1])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def draw_minima(ax: Any, view: SurfaceView, height: Any = None) -> None:
+    """Mark the surface's minima with gold stars (one collection, labelled for the legend)."""
+    if not view.minima:
+        return
+    coords = np.array(view.minima, dtype=float)
+    label = "minimum" if len(coords) == 1 else "minima"
+    style = dict(marker="*", s=180, color="gold", edgecolors="black", linewidths=0.8, zorder=5, label=label)
+    if view.dim == 1:
+        ax.scatter(coords[:, 0], view(coords[:, 0]), **style)
+    elif height is None:
+        ax.scatter(coords[:, 0], coords[:, 1], **style)
+    else:
+        ax.scatter(coords[:, 0], coords[:, 1], height(coords), **style)
+
+
+def _title(view: SurfaceView, paths: Sequence[PathView], title: str | None) -> str:
+    if title is not None:
+        return title
+    text = view.name
+    if any(path.diverged for path in paths):
+        text += "\n(diverged paths are drawn up to their last finite point)"
+    return text
+
+
+def _legend(ax: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="best", fontsize="small")
+
+
+# -- 1-D -------------------------------------------------------------------------------------------
+
+
+def _labelled_steps(xs: np.ndarray, ys: np.ndarray, ax: Any, max_labels: int) -> list[int]:
+    """The steps to number: every k-th (at most ``max_labels``), skipping any that would sit on
+    the previous number (steps shrink near a minimum, and their numbers would pile up)."""
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    every = -(-len(xs) // max_labels)  # ceil
+    chosen: list[int] = []
+    for k in range(0, len(xs), every):
+        if chosen:
+            j = chosen[-1]
+            # distance in fractions of the axes: about 3% is one label's width at the default size
+            if math.hypot((xs[k] - xs[j]) / (x_high - x_low), (ys[k] - ys[j]) / (y_high - y_low)) < 0.03:
+                continue
+        chosen.append(k)
+    return chosen
+
+
+def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, step_labels: bool = True,
+                 max_labels: int = 20, resolution: int = 400, title: str | None = None) -> Any:
+    """Draw a 1-D loss curve with each path's steps on it: markers, arrows and step numbers.
+
+    The sources' first picture: L(x) = x² + 2x + 1 from x = 5 with η = 0.2,
+    each step a dot on the curve, an arrow to the next one, and its number,
+    so the shrinking steps near the minimum are plain to see.
+
+    Args:
+        surface: a 1-D surface (``tg.surfaces.parabola``) or a function of one array.
+        *paths: paths from ``tg.surfaces.descend`` (or arrays of x values), each
+            drawn in its own colour as one line with markers.
+        ax: a matplotlib Axes to draw into; by default a new Figure.
+        bounds: ``(xmin, xmax)`` to use instead of the surface's ``.bounds``.
+        step_labels: write the step numbers beside the points.
+        max_labels: at most this many numbers per path (every k-th step otherwise).
+        resolution: how many points draw the curve.
+        title: the title; by default the surface's name.
+
+    Returns:
+        The matplotlib ``Figure``. Arrows are drawn for paths of at most
+        `MAX_ARROWS` steps.
+
+    Raises:
+        ValueError: for a 2-D surface or a path whose points are not 1-D.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu import optim
+        >>> path = tg.surfaces.descend(tg.surfaces.parabola, lambda p: optim.SGD(p, lr=0.2),
+        ...                            start=5.0, steps=15)    # doctest: +SKIP
+        >>> tg.viz.plot_path_1d(tg.surfaces.parabola, path).savefig("descent.png")   # doctest: +SKIP
+    """
+    who = "plot_path_1d"
+    view = read_surface(who, surface, paths, bounds)
+    if view.dim != 1:
+        raise ValueError(f"{who}: surface {view.name!r} is {view.dim}-D; plot_path_1d draws 1-D surfaces "
+                         f"(use plot_contour or plot_surface_3d for 2-D ones)")
+    check_count(who, "max_labels", max_labels, 1)
+    check_count(who, "resolution", resolution, 2)
+    path_views = read_paths(who, paths, view)
+    fig, ax = figure_and_axes(who, ax, (6.4, 4.4))
+    draw_curve(ax, view, resolution)
+    draw_minima(ax, view)
+    for i, path in enumerate(path_views):
+        color = f"C{i}"
+        xs, ys = path.finite_points[:, 0], path.finite_losses
+        ax.plot(xs, ys, "-o", color=color, linewidth=0.8, markersize=5, alpha=0.9, label=path.label, zorder=3)
+        if 1 <= len(xs) - 1 <= MAX_ARROWS:
+            for k in range(len(xs) - 1):
+                if xs[k] == xs[k + 1] and ys[k] == ys[k + 1]:
+                    continue  # a step of length zero has no direction to show
+                ax.add_patch(FancyArrowPatch((xs[k], ys[k]), (xs[k + 1], ys[k + 1]), arrowstyle="-|>",
+                                             mutation_scale=11, color=color, shrinkA=3, shrinkB=3, zorder=4))
+        if step_labels and len(xs):
+            for k in _labelled_steps(xs, ys, ax, max_labels):
+                ax.annotate(str(k), (xs[k], ys[k]), xytext=(4, 6), textcoords="offset points", fontsize=7,
+                            color=color, annotation_clip=True)
+    ax.set_title(_title(view, path_views, title))
+    _legend(ax)
+    return fig
+
+
+# -- 2-D contours ----------------------------------------------------------------------------------
+
+
+def plot_contour(surface: Any, *paths: Any, levels: Any = None, ax: Any = None, bounds: Any = None,
+                 resolution: int = 200, title: str | None = None) -> Any:
+    """Draw a 2-D surface's contours with several optimizers' paths on them.
+
+    Each path is one line with markers in its own colour (a hollow circle marks
+    its start), labelled in the legend with its name; the surface's minima are
+    gold stars. This is the picture for comparing optimizers: SGD zig-zagging
+    across a ravine while Adam or momentum run along it.
+
+    Args:
+        surface: a 2-D surface (``tg.surfaces.rosenbrock``) or a function ``f(x, y)``.
+        *paths: paths from ``tg.surfaces.descend`` (or ``(n, 2)`` arrays of points).
+        levels: the contour levels: ``None`` for 20 levels at quantiles of the
+            surface's values (crowded towards the minimum, so steep surfaces
+            still show their valley), an int for that many, or a sequence of values.
+        ax: a matplotlib Axes to draw into; by default a new Figure.
+        bounds: ``((xmin, xmax), (ymin, ymax))`` instead of the surface's ``.bounds``.
+        resolution: the grid is ``resolution x resolution``.
+        title: the title; by default the surface's name.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: for a 1-D surface or a path whose points are not ``(n, 2)``.
+
+    Example:
+        >>> paths = [tg.surfaces.descend(tg.surfaces.rosenbrock, make, start=(-1.5, 2.0), steps=300)
+        ...          for make in (lambda p: optim.SGD(p, lr=1e-3), lambda p: optim.Adam(p, lr=0.05))]
+        ...                                                     # doctest: +SKIP
+        >>> tg.viz.plot_contour(tg.surfaces.rosenbrock, *paths)  # doctest: +SKIP
+    """
+    who = "plot_contour"
+    view = read_surface(who, surface, paths, bounds)
+    if view.dim != 2:
+        raise ValueError(f"{who}: surface {view.name!r} is {view.dim}-D; plot_contour draws 2-D surfaces "
+                         f"(use plot_path_1d for 1-D ones)")
+    check_count(who, "resolution", resolution, 2)
+    path_views = read_paths(who, paths, view)
+    fig, ax = figure_and_axes(who, ax, (6.4, 5.4))
+    draw_contours(ax, view, levels, resolution)
+    draw_minima(ax, view)
+    for i, path in enumerate(path_views):
+        color = f"C{i}"
+        points = path.finite_points
+        ax.plot(points[:, 0], points[:, 1], "-o", color=color, linewidth=1.5, markersize=3,
+                label=path.label, zorder=3)
+        if len(points):
+            ax.scatter(points[:1, 0], points[:1, 1], s=70, facecolors="none", edgecolors=color,
+                       linewidths=1.5, zorder=4)
+    ax.set_title(_title(view, path_views, title))
+    _legend(ax)
+    return fig
+
+
+# -- 3-D surface -----------------------------------------------------------------------------------
+
+
+def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, resolution: int = 60,
+                    elev: float = 35.0, azim: float = -60.0, title: str | None = None) -> Any:
+    """Draw a 2-D surface in 3-D with the path(s) lifted onto it (each point at its loss).
+
+    The sources' 2-D demo: L(x, y) = x² + y² + xy + 2x + 3y + 5 on [−5, 5]²
+    from (4, 4) with η = 0.1 for 30 steps, the path running down the bowl.
+    The path is drawn over the (half-transparent) surface; points outside the
+    window are left out so a diverging path cannot flatten the picture.
+
+    Args:
+        surface: a 2-D surface or a function ``f(x, y)``.
+        *paths: paths from ``tg.surfaces.descend`` (or ``(n, 2)`` arrays of points).
+        ax: a 3-D Axes (``fig.add_subplot(projection="3d")``); by default a new Figure.
+        bounds: ``((xmin, xmax), (ymin, ymax))`` instead of the surface's ``.bounds``.
+        resolution: the surface mesh is ``resolution x resolution``.
+        elev, azim: the viewing angles, in degrees.
+        title: the title; by default the surface's name.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: for a 1-D surface, a path whose points are not ``(n, 2)``,
+            or ``ax`` that is not 3-D.
+    """
+    who = "plot_surface_3d"
+    view = read_surface(who, surface, paths, bounds)
+    if view.dim != 2:
+        raise ValueError(f"{who}: surface {view.name!r} is {view.dim}-D; plot_surface_3d draws 2-D surfaces "
+                         f"(use plot_path_1d for 1-D ones)")
+    check_count(who, "resolution", resolution, 2)
+    path_views = read_paths(who, paths, view)
+    if ax is None:
+        fig = new_figure((7.0, 5.6))
+        # computed_zorder=False: draw in the order added, so the path stays on top of the surface.
+        ax = fig.add_subplot(projection="3d", computed_zorder=False)
+    else:
+        fig, ax = figure_and_axes(who, ax, (7.0, 5.6), projection="3d")
+    grid_x, grid_y, values = view.grid_2d(resolution)
+    ax.plot_surface(grid_x, grid_y, values, cmap="viridis", alpha=0.6, linewidth=0, antialiased=True, zorder=1)
+    z_low, z_high = float(np.nanmin(values)), float(np.nanmax(values))
+    (x_low, x_high), (y_low, y_high) = view.bounds
+    for i, path in enumerate(path_views):
+        points, heights = path.finite_points, path.finite_losses.copy()
+        outside = ((points[:, 0] < x_low) | (points[:, 0] > x_high)
+                   | (points[:, 1] < y_low) | (points[:, 1] > y_high))
+        heights[outside] = np.nan  # matplotlib breaks the line there
+        if np.isfinite(heights).any():
+            z_low, z_high = min(z_low, float(np.nanmin(heights))), max(z_high, float(np.nanmax(heights)))
+        ax.plot(points[:, 0], points[:, 1], heights, "-o", color=f"C{i}", linewidth=2, markersize=3,
+                label=path.label, zorder=3)
+    draw_minima(ax, view, height=lambda coords: view(coords[:, 0], coords[:, 1]))
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(y_low, y_high)
+    if z_high > z_low:
+        ax.set_zlim(z_low, z_high)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_zlabel("loss")
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_title(_title(view, path_views, title))
+    _legend(ax)
+    return fig
