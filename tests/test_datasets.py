@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -234,10 +233,8 @@ def _train_accuracy(x: tg.Tensor, y: tg.Tensor, classes: int, steps: int = 300) 
     (lambda: datasets.blobs(n=400, centers=8, seed=0), 8),
 ])
 def test_small_mlp_separates_the_classes(make, classes):
-    start = time.perf_counter()
     x, y = make()
     assert _train_accuracy(x, y, classes) >= 0.95
-    assert time.perf_counter() - start < 10  # generous bound; it takes well under a second
 
 
 # ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from .functions import (
 from .gradcheck import GradcheckError, gradcheck
 from .rng import manual_seed
 from .serialization import load, save
+from .stepthrough import BackwardTrace, NodeCheckReport, backward_steps, gradcheck_nodes
 from .tensor import (
     ShapeError,
     Tensor,
@@ -102,5 +103,15 @@ __all__ = [
     "pow", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "gradcheck",
     "GradcheckError", "manual_seed", "save", "load", "nn", "optim", "data", "datasets", "train",
     "surfaces",
+    "backward_steps", "BackwardTrace", "gradcheck_nodes", "NodeCheckReport",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Load ``tg.viz`` on first use, so ``import tinygrad_edu`` does not import matplotlib."""
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

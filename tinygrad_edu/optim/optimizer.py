@@ -24,6 +24,7 @@ import numpy as np
 
 from ..autograd import enable_grad
 from ..tensor import ShapeError, Tensor, _wrap
+from .explain import Recording, UpdateExplanation, explain_step, remember_step
 
 __all__ = ["Optimizer", "check_number"]
 
@@ -271,6 +272,9 @@ class Optimizer:
     arithmetic on parameters themselves.
     """
 
+    #: Whether ``step()`` keeps copies of the values it starts from, for `explain` (see `record`).
+    _recording = False
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -376,11 +380,31 @@ class Optimizer:
                 flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
                                     self._initial_state(group))
             flat.gather(active, foreign)
+            if self._recording:  # keep what this update starts from, for explain() (off unless record() is on)
+                remember_step(self, group, flat, active)
             self._update(group, flat, active)
             flat.scatter(foreign)
             if not flat.all_recorded:
                 self._record_state(flat, active)
         return loss
+
+    # -- explaining a step ------------------------------------------------------------------
+
+    def record(self, enabled: bool = True) -> Recording:
+        """Keep what each ``step()`` starts from, so that `explain` can show its numbers.
+
+        Switches recording on (or off) at once; used as a context manager,
+        ``with optimizer.record(): optimizer.step()``, it restores the previous
+        setting at the end of the block. While on, each step copies the
+        parameters, gradients, state and step counts of every group it updates
+        (memory for one more copy of each); while off, a step pays one boolean
+        check per parameter group and nothing else.
+        """
+        return Recording(self, enabled)
+
+    def explain(self, param: Tensor, element: Any = None, name: str | None = None) -> UpdateExplanation:
+        """The last (recorded) update of ``param``, term by term; see `tinygrad_edu.optim.explain_step`."""
+        return explain_step(self, param, element=element, name=name)
 
     def _check_state(self, index: int, group: dict[str, Any], flats: list[FlatGroup]) -> None:
         """Refuse edited hyperparameters that need state this group never kept (before anything changes)."""

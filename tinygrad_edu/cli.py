@@ -1,0 +1,159 @@
+"""The command line: ``tinygrad-edu demo [NAME] [--out DIR]`` and ``tinygrad-edu demo --list``.
+
+Each demo reproduces one picture of the sources, writes it to ``--out``
+(``tinygrad_edu_demo/`` by default) and prints where. With no name, the main
+demo runs: the sources' linear regression trained and its loss curve drawn,
+then SGD, Momentum and Adam on the 2-D quadratic surface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["main", "DEMOS"]
+
+
+def _save(figure: Any, directory: str, name: str) -> str:
+    """Write a Figure (or an Animation, as a GIF) atomically to ``directory/name``; return the path."""
+    path = os.path.join(directory, name)
+    if name.endswith(".gif"):
+        from . import viz
+
+        viz.save_gif(figure, path)
+        return path
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, format=name.rsplit(".", 1)[-1], dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def demo_linear(out: str) -> list[str]:
+    """The sources' training loop: Linear(1, 1) learns y = 3x + 1 + noise with AdamW; the loss curve."""
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim, viz
+
+    tg.manual_seed(0)
+    x, y = tg.datasets.linear(n=100, seed=0)
+    model = nn.Linear(1, 1)
+    optimizer = optim.AdamW(model.parameters(), lr=0.1)
+    history = tg.train.fit(model, nn.MSELoss(), optimizer, (x, y), epochs=100, progress=False)
+    print(f"linear regression: learned w = {model.weight.item():.3f} (true 3), "
+          f"b = {model.bias.item():.3f} (true 1), final loss {history['train_loss'][-1]:.4f}")
+    return [_save(viz.plot_history(history), out, "linear_regression_loss.png")]
+
+
+def _surface_paths() -> tuple[Any, list[Any]]:
+    from tinygrad_edu import optim, surfaces
+
+    surface = surfaces.quadratic
+    start, steps = (4.0, 4.0), 30
+    paths = [
+        surfaces.descend(surface, lambda p: optim.SGD(p, lr=0.1), start, steps, label="SGD (lr 0.1)"),
+        surfaces.descend(surface, lambda p: optim.Momentum(p, lr=0.1, beta=0.9), start, steps,
+                         label="Momentum (lr 0.1, beta 0.9)"),
+        surfaces.descend(surface, lambda p: optim.Adam(p, lr=0.5), start, steps, label="Adam (lr 0.5)"),
+    ]
+    return surface, paths
+
+
+def demo_surface(out: str) -> list[str]:
+    """The sources' 2-D surface x^2 + y^2 + xy + 2x + 3y + 5 from (4, 4), 30 steps: contour and 3-D."""
+    from tinygrad_edu import viz
+
+    surface, paths = _surface_paths()
+    for path in paths:
+        x, y = path.points[-1]
+        print(f"{path.name:<28} ends at ({x:+.3f}, {y:+.3f}), loss {path.losses[-1]:.4f} "
+              f"(minimum {float(surface(*surface.minima[0]).item()):.4f})")
+    return [_save(viz.plot_contour(surface, *paths), out, "quadratic_contour.png"),
+            _save(viz.plot_surface_3d(surface, paths[0]), out, "quadratic_surface_3d.png")]
+
+
+def demo_descent_1d(out: str) -> list[str]:
+    """The sources' 1-D descent: x^2 + 2x + 1 from x = 5, lr 0.2, 15 steps; picture and GIF (2 frames/s)."""
+    from tinygrad_edu import optim, surfaces, viz
+
+    path = surfaces.descend(surfaces.parabola, lambda p: optim.SGD(p, lr=0.2), 5.0, 15, label="SGD (lr 0.2)")
+    print(f"1-D descent: x goes 5.0 -> {path.points[-1][0]:.5f} (minimum at -1)")
+    return [_save(viz.plot_path_1d(surfaces.parabola, path), out, "descent_1d.png"),
+            _save(viz.animate_path(surfaces.parabola, path, fps=2), out, "descent_1d.gif")]
+
+
+def demo_sgd_vs_adam(out: str) -> list[str]:
+    """The sources' comparison: 200 points, Linear(1, 1), MSE, 50 full-batch epochs, SGD 0.05 vs Adam 0.01."""
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim, viz
+
+    x, y = tg.datasets.linear(n=200, seed=0)
+    runs = {}
+    for name, make in (("SGD (lr 0.05)", lambda p: optim.SGD(p, lr=0.05)),
+                       ("Adam (lr 0.01)", lambda p: optim.Adam(p, lr=0.01))):
+        tg.manual_seed(0)
+        model = nn.Linear(1, 1)
+        runs[name] = tg.train.fit(model, nn.MSELoss(), make(model.parameters()), (x, y), epochs=50,
+                                  progress=False)
+        print(f"{name:<16} final loss {runs[name]['train_loss'][-1]:.4f}")
+    return [_save(viz.compare_losses(runs), out, "sgd_vs_adam.png")]
+
+
+DEMOS: dict[str, Callable[[str], list[str]]] = {
+    "linear": demo_linear,
+    "surface": demo_surface,
+    "descent-1d": demo_descent_1d,
+    "sgd-vs-adam": demo_sgd_vs_adam,
+}
+MAIN = ("linear", "surface")
+
+
+def _writable_directory(path: str) -> str:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"tinygrad-edu: cannot create the output directory {path!r}: {err.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise SystemExit(f"tinygrad-edu: the output directory {path!r} is not writable")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tinygrad-edu`` command."""
+    parser = argparse.ArgumentParser(prog="tinygrad-edu", description="tinygrad_edu: gradient descent, taught.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a demo and write its pictures")
+    demo.add_argument("name", nargs="?", help="which demo (default: the main demo); see --list")
+    demo.add_argument("--out", default="tinygrad_edu_demo", help="directory for the pictures")
+    demo.add_argument("--list", action="store_true", help="list the demos and exit")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for name, function in DEMOS.items():
+            print(f"{name:<12} {function.__doc__.splitlines()[0]}")
+        print(f"(no name: {' + '.join(MAIN)})")
+        return 0
+    if args.name is not None and args.name not in DEMOS:
+        print(f"tinygrad-edu: unknown demo {args.name!r}; valid demos: {', '.join(DEMOS)}", file=sys.stderr)
+        return 2
+    out = _writable_directory(args.out)
+    import matplotlib
+
+    matplotlib.use("Agg")  # pictures go to files; nothing opens a window
+    written = []
+    for name in (args.name,) if args.name else MAIN:
+        written += DEMOS[name](out)
+    print("wrote:\n  " + "\n  ".join(written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
