@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tinygrad_edu as tg
 
@@ -45,3 +46,137 @@ def test_linear_regression_example_runs_as_a_script():
     assert lines[0].startswith("Epoch 0: Loss = ")
     assert len([line for line in lines if line.startswith("Epoch ")]) == 2
     assert "learned w =" in lines[-1]
+
+
+# -- the numbered examples 02-12: each runs with --quick, writes its figures, and shows what it teaches --------
+
+def _finite(values) -> bool:
+    return bool(np.all(np.isfinite(values)))
+
+
+def _check_descent_1d(r):
+    x = r["path"].points[-1, 0]
+    assert abs(x - (-1 + 6 * (1 - 2 * r["lr"]) ** r["steps"])) < 1e-9   # distance to -1 shrinks by 0.6 a step
+
+
+def _check_surface_2d(r):
+    np.testing.assert_allclose(r["path"].points, r["hand"], atol=1e-12)   # autograd = hand-derived gradient
+    assert np.all(np.diff(r["path"].losses) < 0)
+    assert np.linalg.norm(r["path"].points[-1] - r["minimum"]) < 0.05
+
+
+def _check_numpy_vs_tinygrad(r):
+    np.testing.assert_allclose(r["numpy"], r["tinygrad"], rtol=1e-5, atol=1e-6)
+    assert r["numpy"][-1, 2] < 0.02 < r["numpy"][0, 2]
+
+
+def _check_sgd_vs_adam(r):
+    sgd, adam = (r["runs"][name]["train_loss"] for name in ("SGD (lr 0.05)", "Adam (lr 0.01)"))
+    assert len(sgd) == len(adam) == 50
+    assert sgd[-1] < 0.02                      # SGD reaches the noise floor (0.01)
+    assert adam[-1] < 6.5 and adam[-1] < adam[0] * 0.7   # Adam at lr 0.01 is still on its way
+
+
+def _check_optimizer_race(r):
+    ravine, saddle = r["paths"]["ravine"], r["paths"]["saddle"]
+    assert ravine["SGD+momentum"].losses[-1] < ravine["SGD"].losses[-1] / 100
+    assert ravine["Adam"].losses[-1] < ravine["SGD"].losses[-1] / 100
+    assert all(path.losses[-1] < 0 and abs(path.points[-1, 1]) > 0.1 for path in saddle.values())  # all escaped
+    rosenbrock = r["paths"]["rosenbrock"]
+    assert rosenbrock["SGD+momentum"].losses[-1] < rosenbrock["SGD"].losses[-1] / 5
+    assert len(r["paths"]["ravine"]) == 11 and not any(p.diverged for s in r["paths"].values() for p in s.values())
+
+
+def _check_batch_sizes(r):
+    assert list(r["steps_per_epoch"].values()) == [1, 8, 256]
+    full, mini, single = (run["val_loss"][0] for run in r["runs"].values())
+    assert single < mini < full                 # more steps per epoch: further after one epoch
+
+
+def _check_lr_schedules(r):
+    rates = r["rates"]
+    step = rates["StepLR (every 30 steps, x0.1)"]
+    np.testing.assert_allclose(step[[0, 29, 30, 60, 90]], [0.1, 0.1, 0.01, 0.001, 0.0001], rtol=1e-9)
+    cosine = rates["CosineAnnealingLR"]
+    t = np.arange(100)
+    np.testing.assert_allclose(cosine, 0.05 * (1 + np.cos(np.pi * t / 100)), rtol=1e-6, atol=1e-12)
+    warm = rates["warmup_cosine (5 % warmup)"]
+    assert warm[0] < 0.01 and np.all(np.diff(warm[:6]) > 0) and abs(warm.max() - 0.1) < 1e-9
+    one_cycle = rates["OneCycleLR (max 10x)"]
+    assert abs(one_cycle.max() - 1.0) < 1e-3 and one_cycle[0] < 0.1 and one_cycle[-1] < 1e-4
+    plateau = rates["ReduceLROnPlateau (patience 5)"]
+    assert np.all(np.diff(plateau) <= 0) and plateau[-1] < plateau[0]
+
+
+def _check_mlp_classifier(r):
+    assert r["accuracy"]["moons"] >= 0.95 and r["accuracy"]["spirals"] >= 0.95
+
+
+def _check_early_stopping(r):
+    result = r["runs"]["with early stopping"]
+    stop, history = result["stop"], result["history"]
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    assert stop.best_epoch == best_epoch and stop.stopped_epoch == len(history["val_loss"]) > best_epoch
+    model = result["model"]
+    model.eval()
+    with tg.no_grad():
+        restored = tg.nn.MSELoss()(model(r["val"][0]), r["val"][1]).item()
+    assert abs(restored - min(history["val_loss"])) < 1e-6      # the best epoch's weights are back
+    full = r["runs"]["without early stopping"]["history"]
+    assert full["val_loss"][-1] > 1.2 * min(full["val_loss"])  # the model does overfit
+    assert "overfitting" in [finding.kind for finding in tg.train.diagnose(full)]
+
+
+def _check_lr_finder(r):
+    assert r["unchanged"]
+    suggestion = r["finder"].suggestion
+    assert 1e-4 < suggestion < 1
+    low, good, high = (r["final_loss"][lr] for lr in sorted(r["final_loss"]))
+    assert good < low and good < high
+
+
+def _check_vanishing_exploding(r):
+    assert r["sigmoid_norms"][0] < 1e-6 * r["relu_norms"][0]
+    assert r["sigmoid_norms"][0] / r["sigmoid_norms"][-1] < 1e-6 < r["relu_norms"][0] / r["relu_norms"][-1]
+    unclipped, _ = r["runs"]["no clipping"]
+    clipped, norms = r["runs"]["clip_grad_norm_(1.0)"]
+    assert not np.isfinite(unclipped[-1]) and len(unclipped) < 10
+    assert _finite(clipped) and clipped[-1] < clipped[0] / 100 and norms[0] > 1.0
+
+
+EXAMPLES = {
+    "02_descent_1d": (["descent_1d.png", "descent_1d.gif"], _check_descent_1d),
+    "03_surface_2d": (["surface_contour.png", "surface_3d.png"], _check_surface_2d),
+    "04_numpy_vs_tinygrad": (["numpy_vs_tinygrad.png"], _check_numpy_vs_tinygrad),
+    "05_sgd_vs_adam": (["sgd_vs_adam.png"], _check_sgd_vs_adam),
+    "06_optimizer_race": (["race_rosenbrock.png", "race_ravine.png", "race_saddle.png"], _check_optimizer_race),
+    "07_batch_sizes": (["batch_sizes.png"], _check_batch_sizes),
+    "08_lr_schedules": (["lr_schedules.png"], _check_lr_schedules),
+    "09_mlp_classifier": (["decision_boundaries.png"], _check_mlp_classifier),
+    "10_early_stopping": (["early_stopping.png"], _check_early_stopping),
+    "11_lr_finder": (["lr_find.png", "lr_find_training.png"], _check_lr_finder),
+    "12_vanishing_exploding": (["vanishing_exploding.png"], _check_vanishing_exploding),
+}
+
+_MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".gif": b"GIF8"}
+
+
+def test_every_numbered_example_is_tested():
+    scripts = sorted(p.stem for p in (ROOT / "examples").glob("[0-9][0-9]_*.py"))
+    assert scripts == ["01_linear_regression", *EXAMPLES]
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_example_runs_quick_writes_its_figures_and_teaches(name, tmp_path, capsys):
+    example = _load(name)
+    results = []
+    run = example.run
+    example.run = lambda *args, **kwargs: results.append(run(*args, **kwargs)) or results[-1]
+    assert example.main(["--out", str(tmp_path), "--quick"]) == 0
+    figures, check = EXAMPLES[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(figures)
+    for figure in figures:
+        data = (tmp_path / figure).read_bytes()
+        assert data.startswith(_MAGIC[Path(figure).suffix]), figure
+    assert capsys.readouterr().out.strip()      # it prints its numbers
+    check(results[0])

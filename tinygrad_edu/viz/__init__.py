@@ -7,9 +7,9 @@
 Every function returns a matplotlib ``Figure`` (or, for `animate_path`, a
 ``FuncAnimation``) built with the object API (``matplotlib.figure.Figure``),
 never pyplot: nothing opens a window or changes the global backend, so it
-works the same in a script, a test, a headless server and Jupyter (which
-displays a returned Figure by itself). Save with ``fig.savefig(path)`` and
-`save_gif`.
+works the same in a script, a test, a headless server and Jupyter (where,
+after ``%matplotlib inline``, a Figure left as a cell's last expression is
+shown). Save with ``fig.savefig(path)`` and `save_gif`.
 
 This is the only part of tinygrad_edu that imports matplotlib, and
 ``import tinygrad_edu`` does not import it: ``tg.viz`` is loaded on first use.
