@@ -33,7 +33,7 @@ def run(out: str, quick: bool = False, lr: float = 0.2, steps: int = 15) -> dict
     print(f"after {steps} steps x = {path.points[-1, 0]:.5f} (minimum at -1; "
           f"predicted -1 + 6 * {1 - 2 * lr:.1f}^{steps} = {-1 + 6 * (1 - 2 * lr) ** steps:.5f})")
     png = os.path.join(out, "descent_1d.png")
-    viz.plot_path_1d(surfaces.parabola, path).savefig(png, dpi=100)
+    viz.save_figure(viz.plot_path_1d(surfaces.parabola, path), png, dpi=100)
     gif = viz.save_gif(viz.animate_path(surfaces.parabola, path, fps=2), os.path.join(out, "descent_1d.gif"))
     return {"path": path, "lr": lr, "steps": steps, "files": [png, gif]}
 

@@ -51,8 +51,8 @@ def run(out: str, quick: bool = False, lr: float = 0.1, steps: int = 30) -> dict
           f"{np.linalg.norm(path.points[0] - minimum):.3f} -> {np.linalg.norm(path.points[-1] - minimum):.4f}")
     contour = os.path.join(out, "surface_contour.png")
     surface3d = os.path.join(out, "surface_3d.png")
-    viz.plot_contour(surfaces.quadratic, path).savefig(contour, dpi=100)
-    viz.plot_surface_3d(surfaces.quadratic, path, bounds=((-5, 5), (-5, 5))).savefig(surface3d, dpi=100)
+    viz.save_figure(viz.plot_contour(surfaces.quadratic, path), contour, dpi=100)
+    viz.save_figure(viz.plot_surface_3d(surfaces.quadratic, path, bounds=((-5, 5), (-5, 5))), surface3d, dpi=100)
     return {"path": path, "hand": hand, "minimum": minimum, "files": [contour, surface3d]}
 
 

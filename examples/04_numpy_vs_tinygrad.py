@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
-from tinygrad_edu import nn, optim  # noqa: E402
+from tinygrad_edu import nn, optim, viz  # noqa: E402
 
 
 def train_numpy(x: np.ndarray, y: np.ndarray, w: float, b: float, lr: float, epochs: int) -> np.ndarray:
@@ -86,7 +86,7 @@ def run(out: str, quick: bool = False, lr: float = 0.1, epochs: int = 50, seed: 
         ax.set_title(name)
     ax.legend()
     png = os.path.join(out, "numpy_vs_tinygrad.png")
-    fig.savefig(png, dpi=100)
+    viz.save_figure(fig, png, dpi=100)
     return {"numpy": by_hand, "tinygrad": autograd, "files": [png]}
 
 

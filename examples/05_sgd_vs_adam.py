@@ -40,7 +40,7 @@ def run(out: str, quick: bool = False, epochs: int = 50, seed: int = 0) -> dict:
         print(f"{name:<15} loss {history['train_loss'][0]:.4f} -> {history['train_loss'][-1]:.4f}, "
               f"w = {model.weight.item():.3f}, b = {model.bias.item():.3f} (true 3, 1)")
     png = os.path.join(out, "sgd_vs_adam.png")
-    viz.compare_losses(runs, log_y=True, title="SGD vs Adam: 50 full-batch epochs").savefig(png, dpi=100)
+    viz.save_figure(viz.compare_losses(runs, log_y=True, title="SGD vs Adam: 50 full-batch epochs"), png, dpi=100)
     return {"runs": runs, "files": [png]}
 
 

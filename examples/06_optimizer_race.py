@@ -74,7 +74,8 @@ def run(out: str, quick: bool = False) -> dict:
             x, y = path.points[-1]
             print(f"  {path.name:<28} ends at ({x:+9.3f}, {y:+9.3f})  loss {path.losses[-1]:+.4g}")
         png = os.path.join(out, f"race_{name}.png")
-        viz.plot_contour(surface, *paths, bounds=surface.bounds, title=f"{name}: {steps} steps").savefig(png, dpi=100)
+        figure = viz.plot_contour(surface, *paths, bounds=surface.bounds, title=f"{name}: {steps} steps")
+        viz.save_figure(figure, png, dpi=100)
         files.append(png)
     return {"paths": results, "files": files}
 

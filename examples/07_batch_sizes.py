@@ -49,8 +49,9 @@ def run(out: str, quick: bool = False, n: int = 256, lr: float = 0.02, epochs: i
               f"{history['val_loss'][0]:.4f}, after epoch {epochs}: {history['val_loss'][-1]:.4f}; "
               f"w = {model.weight.item():.3f}, b = {model.bias.item():.3f}")
     png = os.path.join(out, "batch_sizes.png")
-    viz.compare_losses(runs, key="val_loss", log_y=True,
-                       title=f"loss on all {n} points after each epoch (lr {lr})").savefig(png, dpi=100)
+    figure = viz.compare_losses(runs, key="val_loss", log_y=True,
+                                title=f"loss on all {n} points after each epoch (lr {lr})")
+    viz.save_figure(figure, png, dpi=100)
     assert steps_per_epoch == {label: math.ceil(n / b) for label, b in zip(runs, (n, 32, 1))}
     return {"runs": runs, "steps_per_epoch": steps_per_epoch, "files": [png]}
 

@@ -78,7 +78,7 @@ def run(out: str, quick: bool = False, steps: int = 100) -> dict:
             ax.twinx().plot(losses, ":", color="gray")
         table[name] = rates(factory, steps, metrics)
     png = os.path.join(out, "lr_schedules.png")
-    fig.savefig(png, dpi=100)
+    viz.save_figure(fig, png, dpi=100)
     marks = (0, 5, 30, 50, 75, steps - 1)
     print("rate at step " + "".join(f"{t:>10d}" for t in marks))
     for name, lr in table.items():

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
-from tinygrad_edu import nn, optim  # noqa: E402
+from tinygrad_edu import nn, optim, viz  # noqa: E402
 
 
 def mlp(classes: int, hidden: int = 64) -> nn.Module:
@@ -72,7 +72,7 @@ def run(out: str, quick: bool = False, seed: int = 0) -> dict:
               f"{history['train_loss'][-1]:.3f} in {epochs} epochs, training accuracy {accuracy:.3f}")
         draw_boundary(ax, model, x.numpy(), y.numpy(), f"{name}: accuracy {accuracy:.2f}")
     png = os.path.join(out, "decision_boundaries.png")
-    fig.savefig(png, dpi=100)
+    viz.save_figure(fig, png, dpi=100)
     return {"accuracy": accuracies, "files": [png]}
 
 

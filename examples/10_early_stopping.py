@@ -77,7 +77,7 @@ def run(out: str, quick: bool = False, epochs: int = 500, seed: int = 0) -> dict
     ax.axvline(stop.best_epoch, color="tab:green", linestyle=":", label="restored epoch")
     ax.legend()
     png = os.path.join(out, "early_stopping.png")
-    fig.savefig(png, dpi=100)
+    viz.save_figure(fig, png, dpi=100)
     return {"runs": runs, "val": val, "files": [png]}
 
 

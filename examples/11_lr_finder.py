@@ -50,7 +50,7 @@ def run(out: str, quick: bool = False, epochs: int = 100, seed: int = 0) -> dict
           f"{' (stopped: the loss blew up)' if finder.diverged else ''}; suggestion lr = {suggestion:.3g}; "
           f"model left unchanged: {unchanged}")
     finder_png = os.path.join(out, "lr_find.png")
-    finder.plot().savefig(finder_png, dpi=100)
+    viz.save_figure(finder.plot(), finder_png, dpi=100)
 
     runs, final = {}, {}
     for lr in (suggestion / 100, suggestion, suggestion * 100):
@@ -64,8 +64,8 @@ def run(out: str, quick: bool = False, epochs: int = 100, seed: int = 0) -> dict
         print(f"{name:<24} loss {history['train_loss'][0]:.3f} -> {history['train_loss'][-1]:.4g}, "
               f"accuracy {history['accuracy'][-1]:.3f}")
     curves_png = os.path.join(out, "lr_find_training.png")
-    viz.compare_losses(runs, log_y=True, title=f"SGD+momentum, {epochs} full-batch epochs").savefig(curves_png,
-                                                                                                   dpi=100)
+    figure = viz.compare_losses(runs, log_y=True, title=f"SGD+momentum, {epochs} full-batch epochs")
+    viz.save_figure(figure, curves_png, dpi=100)
     return {"finder": finder, "unchanged": unchanged, "final_loss": final, "files": [finder_png, curves_png]}
 
 

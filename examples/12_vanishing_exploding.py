@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
-from tinygrad_edu import nn, optim  # noqa: E402
+from tinygrad_edu import nn, optim, viz  # noqa: E402
 
 DEPTH, WIDTH = 10, 32
 
@@ -123,7 +123,7 @@ def run(out: str, quick: bool = False, steps: int = 100, seed: int = 0) -> dict:
     right.set_title("exploding gradients, init 1.5x too large")
     right.legend()
     png = os.path.join(out, "vanishing_exploding.png")
-    fig.savefig(png, dpi=100)
+    viz.save_figure(fig, png, dpi=100)
     return {"sigmoid_norms": sigmoid_norms, "relu_norms": relu_norms, "runs": runs, "files": [png]}
 
 

@@ -475,13 +475,13 @@ def test_save_gif_bad_destinations_and_arguments_name_them(tmp_path):
 
 def test_save_gif_permission_error_names_the_path(tmp_path, monkeypatch):
     # Root may write anywhere, so the refusal a student would meet is simulated where the file is created.
-    import tinygrad_edu.viz.animation as animation_module
+    import tinygrad_edu.viz.files as files_module  # where every picture's temporary file is made
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     animation = viz.animate_path(surfaces.parabola, parabola_path(), figsize=(3, 2))
-    monkeypatch.setattr(animation_module.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(files_module.tempfile, "mkstemp", refuse)
     with pytest.raises(PermissionError, match="save_gif: cannot write .*a.gif.*Permission denied"):
         viz.save_gif(animation, tmp_path / "a.gif")
 
@@ -562,3 +562,25 @@ def test_plot_graph_bad_input_names_it():
     x = tg.tensor(1.0, requires_grad=True)
     with pytest.raises(TypeError, match="names\\['w'\\]"):
         viz.plot_graph(x * 2, names={"w": 3.0})
+
+
+def test_save_figure_writes_atomically_and_keeps_an_old_file_on_failure(tmp_path):
+    path = tmp_path / "curve.png"
+    assert viz.save_figure(viz.plot_path_1d(surfaces.parabola), path) == str(path)
+    with open(path, "rb") as handle:
+        assert handle.read(8).startswith(b"\x89PNG")
+    before = path.read_bytes()
+
+    class Broken:  # a Figure whose drawing fails halfway
+        pass
+
+    figure = viz.plot_path_1d(surfaces.parabola)
+    figure.savefig = lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("drawing failed"))
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        viz.save_figure(figure, path)
+    assert path.read_bytes() == before                       # the old picture is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]  # no temporary file left
+    with pytest.raises(TypeError, match="expected a matplotlib Figure"):
+        viz.save_figure(Broken(), tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        viz.save_figure(viz.plot_path_1d(surfaces.parabola), tmp_path / "missing" / "x.png")

@@ -11,31 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["main", "DEMOS"]
 
 
-def _save(figure: Any, directory: str, name: str) -> str:
-    """Write a Figure (or an Animation, as a GIF) atomically to ``directory/name``; return the path."""
+def _save(picture: Any, directory: str, name: str) -> str:
+    """Write a Figure, or an Animation as a GIF, atomically to ``directory/name``; return the path."""
+    from . import viz
+
     path = os.path.join(directory, name)
     if name.endswith(".gif"):
-        from . import viz
-
-        viz.save_gif(figure, path)
-        return path
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format=name.rsplit(".", 1)[-1], dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        return viz.save_gif(picture, path)
+    return viz.save_figure(picture, path, dpi=110)
 
 
 def demo_linear(out: str) -> list[str]:

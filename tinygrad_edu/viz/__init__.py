@@ -22,6 +22,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `plot_contour`                    2-D contours with several optimizers' paths
 `plot_surface_3d`                 a 2-D surface in 3-D with the paths on it
 `animate_path`, `save_gif`        one frame per step, written as a GIF
+`save_figure`                     a Figure written to disk atomically (png, svg, pdf)
 `plot_graph`                      the computation graph of a tensor, with grads after backward
 ================================  ================================================================
 """
@@ -30,10 +31,12 @@ from __future__ import annotations
 
 from .animation import animate_path, save_gif
 from .curves import compare_losses, plot_history, plot_lr_schedule
+from .files import save_figure
 from .graph import plot_graph
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
 
 __all__ = [
+    "save_figure",
     "plot_history",
     "plot_lr_schedule",
     "compare_losses",

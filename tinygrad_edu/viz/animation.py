@@ -12,13 +12,13 @@ The sources' demo: the 1-D descent at 2 frames per second::
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 from matplotlib.animation import Animation, FuncAnimation, PillowWriter
 
 from ._inputs import check_count, check_fps, new_figure, read_path, read_surface
+from .files import atomic_write
 from .surface_plots import draw_contours, draw_curve, draw_minima
 
 __all__ = ["animate_path", "save_gif"]
@@ -123,23 +123,5 @@ def save_gif(animation: Any, path: str | os.PathLike, fps: float | None = None, 
     if fps is None:
         fps = getattr(animation, "fps", None) or 1000.0 / float(getattr(animation, "_interval", 200))
     fps = check_fps(who, fps)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{who}: cannot write the GIF to {path!r}: it is a directory")
-    if not os.path.exists(directory):
-        raise FileNotFoundError(f"{who}: cannot write {path!r}: the directory {directory!r} does not exist")
-    if not os.path.isdir(directory):
-        raise NotADirectoryError(f"{who}: cannot write {path!r}: {directory!r} is not a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".gif")
-    except OSError as err:
-        raise type(err)(err.errno, f"{who}: cannot write {path!r} ({err.strerror})") from err
-    os.close(fd)
-    try:
-        animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(who, path, lambda tmp: animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi),
+                        suffix=".gif")
