@@ -17,6 +17,7 @@ from tinygrad_edu import optim
 
 SHAPES = [(), (3,), (2, 3)]
 STEPS = 4
+STEPS_FOR = {"RAdam": 8}  # RAdam with beta2 = 0.8 rectifies from t = 7: both branches are seen
 
 CASES = [
     ("SGD", optim.SGD, dict(lr=0.1)),
@@ -38,6 +39,18 @@ CASES = [
     ("Adam", optim.Adam, dict(lr=0.05, amsgrad=True, maximize=True)),
     ("AdamW", optim.AdamW, dict(lr=0.1)),
     ("AdamW", optim.AdamW, dict(lr=0.1, weight_decay=0.3, amsgrad=True)),
+    ("NAdam", optim.NAdam, dict(lr=0.1)),
+    ("NAdam", optim.NAdam, dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.5, maximize=True)),
+    ("NAdam", optim.NAdam, dict(lr=0.1, weight_decay=0.2, decoupled_weight_decay=True)),
+    ("RAdam", optim.RAdam, dict(lr=0.1)),
+    ("RAdam", optim.RAdam, dict(lr=0.1, betas=(0.9, 0.8), weight_decay=0.1, maximize=True)),  # rectified from t = 7
+    ("RAdam", optim.RAdam, dict(lr=0.05, betas=(0.8, 0.8), weight_decay=0.2, decoupled_weight_decay=True)),
+    ("Lion", optim.Lion, dict(lr=0.1)),
+    ("Lion", optim.Lion, dict(lr=0.05, betas=(0.8, 0.95), weight_decay=0.3)),
+    ("Lion", optim.Lion, dict(lr=0.1, weight_decay=0.1, maximize=True)),
+    ("Adafactor", optim.Adafactor, dict(lr=0.1)),
+    ("Adafactor", optim.Adafactor, dict(lr=0.5, beta2_decay=-0.5, d=2.0, weight_decay=0.1, maximize=True)),
+    ("Adafactor", optim.Adafactor, dict(lr=0.01, beta2_decay=0.0, eps=(1e-20, 1e-2))),
 ]
 IDS = [f"{name}-" + ",".join(f"{k}={v}" for k, v in kw.items()) for name, _, kw in CASES]
 
@@ -65,6 +78,8 @@ def reference(name, kw, theta, g, state, t):
     """One step of the docstring's rule; returns theta_new and the named intermediate values."""
     h = {"maximize": False, "weight_decay": 1e-2 if name == "AdamW" else 0.0, **kw}
     out = {}
+    if name in ("NAdam", "RAdam", "Lion", "Adafactor"):
+        return reference_more(name, h, theta, g, state, t, out)
     if name == "Momentum":
         v = h.get("beta", 0.9) * state.get("v", 0.0) + (1 - h.get("beta", 0.9)) * g
         state["v"] = out["velocity"] = v
@@ -120,6 +135,70 @@ def reference(name, kw, theta, g, state, t):
     return theta - out["update"], out
 
 
+def reference_more(name, h, theta, g, state, t, out):
+    """The docstrings of NAdam, RAdam, Lion and Adafactor, in float64."""
+    if h["maximize"]:
+        g = -g
+    if name == "Lion":
+        beta1, beta2 = h.get("betas", (0.9, 0.99))
+        m = state.get("m", 0.0)
+        c = out["interpolation"] = beta1 * m + (1 - beta1) * g
+        out["sign"] = np.sign(c)
+        theta = theta * (1 - h["lr"] * h["weight_decay"])
+        if h["weight_decay"]:
+            out["theta_decayed"] = theta
+        out["update"] = h["lr"] * np.sign(c)
+        state["m"] = out["exp_avg"] = beta2 * m + (1 - beta2) * g
+        return theta - out["update"], out
+    if name == "Adafactor":
+        tau, d = h.get("beta2_decay", -0.8), h.get("d", 1.0)
+        eps1, eps2 = h.get("eps", (None, 1e-3))
+        eps1 = np.finfo(np.float32).eps if eps1 is None else eps1  # (it only guards V_hat near 0: never reached here)
+        beta2_t = out["beta2_t"] = 1 - t**tau
+        rho_t = out["rho_t"] = min(h["lr"], 1 / np.sqrt(t))
+        out["theta_rms"] = np.sqrt(np.mean(theta**2))
+        alpha = out["alpha_t"] = max(eps2, out["theta_rms"]) * rho_t
+        theta = theta * (1 - h["lr"] * h["weight_decay"])
+        if np.ndim(theta) >= 2:
+            row_mean, col_mean = np.mean(g**2, -1, keepdims=True), np.mean(g**2, -2, keepdims=True)
+            r = state["R"] = out["row_var"] = beta2_t * state.get("R", 0.0) + (1 - beta2_t) * row_mean
+            c = state["C"] = out["col_var"] = beta2_t * state.get("C", 0.0) + (1 - beta2_t) * col_mean
+            v_hat = out["v_hat"] = r * c / np.maximum(np.mean(r, -2, keepdims=True), eps1)
+        else:
+            v_hat = state["V"] = out["variance"] = beta2_t * state.get("V", 0.0) + (1 - beta2_t) * g**2
+        u = out["u"] = g / np.sqrt(np.maximum(v_hat, eps1**2))
+        out["u_rms"] = np.sqrt(np.mean(u**2))
+        out["update"] = alpha * u / max(1, out["u_rms"] / d)
+        return theta - out["update"], out
+    lr, beta1, beta2, eps = h["lr"], *h.get("betas", (0.9, 0.999)), h.get("eps", 1e-8)
+    if h.get("decoupled_weight_decay"):
+        theta = out["theta_decayed"] = theta * (1 - lr * h["weight_decay"])
+    elif h["weight_decay"]:
+        g = g + h["weight_decay"] * theta
+    m = state["m"] = out["exp_avg"] = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+    v = state["v"] = out["exp_avg_sq"] = beta2 * state.get("v", 0.0) + (1 - beta2) * g**2
+    if name == "NAdam":
+        psi = h.get("momentum_decay", 4e-3)
+        mu = out["mu_t"] = beta1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = out["mu_next"] = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        product = state["P"] = out["mu_product"] = state.get("P", 1.0) * mu
+        v_hat = out["v_hat"] = v / (1 - beta2**t)
+        out["grad_step"] = lr * (1 - mu) / (1 - product) * g / (np.sqrt(v_hat) + eps)
+        out["momentum_step"] = lr * mu_next / (1 - product * mu_next) * m / (np.sqrt(v_hat) + eps)
+        out["update"] = out["grad_step"] + out["momentum_step"]
+        return theta - out["update"], out
+    m_hat = out["m_hat"] = m / (1 - beta1**t)
+    rho_inf = out["rho_inf"] = 2 / (1 - beta2) - 1
+    rho_t = out["rho_t"] = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+    if rho_t > 5:
+        l_t = out["adaptive_lr"] = np.sqrt(1 - beta2**t) / (np.sqrt(v) + eps)
+        r_t = out["r_t"] = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        out["update"] = lr * m_hat * l_t * r_t
+    else:
+        out["update"] = lr * m_hat
+    return theta - out["update"], out
+
+
 def recompute(name, kw, e, dtype):
     """theta_after from theta_before and the explanation's own terms, by the rule, in the parameter's dtype."""
     d = np.dtype(dtype).type
@@ -142,6 +221,22 @@ def recompute(name, kw, e, dtype):
     elif name == "Adagrad":
         assert np.array_equal(e["denominator"], np.sqrt(e["sum"]) + d(kw.get("eps", 1e-10)))
         update = e["lr_t"] * g / e["denominator"]
+    elif name == "NAdam":
+        theta = e["theta_decayed"] if "theta_decayed" in e else e["theta_before"]
+        assert np.array_equal(e["grad_step"], d(e["grad_coefficient"]) * g / e["denominator"])
+        assert np.array_equal(e["momentum_step"], d(e["momentum_coefficient"]) * e["exp_avg"] / e["denominator"])
+        return theta - e["grad_step"] - e["momentum_step"]  # (two subtractions, as the kernel)
+    elif name == "RAdam":
+        assert e["rectified"] == (e["rho_t"] > 5)
+        update = e["m_hat"] * e["lr"]
+        if e["rectified"]:
+            update = update * e["adaptive_lr"] * d(e["r_t"])
+    elif name == "Lion":
+        assert np.array_equal(e["sign"], np.sign(e["interpolation"]))
+        update = e["lr"] * e["sign"]
+    elif name == "Adafactor":
+        assert np.isclose(e["clip"], max(1.0, e["u_rms"] / kw.get("d", 1.0)), rtol=1e-12, atol=0)
+        update = d(e["step_size"]) * e["u"]
     else:
         update = d(e["step_size"]) * e["exp_avg"] / e["denominator"]
     assert np.array_equal(update, e["update"])
@@ -157,7 +252,7 @@ def test_the_explanation_is_the_step(name, cls, kw, dtype):
     opt.record()
     states = [{} for _ in params]
     expected = [p.data.astype(np.float64) for p in params]
-    for step in range(1, STEPS + 1):
+    for step in range(1, STEPS_FOR.get(name, STEPS) + 1):
         opt.zero_grad()
         _backward(params, step)
         before = [p.data.copy() for p in params]
@@ -186,7 +281,7 @@ def test_recording_does_not_change_the_steps(name, cls, kw):
     plain, recorded = _params(np.float32), _params(np.float32)
     opt_plain, opt_recorded = cls(plain, **kw), cls(recorded, **kw)
     opt_recorded.record()
-    for step in range(1, STEPS + 1):
+    for step in range(1, STEPS_FOR.get(name, STEPS) + 1):
         for params, opt in ((plain, opt_plain), (recorded, opt_recorded)):
             opt.zero_grad()
             _backward(params, step)
@@ -233,12 +328,15 @@ def test_recording_as_a_context_manager_and_the_errors():
 
 
 def test_other_optimizers_are_not_explained_yet():
+    class MySGD(optim.SGD):
+        kernel = "my_sgd"  # a rule explain_step does not know (SGD's _update still runs the sgd kernel)
+
     w = tg.ones(3, requires_grad=True)
-    opt = optim.NAdam([w])
+    opt = MySGD([w], lr=0.1)
     with opt.record():
         (w * 2.0).sum().backward()
         opt.step()
-    with pytest.raises(NotImplementedError, match="NAdam is not explained yet"):
+    with pytest.raises(NotImplementedError, match="MySGD is not explained yet"):
         opt.explain(w)
 
 

@@ -21,7 +21,10 @@ are shown as well, computed as the docstring writes them.
 
 Covered: `SGD` (momentum, dampening, Nesterov, weight decay, maximize),
 `Momentum`, `RMSprop` (centered, momentum, weight decay), `Adagrad`, `Adam`
-and `AdamW` (with AMSGrad). Others say they are not explained yet.
+and `AdamW` (with AMSGrad), `NAdam` (mu_t, mu_{t+1}, their running product,
+coupled or decoupled decay), `RAdam` (rho_t, the rectification or the plain
+momentum step), `Lion` and `Adafactor` (factored row and column statistics,
+relative step size, update clipping). Others say they are not explained yet.
 """
 
 from __future__ import annotations
@@ -194,7 +197,10 @@ class UpdateExplanation:
     def _show(self, value: Any) -> str:
         if self.element is None or np.ndim(value) == 0:
             return format_value(value)
-        at = format_value(np.asarray(value)[self.element])
+        try:  # a factored statistic (Adafactor's R, C) is shown at the element's row or column
+            at = format_value(np.broadcast_to(np.asarray(value), self.shape)[self.element])
+        except ValueError:
+            return format_value(value)
         return f"{at}   ({format_value(value)})" if np.size(value) > FULL_SIZE else at
 
     def _rows(self) -> list[list[str]]:
@@ -426,6 +432,272 @@ def _explain_adam(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state:
         _new_theta("theta - update", theta_decayed - update)]
 
 
+def _decay_and_gradient(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, dtype: Any, decoupled: bool,
+                        terms: list[Term]) -> tuple[np.ndarray, np.ndarray]:
+    """Adam's handling of maximize and weight decay (decoupled or L2), as the adam-family kernels do it.
+
+    Returns the decayed parameter and the gradient the moments use; appends their terms to ``terms``.
+    """
+    lr, weight_decay = h["lr"], h["weight_decay"]
+    sign = dtype(-1.0 if h["maximize"] else 1.0)
+    decay = dtype(1 - lr * weight_decay) if decoupled else dtype(1)
+    l2 = dtype(0) if decoupled else dtype(weight_decay)
+    theta_decayed = theta * decay
+    if decoupled and weight_decay != 0:
+        terms += [Term("decay_factor", "1 - alpha * lambda", f"1 - {lr} * {weight_decay}", decay,
+                       "decoupled weight decay: shrink the weights directly"),
+                  Term("theta_decayed", "theta (decayed)", "theta * (1 - alpha * lambda)", theta_decayed,
+                       "the parameter after the decay")]
+    g = sign * grad + l2 * theta_decayed
+    if h["maximize"]:
+        terms.append(Term("grad_ascent", "g_t", "-g_t", sign * grad, "maximize: climb, so the gradient's sign flips"))
+    if not decoupled and weight_decay != 0:
+        terms += [Term("weight_decay_term", "lambda * theta", f"{weight_decay} * theta", l2 * theta_decayed,
+                       "L2 weight decay, added to the gradient"),
+                  Term("grad_with_decay", "g_t", "g_t + lambda * theta", g, "the gradient the moments use")]
+    return theta_decayed, g
+
+
+def _moment_terms(h: dict[str, Any], g: np.ndarray, state: dict[str, np.ndarray], dtype: Any,
+                  terms: list[Term]) -> tuple[np.ndarray, np.ndarray]:
+    """m_t and v_t as the adam-family kernels compute them (m by lerp); appends their terms."""
+    beta1, beta2 = h["betas"]
+    m_prev, v_prev = state["exp_avg"], state["exp_avg_sq"]
+    m = m_prev + dtype(1 - beta1) * (g - m_prev)
+    v = v_prev * dtype(beta2) + dtype(1 - beta2) * g * g
+    terms += [Term("exp_avg_before", "m_{t-1}", "state['exp_avg']", m_prev, "first moment before (m_0 = 0)"),
+              Term("exp_avg", "m_t", f"beta1 * m_{{t-1}} + (1 - beta1) * g_t   (beta1={beta1})", m,
+                   "first moment: a momentum"),
+              Term("exp_avg_sq_before", "v_{t-1}", "state['exp_avg_sq']", v_prev, "second moment before (v_0 = 0)"),
+              Term("exp_avg_sq", "v_t", f"beta2 * v_{{t-1}} + (1 - beta2) * g_t^2   (beta2={beta2})", v,
+                   "second moment, as RMSprop's")]
+    return m, v
+
+
+def _explain_nadam(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], t: int,
+                   dtype: Any, optimizer: Any) -> list[Term]:
+    lr, psi = h["lr"], h["momentum_decay"]
+    beta1, beta2 = h["betas"]
+    terms = [Term("theta_before", "theta", "p.data before the step", theta, "the parameter before the step"),
+             Term("grad", "g_t", "p.grad", grad, "the gradient of the loss"),
+             Term("lr", "alpha", "lr", dtype(lr), "the learning rate")]
+    theta_decayed, g = _decay_and_gradient(h, theta, grad, dtype, bool(h["decoupled_weight_decay"]), terms)
+    tf = float(t)  # t as a float, as the kernel's step count
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (tf * psi))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((tf + 1) * psi))
+    product_prev = state["mu_product"]
+    product_array = product_prev * dtype(mu)  # kept in the parameters' dtype, as the kernel does
+    product = float(product_array)
+    terms += [Term("mu_t", "mu_t", f"beta1 * (1 - 0.5 * 0.96^(t * psi))   (psi={psi}, t={t})", mu,
+                   "this step's momentum factor, warming up to beta1"),
+              Term("mu_next", "mu_{t+1}", "beta1 * (1 - 0.5 * 0.96^((t + 1) * psi))", mu_next,
+                   "the next step's momentum factor (Nesterov: look ahead)"),
+              Term("mu_product_before", "P_{t-1}", "state['mu_product']", product_prev,
+                   "product of the momentum factors so far (P_0 = 1)"),
+              Term("mu_product", "P_t", "P_{t-1} * mu_t", product_array, "the product, this step included")]
+    m, v = _moment_terms(h, g, state, dtype, terms)
+    bias_correction2 = 1 - beta2 ** tf
+    denom = np.sqrt(v / dtype(bias_correction2)) + dtype(h["eps"])
+    grad_coefficient = lr * (1.0 - mu) / (1.0 - product)  # the kernel's coefficients are these negated (exact)
+    avg_coefficient = (lr * mu_next) / (1.0 - product * mu_next)
+    grad_step = dtype(grad_coefficient) * g / denom
+    theta_mid = theta_decayed - grad_step
+    momentum_step = dtype(avg_coefficient) * m / denom
+    theta_new = theta_mid - momentum_step
+    return terms + [
+        Term("bias_correction2", "1 - beta2^t", f"1 - {beta2}^{t}", bias_correction2, "v started at 0: undo that"),
+        Term("v_hat", "v_hat", "v_t / (1 - beta2^t)", v / dtype(bias_correction2), "the corrected second moment"),
+        Term("denominator", "sqrt(v_hat) + epsilon", f"sqrt(v_t / (1 - beta2^t)) + {h['eps']}", denom,
+             "the gradient's scale"),
+        Term("grad_coefficient", "alpha * (1 - mu_t) / (1 - P_t)", f"{lr} * (1 - mu_t) / (1 - P_t)", grad_coefficient,
+             "the step size for the current gradient"),
+        Term("grad_step", "alpha (1 - mu_t) / (1 - P_t) * g_t / (sqrt(v_hat) + epsilon)",
+             "grad_coefficient * g_t / denominator", grad_step, "the gradient's part of the step"),
+        Term("momentum_coefficient", "alpha * mu_{t+1} / (1 - P_t * mu_{t+1})",
+             f"{lr} * mu_{{t+1}} / (1 - P_t * mu_{{t+1}})", avg_coefficient,
+             "the step size for the momentum, one step ahead"),
+        Term("momentum_step", "alpha mu_{t+1} / (1 - P_t mu_{t+1}) * m_t / (sqrt(v_hat) + epsilon)",
+             "momentum_coefficient * m_t / denominator", momentum_step, "the momentum's part of the step"),
+        Term("update", "grad_step + momentum_step", "grad_step + momentum_step", grad_step + momentum_step,
+             "the step taken (the two parts are subtracted one after the other)"),
+        _new_theta("theta - grad_step - momentum_step", theta_new)]
+
+
+def _explain_radam(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], t: int,
+                   dtype: Any, optimizer: Any) -> list[Term]:
+    lr = h["lr"]
+    beta1, beta2 = h["betas"]
+    terms = [Term("theta_before", "theta", "p.data before the step", theta, "the parameter before the step"),
+             Term("grad", "g_t", "p.grad", grad, "the gradient of the loss"),
+             Term("lr", "alpha", "lr", dtype(lr), "the learning rate")]
+    theta_decayed, g = _decay_and_gradient(h, theta, grad, dtype, bool(h["decoupled_weight_decay"]), terms)
+    m, v = _moment_terms(h, g, state, dtype, terms)
+    tf = float(t)
+    rho_inf = 2 / (1 - beta2) - 1
+    bias_correction1 = 1 - beta1 ** tf
+    bias_correction2 = 1 - beta2 ** tf
+    bias_correction2_sqrt = bias_correction2 ** 0.5
+    rho_t = rho_inf - 2 * tf * beta2 ** tf / bias_correction2
+    rectified = bool(rho_t > 5.0)
+    m_hat = m / dtype(bias_correction1)
+    lr_ = dtype(lr)
+    terms += [
+        Term("bias_correction1", "1 - beta1^t", f"1 - {beta1}^{t}", bias_correction1, "m started at 0: undo that"),
+        Term("m_hat", "m_hat", "m_t / (1 - beta1^t)", m_hat, "the corrected first moment"),
+        Term("rho_inf", "rho_inf", f"2 / (1 - beta2) - 1   (beta2={beta2})", rho_inf,
+             "the longest moving average v_t can approximate"),
+        Term("rho_t", "rho_t", "rho_inf - 2 t beta2^t / (1 - beta2^t)", rho_t,
+             "how many gradients v_t averages so far"),
+        Term("rectified", "rho_t > 5", f"{rho_t:.6g} > 5", rectified,
+             "the variance of v_t is tractable: take the adaptive step" if rectified
+             else "too few gradients in v_t: take a plain momentum step")]
+    if rectified:
+        r_t = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        adaptive_lr = dtype(1) / (np.sqrt(v) + dtype(h["eps"])) * dtype(bias_correction2_sqrt)
+        update = m_hat * lr_ * adaptive_lr * dtype(r_t)
+        terms += [
+            Term("bias_correction2", "1 - beta2^t", f"1 - {beta2}^{t}", bias_correction2, "v started at 0: undo that"),
+            Term("adaptive_lr", "l_t", f"sqrt(1 - beta2^t) / (sqrt(v_t) + {h['eps']})", adaptive_lr,
+                 "the adaptive step size, 1 / sqrt(v_hat) as Adam's"),
+            Term("r_t", "r_t", "sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))", r_t,
+                 "the rectification: scales the adaptive step down while v_t is young"),
+            Term("update", "alpha * m_hat * l_t * r_t", "m_hat * lr * l_t * r_t", update, "the step taken")]
+    else:
+        update = m_hat * lr_
+        terms.append(Term("update", "alpha * m_hat", "m_hat * lr", update, "the step taken: momentum, un-adapted"))
+    return terms + [_new_theta("theta - update", theta_decayed - update)]
+
+
+def _explain_lion(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], t: int,
+                  dtype: Any, optimizer: Any) -> list[Term]:
+    lr, weight_decay = h["lr"], h["weight_decay"]
+    beta1, beta2 = h["betas"]
+    terms = [Term("theta_before", "theta", "p.data before the step", theta, "the parameter before the step"),
+             Term("grad", "g_t", "p.grad", grad, "the gradient of the loss"),
+             Term("lr", "eta", "lr", dtype(lr), "the learning rate")]
+    sign = dtype(-1.0 if h["maximize"] else 1.0)
+    g = sign * grad
+    if h["maximize"]:
+        terms.append(Term("grad_ascent", "g_t", "-g_t", g, "maximize: climb, so the gradient's sign flips"))
+    m_prev = state["exp_avg"]
+    c = dtype(beta1) * m_prev + dtype(1 - beta1) * g
+    direction = np.sign(c)
+    terms += [Term("exp_avg_before", "m_{t-1}", "state['exp_avg']", m_prev, "the momentum before (m_0 = 0)"),
+              Term("interpolation", "c_t", f"beta1 * m_{{t-1}} + (1 - beta1) * g_t   (beta1={beta1})", c,
+                   "momentum and gradient, interpolated"),
+              Term("sign", "sign(c_t)", "sign(c_t)", direction, "only the sign is used: every coordinate moves by eta")]
+    decay = dtype(1 - lr * weight_decay)
+    theta_decayed = theta * decay
+    if weight_decay != 0:
+        terms += [Term("decay_factor", "1 - eta * lambda", f"1 - {lr} * {weight_decay}", decay,
+                       "decoupled weight decay: shrink the weights directly"),
+                  Term("theta_decayed", "theta (decayed)", "theta * (1 - eta * lambda)", theta_decayed,
+                       "the parameter after the decay")]
+    update = dtype(lr) * direction
+    m = dtype(beta2) * m_prev + dtype(1 - beta2) * g
+    return terms + [
+        Term("update", "eta * sign(c_t)", "lr * sign(c_t)", update, "the step taken"),
+        _new_theta("theta - eta * sign(c_t)", theta_decayed - update),
+        Term("exp_avg", "m_t", f"beta2 * m_{{t-1}} + (1 - beta2) * g_t   (beta2={beta2})", m,
+             "then the momentum is updated, with its own beta")]
+
+
+def _sequential_sum(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """A float64 sum taken element after element, as the kernel's loops take it (np.sum adds pairwise).
+
+    (The kernel's ``float(x) * float(x)`` squares in the parameters' dtype once compiled: numba's
+    ``float()`` keeps a float32 a float32. So the callers square first, then sum in float64.)
+    """
+    values = np.asarray(values, np.float64)
+    return np.add.accumulate(values, axis=axis).take(-1, axis=axis)
+
+
+def _lerp_both_forms(start: np.ndarray, end: np.ndarray, weight: Any, one_minus_weight: Any) -> np.ndarray:
+    """The kernel's ``lerp_both_forms``: PyTorch's lerp, whose form depends on the (whole-parameter) weight."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
+
+
+def _explain_adafactor(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
+                       t: int, dtype: Any, optimizer: Any) -> list[Term]:
+    lr, tau, d, weight_decay = h["lr"], h["beta2_decay"], h["d"], h["weight_decay"]
+    eps1, eps2 = h["eps"]
+    if eps1 is None:
+        eps1 = float(np.finfo(dtype).eps)
+    one, eps1_, eps1_squared = dtype(1), dtype(eps1), dtype(eps1 * eps1)
+    sign = dtype(-1.0 if h["maximize"] else 1.0)
+    n = max(1, theta.size)
+    tf = float(t)
+    terms = [Term("theta_before", "theta", "p.data before the step", theta, "the parameter before the step"),
+             Term("grad", "G_t", "p.grad", grad, "the gradient of the loss")]
+    g = sign * grad
+    if h["maximize"]:
+        terms.append(Term("grad_ascent", "G_t", "-G_t", g, "maximize: climb, so the gradient's sign flips"))
+    weight = dtype(tf ** tau)                                    # 1 - beta2_t
+    one_minus_weight = one - weight                              # beta2_t
+    rho_t = min(lr, 1 / tf ** 0.5)
+    theta_rms = np.sqrt(_sequential_sum((theta * theta).ravel(), axis=0)) / n ** 0.5
+    alpha = max(eps2, theta_rms) * rho_t
+    terms += [Term("beta2_t", "beta2_t", f"1 - t^tau   (tau={tau}, t={t})", one_minus_weight,
+                   "how much of the old second moment is kept (grows towards 1)"),
+              Term("rho_t", "rho_t", f"min(gamma, 1 / sqrt(t))   (gamma={lr})", rho_t, "the relative step size"),
+              Term("theta_rms", "RMS(theta)", "sqrt(mean(theta^2))", theta_rms, "the size of the weights"),
+              Term("alpha_t", "alpha_t", f"max(eps2, RMS(theta)) * rho_t   (eps2={eps2})", alpha,
+                   "the step size, relative to the weights' size")]
+    if theta.ndim >= 2:
+        rows, cols = theta.shape[-2], theta.shape[-1]
+        g2 = grad * grad
+        row_target = np.sqrt(_sequential_sum(g2, axis=-1)).astype(dtype)[..., None]
+        row_target = row_target * row_target / dtype(cols)
+        col_target = np.sqrt(_sequential_sum(g2, axis=-2)).astype(dtype)[..., None, :]
+        col_target = col_target * col_target / dtype(rows)
+        r_prev, c_prev = state["row_var"], state["col_var"]
+        r = _lerp_both_forms(r_prev, row_target, weight, one_minus_weight)
+        c = _lerp_both_forms(c_prev, col_target, weight, one_minus_weight)
+        row_mean = np.maximum((_sequential_sum(r, axis=-2) / rows).astype(dtype)[..., None], eps1_)
+        v_hat = r * c / row_mean
+        terms += [Term("row_var_before", "R_{t-1}", "state['row_var']", r_prev, "row means of G^2 before (R_0 = 0)"),
+                  Term("row_var", "R_t", "beta2_t * R_{t-1} + (1 - beta2_t) * mean(G_t^2 over each row)", r,
+                       f"one number per row ({rows} per matrix)"),
+                  Term("col_var_before", "C_{t-1}", "state['col_var']", c_prev,
+                       "column means of G^2 before (C_0 = 0)"),
+                  Term("col_var", "C_t", "beta2_t * C_{t-1} + (1 - beta2_t) * mean(G_t^2 over each column)", c,
+                       f"one number per column ({cols} per matrix)"),
+                  Term("row_mean", "max(mean(R_t), eps1)", f"max(mean(R_t), {eps1:.3g})", row_mean,
+                       "the rescaling of the outer product"),
+                  Term("v_hat", "V_hat", "R_t C_t / max(mean(R_t), eps1)", v_hat,
+                       "the second moment, rebuilt from rows and columns")]
+    else:
+        v_prev = state["variance"]
+        v_hat = _lerp_both_forms(v_prev, grad * grad, weight, one_minus_weight)
+        terms += [Term("variance_before", "V_{t-1}", "state['variance']", v_prev, "the second moment before (V_0 = 0)"),
+                  Term("variance", "V_t", "beta2_t * V_{t-1} + (1 - beta2_t) * G_t^2", v_hat,
+                       "not factored (fewer than 2 dimensions): the full second moment; V_hat = V_t")]
+    u = one / np.sqrt(np.maximum(v_hat, eps1_squared)) * g
+    u_norm = np.sqrt(_sequential_sum((u * u).ravel(), axis=0))
+    u_rms = u_norm / n ** 0.5
+    clip = max(1.0, u_norm / (n ** 0.5 * d))  # as the kernel: sqrt(sum) / (sqrt(n) * d)
+    step = alpha / clip
+    update = dtype(step) * u
+    decay = dtype(1 - lr * weight_decay)
+    theta_decayed = theta * decay
+    terms += [Term("u", "U_t", "G_t / sqrt(max(V_hat, eps1^2))", u, "the gradient, scaled by its second moment"),
+              Term("u_rms", "RMS(U_t)", "sqrt(mean(U_t^2))", u_rms, "the size of the scaled gradient"),
+              Term("clip", "max(1, RMS(U_t) / d)", f"max(1, RMS(U_t) / {d})", clip,
+                   "update clipping: a step larger than d is scaled down" if clip > 1
+                   else "update clipping: not needed"),
+              Term("step_size", "alpha_t / max(1, RMS(U_t) / d)", "alpha_t / clip", step, "the step size")]
+    if weight_decay != 0:
+        terms += [Term("decay_factor", "1 - gamma * lambda", f"1 - {lr} * {weight_decay}", decay,
+                       "decoupled weight decay: shrink the weights directly"),
+                  Term("theta_decayed", "theta (decayed)", "theta * (1 - gamma * lambda)", theta_decayed,
+                       "the parameter after the decay")]
+    return terms + [Term("update", "alpha_t * U_t / max(1, RMS(U_t) / d)", "step_size * U_t", update,
+                         "the step taken"),
+                    _new_theta("theta - update", theta_decayed - update)]
+
+
 #: Kernel name (``Optimizer.kernel``) -> its explanation. AdamW shares Adam's (``decoupled``).
 EXPLAINERS: dict[str, Explainer] = {
     "sgd": _explain_sgd,
@@ -433,6 +705,10 @@ EXPLAINERS: dict[str, Explainer] = {
     "rmsprop": _explain_rmsprop,
     "adagrad": _explain_adagrad,
     "adam": _explain_adam,
+    "nadam": _explain_nadam,
+    "radam": _explain_radam,
+    "lion": _explain_lion,
+    "adafactor": _explain_adafactor,
 }
 
 
@@ -472,7 +748,7 @@ def explain_step(optimizer: Any, param: Any, element: Any = None, name: str | No
     cls = type(optimizer)
     explainer = EXPLAINERS.get(getattr(cls, "kernel", ""))
     if explainer is None:
-        covered = "SGD, Momentum, RMSprop, Adagrad, Adam and AdamW"
+        covered = "SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion and Adafactor"
         raise NotImplementedError(f"explain: {cls.__name__} is not explained yet (explained: {covered})")
     try:
         flat, i = optimizer._flat_of(param)
@@ -494,10 +770,11 @@ def explain_step(optimizer: Any, param: Any, element: Any = None, name: str | No
     theta = record.param[lo:hi].reshape(shape)
     grad = record.grad[lo:hi].reshape(shape)
     state = {}
+    state_shapes = optimizer._state_shapes(record.hyperparameters, param)  # (NAdam's mu_product: one number)
     for key, buffer in record.state.items():
         offsets = flat.state_offsets[key]
         if offsets[i + 1] > offsets[i]:
-            state[key] = buffer[offsets[i]:offsets[i + 1]].reshape(shape)
+            state[key] = buffer[offsets[i]:offsets[i + 1]].reshape(state_shapes.get(key, shape))
     dtype = flat.dtype.type
     terms = explainer(record.hyperparameters, theta, grad, state, t, dtype, optimizer)
     if terms[0].key != "theta_before":
