@@ -199,6 +199,9 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
         a_array = np.asarray(a, dtype=b._data.dtype)
         return _wrap(a_array), b, [a_array, b._data]
     raw = (a, b)
+    # An array or list promotes like a tensor of the default float dtype (Tensor's rule), but its
+    # values go straight to the result dtype below: float64 data meeting a float64 tensor is never
+    # rounded through float32.
     if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
         a = Tensor(a)
     if not isinstance(b, Tensor) and not isinstance(b, _SCALAR_TYPES):
@@ -208,18 +211,9 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
     dtype = _result_dtype(a, b)
     if true_divide and dtype.kind != "f":
         dtype = _default_dtype
-    if not isinstance(a, Tensor):
-        a = _wrap(np.asarray(a, dtype=dtype))
-    if not isinstance(b, Tensor):
-        b = _wrap(np.asarray(b, dtype=dtype))
-    arrays = [a._data if a._data.dtype == dtype else a._data.astype(dtype),
-              b._data if b._data.dtype == dtype else b._data.astype(dtype)]
-    # An array or list promotes like a tensor of the default float dtype, but its values go straight
-    # to the result dtype: float64 data meeting a float64 tensor is never rounded through float32.
-    for i, value in enumerate(raw):
-        if not isinstance(value, (Tensor, *_SCALAR_TYPES)):
-            arrays[i] = np.asarray(value, dtype=dtype)
-    return a, b, arrays
+    a = a if isinstance(raw[0], Tensor) else _wrap(np.asarray(raw[0], dtype=dtype))
+    b = b if isinstance(raw[1], Tensor) else _wrap(np.asarray(raw[1], dtype=dtype))
+    return a, b, [t._data if t._data.dtype == dtype else t._data.astype(dtype) for t in (a, b)]
 
 
 def _binary(fn_cls: type, name: str, a: Any, b: Any, *, true_divide: bool = False) -> Tensor:

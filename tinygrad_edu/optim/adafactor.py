@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import FlatGroup, Optimizer, check_number, load_kernels
+from .optimizer import FlatGroup, Optimizer, check_number
 
 __all__ = ["Adafactor"]
 
@@ -112,7 +112,7 @@ class Adafactor(Optimizer):
         eps1, eps2 = group["eps"]
         if eps1 is None:
             eps1 = float(np.finfo(flat.dtype).eps)
-        load_kernels().adafactor(flat.param, flat.grad, state.get("row_var", empty), offsets.get("row_var", no_state),
+        flat.kernel("adafactor")(flat.param, flat.grad, state.get("row_var", empty), offsets.get("row_var", no_state),
                                  state.get("col_var", empty), offsets.get("col_var", no_state),
                                  state.get("variance", empty), offsets.get("variance", no_state), flat.offsets,
                                  rows, cols, active, flat.steps, group["lr"], group["beta2_decay"], eps1, eps2,

@@ -372,28 +372,13 @@ def _explain_adagrad(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, sta
 
 def _explain_adam(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], t: int,
                   dtype: Any, optimizer: Any) -> list[Term]:
-    lr, weight_decay = h["lr"], h["weight_decay"]
+    lr = h["lr"]
     beta1, beta2 = h["betas"]
     decoupled = bool(getattr(optimizer, "decoupled", False))
     terms = [Term("theta_before", "theta", "p.data before the step", theta, "the parameter before the step"),
              Term("grad", "g_t", "p.grad", grad, "the gradient of the loss"),
              Term("lr", "alpha", "lr", dtype(lr), "the learning rate")]
-    sign = dtype(-1.0 if h["maximize"] else 1.0)
-    decay = dtype(1 - lr * weight_decay) if decoupled else dtype(1)
-    l2 = dtype(0) if decoupled else dtype(weight_decay)
-    theta_decayed = theta * decay
-    if decoupled and weight_decay != 0:
-        terms += [Term("decay_factor", "1 - alpha * lambda", f"1 - {lr} * {weight_decay}", decay,
-                       "decoupled weight decay: shrink the weights directly"),
-                  Term("theta_decayed", "theta (decayed)", "theta * (1 - alpha * lambda)", theta_decayed,
-                       "the parameter after the decay")]
-    g = sign * grad + l2 * theta_decayed
-    if h["maximize"]:
-        terms.append(Term("grad_ascent", "g_t", "-g_t", sign * grad, "maximize: climb, so the gradient's sign flips"))
-    if not decoupled and weight_decay != 0:
-        terms += [Term("weight_decay_term", "lambda * theta", f"{weight_decay} * theta", l2 * theta_decayed,
-                       "L2 weight decay, added to the gradient (coupled: scaled like it)"),
-                  Term("grad_with_decay", "g_t", "g_t + lambda * theta", g, "the gradient the moments use")]
+    theta_decayed, g = _decay_and_gradient(h, theta, grad, dtype, decoupled, terms)
     m_prev, v_prev = state["exp_avg"], state["exp_avg_sq"]
     m = m_prev + dtype(1 - beta1) * (g - m_prev)
     v = v_prev * dtype(beta2) + dtype(1 - beta2) * g * g
@@ -453,7 +438,7 @@ def _decay_and_gradient(h: dict[str, Any], theta: np.ndarray, grad: np.ndarray, 
         terms.append(Term("grad_ascent", "g_t", "-g_t", sign * grad, "maximize: climb, so the gradient's sign flips"))
     if not decoupled and weight_decay != 0:
         terms += [Term("weight_decay_term", "lambda * theta", f"{weight_decay} * theta", l2 * theta_decayed,
-                       "L2 weight decay, added to the gradient"),
+                       "L2 weight decay, added to the gradient (coupled: scaled like it)"),
                   Term("grad_with_decay", "g_t", "g_t + lambda * theta", g, "the gradient the moments use")]
     return theta_decayed, g
 
