@@ -475,7 +475,7 @@ def test_save_gif_bad_destinations_and_arguments_name_them(tmp_path):
 
 def test_save_gif_permission_error_names_the_path(tmp_path, monkeypatch):
     # Root may write anywhere, so the refusal a student would meet is simulated where the file is created.
-    import tinygrad_edu.viz.files as files_module  # where every picture's temporary file is made
+    import tinygrad_edu._files as files_module  # where every temporary file of the library is made
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")

@@ -9,8 +9,9 @@ The file is a ZIP archive, readable by ``np.load`` or any zip tool:
 - ``arrays/N.npy``, one standard ``.npy`` file per array (Tensors are saved as
   their arrays and come back as arrays).
 
-Writing goes to a temporary file in the same directory, which is then renamed
-over ``path``: a crash mid-write never leaves a half-written file in its place.
+Writing goes through the library's one `atomic_write` (a temporary file in the
+same directory, flushed, then renamed over ``path``): a crash mid-write never
+leaves a half-written file in its place.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import io
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from ._files import atomic_write_bytes
 from .tensor import Tensor
 
 __all__ = ["save", "load", "FORMAT"]
@@ -99,26 +100,14 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     """
     arrays: list[np.ndarray] = []
     manifest = {"format": FORMAT, "version": VERSION, "object": _encode(obj, arrays, "the top", set())}
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: the directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
-                archive.writestr(_MANIFEST, json.dumps(manifest))
-                for i, array in enumerate(arrays):
-                    buffer = io.BytesIO()
-                    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
-                    archive.writestr(f"arrays/{i}.npy", buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(_MANIFEST, json.dumps(manifest))
+        for i, array in enumerate(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            archive.writestr(f"arrays/{i}.npy", member.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), who="save")
 
 
 def _decode(node: Any, archive: zipfile.ZipFile, path: str) -> Any:

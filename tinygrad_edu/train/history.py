@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
+
+from .._files import atomic_write_text
 
 __all__ = ["History"]
 
@@ -99,16 +100,7 @@ class History(dict):
         lines = [separator.join(["epoch", *names])]
         for row, epoch in enumerate(self.epoch):
             lines.append(separator.join([str(epoch), *(repr(self[name][row]) for name in names)]))
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as handle:
-                handle.write("\n".join(lines) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, "\n".join(lines) + "\n", who="History.to_csv")
 
     # -- looking at it -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.animation import Animation, FuncAnimation, PillowWriter
 
 from ._inputs import check_count, check_fps, new_figure, read_path, read_surface
-from .files import atomic_write
+from .._files import atomic_write
 from .surface_plots import draw_contours, draw_curve, draw_minima
 
 __all__ = ["animate_path", "save_gif"]
@@ -123,5 +123,5 @@ def save_gif(animation: Any, path: str | os.PathLike, fps: float | None = None, 
     if fps is None:
         fps = getattr(animation, "fps", None) or 1000.0 / float(getattr(animation, "_interval", 200))
     fps = check_fps(who, fps)
-    return atomic_write(who, path, lambda tmp: animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi),
-                        suffix=".gif")
+    return atomic_write(path, lambda tmp: animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi),
+                        who=who, suffix=".gif")
