@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_edu as tg
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import Node
 from tinygrad_edu.tensor import _apply
 
 F64 = np.float64
@@ -206,7 +206,7 @@ def test_leaf_grad_does_not_alias_retained_grad():
     h.retain_grad()
     h.backward(np.array([1.0, 2.0, 3.0], dtype=np.float32))
     assert not np.shares_memory(a.grad.numpy(), h.grad.numpy())
-    h.grad.data[:] = 0.0
+    h.grad.numpy()[:] = 0.0
     np.testing.assert_array_equal(a.grad.numpy(), [[1.0, 2.0, 3.0]])
 
 
@@ -214,19 +214,19 @@ def test_grad_is_a_writable_ndarray_even_for_zero_dim_leaves():
     for fn in (lambda x: -x, lambda x: x.exp(), lambda x: x * 2.0, lambda x: x.sum(), lambda x: x.relu()):
         x = tg.tensor(1.0, requires_grad=True)
         fn(x).backward()
-        assert type(x.grad.data) is np.ndarray
-        assert x.grad.data.flags.writeable
-        before = x.grad.data
+        assert type(x.grad.numpy()) is np.ndarray
+        assert x.grad.numpy().flags.writeable
+        before = x.grad.numpy()
         x.grad.data *= 2.0
-        assert x.grad.data is before
+        assert x.grad.numpy() is before
 
 
 def test_accumulation_is_in_place_on_the_same_array():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     (x * 2.0).sum().backward()
-    grad_array = x.grad.data
+    grad_array = x.grad.numpy()
     (x * 3.0).sum().backward()
-    assert x.grad.data is grad_array
+    assert x.grad.numpy() is grad_array
     np.testing.assert_array_equal(grad_array, [5.0, 5.0])
 
 
@@ -591,12 +591,12 @@ def test_comparison_results_combine_and_index():
 
 def test_inplace_sgd_step_inside_no_grad_keeps_array_and_requires_grad():
     w = tg.tensor([1.0, -2.0, 3.0], requires_grad=True)
-    array = w.data
+    array = w.numpy()
     (w * w).sum().backward()
     lr = 0.1
     with tg.no_grad():
         w -= lr * w.grad
-    assert w.data is array
+    assert w.numpy() is array
     assert w.requires_grad and w.is_leaf
     np.testing.assert_allclose(w.numpy(), [0.8, -1.6, 2.4], rtol=1e-6)
     assert w.dtype == np.float32
@@ -608,18 +608,18 @@ def test_inplace_sgd_step_inside_no_grad_keeps_array_and_requires_grad():
 
 def test_other_inplace_operators_inside_no_grad():
     w = tg.tensor([2.0, 4.0], requires_grad=True)
-    array = w.data
+    array = w.numpy()
     with tg.no_grad():
         w += 1.0
         w *= tg.tensor([2.0, 0.5])
         w /= 2.0
-    assert w.data is array and w.requires_grad
+    assert w.numpy() is array and w.requires_grad
     np.testing.assert_array_equal(w.numpy(), [3.0, 1.25])
     with tg.no_grad():
         w.fill_(7.0)
         w.copy_(np.array([1.0, 2.0]))
         w[0] = 5.0
-    assert w.data is array
+    assert w.numpy() is array
     np.testing.assert_array_equal(w.numpy(), [5.0, 2.0])
     with tg.no_grad():
         w.zero_()
@@ -648,10 +648,10 @@ def test_inplace_on_leaf_requiring_grad_outside_no_grad_raises(update: Any):
 
 def test_inplace_on_plain_tensor_outside_no_grad_is_fine():
     t = tg.tensor([1.0, 2.0])
-    array = t.data
+    array = t.numpy()
     t += 1.0
     t *= 3.0
-    assert t.data is array
+    assert t.numpy() is array
     np.testing.assert_array_equal(t.numpy(), [6.0, 9.0])
 
 
@@ -750,7 +750,7 @@ def test_tensor_attributes_and_conversions():
     assert x.shape == (2, 3) and isinstance(x.shape, tuple)
     assert x.ndim == 2 and x.numel() == 6
     assert isinstance(x.dtype, np.dtype)
-    assert isinstance(x.data, np.ndarray) and x.numpy() is x.data
+    assert isinstance(x.numpy(), np.ndarray) and x.numpy() is x.numpy()
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     assert x.T.shape == (3, 2) and x.T.tolist() == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
     assert tg.tensor([[7.0]]).item() == 7.0 and isinstance(tg.tensor(3).item(), int)
@@ -763,7 +763,7 @@ def test_tensor_copies_its_input():
     a[0] = 100.0
     assert t.tolist() == [1.0, 2.0]
     u = tg.Tensor(t)
-    t.data[1] = 50.0
+    t.numpy()[1] = 50.0
     assert u.tolist() == [1.0, 2.0]
 
 
@@ -772,7 +772,7 @@ def test_tensor_copies_its_input():
 # ---------------------------------------------------------------------------
 
 
-class _Square(Function):
+class _Square(Node):
     """out = x**2; backward deliberately configurable to be wrong."""
 
     scale = 2.0
@@ -798,7 +798,7 @@ class _WrongAt12(_Square):
     bad_index = (1, 2)
 
 
-class _ScaledProduct(Function):
+class _ScaledProduct(Node):
     """out = a * b, with the gradient of b deliberately wrong (sign flipped)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -886,7 +886,7 @@ def test_gradcheck_names_the_wrong_input():
 
 
 def test_gradcheck_catches_wrong_broadcast_gradient():
-    class _NoUnbroadcastScale(Function):
+    class _NoUnbroadcastScale(Node):
         """out = a * b, but the gradient of b is given only for the first row."""
 
         def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

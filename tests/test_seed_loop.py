@@ -36,14 +36,14 @@ def test_seed_loop_recovers_the_least_squares_line(seed):
     model, x, y, losses = _seed_loop(200, seed)
     w, b = model.weight.item(), model.bias.item()
     # the same data, solved exactly
-    design = np.hstack([x.data.astype(np.float64), np.ones((100, 1))])
-    (w_ls, b_ls), *_ = np.linalg.lstsq(design, y.data.astype(np.float64), rcond=None)
+    design = np.hstack([x.numpy().astype(np.float64), np.ones((100, 1))])
+    (w_ls, b_ls), *_ = np.linalg.lstsq(design, y.numpy().astype(np.float64), rcond=None)
     w_ls, b_ls = float(w_ls[0]), float(b_ls[0])
     assert w == pytest.approx(3.0, abs=0.05) and b == pytest.approx(1.0, abs=0.05)
     assert w == pytest.approx(w_ls, abs=2e-5)
     assert b == pytest.approx(b_ls, abs=2e-5)
     # the final loss is the least-squares residual (noise variance 0.01)
-    residual = float(np.mean((design @ np.array([w_ls, b_ls]) - y.data[:, 0]) ** 2))
+    residual = float(np.mean((design @ np.array([w_ls, b_ls]) - y.numpy()[:, 0]) ** 2))
     assert losses[-1] == pytest.approx(residual, rel=1e-3)
     assert 0.005 < losses[-1] < 0.02
     # the loss decreases: gradient descent on a convex quadratic with a small enough rate
@@ -59,14 +59,14 @@ def test_seed_loop_is_reproducible_and_keeps_parameter_arrays():
     model = nn.Linear(1, 1)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     # Building the optimizer moves the values into its flat buffer; from then on the arrays stay.
-    arrays = (model.weight.data, model.bias.data)
+    arrays = (model.weight.numpy(), model.bias.numpy())
     x = tg.randn(100, 1)
     y = 3 * x + 1 + 0.1 * tg.randn(100, 1)
     for _ in range(10):
         optimizer.zero_grad()
         nn.MSELoss()(model(x), y).backward()
         optimizer.step()
-    assert model.weight.data is arrays[0] and model.bias.data is arrays[1]
+    assert model.weight.numpy() is arrays[0] and model.bias.numpy() is arrays[1]
     a = _seed_loop(120, seed=5)[0]
     b = _seed_loop(120, seed=5)[0]
     assert a.weight.item() == b.weight.item() and a.bias.item() == b.bias.item()
@@ -80,10 +80,10 @@ def test_seed_loop_matches_torch_step_for_step():
     y = 3 * x + 1 + 0.1 * tg.randn(100, 1)
     theirs = torch.nn.Linear(1, 1)
     with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(model.weight.data.copy()))
-        theirs.bias.copy_(torch.tensor(model.bias.data.copy()))
+        theirs.weight.copy_(torch.tensor(model.weight.numpy().copy()))
+        theirs.bias.copy_(torch.tensor(model.bias.numpy().copy()))
     opt, opt_t = optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(theirs.parameters(), lr=0.1)
-    xt, yt = torch.tensor(x.data.copy()), torch.tensor(y.data.copy())
+    xt, yt = torch.tensor(x.numpy().copy()), torch.tensor(y.numpy().copy())
     for _ in range(100):
         opt.zero_grad()
         opt_t.zero_grad()
@@ -127,7 +127,7 @@ def _param_pairs(dtype=np.float64, seed=0):
 def test_sgd_matches_torch_for_a_fixed_gradient_sequence(config):
     ours, theirs = _param_pairs()
     opt = optim.SGD(ours, **config)
-    arrays = [p.data for p in ours]  # captured once the optimizer has taken them into its buffer
+    arrays = [p.numpy() for p in ours]  # captured once the optimizer has taken them into its buffer
     opt_t = torch.optim.SGD(theirs, **config)
     rng = np.random.default_rng(1)
     for step in range(50):
@@ -141,8 +141,8 @@ def test_sgd_matches_torch_for_a_fixed_gradient_sequence(config):
         opt.step()
         opt_t.step()
     for p, q, array in zip(ours, theirs, arrays, strict=True):
-        assert p.data is array  # updated in place
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, atol=1e-13)
+        assert p.numpy() is array  # updated in place
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("config", SGD_CONFIGS[:9], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
@@ -164,7 +164,7 @@ def test_sgd_matches_torch_on_a_quadratic(config):
         (sign * ((at @ w_t - tt) ** 2).mean()).backward()
         opt.step()
         opt_t.step()
-    np.testing.assert_allclose(w.data, w_t.detach().numpy(), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), w_t.detach().numpy(), rtol=1e-11, atol=1e-12)
 
 
 def test_sgd_float32_matches_torch():
@@ -181,7 +181,7 @@ def test_sgd_float32_matches_torch():
         opt_t.step()
     for p, q in zip(ours, theirs, strict=True):
         assert p.dtype == np.float32
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_sgd_plain_step_known_value():
@@ -209,7 +209,7 @@ def test_sgd_param_groups_and_lr_edit_match_torch():
         opt.step()
         opt_t.step()
     for p, q in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-13)
 
 
 def test_sgd_defaults_match_torch():
@@ -266,9 +266,9 @@ def test_sgd_zero_grad_both_modes():
     w = tg.tensor([1.0, 2.0], requires_grad=True)
     opt = optim.SGD([w], lr=0.1)
     (w * w).sum().backward()
-    grad_array = w.grad.data
+    grad_array = w.grad.numpy()
     opt.zero_grad(set_to_none=False)
-    assert w.grad.data is grad_array and not grad_array.any()
+    assert w.grad.numpy() is grad_array and not grad_array.any()
     opt.zero_grad()
     assert w.grad is None
 
@@ -292,16 +292,16 @@ def test_building_an_optimizer_moves_values_into_one_flat_buffer():
     """The documented design: values are copied once, then every step works on the same arrays."""
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
-    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    before = {name: p.numpy().copy() for name, p in model.named_parameters()}
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     params = list(model.parameters())
-    base = params[0].data.base
-    assert base is not None and all(p.data.base is base for p in params)   # one buffer for the group
+    base = params[0].numpy().base
+    assert base is not None and all(p.numpy().base is base for p in params)   # one buffer for the group
     for name, p in model.named_parameters():
-        np.testing.assert_array_equal(p.data, before[name])                # values unchanged by the move
-    arrays = [p.data for p in params]
+        np.testing.assert_array_equal(p.numpy(), before[name])                # values unchanged by the move
+    arrays = [p.numpy() for p in params]
     for _ in range(3):
         optimizer.zero_grad()
         model(tg.randn(5, 3)).sum().backward()
         optimizer.step()
-    assert all(p.data is a for p, a in zip(params, arrays))
+    assert all(p.numpy() is a for p, a in zip(params, arrays))

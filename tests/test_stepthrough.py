@@ -25,7 +25,7 @@ def _mlp_loss(dtype):
     tg.manual_seed(1)
     model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 4))
     for p in model.parameters():
-        p.data = p.data.astype(dtype)
+        p.data = p.numpy().astype(dtype)
     x = tg.randn(6, 3, dtype=dtype)
     y = tg.tensor([0, 1, 2, 3, 0, 1])
     loss = nn.functional.cross_entropy(model(x), y) + 0.01 * sum((p ** 2).sum() for p in model.parameters())
@@ -62,8 +62,8 @@ def test_totals_equal_backward_bit_for_bit(make, dtype):
     loss.backward()
     assert set(map(id, trace.totals)) == {id(p) for p in leaves if p.grad is not None}
     for p in leaves:
-        assert trace.totals[p].dtype == p.grad.data.dtype
-        np.testing.assert_array_equal(trace.totals[p], p.grad.data)
+        assert trace.totals[p].dtype == p.grad.numpy().dtype
+        np.testing.assert_array_equal(trace.totals[p], p.grad.numpy())
 
 
 def test_totals_with_a_gradient_argument_and_an_optimizer_buffer():
@@ -74,7 +74,7 @@ def test_totals_with_a_gradient_argument_and_an_optimizer_buffer():
     seed = np.arange(6.0).reshape(3, 2)
     trace = tg.backward_steps(out, gradient=seed)
     out.backward(seed)
-    np.testing.assert_array_equal(trace.totals[w], w.grad.data)
+    np.testing.assert_array_equal(trace.totals[w], w.grad.numpy())
 
 
 def test_the_walk_touches_no_grad():
@@ -83,20 +83,20 @@ def test_the_walk_touches_no_grad():
     x.grad = tg.ones(4, 3, dtype=np.float64)
     hidden = loss._ctx.parents[0]
     hidden.retain_grad()
-    before = [None if p.grad is None else p.grad.data.copy() for p in leaves]
+    before = [None if p.grad is None else p.grad.numpy().copy() for p in leaves]
     first = tg.backward_steps(loss)
     second = tg.backward_steps(loss)
     for p, old in zip(leaves, before):
         if old is None:
             assert p.grad is None
         else:
-            np.testing.assert_array_equal(p.grad.data, old)
+            np.testing.assert_array_equal(p.grad.numpy(), old)
     assert hidden.grad is None
     for p in leaves:  # the same numbers every time: nothing was consumed or changed
         np.testing.assert_array_equal(first.totals[p], second.totals[p])
     loss.backward()  # the graph is still usable, and .grad accumulates on top of what was there
     # (added path by path onto the 1.0 already there, so equal up to the rounding of that order)
-    np.testing.assert_allclose(x.grad.data, 1.0 + first.totals[x], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(x.grad.numpy(), 1.0 + first.totals[x], rtol=1e-15, atol=0)
 
 
 def test_steps_follow_backwards_creation_order_once_per_node():
@@ -129,15 +129,15 @@ def test_each_step_records_grad_out_the_rule_and_what_it_sends():
     assert ops_seen == ["Sum", "Mul", "Tanh"]
     mul = trace[1]
     assert isinstance(mul, BackwardStep) and mul.label == "z = Mul#" + str(z._seq)
-    np.testing.assert_array_equal(mul.grad_out, z.grad.data)
-    np.testing.assert_array_equal(trace[2].grad_out, h.grad.data)
-    np.testing.assert_array_equal(trace.grad_of(h), h.grad.data)
-    np.testing.assert_array_equal(trace.grad_of("z"), z.grad.data)
+    np.testing.assert_array_equal(mul.grad_out, z.grad.numpy())
+    np.testing.assert_array_equal(trace[2].grad_out, h.grad.numpy())
+    np.testing.assert_array_equal(trace.grad_of(h), h.grad.numpy())
+    np.testing.assert_array_equal(trace.grad_of("z"), z.grad.numpy())
     assert mul.rule == inspect.getdoc(ops.Mul).splitlines()[0] == "out = a * b;  d/da = b, d/db = a."
     assert [inp.label for inp in mul.inputs] == ["h", "x"]
     assert all(isinstance(inp, InputGradient) for inp in mul.inputs)
-    np.testing.assert_array_equal(mul.inputs[0].grad, z.grad.data * x.data)  # d/da = b
-    np.testing.assert_array_equal(mul.inputs[1].grad, z.grad.data * h.data)  # d/db = a
+    np.testing.assert_array_equal(mul.inputs[0].grad, z.grad.numpy() * x.numpy())  # d/da = b
+    np.testing.assert_array_equal(mul.inputs[1].grad, z.grad.numpy() * h.numpy())  # d/db = a
 
 
 def test_unbroadcast_is_reported_with_its_summed_axes():

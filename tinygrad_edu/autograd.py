@@ -1,27 +1,37 @@
-"""The autograd machinery: grad mode, the `Function` node, and the backward walk.
+"""The autograd machinery: grad mode, graph nodes, version counters and the backward walk.
 
 This is the lowest layer of the library. It knows nothing about `Tensor` except
-the handful of attributes every graph node has:
+the handful of attributes every tensor in a graph has:
 
-- ``_data``: the NumPy array holding the value (``data`` to users),
-- ``requires_grad``: whether a gradient should flow to it,
-- ``_ctx``: the `Function` that produced it (``None`` for a leaf),
-- ``_retains_grad``: whether a non-leaf keeps its gradient in ``.grad``,
+- ``_data``: the NumPy array holding the value (``numpy()`` to users),
+- ``_requires_grad``: whether a gradient should flow to it,
+- ``_ctx``: the `Node` that produced it (``None`` for a leaf),
+- ``_out_index``: which output of that node it is (0 unless the node has several),
+- ``_vc``: its version counter, a one-element list bumped by every in-place change,
 - ``_accumulate_grad(array)``: add a gradient into ``.grad``.
 
-Reverse mode in one paragraph: every operation records a `Function` node that
-remembers its inputs (``parents``) and whatever it needs to compute local
-derivatives. ``backward()`` orders the nodes so that a node comes before every
-node that produced its inputs (a reverse topological order), then visits them
-once each, handing the upstream gradient ``grad_out`` to the node's
-``backward``, which returns one gradient per input by the chain rule. Gradients
-reaching the same tensor along several paths are *added*.
+Reverse mode in one paragraph: every operation records a `Node` that remembers
+its inputs (``parents``) and whatever it needs to compute local derivatives.
+``backward()`` visits the nodes so that a node comes before every node that
+produced its inputs (a reverse topological order), once each, handing the
+upstream gradient ``grad_out`` to the node's ``backward``, which returns one
+gradient per input by the chain rule. Gradients reaching the same tensor along
+several paths are *added*.
+
+Two ways to write an operation, one engine:
+
+- `Node` subclasses (the library's primitives in `tinygrad_edu.ops`) work on
+  NumPy arrays: ``forward(self, *arrays)`` and ``backward(self, grad_out)``.
+- `Function` subclasses (yours, exactly as in PyTorch) work on Tensors:
+  static ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``,
+  ``ctx.save_for_backward(...)``, ``ctx.saved_tensors``, called as ``MyFn.apply(...)``.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import weakref
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, TypeVar
@@ -29,13 +39,17 @@ from typing import Any, TypeVar
 import numpy as np
 
 __all__ = [
+    "Node",
     "Function",
     "no_grad",
     "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled",
     "unbroadcast",
+    "walk",
     "run_backward",
+    "bump_version",
+    "keep_forward_inputs",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -137,16 +151,19 @@ class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 
 
 # ---------------------------------------------------------------------------
-# Function: one node of the graph
+# Node: one recorded operation of the graph
 # ---------------------------------------------------------------------------
 
 
-#: Creation numbers for graph nodes; see `run_backward` for why they give the order.
+#: Creation numbers for graph nodes; see `walk` for why they give the order.
 creation_counter = itertools.count()
 
+#: Set by `keep_forward_inputs`: nodes then remember the arrays their forward got.
+_keep_inputs = False
 
-class Function:
-    """One primitive operation: ``forward`` on arrays, ``backward`` by the chain rule.
+
+class Node:
+    """One recorded operation on arrays: ``forward`` computes, ``backward`` applies the chain rule.
 
     Subclasses implement:
 
@@ -159,11 +176,29 @@ class Function:
       place (`unbroadcast`). ``backward`` must never modify ``grad_out`` in place:
       the same array may be handed to several nodes.
 
-    Nodes hold their inputs but never their output, so the graph has no
+    Two class attributes tell the engine which values ``backward`` reads, so
+    that changing one of them in place afterwards makes ``backward()`` raise
+    instead of returning a wrong gradient (PyTorch's version-counter check):
+
+    - ``saves``: pairs ``(i, j)``: input ``i``'s value is kept for the backward
+      whenever input ``j`` needs a gradient (``j = None``: whenever any does);
+    - ``saves_output``: the output's value is kept (``exp``, ``tanh``, ...).
+
+    Nodes hold their inputs but never their outputs, so the graph has no
     reference cycles and is freed by reference counting alone.
     """
 
     __slots__ = ("parents", "needs_input_grad", "__dict__")
+
+    #: How many tensors ``forward`` returns (a tuple when more than one).
+    n_outputs = 1
+    saves: tuple[tuple[int, int | None], ...] = ()
+    saves_output = False
+    # Per-node extras, set on the instance only where needed (the class values are the defaults).
+    seq = -1  # creation number, given when the node is recorded
+    saved_versions: tuple | None = None  # ((counter, version, what), ...) checked before backward
+    retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
+    forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
 
     def __init__(self, *parents: Any) -> None:
         self.parents = parents
@@ -185,8 +220,73 @@ class Function:
 
 
 # ---------------------------------------------------------------------------
+# Version counters: in-place changes of saved values are caught, not silently wrong
+# ---------------------------------------------------------------------------
+
+
+def bump_version(tensor: Any) -> None:
+    """Record that ``tensor``'s values were changed in place (an optimizer step, say).
+
+    Every in-place Tensor method does this itself; code that writes into
+    ``tensor.numpy()`` directly (the optimizer kernels) calls it, so that a
+    graph which saved the old values refuses to backpropagate through them.
+    """
+    tensor._vc[0] += 1
+
+
+def record_saved_versions(node: Node, parents: tuple, output: Any) -> None:
+    """Remember the versions of the values ``node``'s backward will read (see `Node.saves`)."""
+    needs = node.needs_input_grad
+    saved = [(parents[i]._vc, parents[i]._vc[0], i) for i, j in node.saves
+             if (needs[j] if j is not None else True)]
+    if node.saves_output:
+        saved.append((output._vc, output._vc[0], -1))
+    if saved:
+        node.saved_versions = tuple(saved)
+
+
+def _check_saved_versions(node: Node) -> None:
+    for counter, version, which in node.saved_versions:
+        if counter[0] != version:
+            what = "its output" if which < 0 else f"its input {which}"
+            raise RuntimeError(
+                f"backward: {node.name} needs {what} to compute its gradient, but that tensor was modified "
+                f"in place after {node.name} used it (it is at version {counter[0]}; expected version "
+                f"{version}). The gradient would be wrong, so backward stops here. Change a copy instead "
+                f"(x = x + 1 rather than x += 1, or .clone() first), or do the in-place change after backward()."
+            )
+
+
+class keep_forward_inputs:  # noqa: N801 - a context manager, named like no_grad
+    """Inside the block, every recorded node keeps the arrays and options its forward got.
+
+    A node normally keeps only what its backward needs, not how it was called;
+    `tinygrad_edu.gradcheck_nodes` replays each node's forward on perturbed
+    inputs, so it builds its graph inside this block. Not thread-safe: graphs
+    built by other threads meanwhile keep their inputs too.
+    """
+
+    def __enter__(self) -> None:
+        global _keep_inputs
+        self.prev = _keep_inputs
+        _keep_inputs = True
+
+    def __exit__(self, *exc: object) -> None:
+        global _keep_inputs
+        _keep_inputs = self.prev
+
+
+# ---------------------------------------------------------------------------
 # Broadcasting, undone in one place
 # ---------------------------------------------------------------------------
+
+
+def summed_axes(grad_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``grad_shape`` that broadcasting ``shape`` up to it created or stretched."""
+    extra = len(grad_shape) - len(shape)
+    return tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1
+    )
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -202,9 +302,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     extra = grad.ndim - len(shape)
     if extra and grad.shape[extra:] == shape:  # only leading axes were added (a bias, say)
         return grad.sum(axis=tuple(range(extra)))
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
-    )
+    axes = summed_axes(grad.shape, shape)
     summed = grad.sum(axis=axes, keepdims=True) if axes else grad
     return summed.reshape(shape)
 
@@ -220,20 +318,33 @@ def _owner(array: np.ndarray) -> np.ndarray:
     return array if base is None else base
 
 
-def run_backward(root: Any, seed: np.ndarray) -> None:
-    """Backpropagate ``seed`` = dL/d(root) to every leaf that requires grad.
+def _zeros_for_missing(node: Node, grad_outs: list) -> list:
+    """A node with several outputs gets zeros for the outputs no gradient reached (as PyTorch does)."""
+    return [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grad_outs, node.output_meta)]
 
-    The order: every tensor gets a creation number (``_seq``) when an operation
-    makes it, and an operation's output is always made after its inputs, so
-    creation order is a topological order of the graph. Walking backwards,
-    the next node to visit is therefore the one with the *highest* number
-    among those holding a gradient: by then every node that consumed it has
-    been visited and its gradient is complete. A heap hands out that node in
-    O(log n); no recursion, so graphs of any depth work, and branches that
-    need no gradient are never visited.
 
-    Leaves receive their gradient through ``_accumulate_grad`` (added to
-    ``.grad``). Intermediate gradients live in ``grads`` only until used.
+def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
+         on_node: Callable[[Node, Any, list], None] | None = None, retain: bool = True) -> None:
+    """Backpropagate ``seed`` = dL/d(root) through the graph: the one walk of the library.
+
+    ``backward()`` and `tinygrad_edu.backward_steps` both run this; they
+    differ only in what they do with a leaf's gradient (``on_leaf(tensor,
+    grad)``: add it to ``.grad``, or to a table) and in whether they watch
+    each node (``on_node(node, grad_out, edges)`` after the node's backward,
+    with one ``(parent, grad, broadcast_shape, running)`` per input that got
+    a gradient: ``grad`` summed down to the parent's shape, ``running`` the
+    parent's total so far when it was reached before, else ``None``; for a
+    leaf, ``running`` is what ``on_leaf`` returned). With ``retain=False``
+    the tensors that called ``retain_grad()`` are left alone too.
+
+    The order: every node gets a creation number (``seq``) when it is
+    recorded, and an operation is always recorded after the ones that made its
+    inputs, so creation order is a topological order of the graph. Walking
+    backwards, the next node to visit is therefore the one with the *highest*
+    number among those holding a gradient: by then every node that consumed
+    its outputs has been visited and its gradient is complete. A heap hands out
+    that node in O(log n); no recursion, so graphs of any depth work, and
+    branches that need no gradient are never visited.
 
     Why the ``handed_out`` bookkeeping: operations such as ``+`` or ``reshape``
     pass ``grad_out`` (or a view of it) straight through, possibly to several
@@ -242,44 +353,254 @@ def run_backward(root: Any, seed: np.ndarray) -> None:
     memory block is handed out as it is at most once per walk; any further
     holder gets a copy. Copies are only made where sharing would happen.
     """
-    if root._ctx is None:
-        root._accumulate_grad(seed)
+    node = root._ctx
+    if node is None:
+        on_leaf(root, seed)
         return
-    grads: dict[int, np.ndarray] = {id(root): seed}
+    pending: dict[Node, Any] = {}  # node -> its output's gradient (a list of them if it has several)
+    if node.n_outputs == 1:
+        pending[node] = seed
+    else:
+        pending[node] = [None] * node.n_outputs
+        pending[node][root._out_index] = seed
     handed_out = {id(_owner(seed))}
-    heap = [(-root._seq, root)]
+    heap = [(-node.seq, node)]
     while heap:
         node = heappop(heap)[1]
-        grad_out = grads.pop(id(node))
-        if node._retains_grad:
-            node._accumulate_grad(grad_out.copy())
-        else:
-            # This node's gradient dies here, so its memory may be passed on once more.
-            base = grad_out.base
-            handed_out.discard(id(grad_out if base is None else base))
-        fn = node._ctx
-        for parent, grad, needed in zip(fn.parents, fn.backward(grad_out), fn.needs_input_grad):
+        grad_out = pending.pop(node)
+        single = node.n_outputs == 1
+        outs = (grad_out,) if single else grad_out
+        retained = node.retained if retain else None
+        for index, grad in enumerate(outs):
+            if grad is None:
+                continue
+            tensor = retained[index]() if retained is not None and index in retained else None
+            if tensor is not None:
+                tensor._accumulate_grad(grad.copy())
+            else:
+                # This gradient dies here, so its memory may be passed on once more.
+                handed_out.discard(id(_owner(grad)))
+        if node.saved_versions is not None:
+            _check_saved_versions(node)
+        grads_in = node.backward(grad_out) if single else node.backward(*_zeros_for_missing(node, grad_out))
+        edges = [] if on_node is not None else None
+        for parent, grad, needed in zip(node.parents, grads_in, node.needs_input_grad):
             if not needed or grad is None:
                 continue
             data = parent._data
-            if grad.shape != data.shape:
+            broadcast_shape = grad.shape
+            if broadcast_shape != data.shape:
                 grad = unbroadcast(grad, data.shape)
             if grad.dtype != data.dtype:
                 grad = grad.astype(data.dtype)
-            base = grad.base
-            owner_id = id(grad if base is None else base)
+            owner_id = id(_owner(grad))
             if owner_id in handed_out:
                 grad = grad.copy()
                 owner_id = id(grad)
-            if parent._ctx is None:
-                parent._accumulate_grad(grad)
+            running = None
+            source = parent._ctx
+            if source is None:
+                running = on_leaf(parent, grad)
                 handed_out.add(owner_id)
-            else:
-                key = id(parent)
-                pending = grads.get(key)
-                if pending is None:
-                    grads[key] = grad
+            elif source.n_outputs == 1:
+                total = pending.get(source)
+                if total is None:
+                    pending[source] = grad
                     handed_out.add(owner_id)
-                    heappush(heap, (-parent._seq, parent))
+                    heappush(heap, (-source.seq, source))
                 else:
-                    grads[key] = pending + grad
+                    pending[source] = running = total + grad
+            else:
+                slots = pending.get(source)
+                if slots is None:
+                    slots = pending[source] = [None] * source.n_outputs
+                    heappush(heap, (-source.seq, source))
+                index = parent._out_index
+                if slots[index] is None:
+                    slots[index] = grad
+                    handed_out.add(owner_id)
+                else:
+                    slots[index] = running = slots[index] + grad
+            if edges is not None:
+                edges.append((parent, grad, broadcast_shape, running))
+        if on_node is not None:
+            on_node(node, grad_out, edges)
+
+
+def _accumulate_leaf(tensor: Any, grad: np.ndarray) -> None:
+    tensor._accumulate_grad(grad)
+
+
+def run_backward(root: Any, seed: np.ndarray) -> None:
+    """Backpropagate ``seed`` = dL/d(root), adding each leaf's gradient into its ``.grad``."""
+    walk(root, seed, _accumulate_leaf)
+
+
+# ---------------------------------------------------------------------------
+# Function: custom operations on Tensors, exactly as in PyTorch
+# ---------------------------------------------------------------------------
+
+
+class _FunctionNode(Node):
+    """The graph node of one call of a `Function`; it is the ``ctx`` its forward and backward receive."""
+
+    def __init__(self, function: type, *parents: Any) -> None:
+        super().__init__(*parents)
+        self.function = function
+        self.to_save: tuple = ()
+        self.non_differentiable: set[int] = set()
+        self.materialize_grads = True
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    # -- PyTorch's ctx protocol ------------------------------------------------
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors for ``backward`` (read them back from ``ctx.saved_tensors``)."""
+        self.to_save = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The tensors given to ``save_for_backward``, checked to be unchanged since."""
+        if self.saved_versions is not None:
+            _check_saved_versions(self)
+        return self.saved_for_backward
+
+    def mark_non_differentiable(self, *tensors: Any) -> None:
+        """Declare outputs (integer indices, say) that no gradient flows through."""
+        self.non_differentiable |= {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """With ``False``, outputs that got no gradient reach ``backward`` as ``None`` instead of zeros."""
+        self.materialize_grads = bool(value)
+
+    # -- the engine's side --------------------------------------------------------
+
+    def backward(self, *grad_outs: np.ndarray) -> tuple:
+        from .tensor import _wrap  # the layer above; imported when a backward first runs
+
+        with set_grad_enabled(False):
+            grads = self.function.backward(self, *[None if g is None else _wrap(g) for g in grad_outs])
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        positions = self.tensor_positions
+        expected = self.n_args
+        if len(grads) < expected or any(g is not None for g in grads[expected:]):
+            raise RuntimeError(
+                f"{self.name}.backward returned {len(grads)} gradient(s), but forward took {expected} "
+                f"argument(s): return one per argument of forward (None for one that needs no gradient)"
+            )
+        arrays = []
+        for i, parent in enumerate(self.parents):
+            grad = grads[positions[i]]
+            if grad is None or not self.needs_input_grad[i]:
+                arrays.append(None)
+                continue
+            array = grad._data if hasattr(grad, "_data") else np.asarray(grad)
+            try:
+                fits = np.broadcast_shapes(array.shape, parent.shape) == array.shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise RuntimeError(
+                    f"{self.name}.backward returned a gradient of shape {array.shape} for argument "
+                    f"{positions[i]}, which has shape {parent.shape}"
+                )
+            arrays.append(array)
+        return tuple(arrays)
+
+
+class Function:
+    """A differentiable operation of your own, written as in PyTorch.
+
+    Subclass it with two static methods: ``forward(ctx, *args, **kwargs)``,
+    which computes the output(s) from Tensors (graph recording is off inside
+    it), and ``backward(ctx, *grad_outputs)``, which receives one gradient per
+    output and returns one per positional input of ``forward`` (``None`` for
+    inputs that need none). ``ctx`` carries what backward needs:
+    ``ctx.save_for_backward(*tensors)`` / ``ctx.saved_tensors``,
+    ``ctx.needs_input_grad``, or any attribute you set on it. Call the
+    operation as ``MyFn.apply(*args)``, never ``MyFn()``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> class Cube(tg.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):           # y = x**3
+        ...         ctx.save_for_backward(x)
+        ...         return x * x * x
+        ...     @staticmethod
+        ...     def backward(ctx, grad_out):   # dy/dx = 3 x**2
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad_out * 3 * x * x
+        >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+        >>> Cube.apply(x).sum().backward()
+        >>> x.grad
+        tensor([ 3., 12.])
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"call a Function through {type(self).__name__}.apply(...), not by making an instance")
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a Function subclass defines forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("a Function subclass defines backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` and record one graph node whose backward is this class's ``backward``."""
+        from .tensor import Tensor, _wrap  # the layer above; imported on first use
+
+        inputs = tuple(a for a in args if isinstance(a, Tensor))
+        node = _FunctionNode(cls, *inputs)
+        node.tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        node.n_args = len(args)
+        # ``ctx.needs_input_grad`` has one entry per positional argument, as in PyTorch.
+        flags = iter(node.needs_input_grad)
+        ctx_needs = tuple(next(flags) if isinstance(a, Tensor) else False for a in args)
+        engine_needs = node.needs_input_grad
+        node.needs_input_grad = ctx_needs
+        with set_grad_enabled(False):
+            result = cls.forward(node, *args, **kwargs)
+        node.needs_input_grad = engine_needs
+        outputs = result if isinstance(result, tuple) else (result,)
+        for k, out in enumerate(outputs):
+            if not isinstance(out, Tensor):
+                raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
+                                f"got {type(out).__name__} as output {k}")
+        # Saved tensors: keep the inputs themselves (so their version can be checked), others detached.
+        node.saved_for_backward = node.to_save
+        node.saved_versions = tuple((t._vc, t._vc[0], i) for i, t in enumerate(node.to_save)
+                                    if isinstance(t, Tensor)) or None
+        del node.to_save
+        record = _grad_enabled and True in engine_needs
+        wrapped = []
+        for k, out in enumerate(outputs):
+            differentiable = record and id(out) not in node.non_differentiable and out._data.dtype.kind == "f"
+            if any(out is a for a in inputs) or out._ctx is not None:
+                out = _wrap(out._data)  # an input returned as it is becomes a new tensor sharing its storage
+            else:
+                out._ctx = None
+            if differentiable:
+                out._requires_grad = True
+                out._ctx = node
+                out._seq = node.seq if node.seq >= 0 else -1
+                if len(outputs) > 1:
+                    out._out_index = k
+            wrapped.append(out)
+        if record:
+            node.seq = next(creation_counter)
+            node.n_outputs = len(outputs)
+            if len(outputs) > 1:
+                node.output_meta = [(o.shape, o.dtype) for o in wrapped]
+            for out in wrapped:
+                if out._ctx is node:
+                    out._seq = node.seq
+        # Saved outputs: their versions were taken before they joined the graph; that is the value backward sees.
+        return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]

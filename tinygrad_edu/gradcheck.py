@@ -11,7 +11,7 @@ in float64: in float32 the rounding error of the difference swamps eps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from .autograd import no_grad
 from .tensor import Tensor
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "GradcheckError", "float64_copies"]
 
 
 class GradcheckError(AssertionError):
@@ -32,6 +32,20 @@ def _as_output(value: Any) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(value).__name__}")
     return value
+
+
+def float64_copies(inputs: Sequence[Any]) -> list[Tensor]:
+    """Copies of ``inputs`` as Tensors, floats in float64 (the precision finite differences need).
+
+    A Tensor keeps its ``requires_grad``; anything else becomes a constant.
+    Shared by `gradcheck` and `tinygrad_edu.gradcheck_nodes`.
+    """
+    tensors = []
+    for value in inputs:
+        array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+        tensors.append(Tensor(array, requires_grad=isinstance(value, Tensor) and value.requires_grad,
+                              dtype=np.float64 if array.dtype.kind == "f" else None))
+    return tensors
 
 
 def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
@@ -60,22 +74,15 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
     """
     if eps <= 0:
         raise ValueError(f"gradcheck: eps must be positive, got {eps}")
-    tensors = []
-    for value in inputs:
-        if isinstance(value, Tensor):
-            tensors.append(Tensor(value.data, requires_grad=value.requires_grad,
-                                  dtype=np.float64 if value.dtype.kind == "f" else None))
-        else:
-            array = np.asarray(value)
-            tensors.append(Tensor(array, dtype=np.float64 if array.dtype.kind == "f" else None))
+    tensors = float64_copies(inputs)
     checked = [i for i, t in enumerate(tensors) if t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
 
     out = _as_output(fn(*tensors))
-    out_size = out.data.size
+    out_size = out.numel()
     # Analytic Jacobian, one row per output element: backward with a one-hot gradient.
-    analytic = {i: np.zeros((out_size, tensors[i].data.size)) for i in checked}
+    analytic = {i: np.zeros((out_size, tensors[i].numel())) for i in checked}
     for k in range(out_size):
         for i in checked:
             tensors[i].grad = None
@@ -87,22 +94,22 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
         for i in checked:
             grad = tensors[i].grad
             if grad is not None:
-                analytic[i][k] = grad.data.ravel()
+                analytic[i][k] = grad.numpy().ravel()
     for i in checked:
         tensors[i].grad = None
 
     # Numeric Jacobian, one column per input element.
     for i in checked:
-        flat = tensors[i].data.reshape(-1)
+        flat = tensors[i].numpy().reshape(-1)
         numeric = np.zeros_like(analytic[i])
         with no_grad():
             for j in range(flat.size):
                 original = flat[j]
                 flat[j] = original + eps
                 # np.array copies: an output may be a view of the input being perturbed (reshape, x[1:]).
-                plus = np.array(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
+                plus = np.array(_as_output(fn(*tensors)).numpy(), dtype=np.float64).ravel()
                 flat[j] = original - eps
-                minus = np.array(_as_output(fn(*tensors)).data, dtype=np.float64).ravel()
+                minus = np.array(_as_output(fn(*tensors)).numpy(), dtype=np.float64).ravel()
                 flat[j] = original
                 numeric[:, j] = (plus - minus) / (2 * eps)
         error = np.abs(analytic[i] - numeric)

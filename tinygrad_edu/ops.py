@@ -1,4 +1,4 @@
-"""Primitive operations: each a `Function` with ``forward`` directly above ``backward``.
+"""Primitive operations: each a `Node` with ``forward`` directly above ``backward``.
 
 Every class here is one rule of calculus. ``forward`` works on NumPy arrays and
 saves what the derivative needs; ``backward`` receives ``grad_out`` = dL/d(out)
@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function
+from .autograd import Node
 
 # ---------------------------------------------------------------------------
 # Binary elementwise
 # ---------------------------------------------------------------------------
 
 
-class Add(Function):
+class Add(Node):
     """out = a + b;  d/da = 1, d/db = 1."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,7 +34,7 @@ class Add(Function):
         return grad_out, grad_out
 
 
-class Sub(Function):
+class Sub(Node):
     """out = a - b;  d/da = 1, d/db = -1."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -44,8 +44,10 @@ class Sub(Function):
         return grad_out, (-grad_out if self.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class Mul(Node):
     """out = a * b;  d/da = b, d/db = a."""
+
+    saves = ((0, 1), (1, 0))  # each input's value, for the other's gradient
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
@@ -56,8 +58,10 @@ class Mul(Function):
         return (grad_out * self.b if need_a else None, grad_out * self.a if need_b else None)
 
 
-class Div(Function):
+class Div(Node):
     """out = a / b;  d/da = 1/b, d/db = -a/b**2."""
+
+    saves = ((0, 1), (1, None))
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
@@ -70,8 +74,11 @@ class Div(Function):
         return grad_a, grad_b
 
 
-class Pow(Function):
+class Pow(Node):
     """out = a ** b;  d/da = b * a**(b-1), d/db = a**b * log(a)."""
+
+    saves = ((0, None), (1, None))
+    saves_output = True
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
@@ -95,8 +102,10 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-class Maximum(Function):
+class Maximum(Node):
     """out = max(a, b);  gradient to the larger input, shared half-and-half at ties."""
+
+    saves = ((0, None), (1, None))
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
@@ -116,7 +125,7 @@ class Maximum(Function):
 # ---------------------------------------------------------------------------
 
 
-class Neg(Function):
+class Neg(Node):
     """out = -x;  d/dx = -1."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -126,8 +135,10 @@ class Neg(Function):
         return (-grad_out,)
 
 
-class Exp(Function):
+class Exp(Node):
     """out = exp(x);  d/dx = exp(x) = out."""
+
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = np.exp(x)
@@ -137,8 +148,10 @@ class Exp(Function):
         return (grad_out * self.out,)
 
 
-class Log(Function):
+class Log(Node):
     """out = log(x);  d/dx = 1/x."""
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -148,8 +161,10 @@ class Log(Function):
         return (grad_out / self.x,)
 
 
-class Log1p(Function):
+class Log1p(Node):
     """out = log(1 + x), accurate for tiny x;  d/dx = 1/(1 + x)."""
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -159,8 +174,10 @@ class Log1p(Function):
         return (grad_out / (1 + self.x),)
 
 
-class Sqrt(Function):
+class Sqrt(Node):
     """out = sqrt(x);  d/dx = 1 / (2 sqrt(x))."""
+
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = np.sqrt(x)
@@ -170,8 +187,10 @@ class Sqrt(Function):
         return (grad_out / (2 * self.out),)
 
 
-class Sin(Function):
+class Sin(Node):
     """out = sin(x);  d/dx = cos(x)."""
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -181,8 +200,10 @@ class Sin(Function):
         return (grad_out * np.cos(self.x),)
 
 
-class Cos(Function):
+class Cos(Node):
     """out = cos(x);  d/dx = -sin(x)."""
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -192,8 +213,10 @@ class Cos(Function):
         return (-grad_out * np.sin(self.x),)
 
 
-class Tanh(Function):
+class Tanh(Node):
     """out = tanh(x);  d/dx = 1 - tanh(x)**2 = 1 - out**2."""
+
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = np.tanh(x)
@@ -203,13 +226,15 @@ class Tanh(Function):
         return (grad_out * (1 - self.out * self.out),)
 
 
-class Sigmoid(Function):
+class Sigmoid(Node):
     """out = 1 / (1 + exp(-x));  d/dx = out * (1 - out).
 
     A primitive rather than a composite for numerical stability: composed from
     exp and division, exp(-x) overflows for x << 0 and the backward gives
     inf * 0 = nan. Here exp only ever sees -|x|.
     """
+
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         e = np.exp(-np.abs(x))
@@ -220,13 +245,15 @@ class Sigmoid(Function):
         return (grad_out * self.out * (1 - self.out),)
 
 
-class Softplus(Function):
+class Softplus(Node):
     """out = log(1 + exp(x));  d/dx = sigmoid(x).
 
     A primitive for numerical stability: computed as logaddexp(0, x), which
     never overflows, and its derivative is right at x = 0 too (a composite of
     relu and abs would give the gradient of a kink there).
     """
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -238,8 +265,10 @@ class Softplus(Function):
         return (grad_out * sigmoid.astype(grad_out.dtype, copy=False),)
 
 
-class Relu(Function):
+class Relu(Node):
     """out = max(x, 0);  d/dx = 1 where x > 0, else 0 (0 at x = 0, as in PyTorch)."""
+
+    saves_output = True  # as PyTorch, which keeps relu's result
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
@@ -249,8 +278,10 @@ class Relu(Function):
         return (grad_out * self.mask,)
 
 
-class Abs(Function):
+class Abs(Node):
     """out = |x|;  d/dx = sign(x) (0 at x = 0, as in PyTorch)."""
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -260,11 +291,13 @@ class Abs(Function):
         return (grad_out * np.sign(self.x),)
 
 
-class Clip(Function):
+class Clip(Node):
     """out = min(max(x, low), high);  d/dx = 1 where low <= x <= high, else 0.
 
     The bounds count as inside, as in PyTorch's ``clamp``.
     """
+
+    saves = ((0, None),)
 
     def forward(self, x: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
         self.inside = np.ones(x.shape, dtype=bool)
@@ -278,7 +311,38 @@ class Clip(Function):
         return (grad_out * self.inside,)
 
 
-class Cast(Function):
+class Overwrite(Node):
+    """out = y broadcast to x's shape and dtype (x's old values are discarded);  d/dx = 0, d/dy = 1.
+
+    The node behind in-place overwrites of a tensor in the graph (``zero_``,
+    ``fill_``, ``copy_``, ``normal_``): the old value gets no gradient, the
+    source (summed over its broadcast copies by the engine) gets all of it.
+    """
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x)
+        out[...] = y
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        return None, grad_out
+
+
+class Expand(Node):
+    """out = x broadcast to ``shape`` (copies along new or length-1 axes);  d/dx = 1 per copy, summed.
+
+    The one operation whose backward is the engine's `unbroadcast`: it hands
+    ``grad_out`` back in the broadcast shape, and the engine sums it down.
+    """
+
+    def forward(self, x: np.ndarray, shape: tuple) -> np.ndarray:
+        return np.broadcast_to(x, shape)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        return (grad_out,)
+
+
+class Cast(Node):
     """out = x converted to another dtype;  d/dx = 1 (cast back by the engine)."""
 
     def forward(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -302,7 +366,7 @@ def _expand_back(grad_out: np.ndarray, shape: tuple, axis: Any, keepdim: bool) -
     return grad_out
 
 
-class Sum(Function):
+class Sum(Node):
     """out = sum of x over ``axis``;  d/dx_i = 1 for every summed element."""
 
     def forward(self, x: np.ndarray, axis: Any, keepdim: bool) -> np.ndarray:
@@ -315,8 +379,11 @@ class Sum(Function):
         return (grad,)
 
 
-class Amax(Function):
+class Amax(Node):
     """out = max of x over ``axis``;  gradient shared evenly among the tied maxima."""
+
+    saves = ((0, None),)
+    saves_output = True
 
     def forward(self, x: np.ndarray, axis: Any, keepdim: bool, lowest: bool = False) -> np.ndarray:
         reduce = np.min if lowest else np.max
@@ -331,7 +398,7 @@ class Amax(Function):
         return (grad * winners / count,)
 
 
-class SelectAlong(Function):
+class SelectAlong(Node):
     """out = x at ``indices`` along ``axis`` (the values of ``max(dim)``/``min(dim)``).
 
     d/dx = 1 at the selected index, 0 elsewhere: the gradient goes to the one
@@ -357,7 +424,7 @@ class SelectAlong(Function):
 # ---------------------------------------------------------------------------
 
 
-class Reshape(Function):
+class Reshape(Node):
     """out = x with a new shape;  the gradient is reshaped back."""
 
     def forward(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -368,7 +435,7 @@ class Reshape(Function):
         return (grad_out.reshape(self.shape),)
 
 
-class Permute(Function):
+class Permute(Node):
     """out = x with its axes reordered;  the gradient gets the inverse order."""
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -390,7 +457,7 @@ def _is_basic_index(index: tuple) -> bool:
     return True
 
 
-class GetItem(Function):
+class GetItem(Node):
     """out = x[index];  the gradient lands on the selected positions.
 
     With integer-array indices one element may be picked several times; its
@@ -413,7 +480,7 @@ class GetItem(Function):
         return (grad,)
 
 
-class Cat(Function):
+class Cat(Node):
     """out = the inputs joined along ``axis``;  each input gets its slice of the gradient."""
 
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
@@ -425,7 +492,7 @@ class Cat(Function):
         return tuple(np.split(grad_out, self.splits, axis=self.axis))
 
 
-class Where(Function):
+class Where(Node):
     """out = a where cond else b;  the gradient goes to whichever input was taken.
 
     ``cond`` is a constant mask (no gradient), passed as an option.
@@ -449,12 +516,14 @@ class Where(Function):
 # ---------------------------------------------------------------------------
 
 
-class MatMul(Function):
+class MatMul(Node):
     """out = a @ b;  dL/da = grad_out @ b^T, dL/db = a^T @ grad_out.
 
     Vectors are treated as NumPy does: a 1-D ``a`` is a row (1, k), a 1-D ``b``
     a column (k, 1), and the added axis is dropped from the result.
     """
+
+    saves = ((0, 1), (1, 0))  # each input's value, for the other's gradient
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
@@ -476,13 +545,15 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-class Linear(Function):
+class Linear(Node):
     """out = x @ W^T + b;  dL/dx = g @ W, dL/dW = g^T @ x, dL/db = g summed over the batch.
 
     The same rule as composing transpose, matmul and a broadcast add, as one
     node: PyTorch makes ``linear`` a primitive too (``addmm``), and it halves
     the graph of an MLP. ``x`` may have any leading shape (*, in_features).
     """
+
+    saves = ((0, 1), (1, 0))  # x for the weight's gradient, the weight for x's
 
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         self.x, self.weight = x, weight
@@ -504,15 +575,13 @@ class Linear(Function):
         g2 = grad_out.reshape(-1, grad_out.shape[-1]) if grad_out.ndim != 2 else grad_out
         if need[1]:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            # Row-major, like the weight: an optimizer copies it into its flat buffer, and copying a
-            # transposed layout costs 10x more than the plain product saves (benchmarks/optim_step.py).
-            grad_w = np.matmul(g2.T, x2)
+            grad_w = np.matmul(g2.T, x2)  # (out, in), the weight's own layout
         if len(need) > 2 and need[2]:
             grad_b = g2.sum(axis=0)
         return (grad_x, grad_w, grad_b)[: len(need)]
 
 
-class NLLLoss(Function):
+class NLLLoss(Node):
     """Negative log-likelihood: out_i = -w_i * x[i, y_i], then summed or averaged.
 
     d out / d x[i, c] = -w_i where c = y_i, else 0 (divided by ``total`` for
@@ -540,12 +609,15 @@ class NLLLoss(Function):
 # ---------------------------------------------------------------------------
 
 
-class LogSumExp(Function):
+class LogSumExp(Node):
     """out = log(sum(exp(x))) over ``axis``;  d/dx = softmax(x).
 
     Fused for stability: computed as m + log(sum(exp(x - m))) with m the
     maximum, so no exp ever overflows.
     """
+
+    saves = ((0, None),)
+    saves_output = True
 
     def forward(self, x: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
@@ -562,12 +634,14 @@ class LogSumExp(Function):
         return (grad * self.softmax,)
 
 
-class Softmax(Function):
+class Softmax(Node):
     """out_i = exp(x_i) / sum_j exp(x_j) over ``axis``;  dL/dx = out * (g - sum(g * out)).
 
     Fused for stability (the maximum is subtracted before exp) and because the
     composite would build five nodes for one well-known Jacobian.
     """
+
+    saves_output = True
 
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
@@ -580,12 +654,14 @@ class Softmax(Function):
         return (out * (grad_out - (grad_out * out).sum(axis=self.axis, keepdims=True)),)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Node):
     """out = x - logsumexp(x) over ``axis``;  dL/dx = g - softmax(x) * sum(g).
 
     Fused for stability: finite for logits of any size (the composite
     log(softmax(x)) gives log(0) = -inf once a probability underflows).
     """
+
+    saves_output = True
 
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis

@@ -10,7 +10,7 @@
 
 It replays exactly what `tinygrad_edu.autograd.run_backward` does, in the same
 order (the node with the highest creation number first), with the same local
-rules (each node's ``Function.backward``) and the same summing-down of
+rules (each node's ``backward``) and the same summing-down of
 broadcast gradients (`tinygrad_edu.autograd.unbroadcast`), but it touches no
 ``.grad``: each step is recorded instead. A step holds the node (its
 operation, output shape and creation number), the upstream gradient
@@ -36,17 +36,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from typing import Any, overload
 
 import numpy as np
 
 from ._display import format_value, html_table, text_table
-from .autograd import Function, unbroadcast
-from .gradcheck import GradcheckError
-from .tensor import ShapeError, Tensor, _to_array
+from .autograd import Node, keep_forward_inputs, summed_axes, unbroadcast, walk
+from .gradcheck import GradcheckError, float64_copies
+from .tensor import Tensor, backward_seed
 
 __all__ = [
     "backward_steps",
@@ -101,18 +99,10 @@ class _Labels:
         return plain if label == plain else f"{label} = {plain}"
 
 
-def _rule(fn: Function) -> str:
+def _rule(fn: Node) -> str:
     """The local derivative of ``fn``: the first line of its operation's docstring."""
     doc = inspect.getdoc(type(fn))
     return doc.strip().splitlines()[0] if doc else f"{fn.name} (no docstring)"
-
-
-def _summed_axes(grad_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes of ``grad_shape`` that `unbroadcast` sums to reach ``shape``."""
-    extra = len(grad_shape) - len(shape)
-    if extra < 0:
-        return ()
-    return tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
 
 
 # ---------------------------------------------------------------------------
@@ -303,28 +293,12 @@ class BackwardTrace(Sequence):
         return steps + totals
 
 
-def _seed(tensor: Tensor, gradient: Any) -> np.ndarray:
-    """dL/d(tensor) to start from, checked as ``Tensor.backward`` checks it."""
-    if not tensor.requires_grad:
-        raise RuntimeError("backward_steps needs a tensor that requires grad, but this one was computed only from "
-                           "tensors with requires_grad=False (or inside no_grad())")
-    if gradient is None:
-        if tensor.data.size != 1:
-            raise RuntimeError(f"backward_steps without `gradient` needs a scalar (one-element) tensor, got shape "
-                               f"{tensor.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape")
-        return np.ones(tensor.shape, dtype=tensor.dtype)
-    seed = _to_array(gradient, tensor.dtype)
-    if seed.shape != tensor.shape:
-        raise ShapeError(f"backward_steps: gradient has shape {seed.shape} but the tensor has shape {tensor.shape}")
-    return seed
-
-
 def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, Tensor] | None = None) -> BackwardTrace:
     """Record the backward pass of ``tensor`` step by step, without changing any ``.grad``.
 
     The walk is the one ``tensor.backward(gradient)`` makes (see
     `tinygrad_edu.autograd.run_backward`): the node with the highest creation
-    number goes next, each node's ``Function.backward`` turns its ``grad_out``
+    number goes next, each node's ``backward`` turns its ``grad_out``
     into one gradient per input, `tinygrad_edu.autograd.unbroadcast` sums a
     broadcast gradient back to the input's shape, and gradients reaching a
     tensor along several paths are added. The totals are the same numbers,
@@ -354,54 +328,44 @@ def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, 
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"backward_steps expects a Tensor, got {type(tensor).__name__}")
-    seed = _seed(tensor, gradient)
+    seed = backward_seed(tensor, gradient, "backward_steps")
     labels = _Labels(names)
     root_label = labels(tensor)
     steps: list[BackwardStep] = []
     totals: dict[Tensor, np.ndarray] = {}
-    if tensor._ctx is None:
-        totals[tensor] = seed.copy()
-        return BackwardTrace(tensor, root_label, seed, steps, totals, labels)
-
-    grads: dict[int, np.ndarray] = {id(tensor): seed}  # gradients waiting for their node's visit
     arrivals: dict[int, int] = {}  # how many paths have reached each tensor so far
-    heap = [(-tensor._seq, tensor)]
-    while heap:
-        node = heappop(heap)[1]
-        grad_out = grads.pop(id(node))
-        fn = node._ctx
-        sent = []
-        for parent, grad, needed in zip(fn.parents, fn.backward(grad_out), fn.needs_input_grad):
+    outputs = {id(tensor._ctx): tensor}  # node -> the tensor it made (met as an input before its visit)
+
+    def on_leaf(leaf: Tensor, grad: np.ndarray) -> np.ndarray | None:
+        # The same sums as Tensor._accumulate_grad, into the table instead of .grad.
+        if leaf not in totals:
+            totals[leaf] = np.array(grad)  # a copy that owns its memory, as .grad does
+            return None
+        totals[leaf] += grad
+        return totals[leaf].copy()
+
+    def on_node(node: Any, grad_out: Any, edges: list) -> None:
+        sent, k = [], 0
+        for parent in node.parents:
             label = labels(parent)
-            if not needed or grad is None:
+            if k == len(edges) or edges[k][0] is not parent:
                 sent.append(InputGradient(label, parent.shape, None, None, (), parent._ctx is None, 0, None, parent))
                 continue
-            data = parent._data
-            broadcast_shape = grad.shape
-            summed: tuple[int, ...] = ()
-            if grad.shape != data.shape:
-                summed = _summed_axes(grad.shape, data.shape)
-                grad = unbroadcast(grad, data.shape)
-            if grad.dtype != data.dtype:
-                grad = grad.astype(data.dtype)
-            key = id(parent)
-            count = arrivals[key] = arrivals.get(key, 0) + 1
-            running = None
-            if parent._ctx is None:
-                if count == 1:
-                    totals[parent] = np.array(grad)  # a copy that owns its memory, as .grad does
-                else:
-                    totals[parent] += grad  # the same in-place sum as Tensor._accumulate_grad
-                    running = totals[parent].copy()
-            elif count == 1:
-                grads[key] = grad
-                heappush(heap, (-parent._seq, parent))
-            else:
-                grads[key] = running = grads[key] + grad
-            sent.append(InputGradient(label, data.shape, np.array(grad), broadcast_shape, summed,
-                                      parent._ctx is None, count, running, parent))
-        steps.append(BackwardStep(len(steps), fn.name, labels.node(node), node.shape, node._seq,
-                                  np.array(grad_out), _rule(fn), tuple(sent), node))
+            _, grad, broadcast_shape, running = edges[k]
+            k += 1
+            if parent._ctx is not None:
+                outputs[id(parent._ctx)] = parent
+            count = arrivals[id(parent)] = arrivals.get(id(parent), 0) + 1
+            summed = summed_axes(broadcast_shape, parent.shape) if broadcast_shape != parent.shape else ()
+            sent.append(InputGradient(label, parent.shape, np.array(grad), broadcast_shape, summed,
+                                      parent._ctx is None, count, None if running is None else np.array(running),
+                                      parent))
+        out = outputs[id(node)]
+        shown = np.array(grad_out) if node.n_outputs == 1 else tuple(grad_out)
+        steps.append(BackwardStep(len(steps), node.name, labels.node(out), out.shape, node.seq, shown,
+                                  _rule(node), tuple(sent), out))
+
+    walk(tensor, seed, on_leaf, on_node, retain=False)
     return BackwardTrace(tensor, root_label, seed, steps, totals, labels)
 
 
@@ -538,45 +502,6 @@ class NodeCheckReport:
                           caption=f"Gradient check per node: {self.summary()}")
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    found, stack = [], [cls]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub not in found:
-                found.append(sub)
-                stack.append(sub)
-    return found
-
-
-@contextmanager
-def _remembering_forward_calls() -> Iterator[None]:
-    """Make every node built inside the block remember the arrays and options its forward got.
-
-    A node keeps what its backward needs, not how it was called, so the check
-    cannot otherwise run a node's forward again on perturbed inputs. For the
-    duration of the block (only), each `Function` subclass's ``forward`` is
-    wrapped to store ``(arrays, options)`` on the node as ``_forward_call``.
-    Not thread-safe: other threads building graphs meanwhile would be recorded too.
-    """
-
-    def remembering(forward: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(self: Function, *arrays: Any, **options: Any) -> Any:
-            if "_forward_call" not in self.__dict__:  # the outermost forward (a subclass may call super())
-                self._forward_call = (arrays, options)
-            return forward(self, *arrays, **options)
-
-        return wrapper
-
-    patched = [(cls, cls.__dict__["forward"]) for cls in _all_subclasses(Function) if "forward" in cls.__dict__]
-    try:
-        for cls, forward in patched:
-            cls.forward = remembering(forward)
-        yield
-    finally:
-        for cls, forward in patched:
-            cls.forward = forward
-
-
 def _graph_nodes(out: Tensor) -> list[Tensor]:
     """Every tensor made by a recorded operation that ``out`` depends on, in creation order."""
     seen: dict[int, Tensor] = {}
@@ -594,7 +519,7 @@ def _check_node(node: Tensor, labels: _Labels, rng: np.random.Generator, eps: fl
                 rtol: float) -> NodeCheck:
     fn = node._ctx
     head = dict(op=fn.name, label=labels(node), shape=node.shape, seq=node._seq, rule=_rule(fn))
-    call = fn.__dict__.get("_forward_call")
+    call = fn.forward_call
     if call is None:
         return NodeCheck(**head, inputs=(), skipped="built outside fn, so its forward cannot be replayed")
     arrays, options = call
@@ -642,19 +567,6 @@ def _check_node(node: Tensor, labels: _Labels, rng: np.random.Generator, eps: fl
     return NodeCheck(**head, inputs=tuple(checks))
 
 
-def _float64_inputs(inputs: Sequence[Any]) -> list[Any]:
-    """Copies of the inputs in float64 (as `gradcheck` makes them); non-float inputs stay as they are."""
-    converted = []
-    for value in inputs:
-        if isinstance(value, Tensor):
-            converted.append(Tensor(value.data, requires_grad=value.requires_grad,
-                                    dtype=np.float64 if value.dtype.kind == "f" else None))
-        else:
-            array = np.asarray(value)
-            converted.append(Tensor(array, dtype=np.float64 if array.dtype.kind == "f" else None))
-    return converted
-
-
 def gradcheck_nodes(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
                     rtol: float = 1e-3, names: Mapping[str, Any] | None = None, seed: int = 0,
                     raise_on_failure: bool = False) -> NodeCheckReport:
@@ -696,13 +608,13 @@ def gradcheck_nodes(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, 
     """
     if eps <= 0:
         raise ValueError(f"gradcheck_nodes: eps must be positive, got {eps}")
-    tensors = _float64_inputs(inputs)
+    tensors = float64_copies(inputs)
     label_of = {id(value): label for label, value in (names or {}).items()}
     if len(label_of) != len(names or {}) or not set(label_of) <= {id(value) for value in inputs}:
         raise ValueError("gradcheck_nodes: names must map labels to the inputs passed to gradcheck_nodes, "
                          "one label each")
     labels = _Labels({label_of.get(id(value), f"input{k}"): t for k, (value, t) in enumerate(zip(inputs, tensors))})
-    with _remembering_forward_calls():
+    with keep_forward_inputs():
         out = fn(*tensors)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck_nodes: fn must return a Tensor, got {type(out).__name__}")

@@ -14,6 +14,7 @@ a Python number keeps the tensor's dtype unless the number is of a higher kind
 from __future__ import annotations
 
 import math
+import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from . import autograd, ops
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
-from .rng import generator
+from . import rng as _rng
 
 __all__ = [
     "Tensor",
@@ -133,12 +134,10 @@ def _wrap(data: np.ndarray, requires_grad: bool = False, ctx: Any = None) -> Ten
     """Make a Tensor around ``data`` without copying or checking (internal fast path)."""
     out = object.__new__(Tensor)
     out._data = data
-    out._watcher = None
     out._requires_grad = requires_grad
     out._ctx = ctx
     out._grad = None
-    out._grad_home = None
-    out._retains_grad = False
+    out._vc = [0]
     return out
 
 
@@ -149,12 +148,17 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
     while the graph still points at the original tensors.
     """
     fn = fn_cls(*parents)
-    data = fn.forward(*(arrays if arrays is not None else [p._data for p in parents]), **options)
+    inputs = arrays if arrays is not None else [p._data for p in parents]
+    data = fn.forward(*inputs, **options)
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     if autograd._grad_enabled and True in fn.needs_input_grad:
         out = _wrap(data, True, fn)
-        out._seq = next(_creation_counter)
+        fn.seq = out._seq = next(_creation_counter)
+        if fn_cls.saves or fn_cls.saves_output:
+            autograd.record_saved_versions(fn, parents, out)
+        if autograd._keep_inputs:
+            fn.forward_call = (tuple(inputs), options)
         return out
     return _wrap(data)
 
@@ -284,6 +288,39 @@ def _dim_and_keepdim(name: str, dim: Any, keepdim: bool, axis: Any, keepdims: An
     return dim, bool(keepdim)
 
 
+def _storage_of(value: Any, name: str) -> np.ndarray:
+    """The array behind a Tensor or NumPy array that a tensor is about to share (``.data =``, ``set_``)."""
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, np.generic):
+        return np.array(value)  # NumPy gives scalars for 0-d results
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: a Tensor holds numbers (bool, integer or float), got dtype {value.dtype}")
+        return value
+    raise TypeError(f"{name} takes a Tensor (or a NumPy array), got {type(value).__name__}")
+
+
+def backward_seed(tensor: Tensor, gradient: Any, caller: str) -> np.ndarray:
+    """dL/d(tensor) to start a backward walk from, checked (shared by ``backward`` and ``backward_steps``)."""
+    if not tensor._requires_grad:
+        raise RuntimeError(
+            f"{caller}() needs a tensor that requires grad, but this one was computed only from "
+            f"tensors with requires_grad=False (or inside no_grad())"
+        )
+    if gradient is None:
+        if tensor._data.size != 1:
+            raise RuntimeError(
+                f"{caller}() without `gradient` needs a scalar (one-element) tensor, got shape "
+                f"{tensor.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape"
+            )
+        return np.ones(tensor.shape, dtype=tensor.dtype)
+    seed = _to_array(gradient, tensor.dtype)
+    if seed.shape != tensor.shape:
+        raise ShapeError(f"{caller}: gradient has shape {seed.shape} but the tensor has shape {tensor.shape}")
+    return seed
+
+
 def _index_to_numpy(index: Any) -> Any:
     """Convert Tensors and lists inside an index to NumPy arrays."""
     if isinstance(index, Tensor):
@@ -319,8 +356,10 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "_watcher", "_grad", "_grad_home", "_requires_grad", "_ctx", "_retains_grad", "_seq",
-                 "__weakref__", "__dict__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_ctx", "_seq", "_vc", "__weakref__", "__dict__")
+
+    #: Which output of its node this tensor is (set on the instance only for nodes with several).
+    _out_index = 0
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -333,12 +372,10 @@ class Tensor:
                 f"pass float data or dtype=tg.float32"
             )
         self._data = array
-        self._watcher: Any = None
         self._grad: Tensor | None = None
-        self._grad_home: Any = None
         self._requires_grad = bool(requires_grad)
         self._ctx = None
-        self._retains_grad = False
+        self._vc = [0]
 
     # -- attributes ---------------------------------------------------------
 
@@ -352,22 +389,43 @@ class Tensor:
         self.requires_grad_(value)
 
     @property
-    def data(self) -> np.ndarray:
-        """The NumPy array holding the values."""
-        return self._data
+    def data(self) -> Tensor:
+        """This tensor's values as a tensor outside the graph, sharing storage (PyTorch's ``.data``).
+
+        It never requires grad and changes to it are not tracked, so the
+        classic update ``p.data -= lr * p.grad`` changes ``p`` itself without
+        recording anything. (``p.detach()`` is the safer twin: it shares ``p``'s
+        version counter, so an in-place change through it that would spoil a
+        pending backward is caught.) ``p.data = other`` makes ``p`` hold
+        ``other``'s values (sharing its storage, as in PyTorch).
+        """
+        return _wrap(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
-        if isinstance(value, Tensor):
-            value = value._data  # PyTorch's `p.data = other_tensor`
-        elif isinstance(value, np.generic):
-            value = np.array(value)  # NumPy gives scalars for 0-d results
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"data must be a NumPy array (or a Tensor), got {type(value).__name__}")
-        self._data = value
-        if self._watcher is not None:
-            # An optimizer keeps this tensor's values (or gradient) in its flat buffer: tell it.
-            self._watcher.data_rebound(self)
+        array = _storage_of(value, "data")
+        if array.dtype.kind != "f" and self._requires_grad:
+            raise TypeError(f"data: a tensor that requires grad needs floating-point data, got dtype {array.dtype}")
+        self._data = array
+
+    def set_(self, source: Any) -> Tensor:
+        """Make this tensor share ``source``'s storage (and take its shape), in place, as in PyTorch.
+
+        ``source`` is a Tensor (or a NumPy array). On a leaf that requires grad,
+        call it inside ``tg.no_grad()``.
+        """
+        self._check_leaf_inplace("set_")
+        array = _storage_of(source, "set_")
+        if array.dtype.kind != "f" and self._requires_grad:
+            raise TypeError(f"set_: a tensor that requires grad needs floating-point data, got dtype {array.dtype}")
+        self._data = array
+        self._vc[0] += 1
+        return self
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor was changed in place (PyTorch's version counter)."""
+        return self._vc[0]
 
     @property
     def grad(self) -> Tensor | None:
@@ -381,8 +439,8 @@ class Tensor:
                 raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
             if value.shape != self.shape:
                 raise ShapeError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
-        if self._grad_home is not None:
-            self._grad_home.grad_replaced(self, self._grad, value)
+            if value.dtype != self.dtype:
+                raise TypeError(f"assigned grad has dtype {value.dtype}, but the tensor has dtype {self.dtype}")
         self._grad = value
 
     @property
@@ -444,8 +502,10 @@ class Tensor:
         return self._data.tolist()
 
     def detach(self) -> Tensor:
-        """A tensor sharing this data but cut from the graph (never requires grad)."""
-        return _wrap(self._data)
+        """A tensor sharing this data (and version counter) but cut from the graph (never requires grad)."""
+        out = _wrap(self._data)
+        out._vc = self._vc
+        return out
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (gradients flow back)."""
@@ -466,8 +526,11 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()``."""
         if not self._requires_grad:
             raise RuntimeError("retain_grad() needs a tensor that requires grad")
-        if self._ctx is not None:
-            self._retains_grad = True
+        node = self._ctx
+        if node is not None:
+            if node.retained is None:
+                node.retained = {}
+            node.retained[self._out_index] = weakref.ref(self)
 
     def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
         """Convert to ``dtype`` (gradients flow back). Device names ('cpu') are accepted and ignored."""
@@ -522,37 +585,16 @@ class Tensor:
         """
         if create_graph:
             raise NotImplementedError("create_graph=True (gradients of gradients) is not supported")
-        if not self._requires_grad:
-            raise RuntimeError(
-                "backward() needs a tensor that requires grad, but this one was computed only from "
-                "tensors with requires_grad=False (or inside no_grad())"
-            )
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(
-                    f"backward() without `gradient` needs a scalar (one-element) tensor, got shape "
-                    f"{self.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape"
-                )
-            seed = np.ones(self.shape, dtype=self.dtype)
-        else:
-            seed = _to_array(gradient, self.dtype)
-            if seed.shape != self.shape:
-                raise ShapeError(
-                    f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
-                )
+        seed = backward_seed(self, gradient, "backward")
         run_backward(self, seed)
 
     def _accumulate_grad(self, grad: np.ndarray) -> None:
         """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared).
 
-        A tensor handed to an optimizer has a "grad home" (a slot in the
-        optimizer's flat gradient buffer): its first gradient is written there,
-        so that one kernel call can update every parameter of a group.
+        The first gradient becomes ``.grad`` as it is; later ones are added in
+        place into that array, as PyTorch does.
         """
         if self._grad is None:
-            if self._grad_home is not None:
-                self._grad = self._grad_home.receive_grad(self, grad)
-                return
             # NumPy gives scalars for 0-d results (np.exp(0-d array)); .grad.data must be a writable array.
             if type(grad) is not np.ndarray or not grad.flags.writeable:
                 grad = np.array(grad)
@@ -560,64 +602,153 @@ class Tensor:
         else:
             self._grad._data += grad
 
-    # -- in-place changes of the data (outside the graph) -------------------
+    # -- in-place changes -------------------------------------------------------------
+    # PyTorch's rules. A leaf that requires grad may be changed in place only while no graph is
+    # recorded (inside `no_grad`, as an optimizer does), since the change would otherwise happen
+    # behind the graph's back. Any other tensor may be: if the change involves the graph, it is
+    # recorded as a new node that this tensor stands for from then on (its old value lives on as
+    # that node's input). Every change bumps the version counter, so a node that saved the old
+    # values refuses to backpropagate through them instead of giving a wrong gradient.
 
-    def _check_inplace(self, name: str) -> None:
-        if autograd._grad_enabled and self._requires_grad:
+    def _check_leaf_inplace(self, name: str) -> None:
+        if autograd._grad_enabled and self._requires_grad and self._ctx is None:
             raise RuntimeError(
-                f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
-                f"recorded; do it inside `with tg.no_grad():` (or change .data)"
+                f"{name}: a leaf tensor that requires grad cannot be changed in place while the graph is recorded "
+                f"(PyTorch: 'a leaf Variable that requires grad is being used in an in-place operation'); "
+                f"do it inside `with tg.no_grad():`, or change p.data"
             )
+
+    def _write(self, name: str, values: np.ndarray) -> None:
+        """Copy ``values`` into this tensor's storage, with PyTorch's shape and dtype rules."""
+        if values.shape != self.shape:
+            raise ShapeError(f"{name}: the result has shape {values.shape}, which cannot be written in place "
+                             f"into a tensor of shape {self.shape}")
+        if not np.can_cast(values.dtype, self.dtype, casting="same_kind"):
+            raise RuntimeError(f"{name}: the result has dtype {values.dtype}, which cannot be written in place "
+                               f"into a tensor of dtype {self.dtype}")
+        np.copyto(self._data, values, casting="same_kind")
+
+    def _inplace(self, name: str, compute: Any, *others: Any) -> Tensor:
+        """Change this tensor in place to ``compute(self)``: the shared body of every in-place method."""
+        self._check_leaf_inplace(name)
+        recording = autograd._grad_enabled and (
+            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
+        if not recording:
+            self._write(name, compute(self)._data)
+        else:
+            # The value before the change becomes a tensor of its own, the input of the new node.
+            old = _wrap(self._data.copy(), self._requires_grad, self._ctx)
+            if self._ctx is not None:
+                old._seq = self._seq
+                old._out_index = self._out_index
+            result = compute(old)
+            self._write(name, result._data)
+            self._ctx, self._requires_grad = result._ctx, result._requires_grad
+            if result._ctx is not None:
+                self._seq = result._seq
+            self.__dict__.pop("_out_index", None)
+        self._vc[0] += 1
+        return self
+
+    def _inplace_arith(self, name: str, ufunc: np.ufunc, fn_cls: type, other: Any, true_divide: bool = False) -> Tensor:
+        if autograd._grad_enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+            return self._inplace(name, lambda t: _binary(fn_cls, name, t, other, true_divide=true_divide), other)
+        # Outside the graph: straight into the storage, no temporary (the `p.data -= lr * p.grad` path).
+        operand = other._data if isinstance(other, Tensor) else other
+        if true_divide and self.dtype.kind != "f":
+            raise RuntimeError(f"{name}: true division gives floats, which cannot be written in place into a "
+                               f"tensor of dtype {self.dtype}")
+        try:
+            ufunc(self._data, operand, out=self._data, casting="same_kind")
+        except TypeError as err:  # NumPy's casting error: float results into an integer tensor, say
+            raise RuntimeError(f"{name}: the result cannot be written in place into a tensor of dtype "
+                               f"{self.dtype} ({err})") from None
+        except ValueError as err:
+            shape = np.shape(operand)
+            raise ShapeError(f"{name}: an operand of shape {shape} gives a result that does not fit in place "
+                             f"into shape {self.shape}") from err
+        self._vc[0] += 1
+        return self
+
+    def add_(self, other: Any, alpha: Scalar = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return self._inplace_arith("add_", np.add, ops.Add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other: Any, alpha: Scalar = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return self._inplace_arith("sub_", np.subtract, ops.Sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place."""
+        return self._inplace_arith("mul_", np.multiply, ops.Mul, other)
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place."""
+        return self._inplace_arith("div_", np.true_divide, ops.Div, other, true_divide=True)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace_arith("+=", np.add, ops.Add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace_arith("-=", np.subtract, ops.Sub, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace_arith("*=", np.multiply, ops.Mul, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace_arith("/=", np.true_divide, ops.Div, other, true_divide=True)
+
+    def _overwrite(self, name: str, values: Any) -> Tensor:
+        """Replace every element with ``values`` (broadcast); the old values get no gradient."""
+        source = values if isinstance(values, Tensor) else _wrap(np.asarray(values))
+        if autograd._grad_enabled and (self._requires_grad or source._requires_grad):
+            return self._inplace(name, lambda t: _apply(ops.Overwrite, t, source), source)
+        self._check_leaf_inplace(name)
+        self._data[...] = source._data
+        self._vc[0] += 1
+        return self
 
     def zero_(self) -> Tensor:
         """Set every element to 0 in place."""
-        self._check_inplace("zero_")
-        self._data[...] = 0
-        return self
+        return self._overwrite("zero_", np.zeros((), self.dtype))
 
-    def fill_(self, value: Scalar) -> Tensor:
+    def fill_(self, value: Any) -> Tensor:
         """Set every element to ``value`` in place."""
-        self._check_inplace("fill_")
-        self._data[...] = value
-        return self
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"fill_ takes a number or a one-element tensor, got a tensor of shape {value.shape}")
+            return self._overwrite("fill_", value.reshape(()))
+        return self._overwrite("fill_", np.asarray(value, dtype=self.dtype))
 
     def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` (broadcast to this shape) into this tensor's data in place."""
-        self._check_inplace("copy_")
-        source = src._data if isinstance(src, Tensor) else np.asarray(src)
+        """Copy ``src`` (broadcast to this shape, converted to this dtype) into this tensor in place."""
+        source = src if isinstance(src, Tensor) else np.asarray(src)
         try:
-            np.copyto(self._data, np.broadcast_to(source, self.shape), casting="same_kind")
+            np.broadcast_to(source._data if isinstance(source, Tensor) else source, self.shape)
         except ValueError as err:
-            raise ShapeError(f"copy_: source of shape {source.shape} does not fit shape {self.shape}") from err
-        return self
+            raise ShapeError(f"copy_: a source of shape {np.shape(source)} does not broadcast to shape "
+                             f"{self.shape}") from err
+        return self._overwrite("copy_", source)
 
-    def _inplace(self, fn_cls: type, name: str, other: Any, **kw: Any) -> Tensor:
-        other_grad = isinstance(other, Tensor) and other._requires_grad
-        if autograd._grad_enabled and (self._requires_grad or other_grad):
-            if self._ctx is None and self._requires_grad:
-                raise RuntimeError(
-                    f"'{name}' on a leaf tensor that requires grad would change it behind the graph's "
-                    f"back; write the update inside `with tg.no_grad():`"
-                )
-            # Part of a graph: compute out of place (Python rebinds the name).
-            return _binary(fn_cls, name, self, other, **kw)
-        result = _binary(fn_cls, name, self, other, **kw)
-        if result.shape != self.shape:
-            raise ShapeError(f"{name}: result of shape {result.shape} cannot be written into shape {self.shape}")
-        np.copyto(self._data, result._data, casting="same_kind")
-        return self
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        """Limit every element to [min, max] in place (see `clip`)."""
+        return self._inplace("clamp_", lambda t: t.clip(min, max), min, max)
 
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace(ops.Add, "+=", other)
+    clip_ = clamp_
 
-    def __isub__(self, other: Any) -> Tensor:
-        return self._inplace(ops.Sub, "-=", other)
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of the normal distribution N(mean, std**2), in place."""
+        if not std >= 0:
+            raise ValueError(f"normal_: std must be non-negative, got {std}")
+        rng = generator if generator is not None else _rng.generator()
+        return self._overwrite("normal_", rng.normal(mean, std, self.shape).astype(self.dtype, copy=False))
 
-    def __imul__(self, other: Any) -> Tensor:
-        return self._inplace(ops.Mul, "*=", other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace(ops.Div, "/=", other, true_divide=True)
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of the uniform distribution on [a, b), in place."""
+        if not a <= b:
+            raise ValueError(f"uniform_: needs a <= b, got a={a}, b={b}")
+        rng = generator if generator is not None else _rng.generator()
+        return self._overwrite("uniform_", rng.uniform(a, b, self.shape).astype(self.dtype, copy=False))
 
     # -- arithmetic -------------------------------------------------------------
 
@@ -940,10 +1071,13 @@ class Tensor:
         lead = len(sizes) - self.ndim
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
         try:
-            np.broadcast_shapes(self.shape, shape)
-        except ValueError as err:
-            raise ShapeError(f"expand: a tensor of shape {self.shape} cannot expand to {shape}") from err
-        return self + _wrap(np.zeros(shape, dtype=self.dtype))
+            fits = lead >= 0 and np.broadcast_shapes(self.shape, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"expand: a tensor of shape {self.shape} cannot expand to {shape} (each dimension "
+                             f"must match or be 1, and new dimensions go in front)")
+        return _apply(ops.Expand, self, shape=shape)
 
     def __getitem__(self, index: Any) -> Tensor:
         if not isinstance(index, tuple):
@@ -952,13 +1086,15 @@ class Tensor:
         return _apply(ops.GetItem, self, index=index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("item assignment")
-        if self._ctx is not None and autograd._grad_enabled:
-            raise RuntimeError("item assignment on a tensor computed inside the graph is not supported")
+        self._check_leaf_inplace("item assignment")
+        if autograd._grad_enabled and (self._ctx is not None or (isinstance(value, Tensor) and value._requires_grad)):
+            raise RuntimeError("item assignment into a tensor that is part of the graph is not supported; "
+                               "build the result out of place (tg.where, tg.cat) instead")
         if not isinstance(index, tuple):
             index = (index,)
         index = tuple(_index_to_numpy(i) for i in index)
         self._data[index] = value._data if isinstance(value, Tensor) else value
+        self._vc[0] += 1
 
     # -- Python protocols ------------------------------------------------------------
 
@@ -1159,7 +1295,7 @@ def _random_floats(draw: str, size: tuple, dtype: DTypeLike) -> np.ndarray:
     dt = _float_dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"{draw} makes floating-point tensors, got dtype {dt}")
-    method = getattr(generator(), "standard_normal" if draw == "randn" else "random")
+    method = getattr(_rng.generator(), "standard_normal" if draw == "randn" else "random")
     if dt in (np.float32, np.float64):
         return method(size, dtype=dt)
     return method(size).astype(dt)
@@ -1182,14 +1318,14 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: DTypeLike 
     if high <= low:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
     size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
-    return _wrap(generator().integers(low, high, size=size).astype(dtype))
+    return _wrap(_rng.generator().integers(low, high, size=size).astype(dtype))
 
 
 def randperm(n: int) -> Tensor:
     """A random ordering of 0, ..., n-1."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
-    return _wrap(generator().permutation(int(n)))
+    return _wrap(_rng.generator().permutation(int(n)))
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,
