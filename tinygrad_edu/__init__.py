@@ -9,10 +9,47 @@ written here moves to PyTorch by changing the import.
 
 from __future__ import annotations
 
-import numpy as _np
-
-from . import data, datasets, nn, optim, surfaces, train
+from . import (  # factories first: it attaches tg.zeros & co. to Tensor as static methods
+    autograd,
+    data,
+    datasets,
+    factories,
+    nn,
+    optim,
+    surfaces,
+    train,
+)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .device import accelerator, cuda, device
+from .dtypes import (
+    bool_,
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    uint8,
+)
+from .factories import (
+    arange,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    zeros,
+    zeros_like,
+)
 from .functions import (
     abs,
     amax,
@@ -48,50 +85,24 @@ from .functions import (
     var,
 )
 from .gradcheck import GradcheckError, gradcheck
-from .rng import manual_seed
+from .rng import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .stepthrough import BackwardTrace, NodeCheckReport, backward_steps, gradcheck_nodes
 from .tensor import (
     ShapeError,
     Tensor,
-    arange,
     cat,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    get_default_dtype,
-    linspace,
     matmul,
     maximum,
     minimum,
-    ones,
-    ones_like,
-    rand,
-    randint,
-    randn,
-    randperm,
-    set_default_dtype,
     stack,
     tensor,
     where,
-    zeros,
-    zeros_like,
 )
 
 __version__ = "0.1.0"
 
-# dtypes under PyTorch's names, so `dtype=tg.float64` reads as `dtype=torch.float64`.
-float16 = _np.dtype(_np.float16)
-float32 = _np.dtype(_np.float32)
-float64 = _np.dtype(_np.float64)
-int32 = _np.dtype(_np.int32)
-int64 = _np.dtype(_np.int64)
-uint8 = _np.dtype(_np.uint8)
-bool_ = _np.dtype(_np.bool_)
 float = float32  # noqa: A001 - PyTorch's alias
-double = float64
-long = int64
 
 __all__ = [
     "Tensor", "tensor", "ShapeError", "set_default_dtype", "get_default_dtype", "from_numpy",
@@ -104,7 +115,8 @@ __all__ = [
     "GradcheckError", "manual_seed", "save", "load", "nn", "optim", "data", "datasets", "train",
     "surfaces",
     "backward_steps", "BackwardTrace", "gradcheck_nodes", "NodeCheckReport",
-    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
+    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long", "float",
+    "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
 ]
 
 

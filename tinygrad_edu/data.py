@@ -31,7 +31,8 @@ import numpy as np
 
 from . import autograd
 from .rng import generator as _library_generator
-from .tensor import Tensor, from_numpy, stack
+from .factories import from_numpy
+from .tensor import Tensor, stack
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split"]
 

@@ -21,41 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd, ops
+from . import autograd, dtypes, ops
+from . import rng as _rng
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
-from . import rng as _rng
+from .device import parse_to_args
 
-__all__ = [
-    "Tensor",
-    "tensor",
-    "ShapeError",
-    "set_default_dtype",
-    "get_default_dtype",
-    "from_numpy",
-    "zeros",
-    "ones",
-    "full",
-    "zeros_like",
-    "ones_like",
-    "full_like",
-    "randn",
-    "rand",
-    "randint",
-    "randperm",
-    "arange",
-    "linspace",
-    "eye",
-    "cat",
-    "stack",
-    "where",
-]
+__all__ = ["Tensor", "tensor", "ShapeError", "matmul", "maximum", "minimum", "cat", "stack", "where"]
 
 Scalar = int | float | bool
 DTypeLike = Any
-
-_default_dtype = np.dtype(np.float32)
-
 
 class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit an operation.
@@ -65,27 +40,6 @@ class ShapeError(ValueError, RuntimeError):
     """
 
 
-def set_default_dtype(dtype: DTypeLike) -> None:
-    """Set the float dtype that float data and the factories produce (float32 at start).
-
-    Example:
-        >>> import numpy as np, tinygrad_edu as tg
-        >>> tg.set_default_dtype(np.float64); tg.tensor([1.0]).dtype
-        dtype('float64')
-        >>> tg.set_default_dtype(np.float32)
-    """
-    global _default_dtype
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"set_default_dtype expects a floating dtype (float32 or float64), got {dt}")
-    _default_dtype = dt
-
-
-def get_default_dtype() -> np.dtype:
-    """The current default float dtype."""
-    return _default_dtype
-
-
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
 
@@ -93,22 +47,6 @@ MinResult = namedtuple("min", ["values", "indices"])
 # ---------------------------------------------------------------------------
 # Helpers: turning inputs into arrays of the right dtype
 # ---------------------------------------------------------------------------
-
-_SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
-
-
-def _kind_rank(dtype: np.dtype) -> int:
-    """0 for bool, 1 for integers, 2 for floats: the order in which kinds promote."""
-    return {"b": 0, "i": 1, "u": 1, "f": 2}.get(dtype.kind, 3)
-
-
-def _scalar_rank(value: Scalar) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        return 0
-    if isinstance(value, (int, np.integer)):
-        return 1
-    return 2
-
 
 def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
     """Convert user data to a fresh array following the dtype rules (always a copy)."""
@@ -121,7 +59,7 @@ def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
     else:
         array = np.array(data, copy=True)
         if array.dtype.kind == "f":
-            array = array.astype(_default_dtype, copy=False)
+            array = array.astype(dtypes.default_dtype(), copy=False)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"a Tensor holds numbers (bool, integer or float), got data of dtype {array.dtype} "
@@ -175,7 +113,7 @@ def _result_dtype(a: Any, b: Any) -> np.dtype:
         da, db = a._data.dtype, b._data.dtype
         if da == db:
             return da
-        ra, rb = _kind_rank(da), _kind_rank(db)
+        ra, rb = dtypes.kind_rank(da), dtypes.kind_rank(db)
         if ra != rb:
             return da if ra > rb else db
         if a._data.ndim == 0 and b._data.ndim > 0:
@@ -185,9 +123,9 @@ def _result_dtype(a: Any, b: Any) -> np.dtype:
         return np.promote_types(da, db)
     t, s = (a, b) if a_t else (b, a)
     dt = t._data.dtype
-    rs = _scalar_rank(s)
-    if rs > _kind_rank(dt):
-        return _default_dtype if rs == 2 else np.dtype(np.int64)
+    rs = dtypes.scalar_rank(s)
+    if rs > dtypes.kind_rank(dt):
+        return dtypes.default_dtype() if rs == 2 else np.dtype(np.int64)
     return dt
 
 
@@ -206,15 +144,15 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
     # An array or list promotes like a tensor of the default float dtype (Tensor's rule), but its
     # values go straight to the result dtype below: float64 data meeting a float64 tensor is never
     # rounded through float32.
-    if not isinstance(a, Tensor) and not isinstance(a, _SCALAR_TYPES):
+    if not isinstance(a, Tensor) and not isinstance(a, dtypes.SCALAR_TYPES):
         a = Tensor(a)
-    if not isinstance(b, Tensor) and not isinstance(b, _SCALAR_TYPES):
+    if not isinstance(b, Tensor) and not isinstance(b, dtypes.SCALAR_TYPES):
         b = Tensor(b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor(a)  # two Python numbers, as in tg.where(cond, 1.0, 0.0)
     dtype = _result_dtype(a, b)
     if true_divide and dtype.kind != "f":
-        dtype = _default_dtype
+        dtype = dtypes.default_dtype()
     a = a if isinstance(raw[0], Tensor) else _wrap(np.asarray(raw[0], dtype=dtype))
     b = b if isinstance(raw[1], Tensor) else _wrap(np.asarray(raw[1], dtype=dtype))
     return a, b, [t._data if t._data.dtype == dtype else t._data.astype(dtype) for t in (a, b)]
@@ -532,13 +470,14 @@ class Tensor:
                 node.retained = {}
             node.retained[self._out_index] = weakref.ref(self)
 
-    def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
-        """Convert to ``dtype`` (gradients flow back). Device names ('cpu') are accepted and ignored."""
-        dtype = kwargs.get("dtype", dtype)
-        if dtype is None or isinstance(dtype, str):
-            return self
-        dt = np.dtype(dtype)
-        if dt == self.dtype:
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert to a dtype (gradients flow back), as PyTorch's ``to(dtype)``, ``to(device, dtype)``, ``to(other)``.
+
+        The only device is the CPU: ``to("cpu")`` returns the tensor itself,
+        and any other device is a clear error.
+        """
+        dt = parse_to_args(args, kwargs)
+        if dt is None or dt == self.dtype:
             return self
         if dt.kind != "f" or self.dtype.kind != "f":
             return _wrap(self._data.astype(dt))
@@ -1126,7 +1065,7 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self._data.dtype != _default_dtype and self._data.dtype != np.int64 and self._data.dtype != np.bool_:
+        if self._data.dtype != dtypes.default_dtype() and self._data.dtype != np.int64 and self._data.dtype != np.bool_:
             extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx!r}")
@@ -1147,15 +1086,6 @@ def _reduced_count(shape: tuple, dim: Any) -> int:
 
 #: ``tg.tensor(data, requires_grad=False, dtype=None)`` is the same as ``Tensor(...)``.
 tensor = Tensor
-
-
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor that shares memory with ``array`` and keeps its dtype (as ``torch.from_numpy``)."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
-    return _wrap(array)
 
 
 # ---------------------------------------------------------------------------
@@ -1240,122 +1170,3 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002 - PyT
         raise ShapeError(f"where: shapes {cond.shape} (condition), {a.shape} and {b.shape} "
                          f"cannot be broadcast together") from err
     return _apply(ops.Where, a, b, arrays=arrays, cond=cond)
-
-
-# ---------------------------------------------------------------------------
-# Factories
-# ---------------------------------------------------------------------------
-
-
-def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
-    if requires_grad and array.dtype.kind != "f":
-        raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
-    return _wrap(array, bool(requires_grad))
-
-
-def _float_dtype(dtype: DTypeLike) -> np.dtype:
-    return _default_dtype if dtype is None else np.dtype(dtype)
-
-
-def zeros(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros of the given size."""
-    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
-
-
-def ones(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones of the given size."""
-    return _factory(np.ones(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
-
-
-def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ``size`` filled with ``fill_value`` (its dtype inferred from the value)."""
-    if dtype is None:
-        rank = _scalar_rank(fill_value)
-        dtype = (np.bool_, np.int64, _default_dtype)[rank]
-    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
-    return _factory(np.full(size, fill_value, dtype=dtype), requires_grad)
-
-
-def zeros_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape (and, unless given, the dtype) of ``t``."""
-    return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
-
-
-def ones_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape (and, unless given, the dtype) of ``t``."""
-    return _factory(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad)
-
-
-def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape (and, unless given, the dtype) of ``t``."""
-    return _factory(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
-
-
-def _random_floats(draw: str, size: tuple, dtype: DTypeLike) -> np.ndarray:
-    dt = _float_dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"{draw} makes floating-point tensors, got dtype {dt}")
-    method = getattr(_rng.generator(), "standard_normal" if draw == "randn" else "random")
-    if dt in (np.float32, np.float64):
-        return method(size, dtype=dt)
-    return method(size).astype(dt)
-
-
-def randn(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the standard normal distribution N(0, 1) (seeded by `manual_seed`)."""
-    return _factory(_random_floats("randn", _size_args(size), dtype), requires_grad)
-
-
-def rand(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the uniform distribution on [0, 1) (seeded by `manual_seed`)."""
-    return _factory(_random_floats("rand", _size_args(size), dtype), requires_grad)
-
-
-def randint(low: int, high: int | None = None, size: Any = (), dtype: DTypeLike = np.int64) -> Tensor:
-    """Random integers in [low, high) (``randint(high, size)`` starts at 0)."""
-    if high is None:
-        low, high = 0, low
-    if high <= low:
-        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
-    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
-    return _wrap(_rng.generator().integers(low, high, size=size).astype(dtype))
-
-
-def randperm(n: int) -> Tensor:
-    """A random ordering of 0, ..., n-1."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
-    return _wrap(_rng.generator().permutation(int(n)))
-
-
-def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` up to (not including) ``end`` in steps of ``step``.
-
-    Integer arguments give an int64 tensor, any float argument the default float dtype.
-    """
-    if end is None:
-        start, end = 0, start
-    if step == 0:
-        raise ValueError("arange: step must be non-zero")
-    if dtype is None:
-        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else _default_dtype
-    return _factory(np.arange(start, end, step, dtype=dtype), requires_grad)
-
-
-def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    return _factory(np.linspace(start, end, int(steps), dtype=_float_dtype(dtype)), requires_grad)
-
-
-def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """The identity matrix (``n`` by ``m``, square if ``m`` is omitted)."""
-    return _factory(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
-
-
-for _name in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
-              "randint", "randperm", "arange", "linspace", "eye", "from_numpy"):
-    setattr(Tensor, _name, staticmethod(globals()[_name]))
-del _name
-

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, get_default_dtype
+from ..dtypes import get_default_dtype
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter

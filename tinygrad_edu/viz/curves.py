@@ -10,7 +10,7 @@ import numpy as np
 
 from ..optim import SGD
 from ..optim.lr_scheduler import ReduceLROnPlateau
-from ..tensor import zeros
+from ..factories import zeros
 from ._inputs import check_count, figure_and_axes, new_figure
 
 __all__ = ["plot_history", "plot_lr_schedule", "compare_losses"]

@@ -1,0 +1,80 @@
+"""Dtypes and PyTorch's promotion rules, in one place.
+
+Float data becomes the default float dtype (float32 unless `set_default_dtype`
+changed it), integer data stays integer. A binary operation promotes by kind,
+bool < integer < float; a Python number only matters if it is of a higher kind
+than the tensor (a float with an integer tensor gives the default float
+dtype), and a 0-d tensor gives way to a dimensioned one of the same kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "set_default_dtype", "get_default_dtype", "default_dtype", "kind_rank", "scalar_rank", "SCALAR_TYPES",
+    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
+]
+
+DTypeLike = Any
+
+# dtypes under PyTorch's names, so `dtype=tg.float64` reads as `dtype=torch.float64`.
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+double = float64  # PyTorch's aliases (``tg.float`` is set in the package, where it shadows nothing)
+long = int64
+
+_default_dtype = float32
+
+
+def set_default_dtype(dtype: DTypeLike) -> None:
+    """Set the float dtype that float data and the factories produce (float32 at start).
+
+    Example:
+        >>> import numpy as np, tinygrad_edu as tg
+        >>> tg.set_default_dtype(np.float64); tg.tensor([1.0]).dtype
+        dtype('float64')
+        >>> tg.set_default_dtype(np.float32)
+    """
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype expects a floating dtype (float32 or float64), got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> np.dtype:
+    """The current default float dtype."""
+    return _default_dtype
+
+
+
+
+def default_dtype() -> np.dtype:
+    """The current default float dtype (the same as `get_default_dtype`)."""
+    return _default_dtype
+
+
+SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def kind_rank(dtype: np.dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floats: the order in which kinds promote."""
+    return {"b": 0, "i": 1, "u": 1, "f": 2}.get(dtype.kind, 3)
+
+
+def scalar_rank(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        return 0
+    if isinstance(value, (int, np.integer)):
+        return 1
+    return 2
+
+

@@ -1,0 +1,149 @@
+"""Factories: tensors made from a size, a range or random draws, as ``tg.zeros`` and ``Tensor.zeros``.
+
+Each takes ``dtype=`` and ``requires_grad=`` as PyTorch's do; float factories
+give the default float dtype (`tinygrad_edu.dtypes`). Random draws come from
+the library's one generator (`tinygrad_edu.rng`), so ``tg.manual_seed``
+governs them. The functions are attached to `Tensor` as static methods at the
+end of this module, as PyTorch offers both spellings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import dtypes
+from . import rng as _rng
+from .tensor import Tensor, _size_args, _wrap
+
+__all__ = [
+    "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
+    "randint", "randperm", "arange", "linspace", "eye",
+]
+
+Scalar = int | float | bool
+DTypeLike = Any
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor that shares memory with ``array`` and keeps its dtype (as ``torch.from_numpy``)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
+    return _wrap(array)
+
+
+def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
+    if requires_grad and array.dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
+    return _wrap(array, bool(requires_grad))
+
+
+def _float_dtype(dtype: DTypeLike) -> np.dtype:
+    return dtypes.default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def zeros(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of the given size."""
+    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of the given size."""
+    return _factory(np.ones(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (its dtype inferred from the value)."""
+    if dtype is None:
+        rank = dtypes.scalar_rank(fill_value)
+        dtype = (np.bool_, np.int64, dtypes.default_dtype())[rank]
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    return _factory(np.full(size, fill_value, dtype=dtype), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with the shape (and, unless given, the dtype) of ``t``."""
+    return _factory(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
+
+
+def _random_floats(draw: str, size: tuple, dtype: DTypeLike) -> np.ndarray:
+    dt = _float_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{draw} makes floating-point tensors, got dtype {dt}")
+    method = getattr(_rng.generator(), "standard_normal" if draw == "randn" else "random")
+    if dt in (np.float32, np.float64):
+        return method(size, dtype=dt)
+    return method(size).astype(dt)
+
+
+def randn(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal distribution N(0, 1) (seeded by `manual_seed`)."""
+    return _factory(_random_floats("randn", _size_args(size), dtype), requires_grad)
+
+
+def rand(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the uniform distribution on [0, 1) (seeded by `manual_seed`)."""
+    return _factory(_random_floats("rand", _size_args(size), dtype), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: DTypeLike = np.int64) -> Tensor:
+    """Random integers in [low, high) (``randint(high, size)`` starts at 0)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    return _wrap(_rng.generator().integers(low, high, size=size).astype(dtype))
+
+
+def randperm(n: int) -> Tensor:
+    """A random ordering of 0, ..., n-1."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
+    return _wrap(_rng.generator().permutation(int(n)))
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` up to (not including) ``end`` in steps of ``step``.
+
+    Integer arguments give an int64 tensor, any float argument the default float dtype.
+    """
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else dtypes.default_dtype()
+    return _factory(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    return _factory(np.linspace(start, end, int(steps), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (``n`` by ``m``, square if ``m`` is omitted)."""
+    return _factory(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+FACTORIES = (zeros, ones, full, zeros_like, ones_like, full_like, randn, rand, randint, randperm, arange,
+             linspace, eye, from_numpy)
+for _factory_fn in FACTORIES:
+    setattr(Tensor, _factory_fn.__name__, staticmethod(_factory_fn))
+del _factory_fn
