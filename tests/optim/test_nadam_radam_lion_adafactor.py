@@ -178,30 +178,28 @@ def run_lockstep(tg_cls, kwargs, dtype, grad_mode="assigned", *, torch=None, ref
                 loss = sum((tg.tensor(a, dtype=dtype) * p * p).sum() + (tg.tensor(b, dtype=dtype) * p).sum()
                            for p, (a, b) in zip(params, coeffs))
                 loss.backward()
-                flat_grad = opt._flat[0][0].grad
-                assert all(np.shares_memory(p.grad.data, flat_grad) for p in params)  # the fast path
-                grads = [p.grad.data.copy() for p in params]
+                grads = [p.grad.numpy().copy() for p in params]
                 if torch is not None:
                     torch_opt.zero_grad()
                     torch_loss = sum((torch.tensor(a) * p * p).sum() + (torch.tensor(b) * p).sum()
                                      for p, (a, b) in zip(torch_params, coeffs))
                     torch_loss.backward()
                     for p, tp in zip(params, torch_params):
-                        np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), **tol)
+                        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), **tol)
             opt.step()
             for i, p in enumerate(params):
-                assert p.data.dtype == dtype and p.data.shape == shapes[i]
+                assert p.numpy().dtype == dtype and p.numpy().shape == shapes[i]
             if torch is not None:
                 torch_opt.step()
                 for i, (p, tp) in enumerate(zip(params, torch_params)):
-                    assert_close(p.data, tp.detach().numpy(), dtype,
+                    assert_close(p.numpy(), tp.detach().numpy(), dtype,
                                  f"step {step + 1}, parameter {i} {shapes[i]} vs torch")
             if reference is not None:
                 for i, p in enumerate(params):
                     if grads[i] is not None:
                         ref_values[i] = np.asarray(reference(ref_values[i], grads[i], ref_states[i], **hyper[i]),
                                                    dtype=dtype)
-                    assert_close(p.data, ref_values[i], dtype,
+                    assert_close(p.numpy(), ref_values[i], dtype,
                                  f"step {step + 1}, parameter {i} {shapes[i]} vs the NumPy transcription")
         if torch is not None:
             for p, tp in zip(params, torch_params):  # the same step counts, the same lazily created state
@@ -272,15 +270,15 @@ def test_radam_takes_plain_momentum_steps_until_rho_exceeds_5():
     m = np.zeros(4)
     for t in range(1, 7):
         g = rng.standard_normal(4) * 10.0 ** t  # huge gradients: an adaptive step would not care, these steps do
-        before = w.data.copy()
+        before = w.numpy().copy()
         w.grad = tg.tensor(g, dtype=np.float64)
         opt.step()
         m = 0.9 * m + 0.1 * g
         plain = before - 0.1 * m / (1 - 0.9**t)
         if t <= 5:
-            np.testing.assert_allclose(w.data, plain, rtol=1e-13)
+            np.testing.assert_allclose(w.numpy(), plain, rtol=1e-13)
         else:
-            assert np.all(np.abs(w.data - before) < 0.1)  # adaptive: steps of about lr, whatever the scale
+            assert np.all(np.abs(w.numpy() - before) < 0.1)  # adaptive: steps of about lr, whatever the scale
 
 
 # -- Lion ---------------------------------------------------------------------------------------------------------
@@ -308,11 +306,11 @@ def test_lion_moves_every_coordinate_by_exactly_lr(maximize):
     w = tg.tensor(rng.standard_normal((5, 7)), requires_grad=True, dtype=np.float64)
     opt = optim.Lion([w], lr=0.01, maximize=maximize)
     for step in range(STEPS):
-        before = w.data.copy()
+        before = w.numpy().copy()
         g = rng.standard_normal((5, 7))
         w.grad = tg.tensor(g, dtype=np.float64)
         opt.step()
-        delta = w.data - before
+        delta = w.numpy() - before
         np.testing.assert_allclose(np.abs(delta), 0.01, rtol=1e-12)  # up to the rounding of theta - lr
         if step == 0:  # m_0 = 0: the first step follows the sign of the gradient itself
             np.testing.assert_array_equal(np.sign(delta), np.sign(g) if maximize else -np.sign(g))
@@ -323,7 +321,7 @@ def test_lion_sign_of_zero_is_zero():
     opt = optim.Lion([w], lr=0.1)
     w.grad = tg.tensor([0.0, 1.0, -1.0], dtype=np.float64)
     opt.step()  # c = 0.1 g: sign(0) = 0 leaves the first coordinate where it was
-    np.testing.assert_array_equal(w.data, [1.0, 2.0 - 0.1, 3.0 + 0.1])
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0 - 0.1, 3.0 + 0.1])
     np.testing.assert_array_equal(opt.state[w]["exp_avg"], (1 - 0.99) * np.array([0.0, 1.0, -1.0]))  # m = (1 - beta2) g
     decayed = tg.tensor([2.0], requires_grad=True, dtype=np.float64)
     opt = optim.Lion([decayed], lr=0.1, weight_decay=0.5)
@@ -371,7 +369,7 @@ def test_adafactor_moves_weights_that_start_at_zero_by_eps2():
     opt = optim.Adafactor([w], lr=1e-2)
     w.grad = tg.tensor([2.0, -3.0, 0.5], dtype=np.float64)
     opt.step()
-    np.testing.assert_allclose(w.data, [-1e-5, 1e-5, -1e-5], rtol=1e-12)
+    np.testing.assert_allclose(w.numpy(), [-1e-5, 1e-5, -1e-5], rtol=1e-12)
 
 
 @pytest.mark.parametrize("d", [1.0, 1.2, 2.0])
@@ -382,14 +380,14 @@ def test_adafactor_clips_updates_whose_rms_exceeds_d(d):
     opt = optim.Adafactor([w], lr=0.1, d=d)
     w.grad = tg.tensor(np.full(4, 1e-3), dtype=np.float64)
     opt.step()  # V_1 = g^2, U_1 = 1: theta_1 = 2 - alpha_1 = 2 - RMS(2) * 0.1
-    np.testing.assert_allclose(w.data, 1.8, rtol=1e-15)
+    np.testing.assert_allclose(w.numpy(), 1.8, rtol=1e-15)
     w.grad = tg.tensor(np.ones(4), dtype=np.float64)
     opt.step()
     beta2_2 = 1 - 2.0**-0.8
     u = 1 / np.sqrt(beta2_2 * 1e-6 + (1 - beta2_2) * 1.0)
     assert u == pytest.approx(1.3196, abs=1e-4)
     alpha_2 = 1.8 * 0.1  # RMS(theta_1) * min(lr, 1 / sqrt(2))
-    np.testing.assert_allclose(w.data, 1.8 - alpha_2 * min(u, d), rtol=1e-14)
+    np.testing.assert_allclose(w.numpy(), 1.8 - alpha_2 * min(u, d), rtol=1e-14)
 
 
 # -- what every optimizer must do ---------------------------------------------------------------------------------
@@ -429,10 +427,10 @@ def test_editing_the_learning_rate_between_steps_takes_effect():
     opt = optim.Lion([w], lr=0.1)
     for lr in (0.1, 0.01):
         opt.param_groups[0]["lr"] = lr
-        before = w.data.copy()
+        before = w.numpy().copy()
         w.grad = tg.tensor([1.0, -1.0], dtype=np.float64)
         opt.step()
-        np.testing.assert_allclose(before - w.data, [lr, -lr], rtol=1e-12)
+        np.testing.assert_allclose(before - w.numpy(), [lr, -lr], rtol=1e-12)
 
 
 def parabola_descent(opt_cls, kwargs, steps):
@@ -465,7 +463,7 @@ def rosenbrock_descent(opt_cls, kwargs, steps):
         loss = (1 - x) ** 2 + 100 * (y - x**2) ** 2  # a curved valley, minimum at (1, 1)
         loss.backward()
         opt.step()
-    return p.data
+    return p.numpy()
 
 
 @pytest.mark.parametrize("cls,kwargs,steps", [
@@ -501,14 +499,14 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, cls, kwargs, re
     first_opt = cls(first, **kwargs)
     run(first, first_opt, grads[:10])
     tg.save(first_opt.state_dict(), tmp_path / "optimizer.tg")
-    resumed = [tg.tensor(p.data.copy(), requires_grad=True, dtype=np.float64) for p in first]
+    resumed = [tg.tensor(p.numpy().copy(), requires_grad=True, dtype=np.float64) for p in first]
     resumed_opt = cls(resumed, lr=123.0)  # the hyperparameters come back from the checkpoint too
     resumed_opt.load_state_dict(tg.load(tmp_path / "optimizer.tg"))
     assert resumed_opt.param_groups[0]["lr"] == kwargs["lr"]
     run(resumed, resumed_opt, grads[10:])
 
     for a, b in zip(straight, resumed):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(straight, resumed):
         assert straight_opt.state[a].keys() == resumed_opt.state[b].keys()
         for key in straight_opt.state[a]:
@@ -580,7 +578,7 @@ def test_invalid_hyperparameter_set_between_steps_is_refused_before_anything_cha
     opt.param_groups[0]["beta2_decay"] = 0.1
     with pytest.raises(ValueError, match="beta2_decay"):
         opt.step()
-    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
 
 
 def test_invalid_hyperparameters_match_torchs_refusals(torch):

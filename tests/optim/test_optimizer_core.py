@@ -5,7 +5,7 @@ sharing parameters, groups edited between steps, gradients missing in some
 steps, ...). The flat-buffer design (parameters as views into one buffer per
 group and dtype; ``backward()`` writing gradients into a flat gradient buffer;
 one kernel call when every gradient is there) is checked from the outside too:
-whatever a user does to ``p.data`` or ``p.grad`` between steps, the result is
+whatever a user does to ``p.numpy()`` or ``p.grad`` between steps, the result is
 PyTorch's.
 """
 
@@ -67,7 +67,7 @@ def backward_both(torch, rng, opt, params, torch_opt, torch_params):
 
 def assert_same(params, torch_params, tol=F64, msg=""):
     for i, (p, tp) in enumerate(zip(params, torch_params)):
-        np.testing.assert_allclose(p.data, tp.detach().numpy(), **tol, err_msg=f"{msg} parameter {i}")
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), **tol, err_msg=f"{msg} parameter {i}")
 
 
 def flats(opt):
@@ -75,7 +75,7 @@ def flats(opt):
 
 
 def in_flat_buffer(opt, p):
-    return any(np.shares_memory(p.data, flat.param) for flat in flats(opt))
+    return any(np.shares_memory(p.numpy(), flat.param) for flat in flats(opt))
 
 
 def snapshot(opt, params):
@@ -83,7 +83,7 @@ def snapshot(opt, params):
     sd = opt.state_dict()
     state = {k: {name: np.array(v, copy=True) for name, v in s.items()} for k, s in sd["state"].items()}
     groups = [{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in g.items()} for g in sd["param_groups"]]
-    return (state, groups, [p.data.copy() for p in params], [flat.steps.copy() for flat in flats(opt)],
+    return (state, groups, [p.numpy().copy() for p in params], [flat.steps.copy() for flat in flats(opt)],
             {k: {n: np.array(v, copy=True) for n, v in s.items()} for k, s in
              ((i, opt.state[p]) for i, p in enumerate(params) if p in opt.state)})
 
@@ -161,11 +161,11 @@ def test_editing_hyperparameters_between_steps_takes_effect(torch, name):
         assert_same(params, torch_params, msg=f"step {step + 1}")
     # and a zero rate freezes every parameter
     opt.param_groups[0]["lr"] = 0.0
-    before = [p.data.copy() for p in params]
+    before = [p.numpy().copy() for p in params]
     backward_both(torch, rng, opt, params, torch_opt, torch_params)
     opt.step()
     for a, p in zip(before, params):
-        np.testing.assert_array_equal(p.data, a)
+        np.testing.assert_array_equal(p.numpy(), a)
 
 
 def test_invalid_edit_of_a_group_is_refused_at_step_and_changes_nothing():
@@ -250,25 +250,32 @@ def test_zero_grad_set_to_none():
 
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_zero_grad_keeping_arrays_matches_torch(torch, name):
-    """set_to_none=False zeroes the same arrays, which stay in the flat buffer: the fast path still holds."""
+    """set_to_none=False zeroes the same gradient tensors in place; once a step took their arrays into the
+    optimizer's gradient buffer, backward() accumulates there and the one-kernel path holds."""
     params, torch_params = make_params(torch)
     rng = np.random.default_rng(5)
     kwargs = dict(lr=0.1, momentum=0.9, nesterov=True) if name == "SGD" else dict(lr=0.05, amsgrad=True)
     opt, torch_opt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(torch_params, **kwargs)
     tg_loss(params, make_coeffs(rng, params)).backward()
-    grad_arrays = [p.grad.data for p in params]
     grad_tensors = [p.grad for p in params]
     opt.zero_grad(set_to_none=False)
+    tg_loss(params, make_coeffs(rng, params)).backward()
+    torch_loss(torch, torch_params, make_coeffs(np.random.default_rng(5), params)).backward()
+    torch_opt.zero_grad(set_to_none=False)
+    opt.zero_grad(set_to_none=False)
+    opt.step()  # nothing to do (zero gradients) but bookkeeping: the gradients now live in the buffer
+    torch_opt.step()
+    grad_arrays = [p.grad.numpy() for p in params]
     for step in range(15):
         coeffs = make_coeffs(rng, params)
         opt.zero_grad(set_to_none=False)
         for p, array, tensor in zip(params, grad_arrays, grad_tensors):
-            assert p.grad is tensor and p.grad.data is array and not array.any()
+            assert p.grad is tensor and p.grad.numpy() is array and not array.any()
         tg_loss(params, coeffs).backward()
         torch_opt.zero_grad(set_to_none=False)
         torch_loss(torch, torch_params, coeffs).backward()
-        assert all(p.grad.data is array for p, array in zip(params, grad_arrays))
-        assert flats(opt)[0].plan()[0] is flats(opt)[0].all_active  # the one-kernel path
+        assert all(p.grad.numpy() is array for p, array in zip(params, grad_arrays))
+        assert flats(opt)[0].plan() is flats(opt)[0].all_active  # the one-kernel path
         opt.step()
         torch_opt.step()
         assert_same(params, torch_params, msg=f"step {step + 1}")
@@ -283,9 +290,9 @@ def test_gradients_accumulate_over_two_backward_calls(torch):
         opt.zero_grad()
         tg_loss(params, first).backward()
         tg_loss(params, second).backward()
-        expected = [2 * a1 * p.data + b1 + 2 * a2 * p.data + b2 for p, (a1, b1), (a2, b2) in zip(params, first, second)]
+        expected = [2 * a1 * p.numpy() + b1 + 2 * a2 * p.numpy() + b2 for p, (a1, b1), (a2, b2) in zip(params, first, second)]
         for p, g in zip(params, expected):
-            np.testing.assert_allclose(p.grad.data, g, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-12, atol=1e-13)
         torch_opt.zero_grad()
         torch_loss(torch, torch_params, first).backward()
         torch_loss(torch, torch_params, second).backward()
@@ -313,13 +320,13 @@ def test_parameter_without_gradient_is_skipped_like_torch(torch, name):
             tg_loss([params[i] for i in picked], [coeffs[i] for i in picked]).backward()
             torch_loss(torch, [torch_params[i] for i in picked], [coeffs[i] for i in picked]).backward()
         assert [p.grad is not None for p in params] == mask
-        before = [p.data.copy() for p in params]
+        before = [p.numpy().copy() for p in params]
         opt.step()
         torch_opt.step()
         assert_same(params, torch_params, msg=f"step {step + 1}")
         for i, used in enumerate(mask):
             if not used:
-                np.testing.assert_array_equal(params[i].data, before[i])
+                np.testing.assert_array_equal(params[i].numpy(), before[i])
             if name != "SGD":
                 theirs = torch_opt.state.get(torch_params[i], {}).get("step")
                 ours = opt.state[params[i]]["step"] if params[i] in opt.state else None
@@ -380,14 +387,14 @@ def test_gradient_array_rebound_to_a_wrong_shape_is_an_error_that_changes_nothin
 
 
 def test_gradient_array_rebound_after_backward_is_used(torch):
-    """``p.grad.data = np.clip(p.grad.data, ...)``, a hand-made clipping, must reach the update."""
+    """``p.grad.data = np.clip(p.grad.numpy(), ...)``, a hand-made clipping, must reach the update."""
     params, torch_params = make_params(torch)
     rng = np.random.default_rng(10)
     opt, torch_opt = optim.SGD(params, lr=0.1, momentum=0.9), torch.optim.SGD(torch_params, lr=0.1, momentum=0.9)
     for step in range(8):
         backward_both(torch, rng, opt, params, torch_opt, torch_params)
         for p, tp in zip(params, torch_params):
-            p.grad.data = np.clip(p.grad.data, -0.5, 0.5)
+            p.grad.data = np.clip(p.grad.numpy(), -0.5, 0.5)
             tp.grad = tp.grad.clamp(-0.5, 0.5)
         opt.step()
         torch_opt.step()
@@ -398,50 +405,67 @@ def test_gradient_array_rebound_then_cleared_does_not_update_a_parameter_without
     a, b = make_params(shapes=[(2,), (2,)])
     opt = optim.SGD([a, b], lr=0.1)
     (a.sum() + b.sum()).backward()
-    a.grad.data = a.grad.data.copy()
+    a.grad.data = a.grad.numpy().copy()
     opt.zero_grad()
     (a.sum() + b.sum()).backward()
     opt.zero_grad()
     (a * 2).sum().backward()  # only a has a gradient now
-    before = b.data.copy()
+    before = b.numpy().copy()
     opt.step()
-    np.testing.assert_array_equal(b.data, before)
+    np.testing.assert_array_equal(b.numpy(), before)
     assert b not in opt.state
-    # the bookkeeping recovers: with both gradients back in the buffer, the one-kernel path is taken again
+    # with both gradients back, both move again
     opt.zero_grad()
     (a.sum() + b.sum()).backward()
-    assert flats(opt)[0].plan()[0] is flats(opt)[0].all_active
     opt.step()
-    np.testing.assert_allclose(b.data, before - 0.1)
+    np.testing.assert_allclose(b.numpy(), before - 0.1)
 
 
-# -- the flat buffers and p.data ---------------------------------------------------------------------------------
+# -- the flat buffers and p.numpy() ---------------------------------------------------------------------------------
 
 
-def test_parameters_live_in_one_flat_buffer_and_keep_their_arrays():
+def test_parameter_arrays_stay_the_same_objects_and_views_see_every_update():
+    """``p.detach().numpy()`` is one array object across steps and zero_grad; a NumPy view of it sees updates."""
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
     params = list(model.parameters())
     opt = optim.Adam(params, lr=0.01)
-    (flat,) = flats(opt)
-    assert flat.param.size == sum(p.numel() for p in params)
-    arrays = [p.data for p in params]
-    np.testing.assert_array_equal(flat.param, np.concatenate([a.ravel() for a in arrays]))
+    arrays = [p.detach().numpy() for p in params]
+    views = [a.reshape(-1)[:2] for a in arrays]
     x = tg.randn(4, 3)
-    for _ in range(5):
-        opt.zero_grad()
+    for step in range(5):
+        before = [v.copy() for v in views]
+        opt.zero_grad(set_to_none=step % 2 == 0)
         (model(x) ** 2).mean().backward()
-        assert all(np.shares_memory(p.grad.data, flat.grad) for p in params)
         opt.step()
-        assert all(p.data is a for p, a in zip(params, arrays))
-        assert all(np.shares_memory(p.data, flat.param) for p in params)
-    np.testing.assert_array_equal(flat.param, np.concatenate([p.data.ravel() for p in params]))
+        assert all(p.detach().numpy() is a and p.numpy() is a for p, a in zip(params, arrays))
+        assert all(not np.array_equal(v, b) for v, b in zip(views, before))  # the views moved with the update
+        for p, v in zip(params, views):
+            np.testing.assert_array_equal(v, p.numpy().reshape(-1)[:2])
+
+
+def test_the_optimizer_keeps_a_group_in_one_flat_buffer():
+    """The fast path's layout (optim's own business): one buffer per group and dtype, every step one kernel."""
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    params = list(model.parameters())
+    values = np.concatenate([p.numpy().ravel() for p in params])
+    opt = optim.Adam(params, lr=0.01)
+    (flat,) = flats(opt)
+    np.testing.assert_array_equal(flat.param, values)
+    assert all(np.shares_memory(p.numpy(), flat.param) for p in params)
+    opt.zero_grad()
+    (model(tg.randn(4, 3)) ** 2).mean().backward()
+    opt.step()
+    assert all(np.shares_memory(p.grad.numpy(), flat.grad) for p in params)  # later backwards accumulate there
+    (model(tg.randn(4, 3)) ** 2).mean().backward()
+    assert flat.plan() is flat.all_active
 
 
 @pytest.mark.parametrize("when", ["after step", "after backward", "zero_grad keeping arrays"])
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_rebinding_p_data_is_honoured(torch, name, when):
-    """A user may rebind ``p.data`` at any time between steps: the new values are used and updated from."""
+    """A user may rebind ``p.numpy()`` at any time between steps: the new values are used and updated from."""
     params, torch_params = make_params(torch)
     rng = np.random.default_rng(11)
     kwargs = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.05)
@@ -481,14 +505,14 @@ def test_rebinding_p_data_to_another_shape():
     params[1].data = np.ones(5)
     (params[1] * params[1]).sum().backward()
     tg_loss([params[0]], make_coeffs(np.random.default_rng(1), [params[0]])).backward()
-    np.testing.assert_array_equal(params[1].grad.data, np.full(5, 2.0))
+    np.testing.assert_array_equal(params[1].grad.numpy(), np.full(5, 2.0))
     before = snapshot(opt, params)
     with pytest.raises(tg.ShapeError, match=r"\(3,\) to \(5,\)"):
         opt.step()
     assert_snapshot_equal(before, snapshot(opt, params))
     fresh = optim.SGD(params, lr=0.25)
     fresh.step()
-    np.testing.assert_array_equal(params[1].data, np.full(5, 0.5))
+    np.testing.assert_array_equal(params[1].numpy(), np.full(5, 0.5))
     assert in_flat_buffer(fresh, params[1])
 
 
@@ -509,7 +533,7 @@ def test_mixed_dtypes_in_one_group_match_torch(torch):
         for i, (p, tp) in enumerate(zip(params, torch_params)):
             assert p.dtype == init[i].dtype
             tol = F64 if p.dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(p.data, tp.detach().numpy(), **tol, err_msg=f"step {step + 1}, param {i}")
+            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), **tol, err_msg=f"step {step + 1}, param {i}")
     assert optim.Adam(params, lr=0.1).state_dict()["param_groups"][0]["params"] == [0, 1, 2, 3]
 
 
@@ -540,8 +564,6 @@ def test_second_optimizer_over_the_same_parameters(torch, old_name, new_name):
             old.step()
             torch_old.step()
         assert_same(params, torch_params, msg=f"step {step + 1}")
-    # a gradient taken after the old optimizer stepped still lands in the new one's buffer
-    assert all(np.shares_memory(p.grad.data, flats(new)[0].grad) for p in params)
 
 
 def test_only_the_old_optimizer_stepped_after_a_new_one_was_built(torch):
@@ -599,7 +621,7 @@ def test_invalid_hyperparameters_name_the_argument_and_value(cls, kwargs, name, 
         cls([p], **kwargs)
     message = str(info.value)
     assert name in message and value in message, message
-    assert p._grad_home is None  # a refused optimizer did not take the parameter over
+    assert p.numpy().base is None  # a refused optimizer did not take the parameter over
 
 
 def test_hyperparameter_list_edited_in_place_is_validated_again():
@@ -608,10 +630,10 @@ def test_hyperparameter_list_edited_in_place_is_validated_again():
     p.grad = tg.ones(2, dtype=np.float64)
     opt.step()
     opt.param_groups[0]["betas"][0] = 1.5
-    before = p.data.copy()
+    before = p.numpy().copy()
     with pytest.raises(ValueError, match=r"betas\[0\].*1\.5"):
         opt.step()
-    np.testing.assert_array_equal(p.data, before)
+    np.testing.assert_array_equal(p.numpy(), before)
     opt.param_groups[0]["betas"][0] = 0.5
     opt.step()
     assert float(opt.state[p]["step"]) == 2
@@ -689,7 +711,7 @@ def test_closure_runs_with_grad_enabled():
 
     with tg.no_grad():
         assert opt.step(closure).item() == 4.0
-    np.testing.assert_array_equal(w.data, [1.0])
+    np.testing.assert_array_equal(w.numpy(), [1.0])
 
 
 # -- state, state_dict ---------------------------------------------------------------------------------------------
@@ -816,7 +838,7 @@ def test_checkpoint_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, na
 
     model, opt = model_and_optimizer(0)
     train(model, opt, 0, k + n)
-    expected = [p.data.copy() for p in model.parameters()]
+    expected = [p.numpy().copy() for p in model.parameters()]
 
     model, opt = model_and_optimizer(0)
     train(model, opt, 0, k)
@@ -828,7 +850,7 @@ def test_checkpoint_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, na
     opt.load_state_dict(checkpoint["optimizer"])
     train(model, opt, k, n)
     for p, e in zip(model.parameters(), expected):
-        assert p.data.tobytes() == e.tobytes()
+        assert p.numpy().tobytes() == e.tobytes()
 
 
 def stepped_adam(params=None, amsgrad=False):
@@ -925,7 +947,7 @@ def test_refused_load_state_dict_changes_nothing(corrupt, amsgrad):
     train_steps(opt, params, np.random.default_rng(20), 2)
     train_steps(twin, twin_params, np.random.default_rng(20), 2)
     for p, q in zip(params, twin_params):
-        assert p.data.tobytes() == q.data.tobytes()
+        assert p.numpy().tobytes() == q.numpy().tobytes()
 
 
 def test_refused_load_with_fewer_amsgrad_buffers_changes_nothing():
@@ -992,7 +1014,7 @@ TRAINING_CODE = textwrap.dedent("""
                     if step % 4 == 3:
                         params[1].grad = None  # the general path too
                     opt.step()
-                lines.append(" ".join(float(v).hex() for p in params for v in np.ravel(p.data)))
+                lines.append(" ".join(float(v).hex() for p in params for v in np.ravel(p.numpy())))
         return "\\n".join(lines)
 """)
 
@@ -1084,7 +1106,7 @@ def test_kernels_work_from_a_read_only_package(tmp_path):
             opt = tg.optim.SGD([p], lr=0.5)
             p.grad = tg.tensor([1.0, -2.0], dtype=np.float64)
             opt.step()
-            print(p.data.tolist())
+            print(p.numpy().tolist())
         """) % str(package.parent)
         assert run_python(code, env=env, cwd=tmp_path).strip() == "[0.5, 3.0]"
         assert not (package / "optim" / "__pycache__").is_dir()

@@ -71,10 +71,10 @@ def run(cls, kwargs, name, dtype, *, parallel, torch=None):  # noqa: ANN001, ANN
                 p.grad = torch.tensor(g) if has_grad(step, i) else None
             torch_opt.step()
             for i, (p, tp) in enumerate(zip(params, torch_params)):
-                np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-13,
+                np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-12, atol=1e-13,
                                            err_msg=f"step {step + 1}, parameter {i} vs torch")
     np.testing.assert_array_equal(flat.steps, [STEPS - 1, STEPS, STEPS - (STEPS + 1) // 3])
-    return [p.data.copy() for p in params], {k: v.copy() for k, v in flat.state.items()}
+    return [p.numpy().copy() for p in params], {k: v.copy() for k, v in flat.state.items()}
 
 
 @pytest.mark.parametrize("name, cls, kwargs", OPTIMIZERS, ids=[cls.__name__ for _, cls, _ in OPTIMIZERS])

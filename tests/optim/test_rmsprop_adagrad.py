@@ -136,10 +136,10 @@ def run_three_ways(torch, tg_cls, torch_cls, reference_cls, kwargs, dtype, seed)
         topt.step()
         reference.step(gs)
         for k, (p, q, theta) in enumerate(zip(ps, qs, reference.theta)):
-            assert p.data.dtype == dtype and p.shape == SHAPES[k]
-            np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[dtype],
+            assert p.numpy().dtype == dtype and p.shape == SHAPES[k]
+            np.testing.assert_allclose(p.numpy(), q.detach().numpy(), **TOL[dtype],
                                        err_msg=f"vs torch: step {step + 1}, parameter {k}")
-            np.testing.assert_allclose(p.data, theta, **TOL[dtype],
+            np.testing.assert_allclose(p.numpy(), theta, **TOL[dtype],
                                        err_msg=f"vs NumPy reference: step {step + 1}, parameter {k}")
     # The state holds the buffers PyTorch keeps, no more, with the same values.
     for p, q in zip(ps, qs):
@@ -184,7 +184,7 @@ def test_defaults_are_torchs(torch, name):
         opt.step()
         topt.step()
     for p, q in zip(ps, qs):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[np.float64])
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), **TOL[np.float64])
 
 
 # -- groups, skipped parameters, edited hyperparameters ----------------------------------------
@@ -215,7 +215,7 @@ def test_two_param_groups_with_different_hyperparameters(torch, name):
         opt.step()
         topt.step()
         for p, q in zip(ps, qs):
-            np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[np.float64], err_msg=f"step {step + 1}")
+            np.testing.assert_allclose(p.numpy(), q.detach().numpy(), **TOL[np.float64], err_msg=f"step {step + 1}")
     # The groups really differ: the same run with the first group's settings for everything does not match.
     alone = make_params(init, np.float64)
     opt_alone = getattr(optim, name)(alone, **{**common, **first})
@@ -223,7 +223,7 @@ def test_two_param_groups_with_different_hyperparameters(torch, name):
         for p, g in zip(alone, gs):
             p.grad = tg.tensor(g, dtype=np.float64)
         opt_alone.step()
-    assert not np.allclose(alone[3].data, ps[3].data)
+    assert not np.allclose(alone[3].numpy(), ps[3].numpy())
 
 
 def test_adagrad_initial_accumulator_value_per_group(torch):
@@ -246,7 +246,7 @@ def test_adagrad_initial_accumulator_value_per_group(torch):
         first.step(gs[:2])
         second.step(gs[2:])
         for p, theta in zip(ps, first.theta + second.theta):
-            np.testing.assert_allclose(p.data, theta, **TOL[np.float64])
+            np.testing.assert_allclose(p.numpy(), theta, **TOL[np.float64])
     # PyTorch, given the same groups, starts the second group's sums at 0.1 instead.
     qs = make_torch_params(torch, init, np.float64)
     topt = torch.optim.Adagrad([{"params": qs[:2]}, {"params": qs[2:], "initial_accumulator_value": 2.0}],
@@ -272,15 +272,15 @@ def test_parameter_without_grad_is_skipped(torch, dtype, name, kwargs):
         for p, q, g in zip(ps, qs, gs):
             p.grad = None if g is None else tg.tensor(g, dtype=dtype)
             q.grad = None if g is None else torch.tensor(g.astype(dtype))
-        before = [p.data.copy() for p in ps]
+        before = [p.numpy().copy() for p in ps]
         opt.step()
         topt.step()
         reference.step(gs)
         for k, (p, q, g) in enumerate(zip(ps, qs, gs)):
             if g is None:
-                np.testing.assert_array_equal(p.data, before[k])
-            np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[dtype], err_msg=f"step {step + 1}")
-            np.testing.assert_allclose(p.data, reference.theta[k], **TOL[dtype], err_msg=f"step {step + 1}")
+                np.testing.assert_array_equal(p.numpy(), before[k])
+            np.testing.assert_allclose(p.numpy(), q.detach().numpy(), **TOL[dtype], err_msg=f"step {step + 1}")
+            np.testing.assert_allclose(p.numpy(), reference.theta[k], **TOL[dtype], err_msg=f"step {step + 1}")
             updates = sum(1 for s in range(step + 1) if s not in missing.get(k, ()))
             if updates == 0:
                 assert p not in opt.state  # state appears at a parameter's first update
@@ -296,10 +296,10 @@ def test_switching_on_state_after_the_first_step_is_refused():
     for key, value in [("centered", True), ("momentum", 0.9)]:
         saved = opt.param_groups[0][key]
         opt.param_groups[0][key] = value
-        before = p.data.copy()
+        before = p.numpy().copy()
         with pytest.raises(ValueError, match=key):
             opt.step()
-        np.testing.assert_array_equal(p.data, before)
+        np.testing.assert_array_equal(p.numpy(), before)
         opt.param_groups[0][key] = saved
 
 
@@ -316,7 +316,7 @@ def descend(make_optimizer, loss_fn, start, steps):
         first = loss.item() if first is None else first
         loss.backward()
         opt.step()
-    return x.data.copy(), first, loss_fn(x).item()
+    return x.numpy().copy(), first, loss_fn(x).item()
 
 
 def parabola(x):
@@ -376,7 +376,7 @@ def test_state_dict_save_load_resume_equals_uninterrupted_run(tmp_path, name, kw
     for step, gs in enumerate(grads[:20]):
         feed(first_half, gs, step)
         opt1.step()
-    tg.save({"optimizer": opt1.state_dict(), "params": [p.data for p in first_half]}, tmp_path / "ckpt.tg")
+    tg.save({"optimizer": opt1.state_dict(), "params": [p.numpy() for p in first_half]}, tmp_path / "ckpt.tg")
     checkpoint = tg.load(tmp_path / "ckpt.tg")
 
     resumed = make_params(checkpoint["params"], np.float32)
@@ -388,7 +388,7 @@ def test_state_dict_save_load_resume_equals_uninterrupted_run(tmp_path, name, kw
         feed(resumed, gs, step)
         opt2.step()
     for p, q in zip(straight, resumed):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
     for p, q in zip(straight, resumed):
         for key, value in opt.state[p].items():
             np.testing.assert_array_equal(value, opt2.state[q][key], err_msg=key)
@@ -443,7 +443,7 @@ def test_invalid_hyperparameters_are_refused_by_name(name, argument, value):
     p.grad = tg.tensor([1.0, 1.0])
     with pytest.raises(ValueError, match=message):
         opt.step()
-    np.testing.assert_array_equal(p.data, [1.0, 2.0])
+    np.testing.assert_array_equal(p.numpy(), [1.0, 2.0])
     assert p not in opt.state
 
 

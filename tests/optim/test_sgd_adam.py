@@ -81,7 +81,6 @@ def run_lockstep(tg_cls, kwargs, dtype, grad_mode, *, torch=None, torch_cls=None
     init = [np.asarray(rng.standard_normal(shape), dtype=dtype) for shape in shapes]
     params = [tg.tensor(v.copy(), requires_grad=True, dtype=dtype) for v in init]
     opt = tg_cls(params, **kwargs)
-    flat_grad = opt._flat[0][0].grad
     if torch is not None:
         torch_params = [torch.tensor(v.copy(), requires_grad=True) for v in init]
         torch_opt = torch_cls(torch_params, **kwargs)
@@ -106,29 +105,27 @@ def run_lockstep(tg_cls, kwargs, dtype, grad_mode, *, torch=None, torch_cls=None
             loss = sum(((tg.tensor(a, dtype=dtype) * p * p).sum() + (tg.tensor(b, dtype=dtype) * p).sum())
                        for p, (a, b) in zip(params, coeffs))
             loss.backward()
-            for p in params:  # the gradients were deposited into the optimizer's flat buffer
-                assert np.shares_memory(p.grad.data, flat_grad)
-            grads = [p.grad.data.copy() for p in params]
+            grads = [p.grad.numpy().copy() for p in params]
             if torch is not None:
                 torch_opt.zero_grad()
                 torch_loss = sum(((torch.tensor(a) * p * p).sum() + (torch.tensor(b) * p).sum())
                                  for p, (a, b) in zip(torch_params, coeffs))
                 torch_loss.backward()
                 for p, tp in zip(params, torch_params):
-                    np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), **tol)
+                    np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), **tol)
         opt.step()
         for i, p in enumerate(params):
-            assert p.data.dtype == dtype and p.data.shape == shapes[i]
+            assert p.numpy().dtype == dtype and p.numpy().shape == shapes[i]
         if torch is not None:
             torch_opt.step()
             for i, (p, tp) in enumerate(zip(params, torch_params)):
-                np.testing.assert_allclose(p.data, tp.detach().numpy(), **tol,
+                np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), **tol,
                                            err_msg=f"step {step + 1}, parameter {i} vs torch")
         if reference is not None:
             for i, p in enumerate(params):
                 ref_values[i] = np.asarray(reference(ref_values[i], grads[i].astype(dtype), ref_states[i], **kwargs),
                                            dtype=dtype)
-                np.testing.assert_allclose(p.data, ref_values[i], **tol,
+                np.testing.assert_allclose(p.numpy(), ref_values[i], **tol,
                                            err_msg=f"step {step + 1}, parameter {i} vs the NumPy transcription")
     return params
 
@@ -175,7 +172,7 @@ def test_sgd_first_step_is_plain_gradient_descent():
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     (w ** 2).sum().backward()
     opt.step()  # the momentum buffer starts as a copy of the gradient: w <- w - lr * g
-    np.testing.assert_array_equal(w.data, [5.0 - 0.1 * 10.0, -2.0 - 0.1 * -4.0])
+    np.testing.assert_array_equal(w.numpy(), [5.0 - 0.1 * 10.0, -2.0 - 0.1 * -4.0])
 
 
 # -- Momentum (textbook form) --------------------------------------------------------------------------------
@@ -211,16 +208,16 @@ def test_momentum_differs_from_torch_sgd_momentum(torch):
     w.grad, tw.grad = tg.tensor(g, dtype=np.float64), torch.tensor(g)
     opt.step()
     torch_opt.step()
-    np.testing.assert_allclose(w.data, init - 0.1 * 0.1 * g, rtol=1e-14)   # v1 = (1 - beta) g
+    np.testing.assert_allclose(w.numpy(), init - 0.1 * 0.1 * g, rtol=1e-14)   # v1 = (1 - beta) g
     np.testing.assert_allclose(tw.detach().numpy(), init - 0.1 * g, rtol=1e-14)  # b1 = g
-    assert not np.allclose(w.data, tw.detach().numpy())
+    assert not np.allclose(w.numpy(), tw.detach().numpy())
     # With the same sequence, the two never coincide: textbook v is (1 - beta) times an EMA-like sum.
     for _ in range(10):
         g = rng.standard_normal(4)
         w.grad, tw.grad = tg.tensor(g, dtype=np.float64), torch.tensor(g)
         opt.step()
         torch_opt.step()
-        assert not np.allclose(w.data, tw.detach().numpy())
+        assert not np.allclose(w.numpy(), tw.detach().numpy())
 
 
 # -- Adam, AdamW ------------------------------------------------------------------------------------------------
@@ -284,9 +281,9 @@ def test_adamw_decay_is_decoupled_from_adam_decay():
     a.grad, b.grad = tg.zeros(2, dtype=np.float64), tg.zeros(2, dtype=np.float64)
     adamw.step()
     adam.step()
-    np.testing.assert_array_equal(a.data, init * (1 - 0.1 * 0.5))
+    np.testing.assert_array_equal(a.numpy(), init * (1 - 0.1 * 0.5))
     # Adam: g = lambda theta, m_hat / sqrt(v_hat) = sign(g): a step of lr against the sign
-    np.testing.assert_allclose(b.data, init - 0.1 * np.sign(init), rtol=1e-7)
+    np.testing.assert_allclose(b.numpy(), init - 0.1 * np.sign(init), rtol=1e-7)
 
 
 # -- convergence with real autograd ----------------------------------------------------------------------------

@@ -1,22 +1,32 @@
-"""Optimizers, as ``torch.optim``."""
+"""Optimizers, as ``torch.optim``.
+
+``REGISTRY`` below is the one list of optimizers: `get`, `names`, the tests and
+the command line read it. A new optimizer is its own file (the class, its
+docstring math and its readable ``rule`` function), its kernel in
+``kernels.py``, and one entry here.
+"""
 
 from . import lr_scheduler
-from .adafactor import Adafactor
-from .adagrad import Adagrad
-from .adam import Adam, AdamW
+from .adafactor import Adafactor, adafactor_step
+from .adagrad import Adagrad, adagrad_step
+from .adam import Adam, AdamW, adam_step, adamw_step
 from .explain import UpdateExplanation, explain_step
-from .lion import Lion
-from .nadam import NAdam
+from .lion import Lion, lion_step
+from .nadam import NAdam, nadam_step
 from .optimizer import Optimizer
-from .radam import RAdam
-from .rmsprop import RMSprop
-from .sgd import SGD, Momentum
+from .radam import RAdam, radam_step
+from .rmsprop import RMSprop, rmsprop_step
+from .sgd import SGD, Momentum, momentum_step, sgd_step
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam", "Lion", "Adafactor",
-           "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names"]
+           "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
+           "sgd_step", "momentum_step", "rmsprop_step", "adagrad_step", "adam_step", "adamw_step", "nadam_step",
+           "radam_step", "lion_step", "adafactor_step"]
 
-_BY_NAME = {cls.__name__.lower(): cls for cls in (SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion,
-                                                 Adafactor)}
+#: Every optimizer, simplest first. Each class names its kernel (``kernel``) and its readable rule (``rule``).
+REGISTRY: tuple[type[Optimizer], ...] = (SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion, Adafactor)
+
+_BY_NAME = {cls.__name__.lower(): cls for cls in REGISTRY}
 
 
 def names() -> list[str]:

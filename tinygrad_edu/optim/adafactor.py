@@ -10,7 +10,41 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_number
 
-__all__ = ["Adafactor"]
+__all__ = ["Adafactor", "adafactor_step"]
+
+
+def adafactor_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-2,
+                   beta2_decay: float = -0.8, eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
+                   weight_decay: float = 0.0, maximize: bool = False) -> dict[str, Any]:
+    """One step of `Adafactor` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'row_var'`` (R) and ``'col_var'`` (C) for a parameter of 2 or
+    more dimensions, else ``'variance'`` (V), zero if absent; updated in place.
+    """
+    eps1, eps2 = eps
+    if eps1 is None:
+        eps1 = float(np.finfo(theta.dtype).eps)
+    G_t = -g if maximize else g
+    beta2_t = 1 - t**beta2_decay
+    rho_t = min(lr, 1 / math.sqrt(t))
+    theta_rms = math.sqrt(np.mean(np.square(theta, dtype=np.float64))) if theta.size else 0.0
+    alpha_t = max(eps2, theta_rms) * rho_t
+    theta_decayed = theta * (1 - lr * weight_decay)
+    terms = {"G_t": G_t, "beta2_t": beta2_t, "rho_t": rho_t, "RMS(theta)": theta_rms, "alpha_t": alpha_t}
+    if theta.ndim >= 2:
+        R_t = beta2_t * state.get("row_var", 0) + (1 - beta2_t) * np.mean(g * g, axis=-1, keepdims=True)
+        C_t = beta2_t * state.get("col_var", 0) + (1 - beta2_t) * np.mean(g * g, axis=-2, keepdims=True)
+        state["row_var"], state["col_var"] = R_t, C_t
+        V_hat = R_t * C_t / np.maximum(np.mean(R_t, axis=-2, keepdims=True), eps1)
+        terms.update(R_t=R_t, C_t=C_t, V_hat=V_hat)
+    else:
+        V_hat = beta2_t * state.get("variance", 0) + (1 - beta2_t) * g * g
+        state["variance"] = terms["V_t"] = V_hat
+    U_t = G_t / np.sqrt(np.maximum(V_hat, eps1 * eps1))
+    U_rms = math.sqrt(np.mean(np.square(U_t, dtype=np.float64))) if U_t.size else 0.0
+    update = alpha_t / max(1.0, U_rms / d) * U_t
+    return {**terms, "U_t": U_t, "RMS(U_t)": U_rms, "theta_decayed": theta_decayed, "update": update,
+            "theta": theta_decayed - update}
 
 
 class Adafactor(Optimizer):
@@ -41,7 +75,9 @@ class Adafactor(Optimizer):
 
     With ``maximize``, G_t is the negated gradient. As in PyTorch (and unlike
     the paper), gamma caps rho_t and scales the weight decay, and eps1 guards
-    the final divisions rather than being added to G^2.
+    the final divisions rather than being added to G^2. `adafactor_step` is
+    this rule for one parameter in plain NumPy; the kernel ``kernels.adafactor``
+    is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -60,7 +96,7 @@ class Adafactor(Optimizer):
         >>> w = tg.tensor([[3.0, 4.0], [0.0, 0.0]], requires_grad=True)
         >>> opt = tg.optim.Adafactor([w], lr=0.01)
         >>> (w ** 2).sum().backward(); opt.step()   # U = [[1, 1], [0, 0]], alpha = RMS(w) * 0.01 = 0.025
-        >>> [round(x, 4) for x in w.data.ravel().tolist()]
+        >>> [round(x, 4) for x in w.numpy().ravel().tolist()]
         [2.975, 3.975, 0.0, 0.0]
         >>> opt.state[w]["row_var"].shape, opt.state[w]["col_var"].shape   # 2 + 2 values, not 4
         ((2, 1), (1, 2))
@@ -70,6 +106,7 @@ class Adafactor(Optimizer):
     """
 
     kernel = "adafactor"
+    rule = staticmethod(adafactor_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,

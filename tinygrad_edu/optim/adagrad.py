@@ -9,7 +9,24 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_number
 
-__all__ = ["Adagrad"]
+__all__ = ["Adagrad", "adagrad_step"]
+
+
+def adagrad_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-2,
+                 lr_decay: float = 0, weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, maximize: bool = False) -> dict[str, Any]:
+    """One step of `Adagrad` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'sum'`` (s, ``initial_accumulator_value`` if absent) and is updated in place.
+    """
+    g_t = -g if maximize else g
+    if weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    eta_t = lr / (1 + (t - 1) * lr_decay)
+    s_t = state.get("sum", initial_accumulator_value) + g_t * g_t
+    state["sum"] = s_t
+    update = eta_t * g_t / (np.sqrt(s_t) + eps)
+    return {"g_t": g_t, "eta_t": eta_t, "s_t": s_t, "update": update, "theta": theta - update}
 
 
 class Adagrad(Optimizer):
@@ -27,7 +44,8 @@ class Adagrad(Optimizer):
     Parameters with large past gradients get small steps and rarely-updated
     ones large steps. Because s only grows, every step size keeps shrinking,
     the weakness RMSprop's running mean fixes. The state is s (``'sum'``): one
-    value per parameter.
+    value per parameter. `adagrad_step` is this rule for one parameter in plain
+    NumPy; the kernel ``kernels.adagrad`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -51,6 +69,7 @@ class Adagrad(Optimizer):
     """
 
     kernel = "adagrad"
+    rule = staticmethod(adagrad_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False) -> None:

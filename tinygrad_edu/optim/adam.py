@@ -9,7 +9,41 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "adam_step", "adamw_step"]
+
+
+def adam_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-3,
+              betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+              amsgrad: bool = False, maximize: bool = False, decoupled: bool = False) -> dict[str, Any]:
+    """One step of `Adam` (or, ``decoupled``, `AdamW`) for one parameter, as the docstrings write it.
+
+    ``state`` holds ``'exp_avg'`` (m), ``'exp_avg_sq'`` (v) and, with amsgrad,
+    ``'max_exp_avg_sq'`` (zero if absent) and is updated in place. Returns the terms.
+    """
+    beta1, beta2 = betas
+    terms = {}
+    g_t = -g if maximize else g
+    if decoupled:
+        theta = terms["theta_decayed"] = theta * (1 - lr * weight_decay)
+    elif weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    m_t = beta1 * state.get("exp_avg", 0) + (1 - beta1) * g_t
+    v_t = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * g_t * g_t
+    state["exp_avg"], state["exp_avg_sq"] = m_t, v_t
+    terms.update(g_t=g_t, m_t=m_t, v_t=v_t)
+    if amsgrad:
+        v_t = terms["v_max"] = np.maximum(state.get("max_exp_avg_sq", 0), v_t)
+        state["max_exp_avg_sq"] = v_t
+    m_hat = m_t / (1 - beta1**t)
+    v_hat = v_t / (1 - beta2**t)
+    update = lr * m_hat / (np.sqrt(v_hat) + eps)
+    return {**terms, "m_hat": m_hat, "v_hat": v_hat, "update": update, "theta": theta - update}
+
+
+def adamw_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, **hyperparameters: Any
+               ) -> dict[str, Any]:
+    """One step of `AdamW` for one parameter: `adam_step` with decoupled weight decay."""
+    return adam_step(theta, g, state, t, decoupled=True, **hyperparameters)
 
 
 class Adam(Optimizer):
@@ -27,6 +61,8 @@ class Adam(Optimizer):
 
     With ``amsgrad``, v_hat uses the running maximum of v_t instead. Adam keeps
     two values per parameter (m and v): its state is twice the model's size.
+    `adam_step` is this rule for one parameter in plain NumPy; the kernel
+    ``kernels.adam`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -50,6 +86,7 @@ class Adam(Optimizer):
     """
 
     kernel = "adam"
+    rule = staticmethod(adam_step)
     decoupled = False
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -106,6 +143,7 @@ class AdamW(Adam):
     Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
 
+    rule = staticmethod(adamw_step)
     decoupled = True
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

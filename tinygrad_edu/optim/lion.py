@@ -9,7 +9,26 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
-__all__ = ["Lion"]
+__all__ = ["Lion", "lion_step"]
+
+
+def lion_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-4,
+              betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0,
+              maximize: bool = False) -> dict[str, Any]:
+    """One step of `Lion` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'exp_avg'`` (m, zero if absent) and is updated in place.
+    """
+    beta1, beta2 = betas
+    g_t = -g if maximize else g
+    m = state.get("exp_avg", 0)
+    c_t = beta1 * m + (1 - beta1) * g_t
+    theta_decayed = theta * (1 - lr * weight_decay)
+    update = lr * np.sign(c_t)
+    m_t = beta2 * m + (1 - beta2) * g_t
+    state["exp_avg"] = m_t
+    return {"g_t": g_t, "c_t": c_t, "theta_decayed": theta_decayed, "update": update,
+            "theta": theta_decayed - update, "m_t": m_t}
 
 
 class Lion(Optimizer):
@@ -27,7 +46,8 @@ class Lion(Optimizer):
     size (sign(0) = 0: a coordinate with c_t = 0 stays). Lion keeps one value
     per parameter, half of Adam's state. Its steps are large for their rate: the
     paper uses a learning rate 3-10x smaller than AdamW's (and a decay 3-10x
-    larger, to keep lr * lambda the same).
+    larger, to keep lr * lambda the same). `lion_step` is this rule for one
+    parameter in plain NumPy; the kernel ``kernels.lion`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -48,6 +68,7 @@ class Lion(Optimizer):
     """
 
     kernel = "lion"
+    rule = staticmethod(lion_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False) -> None:

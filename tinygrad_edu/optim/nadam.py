@@ -9,7 +9,37 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
-__all__ = ["NAdam"]
+__all__ = ["NAdam", "nadam_step"]
+
+
+def nadam_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 2e-3,
+               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+               momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
+               maximize: bool = False) -> dict[str, Any]:
+    """One step of `NAdam` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'exp_avg'`` (m), ``'exp_avg_sq'`` (v), zero if absent, and
+    ``'mu_product'`` (P, 1 if absent, kept in the parameter's dtype); updated in place.
+    """
+    beta1, beta2 = betas
+    terms = {}
+    g_t = -g if maximize else g
+    if decoupled_weight_decay:
+        theta = terms["theta_decayed"] = theta * (1 - lr * weight_decay)
+    elif weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    P_t = np.asarray(state.get("mu_product", 1.0), theta.dtype) * theta.dtype.type(mu_t)
+    m_t = beta1 * state.get("exp_avg", 0) + (1 - beta1) * g_t
+    v_t = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * g_t * g_t
+    state.update(exp_avg=m_t, exp_avg_sq=v_t, mu_product=P_t)
+    v_hat = v_t / (1 - beta2**t)
+    denom = np.sqrt(v_hat) + eps
+    P_t = float(P_t)
+    update = lr * (1 - mu_t) / (1 - P_t) * g_t / denom + lr * mu_next / (1 - P_t * mu_next) * m_t / denom
+    return {**terms, "g_t": g_t, "mu_t": mu_t, "mu_{t+1}": mu_next, "P_t": P_t, "m_t": m_t, "v_t": v_t,
+            "v_hat": v_hat, "update": update, "theta": theta - update}
 
 
 class NAdam(Optimizer):
@@ -33,6 +63,8 @@ class NAdam(Optimizer):
     *next* step, mu_{t+1} m_t, plus the current gradient, each bias-corrected
     by the product of the momentum factors. Like Adam it keeps two values per
     parameter (m and v), plus the one number P per parameter tensor.
+    `nadam_step` is this rule for one parameter in plain NumPy; the kernel
+    ``kernels.nadam`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -60,6 +92,7 @@ class NAdam(Optimizer):
     """
 
     kernel = "nadam"
+    rule = staticmethod(nadam_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,

@@ -1,30 +1,48 @@
 """`Optimizer`: parameter groups, state, ``zero_grad`` and ``step``, as in PyTorch.
 
-How a step stays fast for a model of many small tensors: when an optimizer is
-built, the parameters of each group (one dtype at a time) are copied end to
-end into one flat buffer and each parameter's ``.data`` becomes a view into it;
-their gradients get matching slots in a flat gradient buffer, which
-``backward()`` writes into directly. Each kind of state (momentum, moments) is
-one flat buffer too. A step is then one kernel call per group, whatever the
-number of tensors: no Python runs per tensor (see ``kernels.py``).
+How a step stays fast for a model of many small tensors (the idea of PyTorch's
+``foreach``/``fused`` paths, kept entirely inside ``optim``; ``Tensor`` knows
+nothing about optimizers): when an optimizer is built, the parameters of each
+group (one dtype at a time) are copied end to end into one flat buffer, and each
+parameter is made to share its slice of it (``Tensor.set_``). Each kind of state
+(momentum, moments) is one flat buffer too, and so is the gradient. A step then
+checks, per parameter, with identity tests only:
 
-From then on the array object a parameter holds stays the same across steps.
-Assign new values with ``p.data[...] = values`` (or ``load_state_dict``);
-rebinding ``p.data`` to another array works too, at the cost of a slower step
-that copies it back into the buffer.
+- that ``p.numpy()`` is still its slice; if the user rebound ``p.data``, the new
+  values are taken into the buffer and ``p`` shares its slice again;
+- that ``p.grad`` is ``None`` (the parameter is skipped, as in PyTorch) or
+  already shares its slice of the gradient buffer; otherwise the gradient is
+  copied in and ``p.grad`` is made to share the slice, so that later
+  ``backward()`` calls accumulate straight into the buffer;
+
+and then makes one kernel call per group, whatever the number of tensors (see
+``kernels.py``), and bumps the version counter of every parameter it changed,
+so that a graph that saved a parameter before the step refuses to backward.
+
+The array a parameter holds therefore stays the same object across steps:
+``p.detach().numpy()`` and any NumPy view of it see every update.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import attrgetter, is_, is_not, methodcaller
 from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad
-from ..tensor import ShapeError, Tensor, _wrap
+from ..autograd import enable_grad, no_grad
+from ..tensor import ShapeError, Tensor
 from .explain import Recording, UpdateExplanation, explain_step, remember_step
+
+try:
+    from ..autograd import bump_version
+except ImportError:  # (the version counter is landing in autograd; until then a step bumps nothing)
+    def bump_version(tensor: Tensor) -> None:  # noqa: D103
+        pass
 
 __all__ = ["Optimizer", "check_number"]
 
@@ -69,15 +87,29 @@ def check_betas(betas: Any) -> None:
     check_number("betas[1]", betas[1], 0.0, 1.0, high_open=True)
 
 
+_array_of = methodcaller("numpy")
+_grad_of = attrgetter("grad")
+
+
+def share(tensor: Tensor, array: np.ndarray) -> np.ndarray:
+    """Make ``tensor`` hold ``array`` (PyTorch's ``set_``); return the array it now reports from ``numpy()``."""
+    with no_grad():
+        if hasattr(tensor, "set_"):
+            tensor.set_(array)
+        else:  # (until Tensor.set_ lands: the old ndarray-valued ``.data``)
+            tensor.data = array
+    return tensor.numpy()
+
+
 class FlatGroup:
     """The parameters of one group and one dtype, laid end to end in flat buffers.
 
     Holds ``param`` and ``grad`` (flat), ``offsets`` (parameter i is
     ``offsets[i]:offsets[i+1]``), ``steps`` (updates per parameter), and the
-    optimizer's flat ``state`` buffers. It is also each parameter's "grad home":
-    ``backward()`` writes a first gradient into the matching slot of ``grad``,
-    and ``ready`` counts the parameters whose current gradient lives there.
-    When all do (and nothing else changed), a step needs no Python per tensor.
+    optimizer's flat ``state`` buffers. ``held[i]`` is the array parameter i
+    reports from ``numpy()`` while it shares its slice, ``grad_held[i]`` the
+    same for its gradient: one identity test each tells whether a step can run
+    on the buffers as they are.
     """
 
     def __init__(self, params: list[Tensor], dtype: np.dtype) -> None:
@@ -85,7 +117,7 @@ class FlatGroup:
         self.dtype = dtype
         self.slot = {id(p): i for i, p in enumerate(params)}
         self.offsets = np.zeros(len(params) + 1, dtype=np.int64)
-        np.cumsum([p.data.size for p in params], out=self.offsets[1:])
+        np.cumsum([p.numel() for p in params], out=self.offsets[1:])
         self.param = np.empty(int(self.offsets[-1]), dtype=dtype)
         self.grad = np.zeros(int(self.offsets[-1]), dtype=dtype)
         self.param_views = [self._view(self.param, i, p.shape) for i, p in enumerate(params)]
@@ -101,8 +133,8 @@ class FlatGroup:
         self.state_views: dict[str, list[np.ndarray]] = {}
         self.state_allocated = False
         self.all_recorded = False  # every parameter has its entry in optimizer.state
-        self.ready = 0
-        self.irregular = False  # something needs the general path (moved data, a foreign home)
+        self.held: list[Any] = [None] * len(params)
+        self.grad_held: list[Any] = [None] * len(params)
         for i, p in enumerate(params):
             self._adopt(i, p)
 
@@ -114,109 +146,57 @@ class FlatGroup:
         return flat[self.offsets[i]:self.offsets[i + 1]].reshape(shape)
 
     def _adopt(self, i: int, p: Tensor) -> None:
-        """Move ``p``'s values (and gradient, if any) into this group's buffers."""
-        if p._grad_home is not None and p._grad_home is not self:
-            p._grad_home.release(p)
-        np.copyto(self.param_views[i], p.data)
-        p._watcher = None
-        p.data = self.param_views[i]
-        p._watcher = self  # rebinding p.data later calls data_rebound
-        p._grad_home = self
-        if p._grad is not None:
-            np.copyto(self.grad_views[i], p._grad.data)
-            p._grad = self._grad_tensor(i)
-            self.ready += 1
-
-    def _grad_tensor(self, i: int) -> Tensor:
-        """A Tensor over parameter i's slot of the gradient buffer, watched like the parameter."""
-        grad = _wrap(self.grad_views[i])
-        grad._watcher = self  # rebinding p.grad.data later calls data_rebound
-        return grad
-
-    # -- the grad-home protocol, called by Tensor ----------------------------------
-
-    def receive_grad(self, p: Tensor, grad: np.ndarray) -> Tensor:
-        """Store a first gradient from ``backward()`` in ``p``'s slot; return the Tensor for ``.grad``."""
-        i = self.slot[id(p)]
-        if p.data is not self.param_views[i]:
-            self.irregular = True  # the user rebound p.data: the next step copies it back in
-            if grad.shape != self.grad_views[i].shape:  # ... to another shape: step() will refuse it
-                return _wrap(np.array(grad))
-        np.copyto(self.grad_views[i], grad)
-        self.ready += 1
-        return self._grad_tensor(i)
-
-    def data_rebound(self, tensor: Tensor) -> None:
-        """A watched ``p.data`` or ``p.grad.data`` now points elsewhere: the next step re-syncs.
-
-        (The fast step trusts that every value and gradient is in the buffers;
-        this hook keeps that trust cheap, with no per-tensor check at each step.)
-        """
-        self.irregular = True
-
-    def grad_replaced(self, p: Tensor, old: Tensor | None, new: Tensor | None) -> None:
-        """Keep ``ready`` right when ``p.grad`` is assigned (``None`` by ``zero_grad``, say)."""
-        view = self.grad_views[self.slot[id(p)]]
-        if old is not None and old.data is view:
-            self.ready -= 1
-        if new is not None and new.data is view:
-            self.ready += 1
-
-    def release(self, p: Tensor) -> None:
-        """A newer optimizer took ``p`` over: this group now copies it in and out at each step."""
-        self.grad_replaced(p, p._grad, None)
-        p._grad_home = None
-        p._watcher = None
-        self.irregular = True
+        """Copy ``p``'s values into its slice and make ``p`` share the slice."""
+        np.copyto(self.param_views[i], p.numpy(), casting="same_kind")
+        self.held[i] = share(p, self.param_views[i])
 
     # -- a step ---------------------------------------------------------------------
 
-    def plan(self) -> tuple[np.ndarray, list[int]] | None:
-        """Which parameters to update, checking everything before anything changes.
+    def plan(self) -> np.ndarray | None:
+        """Which parameters to update (``None``: none has a gradient), everything checked before any change.
 
-        Returns ``(active, foreign)`` (``foreign``: parameters whose values live
-        elsewhere and are copied in and out around the kernel), or ``None``
-        when no parameter has a gradient.
+        The common case, every parameter and gradient already in the buffers,
+        costs identity tests only (C-level ``map``: no Python per tensor).
         """
-        if self.ready == len(self.params) and not self.irregular:
-            return self.all_active, []
-        active = np.zeros(len(self.params), dtype=np.bool_)
-        foreign = []
-        in_buffer = 0
-        for i, p in enumerate(self.params):
-            g = p._grad
+        params = self.params
+        if all(map(is_, map(_array_of, params), self.held)):
+            grads = list(map(_grad_of, params))
+            if all(map(is_not, grads, repeat(None))) and all(map(is_, map(_array_of, grads), self.grad_held)):
+                return self.all_active
+        active = np.zeros(len(params), dtype=np.bool_)
+        for i, p in enumerate(params):
+            g = p.grad
             if g is None:
                 continue
-            in_buffer += g.data is self.grad_views[i]
-            if g.data.shape != p.shape:
-                raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.data.shape}")
-            if p.data.shape != self.param_views[i].shape:
+            if p.shape != self.param_views[i].shape:
                 raise ShapeError(f"step: parameter {i} changed shape from {self.param_views[i].shape} to "
-                                 f"{p.data.shape}; build a new optimizer for the new parameters")
+                                 f"{p.shape}; build a new optimizer for the new parameters")
+            if g.shape != p.shape:
+                raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.shape}")
             active[i] = True
-            if p._grad_home is not self:
-                foreign.append(i)
-        self.ready = in_buffer  # recounted: a rebound ``p.grad.data`` is invisible to ``grad_replaced``
-        return (active, foreign) if active.any() else None
+        return active if active.any() else None
 
-    def gather(self, active: np.ndarray, foreign: list[int]) -> None:
-        """Bring values and gradients that live elsewhere into the flat buffers."""
-        if active is self.all_active:
+    def gather(self, active: np.ndarray) -> None:
+        """Bring rebound values and gradients that live elsewhere into the flat buffers."""
+        if active is self.all_active:  # (plan() found everything in place)
             return
         for i in np.flatnonzero(active):
             p = self.params[i]
-            if p.data is not self.param_views[i]:
-                np.copyto(self.param_views[i], p.data)
-                if i not in foreign:
-                    p.data = self.param_views[i]  # take the rebound array back in
-            if p._grad.data is not self.grad_views[i]:
-                np.copyto(self.grad_views[i], p._grad.data, casting="same_kind")
-        self.irregular = bool(foreign)
+            if p.numpy() is not self.held[i]:  # the user rebound p.data: take the new values in
+                self._adopt(i, p)
+            g = p.grad
+            if g.numpy() is not self.grad_held[i]:
+                np.copyto(self.grad_views[i], g.numpy(), casting="same_kind")
+                # Later backward() calls then accumulate into the buffer (a gradient in a graph stays its own).
+                self.grad_held[i] = None if g.requires_grad else share(g, self.grad_views[i])
 
-    def scatter(self, foreign: list[int]) -> None:
-        """Write updated values back to parameters that live elsewhere."""
-        for i in foreign:
-            np.copyto(self.params[i].data, self.param_views[i])
+    def bump_versions(self, active: np.ndarray) -> None:
+        """The parameters were changed in place: bump their version counters (as PyTorch's step does)."""
+        if active is self.all_active:
+            deque(map(bump_version, self.params), maxlen=0)
+        else:
+            for i in np.flatnonzero(active):
+                bump_version(self.params[i])
 
     # -- state ------------------------------------------------------------------------
 
@@ -240,6 +220,12 @@ class FlatGroup:
             self.state_views[name] = [flat[offsets[i]:offsets[i + 1]].reshape(s[name]) if name in s else None
                                       for i, s in enumerate(shapes)]
         self.state_allocated = True
+
+    def free_state(self) -> None:
+        """Drop the state buffers (an optimizer that never stepped keeps none)."""
+        self.state, self.state_offsets, self.state_views = {}, {}, {}
+        self.state_allocated = False
+        self.all_recorded = False
 
     def state_of(self, i: int) -> dict[str, Any]:
         """Parameter i's state: a 0-d view of its step count and views into each state buffer."""
@@ -340,12 +326,13 @@ class Optimizer:
         """Clear every parameter's gradient: to ``None`` (the default), or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p._grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
                 if set_to_none:
                     p.grad = None
                 else:
-                    p._grad.data[...] = 0
+                    grad.numpy().fill(0)  # in place: the array (and any view of it) stays
 
     # -- the step ------------------------------------------------------------------------
 
@@ -371,19 +358,20 @@ class Optimizer:
                 self._check_state(i, group, flats)
                 self._checked[i] = tuple(map(_frozen, values))
             for flat in flats:
-                plan = flat.plan()
-                if plan is not None:
-                    plans.append((group, flat, plan))
+                active = flat.plan()
+                if active is not None:
+                    plans.append((group, flat, active))
         # The update itself is NumPy and numba on the flat buffers: no Tensor operation, so no graph.
-        for group, flat, (active, foreign) in plans:
+        for group, flat, active in plans:
             if not flat.state_allocated:
                 flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
                                     self._initial_state(group))
-            flat.gather(active, foreign)
-            if self._recording:  # keep what this update starts from, for explain() (off unless record() is on)
-                remember_step(self, group, flat, active)
+            flat.gather(active)
+            record = remember_step(self, group, flat, active) if self._recording else None  # for explain()
             self._update(group, flat, active)
-            flat.scatter(foreign)
+            if record is not None:
+                record.param_after = flat.param.copy()
+            flat.bump_versions(active)
             if not flat.all_recorded:
                 self._record_state(flat, active)
         return loss
@@ -533,13 +521,18 @@ class Optimizer:
                     raise ValueError(f"state '{k}' of parameter {key} has dtype {value.dtype}, expected numbers")
             updates.append((p, saved_state))
         # Everything checked: now change.
-        for group, merged in zip(self.param_groups, new_groups):
+        for i, (group, merged) in enumerate(zip(self.param_groups, new_groups)):
             group.update({k: v for k, v in merged.items() if k != "params"})
+            self._checked[i] = tuple(map(_frozen, map(group.get, self._hyperparameter_names)))
         self.state.clear()
+        with_state = {id(p) for p, _ in updates}
         for (group, flats) in zip(self.param_groups, self._flat):
             for flat in flats:
                 flat.steps[:] = 0
                 flat.all_recorded = False
+                if not with_state & set(flat.slot):
+                    flat.free_state()  # as an optimizer that never stepped: no buffers (state_nbytes says so)
+                    continue
                 # Fresh buffers, shaped for the loaded hyperparameters (amsgrad or momentum may differ from
                 # those this optimizer stepped with, as PyTorch allows).
                 flat.allocate_state([self._state_shapes(group, p) for p in flat.params],

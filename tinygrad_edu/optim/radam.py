@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,7 +10,38 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_betas, check_number
 
-__all__ = ["RAdam"]
+__all__ = ["RAdam", "radam_step"]
+
+
+def radam_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-3,
+               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+               decoupled_weight_decay: bool = False, maximize: bool = False) -> dict[str, Any]:
+    """One step of `RAdam` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'exp_avg'`` (m) and ``'exp_avg_sq'`` (v), zero if absent; updated in place.
+    """
+    beta1, beta2 = betas
+    terms = {}
+    g_t = -g if maximize else g
+    if decoupled_weight_decay:
+        theta = terms["theta_decayed"] = theta * (1 - lr * weight_decay)
+    elif weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    m_t = beta1 * state.get("exp_avg", 0) + (1 - beta1) * g_t
+    v_t = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * g_t * g_t
+    state["exp_avg"], state["exp_avg_sq"] = m_t, v_t
+    m_hat = m_t / (1 - beta1**t)
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+    terms.update({"g_t": g_t, "m_t": m_t, "v_t": v_t, "m_hat": m_hat, "rho_inf": rho_inf, "rho_t": rho_t})
+    if rho_t > 5:
+        l_t = math.sqrt(1 - beta2**t) / (np.sqrt(v_t) + eps)
+        r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        terms.update(l_t=l_t, r_t=r_t)
+        update = lr * m_hat * l_t * r_t
+    else:
+        update = lr * m_hat
+    return {**terms, "update": update, "theta": theta - update}
 
 
 class RAdam(Optimizer):
@@ -38,6 +70,9 @@ class RAdam(Optimizer):
         else:
             theta <- theta - alpha * m_hat
 
+    `radam_step` is this rule for one parameter in plain NumPy; the kernel
+    ``kernels.radam`` is tested against it.
+
     Args:
         params: tensors to optimize, or parameter groups (dicts).
         lr: learning rate alpha (default 1e-3).
@@ -60,6 +95,7 @@ class RAdam(Optimizer):
     """
 
     kernel = "radam"
+    rule = staticmethod(radam_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, decoupled_weight_decay: bool = False, *,

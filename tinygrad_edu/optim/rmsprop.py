@@ -9,7 +9,35 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_number
 
-__all__ = ["RMSprop"]
+__all__ = ["RMSprop", "rmsprop_step"]
+
+
+def rmsprop_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, maximize: bool = False) -> dict[str, Any]:
+    """One step of `RMSprop` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'square_avg'`` (s), ``'grad_avg'`` (g_bar, if centered) and
+    ``'momentum_buffer'`` (b, if momentum), zero if absent, and is updated in place.
+    """
+    g_t = -g if maximize else g
+    if weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    s_t = alpha * state.get("square_avg", 0) + (1 - alpha) * g_t * g_t
+    state["square_avg"] = s_t
+    terms = {"g_t": g_t, "s_t": s_t}
+    v_t = s_t
+    if centered:
+        g_bar = alpha * state.get("grad_avg", 0) + (1 - alpha) * g_t
+        state["grad_avg"] = terms["g_bar"] = g_bar
+        v_t = terms["v_t"] = s_t - g_bar * g_bar
+    if momentum > 0:
+        b_t = momentum * state.get("momentum_buffer", 0) + g_t / (np.sqrt(v_t) + eps)
+        state["momentum_buffer"] = terms["b_t"] = b_t
+        update = lr * b_t
+    else:
+        update = lr * g_t / (np.sqrt(v_t) + eps)
+    return {**terms, "update": update, "theta": theta - update}
 
 
 class RMSprop(Optimizer):
@@ -33,7 +61,8 @@ class RMSprop(Optimizer):
     are damped and flat ones sped up. Unlike Adagrad's ever-growing sum, the
     running mean forgets old gradients, so the step size does not shrink to
     nothing. The state is s (and g_bar if centered, b if momentum): one to
-    three values per parameter.
+    three values per parameter. `rmsprop_step` is this rule for one parameter
+    in plain NumPy; the kernel ``kernels.rmsprop`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -60,6 +89,7 @@ class RMSprop(Optimizer):
     """
 
     kernel = "rmsprop"
+    rule = staticmethod(rmsprop_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,

@@ -9,7 +9,39 @@ import numpy as np
 
 from .optimizer import FlatGroup, Optimizer, check_number
 
-__all__ = ["SGD", "Momentum"]
+__all__ = ["SGD", "Momentum", "sgd_step", "momentum_step"]
+
+
+def sgd_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float, momentum: float = 0,
+             dampening: float = 0, weight_decay: float = 0, nesterov: bool = False,
+             maximize: bool = False) -> dict[str, Any]:
+    """One step of `SGD` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'momentum_buffer'`` (b_{t-1}) from step 2 on and is updated in place.
+    """
+    g_t = -g if maximize else g
+    if weight_decay != 0:
+        g_t = g_t + weight_decay * theta
+    terms = {"g_t": g_t}
+    d_t = g_t
+    if momentum != 0:
+        b_t = g_t if t == 1 else momentum * state["momentum_buffer"] + (1 - dampening) * g_t
+        state["momentum_buffer"] = terms["b_t"] = b_t
+        d_t = terms["d_t"] = g_t + momentum * b_t if nesterov else b_t
+    update = lr * d_t
+    return {**terms, "update": update, "theta": theta - update}
+
+
+def momentum_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float,
+                  beta: float = 0.9) -> dict[str, Any]:
+    """One step of `Momentum` for one parameter, as the docstring writes it; returns its terms.
+
+    ``state`` holds ``'velocity'`` (v_{t-1}, zero if absent) and is updated in place.
+    """
+    v_t = beta * state.get("velocity", 0) + (1 - beta) * g
+    state["velocity"] = v_t
+    update = lr * v_t
+    return {"g_t": g, "v_t": v_t, "update": update, "theta": theta - update}
 
 
 class SGD(Optimizer):
@@ -22,11 +54,12 @@ class SGD(Optimizer):
         g_t   <- g_t + lambda * theta                  if weight_decay
         b_t   =  g_t                                   on the first step
         b_t   =  mu * b_{t-1} + (1 - tau) * g_t        afterwards
-        g_t   <- g_t + mu * b_t   if nesterov,  else  g_t <- b_t      (if momentum)
-        theta <- theta - eta * g_t
+        d_t   =  g_t + mu * b_t   if nesterov,  else  b_t          (if momentum; else d_t = g_t)
+        theta <- theta - eta * d_t
 
     With ``momentum=0`` this is plain gradient descent, theta <- theta - eta * grad,
-    the update rule the sources start from.
+    the update rule the sources start from. `sgd_step` is this rule for one
+    parameter in plain NumPy; the kernel ``kernels.sgd`` is tested against it.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -50,6 +83,7 @@ class SGD(Optimizer):
     """
 
     kernel = "sgd"
+    rule = staticmethod(sgd_step)
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
@@ -91,7 +125,8 @@ class Momentum(Optimizer):
     The velocity v is an average of recent gradients: steps that agree add up
     (faster along a ravine's floor) and steps that zig-zag across it cancel.
     PyTorch's ``SGD(momentum=mu)`` differs in two ways: it does not scale the
-    gradient by (1 - mu), and its first step copies the gradient.
+    gradient by (1 - mu), and its first step copies the gradient. `momentum_step`
+    is this rule in plain NumPy.
 
     Args:
         params: tensors to optimize, or parameter groups (dicts).
@@ -111,6 +146,7 @@ class Momentum(Optimizer):
     """
 
     kernel = "momentum"
+    rule = staticmethod(momentum_step)
 
     def __init__(self, params: Iterable[Any], lr: float, beta: float = 0.9) -> None:
         super().__init__(params, dict(lr=lr, beta=beta))
