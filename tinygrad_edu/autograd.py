@@ -237,12 +237,16 @@ def bump_version(tensor: Any) -> None:
 def record_saved_versions(node: Node, parents: tuple, output: Any) -> None:
     """Remember the versions of the values ``node``'s backward will read (see `Node.saves`)."""
     needs = node.needs_input_grad
-    saved = [(parents[i]._vc, parents[i]._vc[0], i) for i, j in node.saves
-             if (needs[j] if j is not None else True)]
+    saved = []
+    for i, j in node.saves:
+        if j is None or needs[j]:
+            counter = parents[i]._vc
+            saved.append((counter, counter[0], i))
     if node.saves_output:
-        saved.append((output._vc, output._vc[0], -1))
+        counter = output._vc
+        saved.append((counter, counter[0], -1))
     if saved:
-        node.saved_versions = tuple(saved)
+        node.saved_versions = saved
 
 
 def _check_saved_versions(node: Node) -> None:
@@ -365,25 +369,29 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
         pending[node][root._out_index] = seed
     handed_out = {id(_owner(seed))}
     heap = [(-node.seq, node)]
+    watching = on_node is not None
     while heap:
         node = heappop(heap)[1]
         grad_out = pending.pop(node)
         single = node.n_outputs == 1
-        outs = (grad_out,) if single else grad_out
         retained = node.retained if retain else None
-        for index, grad in enumerate(outs):
-            if grad is None:
-                continue
-            tensor = retained[index]() if retained is not None and index in retained else None
-            if tensor is not None:
-                tensor._accumulate_grad(grad.copy())
-            else:
-                # This gradient dies here, so its memory may be passed on once more.
-                handed_out.discard(id(_owner(grad)))
+        if single and retained is None:
+            # This gradient dies here, so its memory may be passed on once more.
+            base = grad_out.base
+            handed_out.discard(id(grad_out if base is None else base))
+        else:
+            for index, grad in enumerate((grad_out,) if single else grad_out):
+                if grad is None:
+                    continue
+                tensor = retained[index]() if retained is not None and index in retained else None
+                if tensor is not None:
+                    tensor._accumulate_grad(grad.copy())
+                else:
+                    handed_out.discard(id(_owner(grad)))
         if node.saved_versions is not None:
             _check_saved_versions(node)
         grads_in = node.backward(grad_out) if single else node.backward(*_zeros_for_missing(node, grad_out))
-        edges = [] if on_node is not None else None
+        edges = [] if watching else None
         for parent, grad, needed in zip(node.parents, grads_in, node.needs_input_grad):
             if not needed or grad is None:
                 continue
@@ -393,7 +401,8 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                 grad = unbroadcast(grad, data.shape)
             if grad.dtype != data.dtype:
                 grad = grad.astype(data.dtype)
-            owner_id = id(_owner(grad))
+            base = grad.base
+            owner_id = id(grad if base is None else base)
             if owner_id in handed_out:
                 grad = grad.copy()
                 owner_id = id(grad)
@@ -421,19 +430,15 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                     handed_out.add(owner_id)
                 else:
                     slots[index] = running = slots[index] + grad
-            if edges is not None:
+            if watching:
                 edges.append((parent, grad, broadcast_shape, running))
-        if on_node is not None:
+        if watching:
             on_node(node, grad_out, edges)
-
-
-def _accumulate_leaf(tensor: Any, grad: np.ndarray) -> None:
-    tensor._accumulate_grad(grad)
 
 
 def run_backward(root: Any, seed: np.ndarray) -> None:
     """Backpropagate ``seed`` = dL/d(root), adding each leaf's gradient into its ``.grad``."""
-    walk(root, seed, _accumulate_leaf)
+    walk(root, seed, type(root)._accumulate_grad)
 
 
 # ---------------------------------------------------------------------------
