@@ -993,3 +993,16 @@ def test_property_matmul_matches_torch(batch: Any, mnk: tuple, vector: str, seed
     pout.backward(torch.from_numpy(weights))
     np.testing.assert_allclose(ta.grad.numpy(), pa.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), pb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_zero_dim_tensor_formats_like_its_number_and_indexes_a_list():
+    loss = tg.tensor(0.123456)
+    assert f"{loss:.4f}" == "0.1235" and f"{loss:8.2e}" == f"{0.123456:8.2e}"
+    names = ["a", "b", "c"]
+    assert names[tg.tensor([0.1, 0.9, 0.3]).argmax()] == "b"
+    assert names[tg.tensor(2)] == "c"
+    with pytest.raises(TypeError, match="integer tensors of a single element"):
+        names[tg.tensor(1.0)]
+    torch = pytest.importorskip("torch")
+    assert f"{torch.tensor(0.123456):.4f}" == f"{loss:.4f}"
+    assert names[torch.tensor([0.1, 0.9, 0.3]).argmax()] == "b"

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = [
     "set_default_dtype", "get_default_dtype", "default_dtype", "kind_rank", "scalar_rank", "SCALAR_TYPES",
-    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
+    "result_dtype", "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
 ]
 
 DTypeLike = Any
@@ -78,3 +78,30 @@ def scalar_rank(value: Any) -> int:
     return 2
 
 
+def result_dtype(a: Any, b: Any) -> np.dtype:
+    """The dtype of a binary operation on ``a`` and ``b``, by PyTorch's promotion rules.
+
+    Each operand is a tensor, given as its ``(dtype, ndim)``, or a Python
+    number. Kinds promote bool < int < float; a Python number only matters if
+    it is of a higher kind than the tensor (a float with an int tensor gives
+    the default float dtype); a 0-d tensor gives way to a dimensioned one of
+    the same kind.
+    """
+    a_t, b_t = isinstance(a, tuple), isinstance(b, tuple)
+    if a_t and b_t:
+        (da, nda), (db, ndb) = a, b
+        if da == db:
+            return da
+        ra, rb = kind_rank(da), kind_rank(db)
+        if ra != rb:
+            return da if ra > rb else db
+        if nda == 0 and ndb > 0:
+            return db
+        if ndb == 0 and nda > 0:
+            return da
+        return np.promote_types(da, db)
+    (dt, _), number = (a, b) if a_t else (b, a)
+    rank = scalar_rank(number)
+    if rank > kind_rank(dt):
+        return _default_dtype if rank == 2 else int64
+    return dt

@@ -101,34 +101,6 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
     return _wrap(data)
 
 
-def _result_dtype(a: Any, b: Any) -> np.dtype:
-    """The dtype of a binary operation, by PyTorch's promotion rules.
-
-    Kinds promote bool < int < float; a Python number only matters if it is
-    of a higher kind than the tensor (float with an int tensor gives the default
-    float dtype); a 0-d tensor gives way to a dimensioned one of the same kind.
-    """
-    a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
-    if a_t and b_t:
-        da, db = a._data.dtype, b._data.dtype
-        if da == db:
-            return da
-        ra, rb = dtypes.kind_rank(da), dtypes.kind_rank(db)
-        if ra != rb:
-            return da if ra > rb else db
-        if a._data.ndim == 0 and b._data.ndim > 0:
-            return db
-        if b._data.ndim == 0 and a._data.ndim > 0:
-            return da
-        return np.promote_types(da, db)
-    t, s = (a, b) if a_t else (b, a)
-    dt = t._data.dtype
-    rs = dtypes.scalar_rank(s)
-    if rs > dtypes.kind_rank(dt):
-        return dtypes.default_dtype() if rs == 2 else np.dtype(np.int64)
-    return dt
-
-
 def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Tensor, list[np.ndarray]]:
     """Turn a binary operation's inputs into two Tensors and their arrays in one dtype."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype \
@@ -150,7 +122,7 @@ def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Ten
         b = Tensor(b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor(a)  # two Python numbers, as in tg.where(cond, 1.0, 0.0)
-    dtype = _result_dtype(a, b)
+    dtype = dtypes.result_dtype(*[(t._data.dtype, t._data.ndim) if isinstance(t, Tensor) else t for t in (a, b)])
     if true_divide and dtype.kind != "f":
         dtype = dtypes.default_dtype()
     a = a if isinstance(raw[0], Tensor) else _wrap(np.asarray(raw[0], dtype=dtype))
@@ -1051,6 +1023,19 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
         return bool(self._data)
+
+    def __format__(self, spec: str) -> str:
+        # A one-element tensor formats like its number (f"{loss:.4f}"), as in PyTorch.
+        if self._data.size == 1 and self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        return super().__format__(spec) if not spec else format(str(self), spec)
+
+    def __index__(self) -> int:
+        # An integer tensor of one element indexes a list (names[t.argmax()]), as in PyTorch.
+        if self._data.size != 1 or self._data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+                            f"got shape {self.shape} and dtype {self.dtype}")
+        return int(self._data.item())
 
     def __float__(self) -> float:
         return float(self.item())
