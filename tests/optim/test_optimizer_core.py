@@ -462,11 +462,13 @@ def test_the_optimizer_keeps_a_group_in_one_flat_buffer():
     assert flat.plan() is flat.all_active
 
 
+@pytest.mark.parametrize("kind", ["Tensor", "ndarray"])
 @pytest.mark.parametrize("when", ["after step", "after backward", "zero_grad keeping arrays"])
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
-def test_rebinding_p_data_is_honoured(torch, name, when):
-    """A user may rebind ``p.numpy()`` at any time between steps: the new values are used and updated from."""
+def test_rebinding_p_data_is_honoured(torch, name, when, kind):
+    """A user may rebind ``p.data = other`` at any time between steps: the new values are used and updated from."""
     params, torch_params = make_params(torch)
+    wrap = (lambda v: tg.tensor(v.copy(), dtype=np.float64)) if kind == "Tensor" else (lambda v: v.copy())
     rng = np.random.default_rng(11)
     kwargs = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.05)
     opt, torch_opt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(torch_params, **kwargs)
@@ -477,22 +479,105 @@ def test_rebinding_p_data_is_honoured(torch, name, when):
         rebind = step % 3 == 1
         if rebind and when == "after step":
             for p, tp, v in zip(params, torch_params, values):
-                p.data, tp.data = v.copy(), torch.tensor(v)
+                p.data, tp.data = wrap(v), torch.tensor(v)
         opt.zero_grad(set_to_none=not keep)
         torch_opt.zero_grad(set_to_none=not keep)
         if rebind and keep:
             for p, tp, v in zip(params, torch_params, values):
-                p.data, tp.data = v.copy(), torch.tensor(v)
+                p.data, tp.data = wrap(v), torch.tensor(v)
         tg_loss(params, coeffs).backward()
         torch_loss(torch, torch_params, coeffs).backward()
         if rebind and when == "after backward":
             for p, tp, v in zip(params, torch_params, values):
-                p.data, tp.data = v.copy(), torch.tensor(v)
+                p.data, tp.data = wrap(v), torch.tensor(v)
         opt.step()
         torch_opt.step()
         assert_same(params, torch_params, msg=f"step {step + 1}")
     # once taken back, the parameters live in the flat buffer again
     assert all(in_flat_buffer(opt, p) for p in params)
+
+
+def test_manual_update_through_p_data_between_steps_is_seen(torch):
+    """``p.data -= lr * p.grad`` (the lecture idiom) between optimizer steps acts on the values the optimizer updates."""
+    params, torch_params = make_params(torch)
+    rng = np.random.default_rng(21)
+    opt, torch_opt = optim.Adam(params, lr=0.05), torch.optim.Adam(torch_params, lr=0.05)
+    for step in range(6):
+        backward_both(torch, rng, opt, params, torch_opt, torch_params)
+        if step % 2:
+            for p, tp in zip(params, torch_params):
+                p.data -= 0.1 * p.grad
+                tp.data -= 0.1 * tp.grad
+        opt.step()
+        torch_opt.step()
+        assert_same(params, torch_params, msg=f"step {step + 1}")
+
+
+def test_forward_then_step_then_backward_raises_like_torch(torch):
+    """The step changes the parameters in place, so a graph that saved them must refuse to backward."""
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    loss = (w * w).sum()        # saves w for its backward
+    version = w._version
+    opt.step()
+    assert w._version > version
+    with pytest.raises(RuntimeError, match="modified|in place|version"):
+        loss.backward()
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    topt = torch.optim.SGD([tw], lr=0.1)
+    (tw * tw).sum().backward()
+    tloss = (tw * tw).sum()
+    topt.step()
+    with pytest.raises(RuntimeError):
+        tloss.backward()
+
+
+def test_hand_assigned_gradient_is_used_and_stays_the_users_tensor(torch):
+    params, torch_params = make_params(torch)
+    opt, torch_opt = optim.SGD(params, lr=0.1, momentum=0.9), torch.optim.SGD(torch_params, lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(22)
+    for step in range(5):
+        grads = [rng.standard_normal(p.shape) for p in params]
+        mine = [tg.tensor(g, dtype=np.float64) for g in grads]
+        for p, tp, g, t in zip(params, torch_params, grads, mine):
+            p.grad, tp.grad = t, torch.tensor(g)
+        opt.step()
+        torch_opt.step()
+        assert all(p.grad is t for p, t in zip(params, mine))       # the same Tensor objects, as in PyTorch
+        assert all(np.array_equal(t.numpy(), g) for t, g in zip(mine, grads))  # with their values
+        assert_same(params, torch_params, msg=f"step {step + 1}")
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD", "Adagrad", "NAdam"])
+def test_snapshot_and_restore_through_state_dict_alone(name):
+    """What lr_find and fit do: ``copy.deepcopy(opt.state_dict())``, run, ``load_state_dict``: all is as before."""
+    import copy
+
+    kwargs = {"SGD": dict(lr=0.1, momentum=0.9)}.get(name, dict(lr=0.05))
+    for warmup in (0, 3):  # a fresh optimizer, and one that stepped
+        params = make_params()
+        opt = getattr(optim, name)(params, **kwargs)
+        rng = np.random.default_rng(23)
+        train_steps(opt, params, rng, warmup)
+        values = [p.numpy().copy() for p in params]
+        snapshot_ = copy.deepcopy(opt.state_dict())
+        nbytes = opt.state_nbytes()
+        opt.param_groups[0]["lr"] = 1.0
+        train_steps(opt, params, np.random.default_rng(99), 4)   # the range test's excursion
+        opt.load_state_dict(snapshot_)
+        for p, v in zip(params, values):
+            p.numpy()[...] = v                                  # (the model's own restore)
+        assert opt.state_nbytes() == nbytes and opt.param_groups[0]["lr"] == kwargs["lr"]
+        assert len(opt.state) == (len(params) if warmup else 0)
+        # continuing gives exactly the run that never made the excursion
+        twin_params = make_params()
+        twin = getattr(optim, name)(twin_params, **kwargs)
+        train_steps(twin, twin_params, np.random.default_rng(23), warmup)
+        train_steps(opt, params, np.random.default_rng(24), 3)
+        train_steps(twin, twin_params, np.random.default_rng(24), 3)
+        for p, q in zip(params, twin_params):
+            assert p.numpy().tobytes() == q.numpy().tobytes()
 
 
 def test_rebinding_p_data_to_another_shape():

@@ -135,6 +135,7 @@ class FlatGroup:
         self.all_recorded = False  # every parameter has its entry in optimizer.state
         self.held: list[Any] = [None] * len(params)
         self.grad_held: list[Any] = [None] * len(params)
+        self.picked: list[int] = []  # the parameters the current step updates, unless all are
         for i, p in enumerate(params):
             self._adopt(i, p)
 
@@ -156,14 +157,16 @@ class FlatGroup:
         """Which parameters to update (``None``: none has a gradient), everything checked before any change.
 
         The common case, every parameter and gradient already in the buffers,
-        costs identity tests only (C-level ``map``: no Python per tensor).
+        costs identity tests only (C-level ``map``: no Python per tensor) and
+        returns ``all_active``. Otherwise ``self.picked`` lists the indices to
+        update, for `gather` and `bump_versions`.
         """
         params = self.params
         if all(map(is_, map(_array_of, params), self.held)):
             grads = list(map(_grad_of, params))
             if all(map(is_not, grads, repeat(None))) and all(map(is_, map(_array_of, grads), self.grad_held)):
                 return self.all_active
-        active = np.zeros(len(params), dtype=np.bool_)
+        picked = []
         for i, p in enumerate(params):
             g = p.grad
             if g is None:
@@ -173,14 +176,19 @@ class FlatGroup:
                                  f"{p.shape}; build a new optimizer for the new parameters")
             if g.shape != p.shape:
                 raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.shape}")
-            active[i] = True
-        return active if active.any() else None
+            picked.append(i)
+        if not picked:
+            return None
+        self.picked = picked
+        active = np.zeros(len(params), dtype=np.bool_)
+        active[picked] = True
+        return active
 
     def gather(self, active: np.ndarray) -> None:
         """Bring rebound values and gradients that live elsewhere into the flat buffers."""
         if active is self.all_active:  # (plan() found everything in place)
             return
-        for i in np.flatnonzero(active):
+        for i in self.picked:
             p = self.params[i]
             if p.numpy() is not self.held[i]:  # the user rebound p.data: take the new values in
                 self._adopt(i, p)
@@ -188,15 +196,13 @@ class FlatGroup:
             if g.numpy() is not self.grad_held[i]:
                 np.copyto(self.grad_views[i], g.numpy(), casting="same_kind")
                 # Later backward() calls then accumulate into the buffer (a gradient in a graph stays its own).
-                self.grad_held[i] = None if g.requires_grad else share(g, self.grad_views[i])
+                self.grad_held[i] = None if g.requires_grad else g.set_(self.grad_views[i]).numpy()
 
     def bump_versions(self, active: np.ndarray) -> None:
         """The parameters were changed in place: bump their version counters (as PyTorch's step does)."""
-        if active is self.all_active:
-            deque(map(bump_version, self.params), maxlen=0)
-        else:
-            for i in np.flatnonzero(active):
-                bump_version(self.params[i])
+        params = self.params
+        deque(map(bump_version, params if active is self.all_active else [params[i] for i in self.picked]),
+              maxlen=0)
 
     # -- state ------------------------------------------------------------------------
 
@@ -407,7 +413,7 @@ class Optimizer:
 
     def _record_state(self, flat: FlatGroup, active: np.ndarray) -> None:
         """Give ``state[p]`` to parameters updated for the first time (as PyTorch creates it lazily)."""
-        for i in np.flatnonzero(active):
+        for i in (range(len(flat.params)) if active is flat.all_active else flat.picked):
             p = flat.params[i]
             if p not in self.state:
                 self.state[p] = flat.state_of(i)
