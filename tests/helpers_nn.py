@@ -16,15 +16,15 @@ def to_torch(array: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
 def copy_linear(tg_layer: tg.nn.Linear, torch_layer: torch.nn.Linear) -> None:
     """Copy a tinygrad_edu Linear's parameters into a torch Linear of the same shape."""
     with torch.no_grad():
-        torch_layer.weight.copy_(to_torch(tg_layer.weight.data))
+        torch_layer.weight.copy_(to_torch(tg_layer.weight.numpy()))
         if tg_layer.bias is not None:
-            torch_layer.bias.copy_(to_torch(tg_layer.bias.data))
+            torch_layer.bias.copy_(to_torch(tg_layer.bias.numpy()))
 
 
 def assert_close(actual, expected, dtype=np.float64, rtol=None, atol=None) -> None:
     """Compare arrays/tensors with tolerances suited to ``dtype``."""
     if isinstance(actual, tg.Tensor):
-        actual = actual.data
+        actual = actual.numpy()
     if isinstance(expected, torch.Tensor):
         expected = expected.detach().numpy()
     if rtol is None:

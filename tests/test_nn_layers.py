@@ -53,12 +53,12 @@ NESTED_NAMES = [
 def randomize(model: nn.Module, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     for p in model.parameters():
-        p.data[...] = rng.standard_normal(p.shape)
+        p.numpy()[...] = rng.standard_normal(p.shape)
 
 
 def snapshot(model: nn.Module) -> dict[str, bytes]:
     """Bit patterns of every parameter (compares nan and -0.0 exactly too)."""
-    return {name: p.data.tobytes() for name, p in model.named_parameters()}
+    return {name: p.numpy().tobytes() for name, p in model.named_parameters()}
 
 
 # -- Module: registration and traversal ---------------------------------------------------------
@@ -185,16 +185,16 @@ def test_parameter_is_a_tensor_that_requires_grad():
 def test_parameter_from_tensor_shares_data_and_is_differentiable():
     t = tg.tensor([1.0, 2.0, 3.0], dtype=F64)
     p = nn.Parameter(t)
-    assert p.data is t.data
+    assert p.numpy() is t.numpy()
     (p * p).sum().backward()
-    np.testing.assert_array_equal(p.grad.data, 2 * t.data)
+    np.testing.assert_array_equal(p.grad.numpy(), 2 * t.numpy())
 
 
 def test_parameter_from_list_copies():
     data = np.array([1.0, 2.0])
     p = nn.Parameter(data)
     data[0] = 100.0
-    assert p.data[0] == 1.0
+    assert p.numpy()[0] == 1.0
 
 
 def test_integer_parameter_that_requires_grad_is_refused():
@@ -236,19 +236,19 @@ def test_zero_grad_to_zeros_in_place():
     model = TwoLayer()
     _backward_once(model)
     grads = {n: p.grad for n, p in model.named_parameters()}
-    arrays = {n: p.grad.data for n, p in model.named_parameters()}
+    arrays = {n: p.grad.numpy() for n, p in model.named_parameters()}
     model.zero_grad(set_to_none=False)
     for n, p in model.named_parameters():
-        assert p.grad is grads[n] and p.grad.data is arrays[n]
+        assert p.grad is grads[n] and p.grad.numpy() is arrays[n]
         assert p.grad.shape == p.shape
-        assert not p.grad.data.any()
+        assert not p.grad.numpy().any()
     # and accumulation starts again from zero
     _backward_once(model)
     fresh = TwoLayer()
     fresh.load_state_dict(model.state_dict())
     _backward_once(fresh)
     for (_, a), (_, b) in zip(model.named_parameters(), fresh.named_parameters(), strict=True):
-        np.testing.assert_array_equal(a.grad.data, b.grad.data)
+        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
 
 
 def test_train_eval_propagate_to_all_submodules():
@@ -268,11 +268,11 @@ def test_eval_mode_turns_dropout_off_inside_a_model():
     model = nn.Sequential(nn.Linear(8, 8, dtype=F64), nn.Dropout(0.5))
     x = tg.tensor(np.random.default_rng(0).standard_normal((16, 8)), dtype=F64)
     model.eval()
-    expected = x.data @ model[0].weight.data.T + model[0].bias.data
-    np.testing.assert_allclose(model(x).data, expected, rtol=1e-12)
+    expected = x.numpy() @ model[0].weight.numpy().T + model[0].bias.numpy()
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-12)
     model.train()
     tg.manual_seed(0)
-    assert (model(x).data == 0).any()
+    assert (model(x).numpy() == 0).any()
 
 
 # -- state_dict / load_state_dict ---------------------------------------------------------------
@@ -284,8 +284,8 @@ def test_state_dict_returns_copies_in_order():
     assert list(sd) == NESTED_NAMES
     for name, p in model.named_parameters():
         assert isinstance(sd[name], np.ndarray)
-        assert sd[name] is not p.data and not np.shares_memory(sd[name], p.data)
-        np.testing.assert_array_equal(sd[name], p.data)
+        assert sd[name] is not p.numpy() and not np.shares_memory(sd[name], p.numpy())
+        np.testing.assert_array_equal(sd[name], p.numpy())
         assert sd[name].dtype == p.dtype
     before = snapshot(model)
     for value in sd.values():
@@ -298,16 +298,16 @@ def test_load_state_dict_success_copies_values_into_same_arrays():
     randomize(source, 1)
     randomize(target, 2)
     params = {n: p for n, p in target.named_parameters()}
-    arrays = {n: p.data for n, p in target.named_parameters()}
+    arrays = {n: p.numpy() for n, p in target.named_parameters()}
     sd = source.state_dict()
     result = target.load_state_dict(sd)
     assert list(result.missing_keys) == [] and list(result.unexpected_keys) == []
     for name, p in target.named_parameters():
-        assert p is params[name] and p.data is arrays[name]
-        np.testing.assert_array_equal(p.data, sd[name])
+        assert p is params[name] and p.numpy() is arrays[name]
+        np.testing.assert_array_equal(p.numpy(), sd[name])
     # the loaded values are copies: changing the dict afterwards does not reach the model
     sd["scale"][...] = -7.0
-    assert not (target.scale.data == -7.0).any()
+    assert not (target.scale.numpy() == -7.0).any()
 
 
 def test_load_state_dict_accepts_tensors_and_castable_dtypes():
@@ -315,8 +315,8 @@ def test_load_state_dict_accepts_tensors_and_castable_dtypes():
     sd = {"weight": tg.tensor(np.full((2, 2), 0.5), dtype=F64), "bias": np.array([1.0, 2.0], dtype=F64)}
     model.load_state_dict(sd)
     assert model.weight.dtype == np.float32
-    np.testing.assert_array_equal(model.weight.data, np.full((2, 2), 0.5, dtype=np.float32))
-    np.testing.assert_array_equal(model.bias.data, np.array([1.0, 2.0], dtype=np.float32))
+    np.testing.assert_array_equal(model.weight.numpy(), np.full((2, 2), 0.5, dtype=np.float32))
+    np.testing.assert_array_equal(model.bias.numpy(), np.array([1.0, 2.0], dtype=np.float32))
 
 
 def _bad_state_dicts():
@@ -349,11 +349,11 @@ def test_failed_load_changes_nothing(case):
     model = Nested()
     randomize(model, 5)
     before = snapshot(model)
-    arrays = {n: p.data for n, p in model.named_parameters()}
+    arrays = {n: p.numpy() for n, p in model.named_parameters()}
     with pytest.raises(RuntimeError):
         model.load_state_dict(bad)
     assert snapshot(model) == before
-    assert all(p.data is arrays[n] for n, p in model.named_parameters())
+    assert all(p.numpy() is arrays[n] for n, p in model.named_parameters())
 
 
 def test_failed_load_names_the_problem_keys():
@@ -377,7 +377,7 @@ def test_load_state_dict_non_strict_reports_missing_and_unexpected():
     assert list(result.unexpected_keys) == ["nonsense"]
     missing, unexpected = result  # a named pair, as in PyTorch
     assert unexpected == result.unexpected_keys and missing == result.missing_keys
-    np.testing.assert_array_equal(model.encoder[0].weight.data, np.full((3, 4), 2.0))
+    np.testing.assert_array_equal(model.encoder[0].weight.numpy(), np.full((3, 4), 2.0))
     after = snapshot(model)
     assert all(after[n] == before[n] for n in NESTED_NAMES if n != "encoder.0.weight")
 
@@ -394,7 +394,7 @@ def test_load_state_dict_restores_exact_outputs():
     a, b = TwoLayer(), TwoLayer()
     x = tg.tensor(np.random.default_rng(0).standard_normal((7, 3)), dtype=F64)
     b.load_state_dict(a.state_dict())
-    np.testing.assert_array_equal(a(x).data, b(x).data)
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
 
 
 # -- Linear ------------------------------------------------------------------------------------
@@ -424,7 +424,7 @@ def test_linear_default_init_bounds(in_features, out_features):
     layer = nn.Linear(in_features, out_features)
     bound = 1 / math.sqrt(in_features)
     for p in (layer.weight, layer.bias):
-        assert np.all(np.abs(p.data) <= bound)
+        assert np.all(np.abs(p.numpy()) <= bound)
 
 
 def test_linear_default_init_fills_the_range_uniformly():
@@ -433,7 +433,7 @@ def test_linear_default_init_fills_the_range_uniformly():
     in_features, out_features = 256, 1000
     layer = nn.Linear(in_features, out_features)
     bound = 1 / math.sqrt(in_features)
-    w = layer.weight.data.astype(F64).ravel()
+    w = layer.weight.numpy().astype(F64).ravel()
     assert w.min() >= -bound and w.max() <= bound
     assert w.min() < -0.999 * bound and w.max() > 0.999 * bound
     assert abs(w.mean()) < 0.01 * bound
@@ -441,7 +441,7 @@ def test_linear_default_init_fills_the_range_uniformly():
     # each tenth of the range holds about a tenth of the values
     counts, _ = np.histogram(w, bins=10, range=(-bound, bound))
     assert np.all(np.abs(counts / w.size - 0.1) < 0.01)
-    b = layer.bias.data.astype(F64)
+    b = layer.bias.numpy().astype(F64)
     assert b.min() < -0.95 * bound and b.max() > 0.95 * bound
     assert np.all(np.abs(b) <= bound)
     # the same scale as PyTorch's own layer
@@ -456,10 +456,10 @@ def test_linear_init_reproducible_under_manual_seed():
     b = nn.Linear(10, 20)
     tg.manual_seed(43)
     c = nn.Linear(10, 20)
-    np.testing.assert_array_equal(a.weight.data, b.weight.data)
-    np.testing.assert_array_equal(a.bias.data, b.bias.data)
-    assert not np.array_equal(a.weight.data, c.weight.data)
-    assert not np.array_equal(a.weight.data, a.weight.data.T.T[::-1])  # not a constant fill
+    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+    np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
+    assert not np.array_equal(a.weight.numpy(), c.weight.numpy())
+    assert not np.array_equal(a.weight.numpy(), a.weight.numpy().T.T[::-1])  # not a constant fill
 
 
 def _compare_module(ours, theirs, x: np.ndarray, dtype=F64, upstream_seed: int = 7):
@@ -532,7 +532,7 @@ def test_activations_at_extreme_inputs_against_torch():
     for ours, theirs in [(nn.Sigmoid(), torch.nn.Sigmoid()), (nn.Tanh(), torch.nn.Tanh()),
                          (nn.Softmax(1), torch.nn.Softmax(1)), (nn.LogSoftmax(1), torch.nn.LogSoftmax(1))]:
         _compare_module(ours, theirs, x)
-        assert np.all(np.isfinite(ours(tg.tensor(x, dtype=F64)).data))
+        assert np.all(np.isfinite(ours(tg.tensor(x, dtype=F64)).numpy()))
 
 
 @pytest.mark.parametrize("start_dim,end_dim", [(1, -1), (0, -1), (1, 2), (2, 3), (-2, -1), (0, 0)])
@@ -639,15 +639,15 @@ def test_dropout_train_zero_fraction_and_scaling(p):
     layer = nn.Dropout(p)
     x = tg.tensor(np.random.default_rng(0).uniform(1.0, 2.0, (200, 500)), requires_grad=True, dtype=F64)
     out = layer(x)
-    zeros = out.data == 0
+    zeros = out.numpy() == 0
     n = zeros.size
     # the zero count is Binomial(n, p): allow 5 standard deviations
     assert abs(zeros.mean() - p) < 5 * math.sqrt(p * (1 - p) / n)
-    np.testing.assert_allclose(out.data[~zeros], x.data[~zeros] / (1 - p), rtol=1e-12)
+    np.testing.assert_allclose(out.numpy()[~zeros], x.numpy()[~zeros] / (1 - p), rtol=1e-12)
     # the gradient flows through the same mask with the same scale
     out.sum().backward()
-    np.testing.assert_array_equal(x.grad.data == 0, zeros)
-    np.testing.assert_allclose(x.grad.data[~zeros], 1 / (1 - p), rtol=1e-12)
+    np.testing.assert_array_equal(x.grad.numpy() == 0, zeros)
+    np.testing.assert_allclose(x.grad.numpy()[~zeros], 1 / (1 - p), rtol=1e-12)
 
 
 def test_dropout_float32_keeps_dtype_and_scale():
@@ -655,7 +655,7 @@ def test_dropout_float32_keeps_dtype_and_scale():
     x = tg.ones(100, 100)
     out = nn.Dropout(0.25)(x)
     assert out.dtype == np.float32
-    survivors = out.data[out.data != 0]
+    survivors = out.numpy()[out.numpy() != 0]
     np.testing.assert_allclose(survivors, 1 / 0.75, rtol=1e-6)
 
 
@@ -663,27 +663,27 @@ def test_dropout_eval_is_identity():
     layer = nn.Dropout(0.5).eval()
     x = tg.tensor(np.random.default_rng(2).standard_normal((50, 40)), requires_grad=True, dtype=F64)
     out = layer(x)
-    np.testing.assert_array_equal(out.data, x.data)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
     out.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, np.ones((50, 40)))
-    np.testing.assert_array_equal(nn.functional.dropout(x, 0.5, training=False).data, x.data)
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((50, 40)))
+    np.testing.assert_array_equal(nn.functional.dropout(x, 0.5, training=False).numpy(), x.numpy())
 
 
 def test_dropout_p_zero_and_one():
     x = tg.tensor(np.random.default_rng(3).standard_normal((20, 20)), dtype=F64)
-    np.testing.assert_array_equal(nn.Dropout(0.0)(x).data, x.data)
+    np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x.numpy())
     out = nn.Dropout(1.0)(x)
-    assert np.all(out.data == 0) and out.shape == x.shape
-    assert torch.all(torch.nn.Dropout(1.0)(to_torch(x.data)) == 0)
+    assert np.all(out.numpy() == 0) and out.shape == x.shape
+    assert torch.all(torch.nn.Dropout(1.0)(to_torch(x.numpy())) == 0)
 
 
 def test_dropout_reproducible_under_manual_seed():
     x = tg.ones(30, 30)
     tg.manual_seed(7)
-    a = nn.Dropout(0.5)(x).data
+    a = nn.Dropout(0.5)(x).numpy()
     tg.manual_seed(7)
-    b = nn.Dropout(0.5)(x).data
-    c = nn.Dropout(0.5)(x).data
+    b = nn.Dropout(0.5)(x).numpy()
+    c = nn.Dropout(0.5)(x).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(b, c)
 
@@ -704,11 +704,11 @@ BIG = (500, 400)  # fan_out = 500, fan_in = 400
 
 def _check_in_place(fn, *args, shape=BIG, dtype=np.float32, **kwargs):
     t = tg.zeros(*shape, dtype=dtype)
-    array = t.data
+    array = t.numpy()
     result = fn(t, *args, **kwargs)
-    assert result is t and t.data is array
+    assert result is t and t.numpy() is array
     assert t.dtype == np.dtype(dtype) and t.shape == shape
-    return t.data.astype(F64)
+    return t.numpy().astype(F64)
 
 
 def _torch_fans(shape):
@@ -719,18 +719,18 @@ def test_zeros_and_ones_in_place():
     tg.manual_seed(0)
     for dtype in (np.float32, np.float64):
         t = tg.randn(3, 4, dtype=dtype)
-        array = t.data
-        assert nn.init.zeros_(t) is t and t.data is array
-        np.testing.assert_array_equal(t.data, np.zeros((3, 4)))
-        assert nn.init.ones_(t) is t and t.data is array and t.dtype == np.dtype(dtype)
-        np.testing.assert_array_equal(t.data, np.ones((3, 4)))
+        array = t.numpy()
+        assert nn.init.zeros_(t) is t and t.numpy() is array
+        np.testing.assert_array_equal(t.numpy(), np.zeros((3, 4)))
+        assert nn.init.ones_(t) is t and t.numpy() is array and t.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(t.numpy(), np.ones((3, 4)))
 
 
 def test_init_of_a_parameter_keeps_it_registered_and_trainable():
     layer = nn.Linear(3, 2)
-    weight, array = layer.weight, layer.weight.data
+    weight, array = layer.weight, layer.weight.numpy()
     nn.init.ones_(layer.weight)
-    assert layer.weight is weight and layer.weight.data is array and layer.weight.requires_grad
+    assert layer.weight is weight and layer.weight.numpy() is array and layer.weight.requires_grad
     np.testing.assert_array_equal(layer.state_dict()["weight"], np.ones((2, 3)))
 
 
@@ -834,7 +834,7 @@ def test_init_reproducible_under_manual_seed():
         tg.manual_seed(11)
         t = tg.zeros(20, 10)
         nn.init.xavier_normal_(t)
-        results.append(t.data.copy())
+        results.append(t.numpy().copy())
     np.testing.assert_array_equal(*results)
 
 
@@ -876,25 +876,25 @@ def _params_with_grads(dtype=F64, scale=1.0, seed=0):
 @pytest.mark.parametrize("max_norm", [0.5, 1.0])
 def test_clip_grad_norm_against_torch(norm_type, max_norm):
     ours, theirs = _params_with_grads(scale=3.0)
-    values = [p.data.copy() for p in ours]
-    arrays = [p.grad.data for p in ours]
+    values = [p.numpy().copy() for p in ours]
+    arrays = [p.grad.numpy() for p in ours]
     total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
     assert float(total) == pytest.approx(float(expected), rel=1e-12)
     assert float(total) > max_norm  # the clipping did happen
     for p, q, array, value in zip(ours, theirs, arrays, values, strict=True):
-        assert p.grad.data is array  # in place
-        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-12, atol=1e-15)
-        np.testing.assert_array_equal(p.data, value)  # parameters themselves untouched
+        assert p.grad.numpy() is array  # in place
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(p.numpy(), value)  # parameters themselves untouched
     # after clipping, the norm is max_norm (up to the 1e-6 in the denominator)
-    clipped = np.concatenate([p.grad.data.ravel() for p in ours])
+    clipped = np.concatenate([p.grad.numpy().ravel() for p in ours])
     ord_ = np.inf if math.isinf(norm_type) else norm_type
     assert np.linalg.norm(clipped, ord=ord_) == pytest.approx(max_norm, rel=1e-5)
 
 
 def test_clip_grad_norm_returns_norm_before_clipping():
     ours, _ = _params_with_grads(scale=10.0, seed=3)
-    flat = np.concatenate([p.grad.data.ravel() for p in ours])
+    flat = np.concatenate([p.grad.numpy().ravel() for p in ours])
     total = nn.utils.clip_grad_norm_(ours, 1.0)
     assert isinstance(total, tg.Tensor)
     assert float(total) == pytest.approx(np.linalg.norm(flat), rel=1e-12)
@@ -904,12 +904,12 @@ def test_clip_grad_norm_returns_norm_before_clipping():
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
 def test_clip_grad_norm_below_max_leaves_grads_unchanged(norm_type):
     ours, theirs = _params_with_grads(scale=0.01, seed=1)
-    before = [p.grad.data.copy() for p in ours]
+    before = [p.grad.numpy().copy() for p in ours]
     total = nn.utils.clip_grad_norm_(ours, 100.0, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, 100.0, norm_type=norm_type)
     assert float(total) == pytest.approx(float(expected), rel=1e-12)
     for p, b in zip(ours, before, strict=True):
-        np.testing.assert_array_equal(p.grad.data, b)
+        np.testing.assert_array_equal(p.grad.numpy(), b)
 
 
 def test_clip_grad_norm_float32_against_torch():
@@ -919,7 +919,7 @@ def test_clip_grad_norm_float32_against_torch():
     assert float(total) == pytest.approx(float(expected), rel=1e-5)
     for p, q in zip(ours, theirs, strict=True):
         assert p.grad.dtype == np.float32
-        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_clip_grad_norm_skips_params_without_grad_and_takes_a_single_tensor():
@@ -934,20 +934,20 @@ def test_clip_grad_norm_skips_params_without_grad_and_takes_a_single_tensor():
     total = nn.utils.clip_grad_norm_(single[0], 0.1)
     expected = torch.nn.utils.clip_grad_norm_(single_t[0], 0.1)
     assert float(total) == pytest.approx(float(expected), rel=1e-12)
-    np.testing.assert_allclose(single[0].grad.data, single_t[0].grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(single[0].grad.numpy(), single_t[0].grad.numpy(), rtol=1e-12)
 
 
 def test_clip_grad_norm_on_model_parameters_generator():
     model = TwoLayer()
     x = tg.tensor(np.random.default_rng(0).standard_normal((8, 3)) * 50, dtype=F64)
     (model(x) ** 2).sum().backward()
-    grads = {n: p.grad.data.copy() for n, p in model.named_parameters()}
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
     total = nn.utils.clip_grad_norm_(model.parameters(), 0.5)
     flat = np.concatenate([g.ravel() for g in grads.values()])
     assert float(total) == pytest.approx(np.linalg.norm(flat), rel=1e-12)
     coef = 0.5 / (np.linalg.norm(flat) + 1e-6)
     for n, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.data, grads[n] * coef, rtol=1e-12)
+        np.testing.assert_allclose(p.grad.numpy(), grads[n] * coef, rtol=1e-12)
 
 
 def test_clip_grad_norm_invalid_arguments():
@@ -959,14 +959,14 @@ def test_clip_grad_norm_invalid_arguments():
 @pytest.mark.parametrize("clip_value", [0.1, 0.5, 10.0])
 def test_clip_grad_value_against_torch(clip_value):
     ours, theirs = _params_with_grads(seed=6)
-    arrays = [p.grad.data for p in ours]
+    arrays = [p.grad.numpy() for p in ours]
     result = nn.utils.clip_grad_value_(ours, clip_value)
     torch.nn.utils.clip_grad_value_(theirs, clip_value)
     assert result is None
     for p, q, array in zip(ours, theirs, arrays, strict=True):
-        assert p.grad.data is array
-        np.testing.assert_array_equal(p.grad.data, q.grad.numpy())
-        assert np.all(np.abs(p.grad.data) <= clip_value)
+        assert p.grad.numpy() is array
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+        assert np.all(np.abs(p.grad.numpy()) <= clip_value)
 
 
 def test_clip_grad_value_invalid():

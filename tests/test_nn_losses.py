@@ -27,7 +27,7 @@ def _run(loss_fn, torch_loss_fn, x: np.ndarray, target, dtype, *, torch_target=N
     xr = to_torch(x, requires_grad=True)
     ours = loss_fn(xt, target)
     if torch_target is None:
-        torch_target = to_torch(target.data if isinstance(target, tg.Tensor) else target)
+        torch_target = to_torch(target.numpy() if isinstance(target, tg.Tensor) else target)
     ref = torch_loss_fn(xr, torch_target)
     assert ours.shape == tuple(ref.shape)
     assert ours.dtype == np.dtype(dtype)
@@ -274,12 +274,12 @@ def test_cross_entropy_huge_logits_finite_and_exact(dtype, scale):
     xt = tg.tensor(x, requires_grad=True, dtype=dtype)
     losses = F.cross_entropy(xt, tg.tensor(y), reduction="none")
     ref_losses, ref_grad = _stable_ce(x.astype(np.float64), y)
-    assert np.all(np.isfinite(losses.data))
+    assert np.all(np.isfinite(losses.numpy()))
     rtol = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(losses.data, ref_losses, rtol=rtol, atol=0)
+    np.testing.assert_allclose(losses.numpy(), ref_losses, rtol=rtol, atol=0)
     losses.sum().backward()
-    assert np.all(np.isfinite(xt.grad.data))
-    np.testing.assert_allclose(xt.grad.data, ref_grad, rtol=rtol, atol=1e-7 if dtype == np.float32 else 1e-15)
+    assert np.all(np.isfinite(xt.grad.numpy()))
+    np.testing.assert_allclose(xt.grad.numpy(), ref_grad, rtol=rtol, atol=1e-7 if dtype == np.float32 else 1e-15)
     # PyTorch agrees
     theirs = TF.cross_entropy(to_torch(x), to_torch(y), reduction="none")
     assert_close(losses, theirs, dtype)
@@ -298,7 +298,7 @@ def test_cross_entropy_huge_logits_mean_and_smoothing_finite():
         assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
         ours.backward()
         ref.backward()
-        np.testing.assert_allclose(xt.grad.data, xr.grad.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("bad", [4, 7, -1, -5])
@@ -409,13 +409,13 @@ def test_bce_with_logits_large_logits(dtype, pos_weight):
     xt = tg.tensor(x, requires_grad=True, dtype=dtype)
     losses = F.binary_cross_entropy_with_logits(xt, tg.tensor(y, dtype=dtype), reduction="none",
                                                 pos_weight=_tg_weight(pos_weight, dtype))
-    assert np.all(np.isfinite(losses.data))
+    assert np.all(np.isfinite(losses.numpy()))
     p = np.ones(4) if pos_weight is None else np.asarray(pos_weight)
     # correct with confidence: 0; wrong with confidence: |x| (times pos_weight for a missed positive)
-    np.testing.assert_allclose(losses.data, [0.0, 0.0, 1e4, 1e4 * p[3]], rtol=1e-7, atol=0)
+    np.testing.assert_allclose(losses.numpy(), [0.0, 0.0, 1e4, 1e4 * p[3]], rtol=1e-7, atol=0)
     losses.sum().backward()
     # d/dx = sigmoid(x) (1 + (p-1) y) - p y  ->  0, 0, 1, -p
-    np.testing.assert_allclose(xt.grad.data, [0.0, 0.0, 1.0, -p[3]], rtol=1e-7, atol=0)
+    np.testing.assert_allclose(xt.grad.numpy(), [0.0, 0.0, 1.0, -p[3]], rtol=1e-7, atol=0)
     xr = to_torch(x, requires_grad=True)
     ref = TF.binary_cross_entropy_with_logits(xr, to_torch(y), reduction="none",
                                               pos_weight=_torch_weight(pos_weight, dtype))
@@ -431,7 +431,7 @@ def test_bce_with_logits_gradient_exact_at_zero(dtype):
     loss = F.binary_cross_entropy_with_logits(xt, tg.tensor(y, dtype=dtype), reduction="sum")
     assert loss.item() == pytest.approx(5 * np.log(2), rel=1e-6 if dtype == np.float32 else 1e-15)
     loss.backward()
-    np.testing.assert_array_equal(xt.grad.data, (0.5 - y).astype(dtype))  # sigmoid(0) - y, exactly
+    np.testing.assert_array_equal(xt.grad.numpy(), (0.5 - y).astype(dtype))  # sigmoid(0) - y, exactly
 
 
 def test_bce_with_logits_shape_mismatch_is_an_error():
@@ -447,8 +447,8 @@ def test_losses_work_inside_a_training_graph():
     ours = nn.Linear(3, 4, dtype=np.float64)
     theirs = torch.nn.Linear(3, 4).double()
     with torch.no_grad():
-        theirs.weight.copy_(to_torch(ours.weight.data))
-        theirs.bias.copy_(to_torch(ours.bias.data))
+        theirs.weight.copy_(to_torch(ours.weight.numpy()))
+        theirs.bias.copy_(to_torch(ours.bias.numpy()))
     nn.CrossEntropyLoss(label_smoothing=0.1)(ours(tg.tensor(x, dtype=np.float64)), tg.tensor(y)).backward()
     torch.nn.CrossEntropyLoss(label_smoothing=0.1)(theirs(to_torch(x)), to_torch(y)).backward()
     assert_close(ours.weight.grad, theirs.weight.grad)

@@ -22,7 +22,7 @@ def _bits(x: float) -> bytes:
 def _assert_same(loaded, original):
     """Deep equality that also checks container types, dtypes, shapes and float bit patterns."""
     if isinstance(original, tg.Tensor):
-        original = original.data
+        original = original.numpy()
     if isinstance(original, np.ndarray):
         assert type(loaded) is np.ndarray
         assert loaded.dtype == original.dtype and loaded.shape == original.shape
@@ -128,7 +128,7 @@ def test_tensors_come_back_as_arrays(tmp_path):
     for key, t in (("t32", t32), ("t64", t64), ("ti", ti), ("p", p)):
         assert type(loaded[key]) is np.ndarray
         assert loaded[key].dtype == t.dtype
-        np.testing.assert_array_equal(loaded[key], t.data)
+        np.testing.assert_array_equal(loaded[key], t.numpy())
     assert loaded["scalar"].shape == () and loaded["scalar"] == np.float32(2.5)
 
 
@@ -165,15 +165,15 @@ def test_model_state_dict_roundtrip_restores_model_exactly(tmp_path):
     tg.save(model.state_dict(), tmp_path / "model.ckpt")
     tg.manual_seed(1)
     other = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2, dtype=np.float64))
-    assert not np.array_equal(other[0].weight.data, model[0].weight.data)
+    assert not np.array_equal(other[0].weight.numpy(), model[0].weight.numpy())
     loaded = tg.load(tmp_path / "model.ckpt")
     assert list(loaded) == list(model.state_dict())
     other.load_state_dict(loaded)
     for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters(), strict=True):
         assert a.dtype == b.dtype
-        assert a.data.tobytes() == b.data.tobytes(), name
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
     x = tg.randn(5, 3)
-    np.testing.assert_array_equal(model(x).data, other(x).data)
+    np.testing.assert_array_equal(model(x).numpy(), other(x).numpy())
 
 
 def test_optimizer_state_dict_roundtrip(tmp_path):

@@ -78,10 +78,11 @@ def diverged_path():
 
 def make_history(epochs: int = 12) -> History:
     history = History()
-    for epoch in range(1, epochs + 1):
-        history.append(epoch, {"train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch + 0.01 * epoch,
-                               "lr": 0.1 * 0.9 ** epoch, "accuracy": 1 - 1 / (epoch + 1),
-                               "val_accuracy": 1 - 1.2 / (epoch + 1)})
+    for epoch in range(epochs):  # numbered from 0, as fit numbers them
+        k = epoch + 1
+        history.append(epoch, {"train_loss": 1.0 / k, "val_loss": 1.1 / k + 0.01 * k,
+                               "lr": 0.1 * 0.9 ** k, "accuracy": 1 - 1 / (k + 1),
+                               "val_accuracy": 1 - 1.2 / (k + 1)})
     return history
 
 
@@ -171,9 +172,9 @@ def test_plot_history_into_a_given_axes_and_without_metrics():
     assert len(ax.lines) == 2 and len(fig.axes) == 2  # losses, and the rate's twin axis
     fig = viz.plot_history(make_history(), metrics=False)
     assert len(fig.axes) == 2
-    fig = viz.plot_history({"train_loss": [3.0, 2.0, 1.0]})  # a plain dict: epochs 1, 2, 3
+    fig = viz.plot_history({"train_loss": [3.0, 2.0, 1.0]})  # a plain dict: epochs 0, 1, 2, as a History's
     assert len(fig.axes) == 1
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [0, 1, 2])
 
 
 def test_plot_history_bad_input_names_it():

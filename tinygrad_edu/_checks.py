@@ -113,8 +113,11 @@ def check_choice(who: str, name: str, value: Any, choices: Iterable[Any]) -> Any
     except TypeError:  # e.g. an unhashable or array-like value compared with strings
         valid = False
     if not valid or isinstance(value, bool) and not any(c is value for c in choices):
-        listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{who}: {name} must be one of {listed}, got {value!r}")
+        if len(choices) == 2:
+            listed = f"{choices[0]!r} or {choices[1]!r}"
+        else:
+            listed = "one of " + ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{who}: {name} must be {listed}, got {value!r}")
     return value
 
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .rng import generator as _library_generator
 from .factories import from_numpy
+from .rng import generator as _library_generator
 from .tensor import Tensor, stack
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split"]
@@ -113,12 +113,12 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         # A copy of the row, outside any graph: samples never require grad.
-        return tuple(from_numpy(np.array(t.data[index])) for t in self.tensors)
+        return tuple(from_numpy(np.array(t.numpy()[index])) for t in self.tensors)
 
     def _batch(self, indices: np.ndarray) -> tuple[Tensor, ...]:
         # One gather per tensor instead of one Python call per sample; np.take copies,
         # so changing a batch never changes the data set.
-        return tuple(from_numpy(np.take(t.data, indices, axis=0)) for t in self.tensors)
+        return tuple(from_numpy(np.take(t.numpy(), indices, axis=0)) for t in self.tensors)
 
 
 class Subset(Dataset):
@@ -140,7 +140,7 @@ class Subset(Dataset):
     """
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
-        positions = np.asarray(indices if not isinstance(indices, Tensor) else indices.data)
+        positions = np.asarray(indices if not isinstance(indices, Tensor) else indices.numpy())
         if positions.size == 0:
             positions = positions.astype(np.int64)
         if positions.ndim != 1 or positions.dtype.kind not in "iu":

@@ -51,7 +51,7 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, active: set[int]) ->
     if isinstance(obj, str):
         return {"type": "str", "value": obj}
     if isinstance(obj, (Tensor, np.ndarray)):
-        array = obj.data if isinstance(obj, Tensor) else obj
+        array = obj.numpy() if isinstance(obj, Tensor) else obj
         if array.dtype.kind not in "biuf":
             raise TypeError(f"save: the array at {where} has dtype {array.dtype}; only numbers can be saved")
         arrays.append(array)

@@ -427,9 +427,9 @@ def descend(surface: Surface | str, make_optimizer: Callable[[list[Tensor]], Opt
             optimizer.zero_grad()
             loss = surface(*(param[i] for i in range(dim)))
             loss.backward()
-            points[k] = param.data
+            points[k] = param.numpy()
             losses[k] = loss.item()
-            grads[k] = param.grad.data
+            grads[k] = param.grad.numpy()
             if not (np.isfinite(points[k]).all() and math.isfinite(losses[k]) and np.isfinite(grads[k]).all()):
                 diverged = True
                 break

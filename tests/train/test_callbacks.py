@@ -117,10 +117,11 @@ def test_hooks_run_in_keras_order_with_the_trainer_context():
     fit(model, nn.MSELoss(), optimizer, DataLoader(TensorDataset(x, y), batch_size=6), val=(x, y), epochs=2,
         callbacks=[spy], progress=False)
     keys = ["lr", "train_loss", "val_loss"]
+    # Keras numbers epochs (and batches within an epoch) from 0: `for epoch in range(initial_epoch, epochs)`.
     assert calls == [
         ("train_begin", 0),
-        ("epoch_begin", 1), ("batch_end", 1, 1, 6), ("batch_end", 1, 2, 4), ("epoch_end", 1, keys),
-        ("epoch_begin", 2), ("batch_end", 2, 1, 6), ("batch_end", 2, 2, 4), ("epoch_end", 2, keys),
+        ("epoch_begin", 0), ("batch_end", 0, 0, 6), ("batch_end", 0, 1, 4), ("epoch_end", 0, keys),
+        ("epoch_begin", 1), ("batch_end", 1, 0, 6), ("batch_end", 1, 1, 4), ("epoch_end", 1, keys),
         ("train_end", keys),
     ]
     trainer = spy.trainer
@@ -131,7 +132,7 @@ def test_hooks_run_in_keras_order_with_the_trainer_context():
 def test_stop_training_from_a_batch_closes_the_epoch_and_ends():
     class StopAtBatch2(Callback):
         def on_batch_end(self, batch, logs):
-            if self.trainer.epoch == 2 and batch == 2:
+            if self.trainer.epoch == 1 and batch == 1:  # the second batch of the second epoch
                 self.trainer.stop_training = True
 
     tg.manual_seed(0)
@@ -140,7 +141,7 @@ def test_stop_training_from_a_batch_closes_the_epoch_and_ends():
     history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
                   DataLoader(TensorDataset(x, y), batch_size=10), val=(x, y), epochs=5,
                   callbacks=[StopAtBatch2()], progress=False)
-    assert history.epoch == [1, 2]
+    assert history.epoch == [0, 1]
     assert not math.isnan(history["val_loss"][1])  # the cut epoch was still validated and recorded
 
 
@@ -148,61 +149,61 @@ def test_stop_training_from_a_batch_closes_the_epoch_and_ends():
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement_and_restores_the_best():
-    # best 1.0 (e1), 0.8 (e2); then 0.9, 0.85, 0.82 do not beat 0.8: wait 1, 2, 3 -> stop after epoch 5
+    # best 1.0 (e0), 0.8 (e1); then 0.9, 0.85, 0.82 do not beat 0.8: wait 1, 2, 3 -> stop after epoch 4
     stop = EarlyStopping(patience=3, min_delta=0.0)
     model, history, recorder = _scripted_fit([1.0, 0.8, 0.9, 0.85, 0.82, 0.7, 0.6, 0.5], callbacks=[stop])
-    assert history.epoch == [1, 2, 3, 4, 5]
-    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (5, 2, 0.8)
-    _assert_same_weights(_weights(model), recorder.at[2])
-    assert not np.array_equal(recorder.at[2]["weight"], recorder.at[5]["weight"])
+    assert history.epoch == [0, 1, 2, 3, 4]
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (4, 1, 0.8)
+    _assert_same_weights(_weights(model), recorder.at[1])
+    assert not np.array_equal(recorder.at[1]["weight"], recorder.at[4]["weight"])
 
 
 def test_early_stopping_restores_the_best_weights_even_when_it_did_not_stop():
     # 1.0, 0.9 (best), 0.95 (wait 1), 0.8 (best), 0.85 (wait 1): patience 3 is never reached
     stop = EarlyStopping(patience=3, min_delta=0.0)
     model, history, recorder = _scripted_fit([1.0, 0.9, 0.95, 0.8, 0.85], callbacks=[stop])
-    assert history.epoch == [1, 2, 3, 4, 5]
-    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (0, 4, 0.8)
-    _assert_same_weights(_weights(model), recorder.at[4])
+    assert history.epoch == [0, 1, 2, 3, 4]
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (0, 3, 0.8)
+    _assert_same_weights(_weights(model), recorder.at[3])
 
 
 def test_early_stopping_without_restore_keeps_the_last_weights():
     stop = EarlyStopping(patience=1, min_delta=0.0, restore_best_weights=False)
     model, history, recorder = _scripted_fit([1.0, 0.5, 0.7, 0.4], callbacks=[stop])
-    assert history.epoch == [1, 2, 3] and stop.stopped_epoch == 3 and stop.best_epoch == 2
-    _assert_same_weights(_weights(model), recorder.at[3])
+    assert history.epoch == [0, 1, 2] and stop.stopped_epoch == 2 and stop.best_epoch == 1
+    _assert_same_weights(_weights(model), recorder.at[2])
 
 
 def test_min_delta_decides_what_counts_as_improvement():
     curve = [1.0, 0.96, 0.92, 0.91, 0.905, 0.9]
-    # min_delta 0.05: e2 0.96 is not below 1.0 - 0.05 (wait 1); e3 0.92 is (best, wait 0);
-    # e4 0.91 and e5 0.905 are not below 0.92 - 0.05 (wait 1, 2): stop after epoch 5 with best epoch 3
+    # min_delta 0.05: e1 0.96 is not below 1.0 - 0.05 (wait 1); e2 0.92 is (best, wait 0);
+    # e3 0.91 and e4 0.905 are not below 0.92 - 0.05 (wait 1, 2): stop after epoch 4 with best epoch 2
     stop = EarlyStopping(patience=2, min_delta=0.05)
     model, history, recorder = _scripted_fit(curve, callbacks=[stop])
-    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (5, 3, 0.92)
-    assert history.epoch == [1, 2, 3, 4, 5]
-    _assert_same_weights(_weights(model), recorder.at[3])
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (4, 2, 0.92)
+    assert history.epoch == [0, 1, 2, 3, 4]
+    _assert_same_weights(_weights(model), recorder.at[2])
     # min_delta 0: every epoch improves, no stop, the last epoch is the best
     stop = EarlyStopping(patience=2, min_delta=0.0)
     model, history, recorder = _scripted_fit(curve, callbacks=[stop])
-    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (0, 6, 0.9)
-    _assert_same_weights(_weights(model), recorder.at[6])
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (0, 5, 0.9)
+    _assert_same_weights(_weights(model), recorder.at[5])
 
 
 def test_mode_max_on_a_validation_metric():
-    # val_score 0.5 (best), 0.6 > 0.51 (best, e2), 0.55 (wait 1), 0.605 is not > 0.61 (wait 2): stop after e4
+    # val_score 0.5 (best), 0.6 > 0.51 (best, e1), 0.55 (wait 1), 0.605 is not > 0.61 (wait 2): stop after e3
     scores = [0.5, 0.6, 0.55, 0.605, 0.9, 0.95]
     stop = EarlyStopping(monitor="val_score", mode="max", patience=2, min_delta=0.01)
     model, history, recorder = _scripted_fit([1.0] * 6, callbacks=[stop], metric_curve=scores)
     assert history["val_score"] == [0.5, 0.6, 0.55, 0.605]
-    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (4, 2, 0.6)
-    _assert_same_weights(_weights(model), recorder.at[2])
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best) == (3, 1, 0.6)
+    _assert_same_weights(_weights(model), recorder.at[1])
 
 
 def _drive(stop, curve, key="val_loss"):
-    """Run EarlyStopping by hand on a curve (no model): the epoch it stops at, or 0."""
+    """Run EarlyStopping by hand on a curve (no model), epochs from 0 as Keras: the epoch it stops at, or 0."""
     stop.on_train_begin({})
-    for epoch, value in enumerate(curve, start=1):
+    for epoch, value in enumerate(curve):
         stop.on_epoch_end(epoch, {key: value})
         if stop.stopped_epoch:
             return epoch
@@ -211,29 +212,30 @@ def _drive(stop, curve, key="val_loss"):
 
 def test_baseline_resets_the_wait_only_when_beaten():
     # Keras: each epoch improves on the best, but none beats the baseline 0.5, so the wait is never
-    # reset: 1, 2, 3 while improving (an improving epoch never stops), then 4 >= 2 at e4 stops.
+    # reset: 1, 2, 3 while improving (an improving epoch never stops), then 4 >= 2 at e3 stops.
     stop = EarlyStopping(patience=2, min_delta=0.0, baseline=0.5, restore_best_weights=False)
-    assert _drive(stop, [0.9, 0.8, 0.7, 0.75, 0.6]) == 4
-    assert (stop.best, stop.best_epoch, stop.wait) == (0.7, 3, 4)
+    assert _drive(stop, [0.9, 0.8, 0.7, 0.75, 0.6]) == 3
+    assert (stop.best, stop.best_epoch, stop.wait) == (0.7, 2, 4)
     stop = EarlyStopping(patience=2, min_delta=0.0, baseline=0.5, restore_best_weights=False)
-    assert _drive(stop, [0.9, 0.4, 0.45, 0.42, 0.41]) == 4  # 0.4 beats it: wait 0 at e2, then 1, 2
-    assert (stop.best, stop.best_epoch) == (0.4, 2)
+    assert _drive(stop, [0.9, 0.4, 0.45, 0.42, 0.41]) == 3  # 0.4 beats it: wait 0 at e1, then 1, 2
+    assert (stop.best, stop.best_epoch) == (0.4, 1)
 
 
 def test_start_from_epoch_ignores_the_first_epochs():
     stop = EarlyStopping(patience=2, min_delta=0.0, start_from_epoch=2, restore_best_weights=False)
-    assert _drive(stop, [0.1, 0.2, 1.0, 1.1, 1.2, 0.05]) == 5  # e1, e2 ignored: best 1.0 at e3
-    assert (stop.best, stop.best_epoch) == (1.0, 3)
+    # Keras: `if epoch < self.start_from_epoch: return` with epochs from 0, so e0 and e1 are ignored
+    assert _drive(stop, [0.1, 0.2, 1.0, 1.1, 1.2, 0.05]) == 4  # best 1.0 at e2, then wait 1, 2
+    assert (stop.best, stop.best_epoch) == (1.0, 2)
 
 
 def test_patience_zero_stops_at_the_first_non_improving_epoch():
     stop = EarlyStopping(patience=0, min_delta=0.0, restore_best_weights=False)
-    assert _drive(stop, [1.0, 0.9, 0.9, 0.1]) == 3
+    assert _drive(stop, [1.0, 0.9, 0.9, 0.1]) == 2
 
 
 def test_early_stopping_instance_can_be_reused():
     stop = EarlyStopping(patience=1, min_delta=0.0, restore_best_weights=False)
-    assert _drive(stop, [1.0, 2.0]) == 2
+    assert _drive(stop, [1.0, 2.0]) == 1
     assert _drive(stop, [1.0, 0.5, 0.4]) == 0 and stop.best == 0.4 and stop.stopped_epoch == 0
 
 
@@ -270,8 +272,8 @@ def test_early_stopping_coordinates_with_reduce_on_plateau():
     stop = EarlyStopping(patience=4, min_delta=0.0)
     history = fit(model, ScriptedLoss(model, curve), optimizer, (x, y), val=(x, y), epochs=8, scheduler=scheduler,
                   callbacks=[stop], progress=False)
-    assert stop.stopped_epoch == 6 and stop.best_epoch == 2
-    assert history["lr"] == [0.05, 0.05, 0.05, 0.05, 0.025, 0.025]  # cut after epoch 4, before the stop
+    assert stop.stopped_epoch == 5 and stop.best_epoch == 1
+    assert history["lr"] == [0.05, 0.05, 0.05, 0.05, 0.025, 0.025]  # cut after epoch 3, before the stop
 
 
 # -- TerminateOnNaN ------------------------------------------------------------------------------------
@@ -308,7 +310,7 @@ def test_terminate_on_nan_stops_and_keeps_the_last_finite_weights(batch_size):
     assert (terminate.stopped_epoch, terminate.stopped_batch) == bad[0]
     assert recorder.losses[-1][:2] == bad[0]  # nothing ran after it
     assert f"epoch {bad[0][0]}, batch {bad[0][1]}" in terminate.message
-    assert history.epoch[-1] == bad[0][0] < 200
+    assert history.epoch[-1] == bad[0][0] < 199
     assert not math.isfinite(history["train_loss"][-1])
     # the weights the bad batch ran with (the last finite ones) are the model's weights now
     weights = _weights(model)
@@ -322,7 +324,7 @@ def test_without_terminate_on_nan_the_same_run_ruins_the_weights():
     model = nn.Linear(1, 1)
     with np.errstate(all="ignore"):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=10.0), (x, y), epochs=200, progress=False)
-    assert not np.isfinite(model.weight.data).all()
+    assert not np.isfinite(model.weight.numpy()).all()
 
 
 def test_terminate_on_nan_undoes_a_step_that_makes_weights_non_finite():
@@ -343,8 +345,8 @@ def test_terminate_on_nan_undoes_a_step_that_makes_weights_non_finite():
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="non-finite"):
         fit(model, lambda out, target: out.mean(), optim.SGD(model.parameters(), lr=0.1), (x, x), epochs=3,
             callbacks=[terminate], progress=False)
-    assert (terminate.stopped_epoch, terminate.stopped_batch) == (1, 1)
-    assert model.p.data.tolist() == [1.0]
+    assert (terminate.stopped_epoch, terminate.stopped_batch) == (0, 0)
+    assert model.p.numpy().tolist() == [1.0]
 
 
 # -- ModelCheckpoint -----------------------------------------------------------------------------------
@@ -357,23 +359,24 @@ def test_model_checkpoint_saves_only_improvements(tmp_path):
             self.at = {}
 
         def on_epoch_end(self, epoch, logs):
-            self.at[epoch] = tg.rng.generator().bit_generator.state
+            self.at[epoch] = tg.rng.get_rng_state()
 
     rng = RecordRng()
     best = ModelCheckpoint(tmp_path / "best.tg")
     each = ModelCheckpoint(tmp_path / "epoch-{epoch}-{val_loss:.2f}.tg", save_best_only=True)
     model, history, recorder = _scripted_fit([1.0, 0.8, 0.9, 0.7, 0.75], callbacks=[best, each, rng])
+    # As Keras's ModelCheckpoint, {epoch} in the name is the number of epochs finished (epoch index + 1).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.tg", "epoch-1-1.00.tg", "epoch-2-0.80.tg",
                                                           "epoch-4-0.70.tg"]
     state = tg.load(tmp_path / "best.tg")
     assert set(state) == {"model", "optimizer", "scheduler", "epoch", "history", "rng"}
-    assert state["epoch"] == 4 and state["scheduler"] is None
-    _assert_same_weights(state["model"], recorder.at[4])
-    assert state["history"]["epoch"] == [1, 2, 3, 4]
+    assert state["epoch"] == 4 and state["scheduler"] is None  # four epochs finished: resume at epoch 4
+    _assert_same_weights(state["model"], recorder.at[3])
+    assert state["history"]["epoch"] == [0, 1, 2, 3]
     assert state["history"]["logs"]["val_loss"] == [1.0, 0.8, 0.9, 0.7]
     assert state["optimizer"]["optimizer"] == "SGD"
-    assert state["rng"] == rng.at[4]
-    assert (best.best, best.best_epoch) == (0.7, 4)
+    assert state["rng"] == rng.at[3]
+    assert (best.best, best.best_epoch) == (0.7, 3)
 
 
 def test_model_checkpoint_every_epoch_and_mode_max(tmp_path):
@@ -416,7 +419,7 @@ def test_csv_logger_writes_a_row_per_epoch(tmp_path):
     assert rows_seen == [1, 2, 3]  # the file is complete after every epoch
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]  # Keras's CSVLogger writes epochs from 0
     assert [float(row["val_loss"]) for row in rows] == [1.0, 0.8, 0.9]
     assert [float(row["train_loss"]) for row in rows] == history["train_loss"]
     assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]

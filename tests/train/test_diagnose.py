@@ -286,8 +286,9 @@ def test_epochs_come_from_a_historys_own_numbers():
     history = History()
     values = [1.0, 0.6, 0.4, math.nan, math.nan]
     for i, value in enumerate(values):
-        history.append(6 + i, {"train_loss": value, "lr": 0.5})  # resumed after epoch 5
+        history.append(5 + i, {"train_loss": value, "lr": 0.5})  # resumed after 5 epochs: indices 5, 6, ... from 0
     finding = only(diagnose(history), "diverging")
+    # printed from 1, as training logs print them: index 8 is the ninth epoch
     assert finding.epoch == 9 and "epoch 9" in finding.message and "0.400 at epoch 8" in finding.message
 
 

@@ -123,9 +123,9 @@ def test_full_batch_tuple_is_one_batch_per_epoch():
             steps.append((self.trainer.epoch, batch, logs["size"]))
 
     model = nn.Linear(1, 1)
-    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x.data, y.data), epochs=3,
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x.numpy(), y.numpy()), epochs=3,
         callbacks=[Count()], progress=False)
-    assert steps == [(1, 1, 50), (2, 1, 50), (3, 1, 50)]
+    assert steps == [(0, 0, 50), (1, 0, 50), (2, 0, 50)]  # epochs and batches from 0, as Keras numbers them
 
 
 # -- schedulers ---------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_reduce_on_plateau_is_driven_by_the_validation_loss():
     tg.manual_seed(0)
     x, y = datasets.linear(n=64, seed=0)
     # The validation targets have the opposite slope: as training fits the data, val_loss keeps rising.
-    x_val = x.data[:32].copy()
+    x_val = x.numpy()[:32].copy()
     val = (tg.tensor(x_val), tg.tensor(-3 * x_val + 1))
     results = []
     for use_fit in (True, False):
@@ -257,7 +257,7 @@ def test_a_shorter_last_group_steps_with_what_it_has():
                 (nn.MSELoss()(hand(xb), yb) / 3).backward()
             hand_optimizer.step()
     _assert_same_weights(_weights(model), _weights(hand))
-    assert steps == [1, 2, 3, 4, 5] * 2
+    assert steps == [0, 1, 2, 3, 4] * 2  # batches numbered from 0 within each epoch, as Keras does
 
 
 def test_clip_grad_norm_is_applied_before_each_step():
@@ -286,7 +286,7 @@ def test_clip_grad_norm_is_applied_before_each_step():
     train, _ = _regression_loaders(n=48, batch_size=16)
     unclipped = nn.Linear(1, 1)
     fit(unclipped, nn.MSELoss(), optim.SGD(unclipped.parameters(), lr=0.05), train, epochs=3, progress=False)
-    assert not np.array_equal(unclipped.weight.data, results[0]["weight"])
+    assert not np.array_equal(unclipped.weight.numpy(), results[0]["weight"])
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def test_history_keys_lengths_values_and_modes():
                   callbacks=[Modes()], progress=False)
     assert isinstance(history, History) and isinstance(history, dict)
     assert list(history) == ["train_loss", "val_loss", "lr"]
-    assert history.epoch == [1, 2, 3]
+    assert history.epoch == [0, 1, 2]  # Keras's History.epoch: the epoch indices, from 0
     assert all(len(values) == 3 for values in history.values())
     assert history["lr"] == [0.01] * 3
     assert modes == [True] * 6 and model.training is False
@@ -376,29 +376,29 @@ def test_history_keys_lengths_values_and_modes():
 
 def test_history_append_pads_missing_names_with_nan():
     h = History()
-    h.append(1, {"train_loss": 1.0})
-    h.append(2, {"train_loss": 0.5, "val_loss": 0.7})
-    h.append(3, {"val_loss": 0.6})
+    h.append(0, {"train_loss": 1.0})
+    h.append(1, {"train_loss": 0.5, "val_loss": 0.7})
+    h.append(2, {"val_loss": 0.6})
     assert h["val_loss"][1:] == [0.7, 0.6] and math.isnan(h["val_loss"][0])
     assert h["train_loss"][:2] == [1.0, 0.5] and math.isnan(h["train_loss"][2])
     copy = History.from_state_dict(h.state_dict())
-    assert copy.epoch == [1, 2, 3] and list(copy) == list(h)
+    assert copy.epoch == [0, 1, 2] and list(copy) == list(h)
     with pytest.raises(ValueError, match="lengths"):
         History.from_state_dict({"epoch": [1], "logs": {"train_loss": [1.0, 2.0]}})
 
 
 def test_to_csv_writes_one_row_per_epoch_atomically(tmp_path):
     h = History()
-    h.append(1, {"train_loss": 0.1 + 0.2, "val_loss": 1.5, "lr": 0.01})
-    h.append(2, {"train_loss": 1 / 3, "val_loss": float("nan"), "lr": 0.005})
+    h.append(0, {"train_loss": 0.1 + 0.2, "val_loss": 1.5, "lr": 0.01})
+    h.append(1, {"train_loss": 1 / 3, "val_loss": float("nan"), "lr": 0.005})
     path = tmp_path / "log.csv"
     path.write_text("old content that must vanish\n")
     h.to_csv(path)
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["epoch", "train_loss", "val_loss", "lr"]
-    assert rows[1] == ["1", repr(0.1 + 0.2), "1.5", "0.01"]
-    assert rows[2][:2] == ["2", repr(1 / 3)] and rows[2][2] == "nan"
+    assert rows[1] == ["0", repr(0.1 + 0.2), "1.5", "0.01"]
+    assert rows[2][:2] == ["1", repr(1 / 3)] and rows[2][2] == "nan"
     assert float(rows[1][1]) == 0.1 + 0.2  # read back bit for bit
     assert os.listdir(tmp_path) == ["log.csv"]  # no temporary file left behind
 
@@ -407,14 +407,14 @@ def test_plot_returns_a_figure_with_loss_and_lr_lines():
     from matplotlib.figure import Figure
 
     h = History()
-    for epoch in range(1, 6):
-        h.append(epoch, {"train_loss": 1 / epoch, "val_loss": 1.2 / epoch, "lr": 0.1 * 0.5 ** epoch})
+    for epoch in range(5):
+        h.append(epoch, {"train_loss": 1 / (epoch + 1), "val_loss": 1.2 / (epoch + 1), "lr": 0.1 * 0.5 ** epoch})
     fig = h.plot(title="curves")
     assert isinstance(fig, Figure)
     loss_ax, lr_ax = fig.axes
     assert [line.get_label() for line in loss_ax.get_lines()] == ["train_loss", "val_loss"]
     np.testing.assert_allclose(loss_ax.get_lines()[0].get_ydata(), h["train_loss"])
-    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_xdata(), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_xdata(), [0, 1, 2, 3, 4])
     assert [line.get_label() for line in lr_ax.get_lines()] == ["lr"]
     assert loss_ax.get_title() == "curves"
     fig.savefig(io.BytesIO(), format="png")  # renders without a display
@@ -469,7 +469,7 @@ def _args():
     ({"scheduler_interval": "step"}, "scheduler_interval must be 'epoch' or 'batch', got 'step'"),
     ({"metrics": ["acc"]}, "unknown metric 'acc'"),
     ({"metrics": ["accuracy", "accuracy"]}, "'accuracy' is reserved or repeated"),
-    ({"clip_grad_norm": -1.0}, "clip_grad_norm must be None or a positive number, got -1.0"),
+    ({"clip_grad_norm": -1.0}, "clip_grad_norm must be a finite number > 0, got -1.0"),
 ])
 def test_invalid_arguments_are_value_errors_naming_the_value(kwargs, match):
     model, loss_fn, optimizer, data = _args()
@@ -519,7 +519,7 @@ def test_resuming_equals_an_uninterrupted_run_bit_for_bit(tmp_path, interval):
     # another seed: different initial weights and generator, all replaced by the checkpoint
     model, optimizer, scheduler, history = _dropout_run(99, 6, resume_from=path, interval=interval)
     _assert_same_weights(_weights(model), _weights(full_model))
-    assert history.epoch == [1, 2, 3, 4, 5, 6]
+    assert history.epoch == [0, 1, 2, 3, 4, 5]
     assert dict(history) == dict(full_history)
     assert scheduler.state_dict() == full_scheduler.state_dict()
     saved, expected = optimizer.state_dict(), full_optimizer.state_dict()
@@ -534,7 +534,7 @@ def test_resuming_a_finished_run_trains_nothing(tmp_path):
     model, *_ = _dropout_run(0, 2, callbacks=[ModelCheckpoint(path, save_best_only=False)])
     resumed, _, _, history = _dropout_run(5, 2, resume_from=path)
     _assert_same_weights(_weights(resumed), _weights(model))
-    assert history.epoch == [1, 2]
+    assert history.epoch == [0, 1]
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_and_nothing_changes(tmp_path):
@@ -547,15 +547,14 @@ def test_a_checkpoint_of_another_architecture_is_refused_and_nothing_changes(tmp
                   nn.Linear(1, 1)):  # other keys
         optimizer = optim.Adam(model.parameters(), lr=0.5)
         scheduler = lr_scheduler.StepLR(optimizer, step_size=2)
-        before = (_weights(model), optimizer.state_dict(), scheduler.state_dict(),
-                  tg.rng.generator().bit_generator.state)
+        before = (_weights(model), optimizer.state_dict(), scheduler.state_dict(), tg.rng.get_rng_state())
         key = "0.weight" if isinstance(model, nn.Sequential) else "weight"
         with pytest.raises(RuntimeError, match=key):
             fit(model, nn.MSELoss(), optimizer, (x, y), epochs=3, scheduler=scheduler, resume_from=path,
                 progress=False)
         _assert_same_weights(before[0], _weights(model))
         assert optimizer.state_dict() == before[1] and scheduler.state_dict() == before[2]
-        assert tg.rng.generator().bit_generator.state == before[3]
+        assert tg.rng.get_rng_state() == before[3]
 
 
 def test_a_checkpoint_of_another_optimizer_is_refused_and_the_model_is_put_back(tmp_path):

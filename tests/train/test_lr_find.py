@@ -178,7 +178,7 @@ def test_restores_model_optimizer_and_rng_exactly(optimizer_name):
     groups_before = [{k: v for k, v in g.items() if k != "params"} for g in opt_b.param_groups]
     params_before = model_b.state_dict()
     opt_state_before = opt_b.state_dict()
-    grads_before = [p.grad.data.copy() for p in model_b.parameters()]
+    grads_before = [p.grad.numpy().copy() for p in model_b.parameters()]
     generator_before = tg_rng.generator()
     rng_before = generator_before.bit_generator.state
     assert rng_before == state_a
@@ -192,7 +192,7 @@ def test_restores_model_optimizer_and_rng_exactly(optimizer_name):
         assert value.dtype == params_before[key].dtype
         assert np.array_equal(value, params_before[key]), key
     for p, g in zip(model_b.parameters(), grads_before):
-        assert np.array_equal(p.grad.data, g)
+        assert np.array_equal(p.grad.numpy(), g)
     assert [{k: v for k, v in g.items() if k != "params"} for g in opt_b.param_groups] == groups_before
     after = opt_b.state_dict()
     assert after["param_groups"] == opt_state_before["param_groups"]
@@ -216,14 +216,14 @@ def test_restores_eval_mode_gradients_and_a_loaders_own_generator():
     model.eval()
     opt = optim.SGD(model.parameters(), lr=0.1)
     nn.MSELoss()(model(x), y).backward()
-    grads = [p.grad.data.copy() for p in model.parameters()]
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
     own = np.random.default_rng(123)
     loader = DataLoader(TensorDataset(x, y), batch_size=40, shuffle=True, generator=own)
     own_state = own.bit_generator.state
     lr_find(model, nn.MSELoss(), opt, loader, num_iter=30)
     assert not any(m.training for m in model.modules())
     for p, g in zip(model.parameters(), grads):
-        assert np.array_equal(p.grad.data, g)
+        assert np.array_equal(p.grad.numpy(), g)
     assert own.bit_generator.state == own_state
 
 

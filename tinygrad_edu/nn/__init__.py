@@ -8,6 +8,7 @@ from .layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    ModuleDict,
     ModuleList,
     ReLU,
     Sequential,
@@ -20,6 +21,6 @@ from .module import Module, Parameter
 
 __all__ = [
     "Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softmax", "LogSoftmax",
-    "Dropout", "Flatten", "Identity", "Sequential", "ModuleList", "MSELoss", "L1Loss",
+    "Dropout", "Flatten", "Identity", "Sequential", "ModuleList", "ModuleDict", "MSELoss", "L1Loss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init", "utils",
 ]

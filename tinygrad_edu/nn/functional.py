@@ -137,12 +137,12 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # n
 def _classes_last(input: Tensor, target: Tensor) -> tuple[Tensor, np.ndarray, tuple]:
     """Arrange (N, C, d1, ...) scores as (M, C) rows and targets as (M,); also give the target shape."""
     if input.ndim == 1:
-        return input.reshape(1, -1), target.data.reshape(1), ()
+        return input.reshape(1, -1), target.numpy().reshape(1), ()
     if input.ndim == 2:
-        return input, target.data, target.shape
+        return input, target.numpy(), target.shape
     classes = input.shape[1]
     order = (0,) + tuple(range(2, input.ndim)) + (1,)
-    return input.permute(order).reshape(-1, classes), target.data.reshape(-1), target.shape
+    return input.permute(order).reshape(-1, classes), target.numpy().reshape(-1), target.shape
 
 
 def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
@@ -174,7 +174,7 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
     if weight is None:
         weights = np.ones(n_rows) if all_valid else valid.astype(np.float64)
     else:
-        weights = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=np.float64)[safe] * valid
+        weights = np.asarray(weight.numpy() if isinstance(weight, Tensor) else weight, dtype=np.float64)[safe] * valid
     total = float(weights.sum()) if reduction == "mean" else 1.0
     if reduction == "mean" and total == 0:
         total = np.nan  # every target ignored: the mean is undefined, as in PyTorch
@@ -222,15 +222,15 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, igno
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    ignored = _wrap(target.data == ignore_index)
+    ignored = _wrap(target.numpy() == ignore_index)
     smooth = -(logp * w).sum(class_dim) if w is not None else -logp.sum(class_dim)
     smooth = where(ignored, 0.0, smooth)
     if reduction == "mean":
         if weight is not None:
-            kept = target.data[target.data != ignore_index]
-            denominator = float(w.data.reshape(-1)[kept].sum())
+            kept = target.numpy()[target.numpy() != ignore_index]
+            denominator = float(w.numpy().reshape(-1)[kept].sum())
         else:
-            denominator = float((~ignored.data).sum())
+            denominator = float((~ignored.numpy()).sum())
         smooth = smooth.sum() * (1.0 / denominator if denominator else np.nan)
     elif reduction == "sum":
         smooth = smooth.sum()

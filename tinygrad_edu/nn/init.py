@@ -28,7 +28,7 @@ __all__ = [
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    np.copyto(tensor.data, values, casting="unsafe")
+    np.copyto(tensor.numpy(), values, casting="unsafe")
     return tensor
 
 

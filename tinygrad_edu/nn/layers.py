@@ -1,4 +1,4 @@
-"""Layers: `Linear`, activations, `Dropout`, `Flatten`, `Identity` and containers."""
+"""Layers: `Linear`, activations, `Dropout`, `Flatten`, `Identity` and containers (`Sequential`, `ModuleList`, `ModuleDict`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .module import Module, Parameter
 
 __all__ = [
     "Linear", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout",
-    "Flatten", "Identity", "Sequential", "ModuleList",
+    "Flatten", "Identity", "Sequential", "ModuleList", "ModuleDict",
 ]
 
 
@@ -230,3 +230,71 @@ class ModuleList(_ModuleSequence):
     @classmethod
     def _from_list(cls, modules: list[Module]) -> ModuleList:
         return cls(modules)
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered, keeping insertion order (as ``torch.nn.ModuleDict``).
+
+    Example:
+        >>> from tinygrad_edu import nn
+        >>> heads = nn.ModuleDict({"mean": nn.Linear(4, 1), "logvar": nn.Linear(4, 1)})
+        >>> list(heads), [name for name, _ in heads.named_parameters()][:2]
+        (['mean', 'logvar'], ['mean.weight', 'mean.bias'])
+    """
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: the value for {key!r} is a {type(module).__name__}, not a Module")
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        object.__delattr__(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        """The names, in insertion order."""
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        """``(name, module)`` pairs, in insertion order."""
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        """Remove ``key`` and return its module."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        """Remove every module."""
+        for key in list(self._modules):
+            del self[key]
+
+    def update(self, modules: Any) -> None:
+        """Add modules from a mapping or from ``(name, module)`` pairs (existing names are replaced)."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update expects a mapping or (name, module) pairs, got {pair!r}")
+            self[pair[0]] = pair[1]

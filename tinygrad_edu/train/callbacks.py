@@ -12,9 +12,11 @@
         on_epoch_end(epoch, logs)
     on_train_end(logs)
 
-Epochs are numbered from 1 and count across resumed runs (epoch 4 is the
-fourth pass over the data, even in a run resumed after epoch 3); batches are
-numbered from 1 within their epoch.
+Epochs are numbered from 0, as Keras numbers them, and count across resumed
+runs (epoch 3 is the fourth pass over the data, even in a run resumed from a
+checkpoint written after three epochs); batches are numbered from 0 within
+their epoch, as Keras numbers them too. (Keras, and `fit`'s progress bar,
+*print* epoch 0 as "Epoch 1".)
 
 What a hook receives:
 
@@ -42,8 +44,8 @@ Writing your own::
             self.every = every
 
         def on_epoch_end(self, epoch, logs):
-            if epoch % self.every == 0:
-                print(f"epoch {epoch}: loss {logs['train_loss']:.4f}")
+            if (epoch + 1) % self.every == 0:
+                print(f"epoch {epoch + 1}: loss {logs['train_loss']:.4f}")
 
     class StopBelow(tg.train.Callback):
         def on_epoch_end(self, epoch, logs):
@@ -60,9 +62,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from ..rng import generator
+from .._checks import check_choice, check_int, check_non_negative
+from ..rng import get_rng_state
 from ..serialization import save
 from .history import History
 
@@ -84,8 +85,12 @@ class Trainer:
         history: the `History` recorded so far (the current epoch is added
             just before ``on_epoch_end``).
         epochs: the total number of epochs asked for.
-        epoch: the current epoch (from 1; 0 before the first).
-        batch: the current batch within the epoch (from 1; 0 before the first).
+        epoch: the current epoch, numbered from 0 as in Keras (before the
+            first, the number of the first epoch to run).
+        batch: the current batch within the epoch, from 0 (``None`` before
+            the epoch's first batch).
+        completed_epochs: how many epochs have finished (counted across a
+            resumed run): what a checkpoint stores as ``'epoch'``.
         stop_training: set it to ``True`` to end training (see the module docs).
         callbacks: every callback of the run, in order.
     """
@@ -99,7 +104,8 @@ class Trainer:
         self.history = history
         self.epochs = epochs
         self.epoch = 0
-        self.batch = 0
+        self.batch: int | None = None
+        self.completed_epochs = 0
         self.stop_training = False
         self.callbacks = callbacks
 
@@ -112,18 +118,20 @@ def checkpoint(trainer: Trainer) -> dict[str, Any]:
     """Everything a resumed `fit` needs, as plain data for ``tg.save``.
 
     ``{'model', 'optimizer', 'scheduler' (or None), 'epoch', 'history', 'rng'}``:
-    the state dicts, the number of finished epochs, the `History` so far, and
-    the state of the library's random generator (so shuffling and dropout go
-    on exactly as in an uninterrupted run).
+    the state dicts (the model's with its persistent buffers), the number of
+    finished epochs (so after the epoch numbered 2, ``'epoch'`` is 3, and a
+    resumed run starts with the epoch numbered 3), the `History` so far, and
+    ``tg.get_rng_state()`` (so shuffling and dropout go on exactly as in an
+    uninterrupted run).
     """
     scheduler = trainer.scheduler
     return {
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "epoch": int(trainer.epoch),
+        "epoch": int(trainer.completed_epochs),
         "history": trainer.history.state_dict(),
-        "rng": generator().bit_generator.state,
+        "rng": get_rng_state(),
     }
 
 
@@ -145,13 +153,13 @@ class Callback:
         """Before the first epoch."""
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
-        """Before epoch ``epoch`` (from 1)."""
+        """Before epoch ``epoch`` (from 0, as in Keras)."""
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-        """After batch ``batch`` (from 1 within the epoch) and the step it triggered."""
+        """After batch ``batch`` (from 0 within the epoch) and the step it triggered."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        """After epoch ``epoch``: ``logs`` is its line of the History."""
+        """After epoch ``epoch`` (from 0): ``logs`` is its line of the History."""
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         """After the last epoch (or after training was stopped)."""
@@ -166,9 +174,7 @@ def _monitored(who: str, monitor: str, logs: Mapping[str, Any]) -> float:
 
 
 def _check_mode(who: str, mode: Any) -> str:
-    if mode not in ("min", "max"):
-        raise ValueError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
-    return mode
+    return check_choice(who, "mode", mode, ("min", "max"))
 
 
 class EarlyStopping(Callback):
@@ -204,13 +210,16 @@ class EarlyStopping(Callback):
         baseline: if given, ``wait`` is only reset by values that also beat it,
             so training stops after ``patience`` epochs unless the baseline is
             beaten.
-        start_from_epoch: the number of first epochs to ignore (warm-up).
+        start_from_epoch: the number of first epochs to ignore (warm-up): as in
+            Keras, epochs numbered below it are not monitored.
         verbose: print a line when stopping and when restoring weights.
 
     Attributes:
         best: the best monitored value (``None`` before the first one).
-        best_epoch: the epoch it came from (0 before).
-        stopped_epoch: the epoch after which training was stopped (0 if it was not).
+        best_epoch: the epoch it came from (numbered from 0; 0 before).
+        stopped_epoch: the epoch after which training was stopped (numbered
+            from 0, as in Keras; 0 if it was not, which cannot be confused: no
+            run stops after its first epoch, which always improves on nothing).
         wait: epochs since the last improvement.
 
     Raises:
@@ -221,12 +230,12 @@ class EarlyStopping(Callback):
         >>> from tinygrad_edu.train import EarlyStopping
         >>> stop = EarlyStopping(patience=2, min_delta=0.0, restore_best_weights=False)
         >>> stop.on_train_begin({})
-        >>> for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85, 0.7], start=1):
+        >>> for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85, 0.7]):
         ...     stop.on_epoch_end(epoch, {"val_loss": val_loss})
         ...     if stop.stopped_epoch:
         ...         break
         >>> stop.stopped_epoch, stop.best_epoch, stop.best
-        (4, 2, 0.8)
+        (3, 1, 0.8)
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 1e-4,
@@ -234,17 +243,10 @@ class EarlyStopping(Callback):
                  start_from_epoch: int = 0, verbose: bool = False) -> None:
         super().__init__()
         who = "EarlyStopping"
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"{who}: patience must be an integer >= 0, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.integer, np.floating)) \
-                or not min_delta >= 0 or not math.isfinite(min_delta):
-            raise ValueError(f"{who}: min_delta must be a finite number >= 0, got {min_delta!r}")
-        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, (int, np.integer)) \
-                or start_from_epoch < 0:
-            raise ValueError(f"{who}: start_from_epoch must be an integer >= 0, got {start_from_epoch!r}")
+        self.patience = check_int(who, "patience", patience, minimum=0)
+        self.min_delta = check_non_negative(who, "min_delta", min_delta)
+        start_from_epoch = check_int(who, "start_from_epoch", start_from_epoch, minimum=0)
         self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
         self.mode = _check_mode(who, mode)
         self.baseline = None if baseline is None else float(baseline)
@@ -274,7 +276,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         current = _monitored("EarlyStopping", self.monitor, logs)
-        if epoch <= self.start_from_epoch:
+        if epoch < self.start_from_epoch:  # Keras's rule, with epochs numbered from 0
             return
         model = self._model()
         if self.restore_best_weights and self.best_weights is None and model is not None:
@@ -297,12 +299,13 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         if self.stopped_epoch and self.verbose:
-            print(f"Epoch {self.stopped_epoch}: early stopping ({self.monitor} did not improve for "
-                  f"{self.wait} epochs; best {self.best} at epoch {self.best_epoch})")
+            # Printed from 1, as Keras prints it.
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping ({self.monitor} did not improve for "
+                  f"{self.wait} epochs; best {self.best} at epoch {self.best_epoch + 1})")
         model = self._model()
         if self.restore_best_weights and self.best_weights is not None and model is not None:
             if self.verbose:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch}")
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}")
             model.load_state_dict(self.best_weights)
 
 
@@ -349,7 +352,7 @@ class TerminateOnNaN(Callback):
         else:
             what = "the step made a weight non-finite (the weights from before it were put back)"
         self.stopped_epoch, self.stopped_batch = epoch, batch
-        self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch}: {what}; training stopped. "
+        self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch} (both numbered from 0): {what}; training stopped. "
                         f"The model keeps the last finite weights. Try a learning rate 10x lower, "
                         f"warmup, or gradient clipping.")
         warnings.warn(self.message, RuntimeWarning, stacklevel=2)
@@ -363,12 +366,15 @@ class ModelCheckpoint(Callback):
     The file (written atomically with ``tg.save``) holds the dict::
 
         {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-         'scheduler': scheduler.state_dict() or None, 'epoch': the epoch just finished,
-         'history': history.state_dict(), 'rng': the library generator's state}
+         'scheduler': scheduler.state_dict() or None,
+         'epoch': the number of epochs finished (the epoch just finished, numbered from 0, plus 1),
+         'history': history.state_dict(), 'rng': tg.get_rng_state()}
 
     Args:
         path: the file to write. It may contain ``{epoch}`` or names of the logs
-            (``'ckpt-{epoch:03d}-{val_loss:.3f}.tg'``) to keep one file per save.
+            (``'ckpt-{epoch:03d}-{val_loss:.3f}.tg'``) to keep one file per save;
+            as in Keras, ``{epoch}`` is filled with the number of epochs
+            finished (the checkpoint's ``'epoch'``: 1 after the epoch numbered 0).
         monitor: the name watched when ``save_best_only`` (``'val_loss'``, ...).
         save_best_only: save only when ``monitor`` is better than at every
             earlier save (strictly); otherwise save after every epoch.
@@ -376,7 +382,7 @@ class ModelCheckpoint(Callback):
 
     Attributes:
         best: the best monitored value saved so far (``None`` before).
-        best_epoch: the epoch of that save (0 before).
+        best_epoch: the epoch of that save (numbered from 0; 0 before).
         last_saved: the path of the last file written (``None`` before).
     """
 
@@ -407,7 +413,7 @@ class ModelCheckpoint(Callback):
             if not self._better(current):
                 return
             self.best, self.best_epoch = current, epoch
-        path = self.path.format(epoch=epoch, **logs) if "{" in self.path else self.path
+        path = self.path.format(**{**logs, "epoch": epoch + 1}) if "{" in self.path else self.path
         save(checkpoint(self.trainer), path)
         self.last_saved = path
 

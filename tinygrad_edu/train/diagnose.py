@@ -58,9 +58,10 @@ The thresholds (module constants, so a teacher can show what moves them):
   at least `JUMP_MIN` (3 %) that is also at least `JUMP_FACTOR` (2) times
   faster per epoch than its fall over the 3 epochs before the cut.
 
-Epochs are counted from 1, as training logs print them (a `History`'s own
-``epoch`` numbers are used when it has them): ``epoch=12`` is
-``history['val_loss'][11]`` in a fresh run.
+Epochs are counted from 1, as training logs print them (Keras and `fit`'s
+progress bar print the epoch numbered 0 as "epoch 1"; a `History`'s own
+``epoch`` numbers, from 0, are used plus one when it has them): ``epoch=12``
+is ``history['val_loss'][11]`` in a fresh run.
 
     >>> import tinygrad_edu as tg
     >>> history = {"train_loss": [1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.17, 0.15],
@@ -475,7 +476,7 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
     lr_series = _series({"lr": list(history["lr"])[:n]}, "lr") if "lr" in history else None
     lr = lr_series.values if lr_series is not None else None
     recorded = getattr(history, "epoch", None)
-    epochs = ([int(e) for e in recorded] if isinstance(recorded, list) and len(recorded) == n
+    epochs = ([int(e) + 1 for e in recorded] if isinstance(recorded, list) and len(recorded) == n
               else list(range(1, n + 1)))
 
     findings = []

@@ -24,6 +24,7 @@ so a hand-written loop and `fit` take the same steps, bit for bit.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -33,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_choice, check_int, check_positive
 from ..autograd import no_grad
 from ..nn.utils import clip_grad_norm_
 from ..optim.lr_scheduler import ReduceLROnPlateau
-from ..rng import generator
+from ..rng import get_rng_state, set_rng_state
 from ..serialization import load
 from ..tensor import Tensor
 from .callbacks import Callback, Trainer
@@ -63,8 +65,8 @@ def accuracy(output: Any, target: Any) -> float:
         >>> accuracy(tg.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), tg.tensor([0, 1, 1]))
         0.6666666666666666
     """
-    out = np.asarray(output.data if isinstance(output, Tensor) else output)
-    tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
+    out = np.asarray(output.numpy() if isinstance(output, Tensor) else output)
+    tgt = np.asarray(target.numpy() if isinstance(target, Tensor) else target)
     if out.ndim >= 2 and out.shape[-1] > 1:
         predicted = out.argmax(axis=-1)
         if tgt.shape == out.shape:
@@ -179,14 +181,6 @@ def _progress_bar(progress: bool, total: int | None, initial: int, unit: str) ->
     return tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True)
 
 
-# -- checks ---------------------------------------------------------------------------------------
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 # -- resuming -------------------------------------------------------------------------------------
 
 _CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "epoch", "history"}
@@ -203,26 +197,25 @@ def _resume(path: str | os.PathLike, model: Any, optimizer: Any, scheduler: Any)
         raise ValueError(f"fit: the checkpoint {os.fspath(path)!r} "
                          + ("has no scheduler state, but fit was given a scheduler" if scheduler is not None
                             else "holds a scheduler's state, but fit was given no scheduler"))
-    epoch = state["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"fit: the checkpoint's epoch must be an integer >= 0, got {epoch!r}")
+    epoch = check_int("fit", "the checkpoint's epoch", state["epoch"], minimum=0)
     history = History.from_state_dict(state["history"])
     rng_state = state.get("rng")
-    if rng_state is not None:  # checked on a scratch generator, so a bad state changes nothing
-        type(generator().bit_generator)().state = rng_state
-    before = (model.state_dict(), optimizer.state_dict(), scheduler.state_dict() if scheduler is not None else None)
+    # Public snapshots of everything, so a refused load (a bad optimizer or rng state) changes nothing.
+    before = (model.state_dict(), copy.deepcopy(optimizer.state_dict()),
+              scheduler.state_dict() if scheduler is not None else None, get_rng_state())
     model.load_state_dict(state["model"])  # checks every key and shape before changing anything
     try:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         if rng_state is not None:
-            generator().bit_generator.state = rng_state
+            set_rng_state(rng_state)
     except BaseException:
         model.load_state_dict(before[0])
         optimizer.load_state_dict(before[1])
         if scheduler is not None:
             scheduler.load_state_dict(before[2])
+        set_rng_state(before[3])
         raise
     return epoch, history
 
@@ -258,11 +251,11 @@ class _Loop:
         lr = float(optimizer.param_groups[0]["lr"])
         if self.clip_grad_norm is not None:
             batch_logs["grad_norm"] = float(clip_grad_norm_(self.params, self.clip_grad_norm).item())
-        before = [p.data.copy() for p in self.params] if self.guard else None
+        before = [p.numpy().copy() for p in self.params] if self.guard else None
         optimizer.step()
-        if before is not None and not all(np.isfinite(p.data).all() for p in self.params):
+        if before is not None and not all(np.isfinite(p.numpy()).all() for p in self.params):
             for p, values in zip(self.params, before):
-                p.data[...] = values  # in place: the optimizer keeps its views of these arrays
+                np.copyto(p.numpy(), values)  # in place: the optimizer keeps its views of these arrays
             batch_logs["nonfinite_weights"] = True
         optimizer.zero_grad()
         if trainer.scheduler is not None and self.scheduler_interval == "batch":
@@ -279,7 +272,7 @@ class _Loop:
         samples = 0
         last_lr = None
         pending = 0  # batches backpropagated since the last step
-        for index, (batch, is_last) in enumerate(_with_last(self.train), start=1):
+        for index, (batch, is_last) in enumerate(_with_last(self.train)):
             trainer.batch = index
             inputs, target = _split(batch)
             output = model(*inputs)
@@ -307,7 +300,8 @@ class _Loop:
             for callback in trainer.callbacks:
                 callback.on_batch_end(index, batch_logs)
             if self.bar is not None:
-                self.bar.set_description(f"epoch {epoch}/{trainer.epochs}", refresh=False)
+                # Printed from 1, as Keras prints "Epoch 1/10" for the epoch its callbacks number 0.
+                self.bar.set_description(f"epoch {epoch + 1}/{trainer.epochs}", refresh=False)
                 self.bar.set_postfix(loss=f"{sum(losses) / len(losses):.4g}", lr=f"{batch_logs['lr']:.3g}",
                                      refresh=False)
                 self.bar.update(1 if self.bar.unit == "batch" else 0)
@@ -425,19 +419,16 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
         ...                        (X, y), epochs=200, progress=False)
         >>> round(model.weight.item(), 1), round(model.bias.item(), 1)
         (3.0, 1.0)
-        >>> len(history["train_loss"]), history.epoch[-1]
-        (200, 200)
+        >>> len(history["train_loss"]), history.epoch[0], history.epoch[-1]
+        (200, 0, 199)
     """
-    epochs = _check_positive_int("epochs", epochs)
-    accumulate = _check_positive_int("accumulate", accumulate)
-    if scheduler_interval not in ("epoch", "batch"):
-        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
+    epochs = check_int("fit", "epochs", epochs, minimum=1)
+    accumulate = check_int("fit", "accumulate", accumulate, minimum=1)
+    check_choice("fit", "scheduler_interval", scheduler_interval, ("epoch", "batch"))
     if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval != "epoch":
         raise ValueError("fit: ReduceLROnPlateau watches a per-epoch loss; use scheduler_interval='epoch'")
-    if clip_grad_norm is not None and (isinstance(clip_grad_norm, bool)
-                                       or not isinstance(clip_grad_norm, (int, float, np.integer, np.floating))
-                                       or not clip_grad_norm > 0 or not math.isfinite(clip_grad_norm)):
-        raise ValueError(f"fit: clip_grad_norm must be None or a positive number, got {clip_grad_norm!r}")
+    if clip_grad_norm is not None:
+        check_positive("fit", "clip_grad_norm", clip_grad_norm)
     metric_fns = _resolve_metrics(metrics)
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
@@ -456,7 +447,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
         start, history = _resume(resume_from, model, optimizer, scheduler)
 
     trainer = Trainer(model, loss_fn, optimizer, scheduler, history, epochs, callbacks)
-    trainer.epoch = start
+    trainer.epoch = trainer.completed_epochs = start
     try:
         per_epoch = len(train_batches)  # type: ignore[arg-type]
     except TypeError:
@@ -475,8 +466,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
             callback.set_trainer(trainer)
         for callback in callbacks:
             callback.on_train_begin({})
-        for epoch in range(start + 1, epochs + 1):
-            trainer.epoch, trainer.batch = epoch, 0
+        for epoch in range(start, epochs):  # numbered from 0, as Keras numbers them
+            trainer.epoch, trainer.batch = epoch, None
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, {})
             train_logs = loop.train_epoch(epoch)
@@ -495,6 +486,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
                 else:
                     scheduler.step()
             history.append(epoch, logs)
+            trainer.completed_epochs = epoch + 1
             if bar is not None:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
                 bar.update(1 if bar.unit == "epoch" else 0)

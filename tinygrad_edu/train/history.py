@@ -12,15 +12,15 @@ name to a list with one entry per epoch,
 ``'val_accuracy'``  ... and, prefixed ``val_``, on the validation set
 ==================  ==========================================================
 
-and ``history.epoch`` lists the epoch numbers (from 1), so
-``history['val_loss'][i]`` belongs to epoch ``history.epoch[i]``.
+and ``history.epoch`` lists the epoch numbers (from 0, as Keras numbers
+them), so ``history['val_loss'][i]`` belongs to epoch ``history.epoch[i]``.
 
     >>> from tinygrad_edu.train import History
     >>> h = History()
-    >>> h.append(1, {"train_loss": 0.5, "lr": 0.1})
-    >>> h.append(2, {"train_loss": 0.25, "lr": 0.1})
+    >>> h.append(0, {"train_loss": 0.5, "lr": 0.1})
+    >>> h.append(1, {"train_loss": 0.25, "lr": 0.1})
     >>> h["train_loss"], h.epoch
-    ([0.5, 0.25], [1, 2])
+    ([0.5, 0.25], [0, 1])
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class History(dict):
     logs gets ``nan`` there, so the lists always line up with ``epoch``.
 
     Attributes:
-        epoch: the epoch numbers recorded, from 1 (epoch ``k`` is the ``k``-th
-            pass over the training data, counted across resumed runs).
+        epoch: the epoch numbers recorded, from 0 as in Keras (epoch ``k`` is
+            the ``(k+1)``-th pass over the training data, counted across
+            resumed runs).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -104,45 +105,16 @@ class History(dict):
 
     # -- looking at it -----------------------------------------------------------------
 
-    def plot(self, ax: Any = None, title: str | None = None) -> Any:
-        """Draw the loss curves, with the learning rate on a second axis; return the Figure.
+    def plot(self, ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
+        """Draw the loss curves, the rate on a twin axis and the metrics; return the Figure.
 
-        Training and validation loss (and any other ``*loss`` list) go on the
-        left axis against the epoch, the rate (dashed) on the right one, so a
-        jump in the loss can be read against a change of rate. Nothing is
-        shown: save the figure with ``fig.savefig(path)``, or let Jupyter
-        display it.
-
-        Args:
-            ax: a matplotlib Axes to draw into; by default a new Figure is made
-                (with ``matplotlib.figure.Figure``, which needs no display).
-            title: a title for the axes.
+        The same as ``tg.viz.plot_history(self, ...)`` (plotting lives in
+        ``tg.viz``; keyword arguments go to it). Nothing is shown: save the
+        figure with ``tg.viz.save_figure(fig, path)``, or let Jupyter display it.
         """
-        if ax is None:
-            from matplotlib.figure import Figure  # imported here so `import tinygrad_edu` stays light
+        from .. import viz  # imported here so `import tinygrad_edu` does not import matplotlib
 
-            fig = Figure(figsize=(6.4, 4.0))
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        for name in self:
-            if name.endswith("loss"):
-                ax.plot(self.epoch, self[name], marker="o" if len(self.epoch) < 30 else None,
-                        markersize=3, label=name)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        handles, labels = ax.get_legend_handles_labels()
-        if "lr" in self:
-            lr_ax = ax.twinx()
-            lr_ax.plot(self.epoch, self["lr"], linestyle="--", color="tab:gray", label="lr")
-            lr_ax.set_ylabel("learning rate")
-            more_handles, more_labels = lr_ax.get_legend_handles_labels()
-            handles, labels = handles + more_handles, labels + more_labels
-        if handles:
-            ax.legend(handles, labels, loc="best")
-        if title is not None:
-            ax.set_title(title)
-        return fig
+        return viz.plot_history(self, ax=ax, title=title, **kwargs)
 
     def __repr__(self) -> str:
         return f"History(epochs={self.epoch}, {dict.__repr__(self)})"

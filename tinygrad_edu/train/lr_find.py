@@ -30,11 +30,14 @@ The sweep stops early once ``smoothed_i > diverge_threshold * min(smoothed_0..i)
 (for positive losses) or the loss stops being finite: beyond that point the
 rates are useless and the parameters may already be NaN.
 
-Everything the sweep touches is put back afterwards, bit for bit: the model's
-parameters (and gradients and train/eval modes), the optimizer's state and
-every group's hyperparameters, and the library's random generator (the loader
-shuffles and dropout draws from it). So ``lr_find`` can be called in the
-middle of an experiment without changing what the experiment does next.
+Everything the sweep touches is put back afterwards, bit for bit, through
+public snapshot/restore methods only: the model's parameters and buffers
+(``state_dict``/``load_state_dict``, so BatchNorm's running statistics too),
+its gradients and train/eval modes, the optimizer (a deep copy of its
+``state_dict``, loaded back), and the library's random generator
+(``tg.get_rng_state``/``tg.set_rng_state``: the loader shuffles and dropout
+draws from it). So ``lr_find`` can be called in the middle of an experiment
+without changing what the experiment does next.
 
     >>> import tinygrad_edu as tg
     >>> from tinygrad_edu import nn, optim
@@ -60,10 +63,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import rng
+from .._checks import check_int, check_number
 from ..autograd import enable_grad
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
+from ..rng import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
 __all__ = ["lr_find", "LRFinderResult"]
@@ -98,42 +102,18 @@ class LRFinderResult:
     def plot(self, ax: Any = None, skip_end: int = 0) -> Any:
         """Plot the smoothed (and faint raw) loss against the rate on a log axis; return the Figure.
 
+        The same as ``tg.viz.plot_lr_find(self, ax, skip_end=skip_end)``:
+        plotting lives in ``tg.viz``.
+
         Args:
-            ax: a matplotlib Axes to draw on; by default a new
-                ``matplotlib.figure.Figure`` is made (no pyplot, so no window
-                opens and no global figure list grows).
+            ax: a matplotlib Axes to draw on; by default a new Figure (no
+                pyplot, so no window opens).
             skip_end: leave out this many points at the end (the blow-up can
                 dwarf the interesting part of the curve).
         """
-        if ax is None:
-            from matplotlib.figure import Figure  # lazily: importing tinygrad_edu must not import matplotlib
+        from .. import viz  # imported here so `import tinygrad_edu` does not import matplotlib
 
-            fig = Figure(figsize=(6, 4))
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        stop = len(self.lrs) - skip_end if skip_end > 0 else len(self.lrs)
-        lrs, losses, raw = self.lrs[:stop], self.losses[:stop], self.raw_losses[:stop]
-        ax.plot(lrs, raw, color="tab:blue", alpha=0.25, linewidth=1, label="loss per batch")
-        ax.plot(lrs, losses, color="tab:blue", linewidth=2, label="smoothed loss")
-        if self.suggestion is not None and self.suggestion_index is not None and self.suggestion_index < stop:
-            ax.plot([self.suggestion], [self.losses[self.suggestion_index]], "o", color="tab:red", markersize=8,
-                    label=f"suggestion: lr = {self.suggestion:.2g}")
-            ax.axvline(self.suggestion, color="tab:red", linestyle=":", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("loss")
-        ax.set_title("Learning-rate range test")
-        finite = losses[np.isfinite(losses)]
-        if finite.size:  # keep a final blow-up from flattening the rest of the curve
-            low, high = float(finite.min()), float(np.percentile(finite, 95))
-            first = float(finite[0])
-            top = max(high, first)
-            if top > low:
-                margin = 0.1 * (top - low)
-                ax.set_ylim(low - margin, top + margin)
-        ax.legend()
-        return fig
+        return viz.plot_lr_find(self, ax, skip_end=skip_end)
 
 
 def _one_batch(train: Any) -> bool:
@@ -171,35 +151,49 @@ def _as_tensor(value: Any) -> Any:
     return value if isinstance(value, Tensor) or not isinstance(value, np.ndarray) else Tensor(value)
 
 
+def _generator_state(generator: Any) -> Any:
+    """The state of a loader's own generator, through its public API (None if it has none we know)."""
+    if isinstance(generator, np.random.Generator):
+        return copy.deepcopy(generator.bit_generator.state)
+    if hasattr(generator, "get_state") and hasattr(generator, "set_state"):  # PyTorch's Generator API
+        return generator.get_state()
+    return None
+
+
+def _set_generator_state(generator: Any, state: Any) -> None:
+    if isinstance(generator, np.random.Generator):
+        generator.bit_generator.state = state
+    else:
+        generator.set_state(state)
+
+
 class _Snapshot:
-    """Everything a sweep changes, copied so that `restore` puts it back bit for bit."""
+    """Everything a sweep changes, saved and put back through public snapshot/restore methods only.
+
+    The model through ``state_dict``/``load_state_dict`` (parameters and
+    persistent buffers; non-persistent buffers by name from ``named_buffers``),
+    its train/eval modes, the gradients, any tensor the optimizer holds outside
+    the model, the optimizer through a deep copy of its ``state_dict``, the
+    library's generator through ``get_rng_state``/``set_rng_state``, and a
+    loader's own generator through its state.
+    """
 
     def __init__(self, model: Module, optimizer: Optimizer, train: Any) -> None:
         self.model = model
         self.optimizer = optimizer
-        self.params = model.state_dict()
+        self.model_state = model.state_dict()
+        self.buffers = {name: buffer.numpy().copy() for name, buffer in model.named_buffers()}
         self.modes = [(module, module.training) for module in model.modules()]
-        self.grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in self._all_params()]
+        params = self._all_params()
+        self.grads = [(p, None if p.grad is None else p.grad.numpy().copy()) for p in params]
         # The optimizer may also hold tensors outside the model, which state_dict() does not cover.
         model_ids = {id(p) for p in model.parameters()}
-        self.extra_values = [(p, p.data.copy()) for p in self._all_params() if id(p) not in model_ids]
-        self.optimizer_state = optimizer.state_dict()
-        # state_dict() turns tuples into lists; keep the group dicts' own values too.
-        self.groups = [{k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
-                       for group in optimizer.param_groups]
-        # Which flat buffers held no state yet (an optimizer that never stepped keeps none, and
-        # state_nbytes() says so); load_state_dict allocates them, so they are dropped again after it.
-        self.unallocated = [flat for flats in getattr(optimizer, "_flat", []) for flat in flats
-                            if not flat.state_allocated]
-        self.checked = list(getattr(optimizer, "_checked", []))
-        self.generator = rng._generator
-        self.generator_state = copy.deepcopy(rng._generator.bit_generator.state)
-        self.seed = rng._seed
+        self.extra_values = [(p, p.numpy().copy()) for p in params if id(p) not in model_ids]
+        self.optimizer_state = copy.deepcopy(optimizer.state_dict())
+        self.rng_state = get_rng_state()
         # A loader given its own generator shuffles with it, not with the library's: keep that too.
-        loader_generator = getattr(train, "generator", None)
-        self.loader_generator = loader_generator if isinstance(loader_generator, np.random.Generator) else None
-        if self.loader_generator is not None:
-            self.loader_generator_state = copy.deepcopy(self.loader_generator.bit_generator.state)
+        self.loader_generator = getattr(train, "generator", None)
+        self.loader_generator_state = _generator_state(self.loader_generator)
 
     def _all_params(self) -> list[Tensor]:
         seen: dict[int, Tensor] = {id(p): p for p in self.model.parameters()}
@@ -209,53 +203,35 @@ class _Snapshot:
         return list(seen.values())
 
     def restore(self) -> None:
-        self.model.load_state_dict(self.params)
+        self.model.load_state_dict(self.model_state)  # in place: the optimizer keeps the same tensors
+        for name, buffer in self.model.named_buffers():
+            saved = self.buffers.get(name)
+            if saved is not None and saved.shape == buffer.shape:
+                np.copyto(buffer.numpy(), saved, casting="same_kind")
         for module, mode in self.modes:
-            object.__setattr__(module, "training", mode)
+            module.training = mode
+        for p, value in self.extra_values:
+            np.copyto(p.numpy(), value)
         self.optimizer.load_state_dict(self.optimizer_state)
-        for flat in self.unallocated:
-            flat.state, flat.state_offsets, flat.state_views = {}, {}, {}
-            flat.state_allocated = False
-        if hasattr(self.optimizer, "_checked"):
-            self.optimizer._checked[:] = self.checked
-        for group, saved in zip(self.optimizer.param_groups, self.groups):
-            for key in [k for k in group if k != "params" and k not in saved]:
-                del group[key]
-            group.update(copy.deepcopy(saved))
         for p, grad in self.grads:
             if grad is None:
                 p.grad = None
             elif p.grad is not None and p.grad.shape == grad.shape:
-                np.copyto(p.grad.data, grad)
+                np.copyto(p.grad.numpy(), grad)
             else:
                 p.grad = Tensor(grad.copy())
-        for p, value in self.extra_values:
-            np.copyto(p.data, value)
-        rng._generator = self.generator
-        rng._generator.bit_generator.state = self.generator_state
-        rng._seed = self.seed
-        if self.loader_generator is not None:
-            self.loader_generator.bit_generator.state = self.loader_generator_state
+        set_rng_state(self.rng_state)
+        if self.loader_generator_state is not None:
+            _set_generator_state(self.loader_generator, self.loader_generator_state)
 
 
 def _check_range(start_lr: float, end_lr: float, num_iter: int, smooth: float, diverge_threshold: float) -> None:
-    for name, value in (("start_lr", start_lr), ("end_lr", end_lr), ("smooth", smooth),
-                        ("diverge_threshold", diverge_threshold)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(value):
-            raise ValueError(f"lr_find: {name} must be a finite number, got {value!r}")
-    if start_lr <= 0:
-        raise ValueError(f"lr_find: start_lr must be positive, got start_lr={start_lr!r}")
-    if end_lr <= start_lr:
-        raise ValueError(f"lr_find: end_lr must be larger than start_lr, got end_lr={end_lr!r} "
-                         f"(start_lr={start_lr!r})")
-    if isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer)) or num_iter < 2:
-        raise ValueError(f"lr_find: num_iter must be an integer of at least 2, got num_iter={num_iter!r}")
-    if not 0 <= smooth < 1:
-        raise ValueError(f"lr_find: smooth must be in [0, 1), got smooth={smooth!r}")
-    if diverge_threshold <= 1:
-        raise ValueError(f"lr_find: diverge_threshold must be larger than 1, got diverge_threshold="
-                         f"{diverge_threshold!r}")
+    who = "lr_find"
+    check_number(who, "start_lr", start_lr, low=0, low_inclusive=False)
+    check_number(who, "end_lr", end_lr, low=start_lr, low_inclusive=False)
+    check_int(who, "num_iter", num_iter, minimum=2)
+    check_number(who, "smooth", smooth, low=0, high=1, high_inclusive=False)
+    check_number(who, "diverge_threshold", diverge_threshold, low=1, low_inclusive=False)
 
 
 def suggest(lrs: np.ndarray, losses: np.ndarray) -> int | None:

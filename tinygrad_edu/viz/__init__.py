@@ -16,6 +16,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 
 ================================  ================================================================
 `plot_history`                    train/val loss per epoch, the rate on a twin axis, metrics
+`plot_lr_find`                    a learning-rate range test (``tg.train.lr_find``) and its suggestion
 `plot_lr_schedule`                the rate a scheduler gives over the steps
 `compare_losses`                  several runs' losses on one plot (SGD vs Adam)
 `plot_path_1d`                    a 1-D loss curve with the steps on it
@@ -30,7 +31,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 from __future__ import annotations
 
 from .animation import animate_path, save_gif
-from .curves import compare_losses, plot_history, plot_lr_schedule
+from .curves import compare_losses, plot_history, plot_lr_find, plot_lr_schedule
 from .files import save_figure
 from .graph import plot_graph
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
@@ -38,6 +39,7 @@ from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
 __all__ = [
     "save_figure",
     "plot_history",
+    "plot_lr_find",
     "plot_lr_schedule",
     "compare_losses",
     "plot_path_1d",

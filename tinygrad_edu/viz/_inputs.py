@@ -102,6 +102,11 @@ class PathView:
         return f"{self.name} ({self.note})" if self.note else self.name
 
 
+
+def _plain(value: Any) -> Any:
+    """A Tensor's array (``.numpy()``, no copy); anything else as it is."""
+    return value.numpy() if hasattr(value, "numpy") and callable(value.numpy) else value
+
 def evaluate(surface: Any, *coords: np.ndarray) -> np.ndarray:
     """``surface(*coords)`` as a float array of the coordinates' broadcast shape.
 
@@ -111,7 +116,7 @@ def evaluate(surface: Any, *coords: np.ndarray) -> np.ndarray:
     """
     with no_grad(), np.errstate(all="ignore"):
         out = surface(*coords)
-    values = np.asarray(getattr(out, "data", out), dtype=float)
+    values = np.asarray(_plain(out), dtype=float)
     return np.broadcast_to(values, np.broadcast(*coords).shape)
 
 
@@ -199,7 +204,7 @@ def _points(who: str, path: Any, dim: int, index: int, surface_name: str) -> tup
     name = _name_of(path, f"path {index + 1}") if hasattr(path, "points") else f"path {index + 1}"
     raw = getattr(path, "points", path)
     try:
-        points = np.array(getattr(raw, "data", raw), dtype=float)
+        points = np.array(_plain(raw), dtype=float)
     except (TypeError, ValueError):
         raise TypeError(f"{who}: {name!r} must be a path (with .points) or an array of points, "
                         f"got {type(path).__name__}") from None
@@ -218,12 +223,12 @@ def read_path(who: str, path: Any, surface: SurfaceView, index: int) -> PathView
     losses = getattr(path, "losses", None)
     if losses is None:
         losses = surface(*points.T)  # a non-finite point gives a non-finite loss, which ends the path
-    losses = np.array(getattr(losses, "data", losses), dtype=float).reshape(-1)
+    losses = np.array(_plain(losses), dtype=float).reshape(-1)
     if len(losses) != n:
         raise ValueError(f"{who}: {name!r} has {n} points but {len(losses)} losses")
     grads = getattr(path, "grads", None)
     if grads is not None:
-        grads = np.array(getattr(grads, "data", grads), dtype=float).reshape(n, -1)
+        grads = np.array(_plain(grads), dtype=float).reshape(n, -1)
         if grads.shape != points.shape:
             raise ValueError(f"{who}: {name!r} has points of shape {points.shape} but grads of shape {grads.shape}")
     finite = np.isfinite(points).all(axis=1) & np.isfinite(losses)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from matplotlib.animation import Animation, FuncAnimation, PillowWriter
 
-from ._inputs import check_count, check_fps, new_figure, read_path, read_surface
 from .._files import atomic_write
+from ._inputs import check_count, check_fps, new_figure, read_path, read_surface
 from .surface_plots import draw_contours, draw_curve, draw_minima
 
 __all__ = ["animate_path", "save_gif"]

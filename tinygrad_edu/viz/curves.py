@@ -8,17 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from ..factories import zeros
 from ..optim import SGD
 from ..optim.lr_scheduler import ReduceLROnPlateau
-from ..factories import zeros
 from ._inputs import check_count, figure_and_axes, new_figure
 
-__all__ = ["plot_history", "plot_lr_schedule", "compare_losses"]
+__all__ = ["plot_history", "plot_lr_find", "plot_lr_schedule", "compare_losses"]
 
 
 def _as_floats(who: str, name: str, values: Any) -> np.ndarray:
     try:
-        array = np.array(getattr(values, "data", values), dtype=float).reshape(-1)
+        array = np.array(values.numpy() if hasattr(values, "numpy") else values, dtype=float).reshape(-1)
     except (TypeError, ValueError):
         raise TypeError(f"{who}: {name!r} must be a list of numbers, got {type(values).__name__}") from None
     return array
@@ -40,7 +40,7 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
     Args:
         history: a ``tg.train.History`` (what ``fit`` returns), or any mapping from
             a name to a list of per-epoch numbers; the epochs are its ``.epoch``
-            if it has one, else 1, 2, ...
+            if it has one, else 0, 1, 2, ... (numbered from 0, as Keras and `fit` do)
         ax: an Axes for the losses; by default a new Figure (with a second
             panel for the metrics when there are any).
         metrics: ``True`` for every metric, ``False`` for none, or a list of names.
@@ -64,7 +64,7 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
         raise ValueError(f"{who}: the history is empty: nothing to plot")
     series = {str(name): _as_floats(who, name, values) for name, values in history.items()}
     length = max(len(values) for values in series.values())
-    epochs = np.array(getattr(history, "epoch", None) or range(1, length + 1), dtype=float)
+    epochs = np.array(getattr(history, "epoch", None) or range(length), dtype=float)
     uneven = {name: len(values) for name, values in series.items() if len(values) != len(epochs)}
     if uneven:
         raise ValueError(f"{who}: {len(epochs)} epochs but lists of lengths {uneven}")
@@ -114,6 +114,58 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
         metric_ax.set_ylabel("metric")
         metric_ax.set_title("metrics")
         metric_ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+# -- the learning-rate range test ------------------------------------------------------------------
+
+
+def plot_lr_find(result: Any, ax: Any = None, *, skip_end: int = 0, title: str | None = None) -> Any:
+    """Draw a ``tg.train.lr_find`` result: the smoothed (and faint raw) loss against the rate, log axis.
+
+    The suggestion (steepest descent of the smoothed loss) is marked with a
+    red dot and a dotted vertical line; the y-range leaves out a final blow-up
+    so it does not flatten the rest of the curve.
+
+    Args:
+        result: what ``lr_find`` returns (``.lrs``, ``.losses``, ``.raw_losses``,
+            ``.suggestion``, ``.suggestion_index``).
+        ax: an Axes to draw on; by default a new Figure.
+        skip_end: leave out this many points at the end.
+        title: the title (by default "Learning-rate range test").
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    who = "plot_lr_find"
+    for name in ("lrs", "losses", "raw_losses", "suggestion"):
+        if not hasattr(result, name):
+            raise TypeError(f"{who}: expected the result of tg.train.lr_find, got {type(result).__name__} "
+                            f"(it has no {name!r})")
+    skip_end = check_count(who, "skip_end", skip_end, 0)
+    fig, ax = figure_and_axes(who, ax, (6.0, 4.0))
+    lrs, losses, raw = (np.asarray(getattr(result, name), dtype=float) for name in ("lrs", "losses", "raw_losses"))
+    stop = len(lrs) - skip_end if skip_end > 0 else len(lrs)
+    lrs, losses, raw = lrs[:stop], losses[:stop], raw[:stop]
+    ax.plot(lrs, raw, color="tab:blue", alpha=0.25, linewidth=1, label="loss per batch")
+    ax.plot(lrs, losses, color="tab:blue", linewidth=2, label="smoothed loss")
+    index = getattr(result, "suggestion_index", None)
+    if result.suggestion is not None and index is not None and index < stop:
+        ax.plot([result.suggestion], [losses[index]], "o", color="tab:red", markersize=8,
+                label=f"suggestion: lr = {result.suggestion:.2g}")
+        ax.axvline(result.suggestion, color="tab:red", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    ax.set_title(title if title is not None else "Learning-rate range test")
+    finite = losses[np.isfinite(losses)]
+    if finite.size:  # keep a final blow-up from flattening the rest of the curve
+        low, high = float(finite.min()), float(np.percentile(finite, 95))
+        top = max(high, float(finite[0]))
+        if top > low:
+            margin = 0.1 * (top - low)
+            ax.set_ylim(low - margin, top + margin)
+    ax.legend()
     return fig
 
 

@@ -103,12 +103,12 @@ def _label(node: _Node, names: Mapping[int, str]) -> str:
     tensor = node.tensor
     name = names.get(id(tensor))
     if node.op is not None:
-        lines = [node.op.name if name is None else f"{node.op.name} -> {name}", f"out: {_format(tensor.data)}"]
+        lines = [node.op.name if name is None else f"{node.op.name} -> {name}", f"out: {_format(tensor.numpy())}"]
     else:
         kind = "leaf" if tensor.requires_grad else "const"
-        lines = [kind if name is None else f"{name} ({kind})", _format(tensor.data)]
+        lines = [kind if name is None else f"{name} ({kind})", _format(tensor.numpy())]
     if tensor.grad is not None:
-        lines.append(f"grad: {_format(tensor.grad.data)}")
+        lines.append(f"grad: {_format(tensor.grad.numpy())}")
     return "\n".join(lines)
 
 
