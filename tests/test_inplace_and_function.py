@@ -551,3 +551,36 @@ def test_only_the_cpu_exists():
     with pytest.raises(RuntimeError, match="CPU only"):
         tg.device("cuda")
     assert str(tg.device("cpu")) == "cpu" and tg.device("cpu") == "cpu"
+
+
+def test_a_function_that_saves_its_output_leaves_no_reference_cycle():
+    import gc
+    import weakref
+
+    class Exp(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            out = x.exp()
+            ctx.save_for_backward(out)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (out,) = ctx.saved_tensors
+            return grad_out * out
+
+    gc.disable()
+    try:
+        x = tg.tensor([0.0, 1.0], requires_grad=True)
+        y = Exp.apply(x)
+        node = weakref.ref(y.grad_fn)
+        y.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.exp([0.0, 1.0]), rtol=1e-6)
+        z = Exp.apply(x)
+        z.add_(1.0)                      # the saved output changed: caught through the shared counter
+        with pytest.raises(RuntimeError, match="modified in place"):
+            z.sum().backward()
+        del y, z
+        assert node() is None            # freed by reference counting alone
+    finally:
+        gc.enable()

@@ -579,8 +579,10 @@ class Function:
             if not isinstance(out, Tensor):
                 raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors, "
                                 f"got {type(out).__name__} as output {k}")
-        # Saved tensors: keep the inputs themselves (so their version can be checked), others detached.
-        node.saved_for_backward = node.to_save
+        # A saved output is kept detached (same storage, same version counter): the node holding
+        # the output itself would be a reference cycle, freed only by the garbage collector.
+        returned = {id(out) for out in outputs}
+        node.saved_for_backward = tuple(t.detach() if id(t) in returned else t for t in node.to_save)
         node.saved_versions = tuple((t._vc, t._vc[0], i) for i, t in enumerate(node.to_save)
                                     if isinstance(t, Tensor)) or None
         del node.to_save
