@@ -393,12 +393,12 @@ class Module:
         for module in self.modules():
             for name, param in module._parameters.items():
                 if param is not None and param.dtype.kind == "f" and param.dtype != dtype:
-                    param.data = Tensor(param.numpy().astype(dtype))
+                    param.data = Tensor(param.numpy(), dtype=dtype)
                     if param.grad is not None:
-                        param.grad = Tensor(param.grad.numpy().astype(dtype))
+                        param.grad = Tensor(param.grad.numpy(), dtype=dtype)
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f" and buffer.dtype != dtype:
-                    setattr(module, name, Tensor(buffer.numpy().astype(dtype)))
+                    setattr(module, name, Tensor(buffer.numpy(), dtype=dtype))
         return self
 
     def cpu(self) -> Module:
