@@ -584,3 +584,17 @@ def test_a_function_that_saves_its_output_leaves_no_reference_cycle():
         assert node() is None            # freed by reference counting alone
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.dtype(np.float64), tg.float64])
+def test_to_accepts_every_spelling_of_a_dtype(dtype: Any):
+    x = tg.ones(2)
+    assert x.to(dtype).dtype == np.float64 and x.to(dtype=dtype).dtype == np.float64
+    assert x.double().dtype == np.float64 and x.to(np.float64).float().dtype == np.float32
+
+
+def test_a_string_given_to_to_is_a_device_as_in_torch():
+    with pytest.raises(RuntimeError):
+        torch.ones(2).to("float64")
+    with pytest.raises(RuntimeError, match="'float64' is not available"):
+        tg.ones(2).to("float64")

@@ -36,9 +36,9 @@ def test_mlp_gradients_match_hand_derivation(batch):
         y = rng.integers(0, 5, batch)
         loss = nn.CrossEntropyLoss()(model(tg.tensor(x)), tg.tensor(y))
         loss.backward()
-        ref_loss, ref_grads = hand_mlp_gradients(*[p.data for p in model.parameters()], x, y)
+        ref_loss, ref_grads = hand_mlp_gradients(*[p.numpy() for p in model.parameters()], x, y)
         assert loss.item() == pytest.approx(ref_loss, rel=1e-12)
         for p, g in zip(model.parameters(), ref_grads):
-            np.testing.assert_allclose(p.grad.data, g, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-10, atol=1e-12)
     finally:
         tg.set_default_dtype(np.float32)

@@ -88,7 +88,7 @@ def parse_to_args(args: tuple, kwargs: dict, caller: str = "to") -> np.dtype | N
     for arg in args:
         if _is_device(arg):
             check_device(arg)
-        elif hasattr(arg, "dtype") and hasattr(arg, "shape"):  # to(other_tensor)
+        elif not isinstance(arg, type) and hasattr(arg, "dtype") and hasattr(arg, "shape"):  # to(other_tensor)
             dtype = arg.dtype
         elif arg is not None:
             dtype = arg
