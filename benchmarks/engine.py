@@ -90,7 +90,7 @@ def mlp(contender: str, batch: int, repeats: int) -> float:
     y_np = rng.integers(0, 10, batch)
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    weights = [p.data for p in model.parameters()]
+    weights = [p.numpy() for p in model.parameters()]
     if contender == "hand NumPy":
         return median_time(lambda: hand_numpy_mlp(*weights, x_np, y_np), repeats, 50)
     if contender == "torch":
@@ -114,7 +114,7 @@ def mlp(contender: str, batch: int, repeats: int) -> float:
     step()
     hand = hand_numpy_mlp(*weights, x_np, y_np)
     for p, g in zip(model.parameters(), hand[1:]):
-        np.testing.assert_allclose(p.grad.data, g, rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-3, atol=1e-6)
     return median_time(step, repeats, 50)
 
 
