@@ -61,15 +61,15 @@ def run(out: str, quick: bool = False, epochs: int = 500, seed: int = 0) -> dict
         history = tg.train.fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.005), train, val=val,
                                epochs=epochs, callbacks=callbacks, progress=False)
         runs[name] = {"history": history, "model": model, "stop": callbacks[0] if callbacks else None}
-        best = int(np.argmin(history["val_loss"])) + 1
+        best = history.epoch[int(np.argmin(history["val_loss"]))]  # epochs are numbered from 0, as in Keras
         print(f"{name}: {len(history['train_loss'])} epochs; train loss {history['train_loss'][-1]:.4f}; "
-              f"best val loss {min(history['val_loss']):.4f} at epoch {best}; "
+              f"best val loss {min(history['val_loss']):.4f} at epoch {best} (counted from 0); "
               f"val loss of the final model {val_loss(model, val):.4f}")
         print(tg.train.diagnose(history))
 
     stop = runs["with early stopping"]["stop"]
     print(f"EarlyStopping stopped after epoch {stop.stopped_epoch} and restored epoch {stop.best_epoch} "
-          f"(val loss {stop.best:.4f})")
+          f"(val loss {stop.best:.4f}; epochs counted from 0, as the History's x axis)")
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     for ax, (name, result) in zip(fig.subplots(1, 2), runs.items()):

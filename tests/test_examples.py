@@ -38,20 +38,35 @@ def test_linear_regression_example_reaches_least_squares_solution():
     assert abs(loss - np.mean(residual**2)) < 1e-5
 
 
-def test_linear_regression_example_runs_as_a_script():
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "01_linear_regression.py"), "--epochs", "20"],
-                            capture_output=True, text=True, timeout=120)
+def test_linear_regression_example_runs_as_a_script(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "01_linear_regression.py"), "--epochs", "20",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Epoch 0: Loss = ")
     assert len([line for line in lines if line.startswith("Epoch ")]) == 2
     assert "learned w =" in lines[-1]
+    assert [p.name for p in tmp_path.iterdir()] == ["linear_regression.png"]
 
 
-# -- the numbered examples 02-12: each runs with --quick, writes its figures, and shows what it teaches --------
+# -- the numbered examples 01-12: each runs with --quick, writes its figures, and shows what it teaches --------
 
 def _finite(values) -> bool:
     return bool(np.all(np.isfinite(values)))
+
+
+def _check_linear_regression(r):
+    # The loop lands on the least-squares line of its own data, near the true w = 3, b = 1 ...
+    x, y = r["x"].numpy().astype(np.float64)[:, 0], r["y"].numpy().astype(np.float64)[:, 0]
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (w_ls, b_ls), *_ = np.linalg.lstsq(design, y, rcond=None)
+    assert abs(r["w"] - w_ls) < 1e-4 and abs(r["b"] - b_ls) < 1e-4
+    assert abs(r["w"] - 3) < 0.05 and abs(r["b"] - 1) < 0.05
+    # ... and the loss curve it draws falls from its start to the noise floor (0.1 ** 2 = 0.01)
+    losses = np.array(r["losses"])
+    assert len(losses) == r["epochs"] and np.all(np.diff(losses) <= 1e-7)
+    assert losses[0] > 1.0 and abs(losses[-1] - np.mean((design @ [w_ls, b_ls] - y) ** 2)) < 1e-5
+    assert 0.005 < losses[-1] < 0.02
 
 
 def _check_descent_1d(r):
@@ -115,8 +130,9 @@ def _check_mlp_classifier(r):
 def _check_early_stopping(r):
     result = r["runs"]["with early stopping"]
     stop, history = result["stop"], result["history"]
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
-    assert stop.best_epoch == best_epoch and stop.stopped_epoch == len(history["val_loss"]) > best_epoch
+    best_epoch = int(np.argmin(history["val_loss"]))  # epochs numbered from 0, as Keras numbers them
+    assert history.epoch == list(range(len(history["val_loss"])))
+    assert stop.best_epoch == best_epoch and stop.stopped_epoch == len(history["val_loss"]) - 1 > best_epoch
     model = result["model"]
     model.eval()
     with tg.no_grad():
@@ -145,6 +161,7 @@ def _check_vanishing_exploding(r):
 
 
 EXAMPLES = {
+    "01_linear_regression": (["linear_regression.png"], _check_linear_regression),
     "02_descent_1d": (["descent_1d.png", "descent_1d.gif"], _check_descent_1d),
     "03_surface_2d": (["surface_contour.png", "surface_3d.png"], _check_surface_2d),
     "04_numpy_vs_tinygrad": (["numpy_vs_tinygrad.png"], _check_numpy_vs_tinygrad),
@@ -163,7 +180,7 @@ _MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".gif": b"GIF8"}
 
 def test_every_numbered_example_is_tested():
     scripts = sorted(p.stem for p in (ROOT / "examples").glob("[0-9][0-9]_*.py"))
-    assert scripts == ["01_linear_regression", *EXAMPLES]
+    assert scripts == list(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
