@@ -1,0 +1,66 @@
+"""Primitive operations: each a `Node` with ``forward`` directly above ``backward``.
+
+Every class here is one rule of calculus. ``forward`` works on NumPy arrays and
+saves what the derivative needs; ``backward`` receives ``grad_out`` = dL/d(out)
+and returns dL/d(input) for each input by the chain rule,
+dL/dx = dL/d(out) * d(out)/dx.
+
+Gradients may come back in the broadcast shape; the engine
+(`tinygrad_edu.autograd.unbroadcast`) sums them down to each input's shape, so
+no operation here deals with broadcasting. Everything else in the library
+(``mean``, ``var``, losses, layers) is composed from these.
+
+The operations live in themed modules, re-exported here so that every op is
+``ops.Name``: `elementwise` (+, *, exp, relu, ...), `reduce` (sum, max),
+`shape` (reshape, permute, indexing, cat, expand, where, cast), `linalg`
+(matmul, linear) and `fused` (softmax, log-softmax, logsumexp, sigmoid,
+softplus, nll_loss: fused for numerical stability). A new family of
+operations (convolution, a fused recurrent step) gets a module of its own.
+"""
+
+from __future__ import annotations
+
+from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
+from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
+from .linalg import Linear, MatMul
+from .reduce import Amax, SelectAlong, Sum
+from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
+
+__all__ = [
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Maximum",
+    "Neg",
+    "Exp",
+    "Log",
+    "Log1p",
+    "Sqrt",
+    "Sin",
+    "Cos",
+    "Tanh",
+    "Relu",
+    "Abs",
+    "Clip",
+    "Sum",
+    "Amax",
+    "SelectAlong",
+    "Reshape",
+    "Permute",
+    "GetItem",
+    "Cat",
+    "Where",
+    "Overwrite",
+    "Expand",
+    "Cast",
+    "MatMul",
+    "Linear",
+    "LogSumExp",
+    "Softmax",
+    "LogSoftmax",
+    "Sigmoid",
+    "Softplus",
+    "NLLLoss",
+]

@@ -1,0 +1,75 @@
+"""Reductions: sums, maxima and selections along axes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Node
+
+# ---------------------------------------------------------------------------
+# Reductions
+# ---------------------------------------------------------------------------
+
+
+def _expand_back(grad_out: np.ndarray, shape: tuple, axis: Any, keepdim: bool) -> np.ndarray:
+    """Reshape a reduced gradient so it broadcasts against the unreduced input."""
+    if axis is None:
+        return grad_out.reshape((1,) * len(shape))
+    if not keepdim:
+        grad_out = np.expand_dims(grad_out, axis)
+    return grad_out
+
+
+class Sum(Node):
+    """out = sum of x over ``axis``;  d/dx_i = 1 for every summed element."""
+
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool) -> np.ndarray:
+        self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
+        return np.asarray(x.sum(axis=axis, keepdims=keepdim))
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.empty(self.shape, dtype=grad_out.dtype)
+        grad[...] = _expand_back(grad_out, self.shape, self.axis, self.keepdim)
+        return (grad,)
+
+
+class Amax(Node):
+    """out = max of x over ``axis``;  gradient shared evenly among the tied maxima."""
+
+    saves = ((0, None),)
+    saves_output = True
+
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, lowest: bool = False) -> np.ndarray:
+        reduce = np.min if lowest else np.max
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        self.out = np.asarray(reduce(x, axis=axis, keepdims=True))
+        return self.out if keepdim else np.asarray(reduce(x, axis=axis, keepdims=False))
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        winners = self.x == self.out
+        count = winners.sum(axis=self.axis, keepdims=True).astype(grad_out.dtype)
+        grad = _expand_back(grad_out, self.x.shape, self.axis, self.keepdim)
+        return (grad * winners / count,)
+
+
+class SelectAlong(Node):
+    """out = x at ``indices`` along ``axis`` (the values of ``max(dim)``/``min(dim)``).
+
+    d/dx = 1 at the selected index, 0 elsewhere: the gradient goes to the one
+    returned index, as PyTorch's ``max(dim)`` does.
+    """
+
+    def forward(self, x: np.ndarray, indices: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
+        self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
+        # ``indices`` comes from argmax/argmin along ``axis``, which drops that axis.
+        self.indices = np.expand_dims(indices, axis)
+        out = np.take_along_axis(x, self.indices, axis=axis)
+        return out if keepdim else np.squeeze(out, axis=axis)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        values = grad_out if self.keepdim else np.expand_dims(grad_out, self.axis)
+        np.put_along_axis(grad, self.indices, values, axis=self.axis)
+        return (grad,)
