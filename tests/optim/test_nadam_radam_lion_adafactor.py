@@ -22,6 +22,11 @@ import tinygrad_edu as tg
 from tinygrad_edu import optim
 from tinygrad_edu.optim import adafactor, lion, nadam, radam
 
+try:
+    from rule_reference import rule_reference
+except ImportError:  # imported as a package (tests.optim)
+    from tests.optim.rule_reference import rule_reference
+
 SHAPES = [(), (3,), (4, 5), (2, 3, 4)]
 STEPS = 60
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=1e-5, atol=1e-6)}
@@ -46,88 +51,12 @@ GRAD_MODES = ["assigned", "backward"]
 # new parameter value. Arrays stay in the parameter's dtype (NumPy's weak Python scalars keep float32 in float32).
 
 
-def nadam_reference(theta, g, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                    decoupled_weight_decay=False, maximize=False):
-    beta1, beta2 = betas
-    if maximize:
-        g = -g
-    if decoupled_weight_decay:
-        theta = theta * (1 - lr * weight_decay)
-    elif weight_decay != 0:
-        g = g + weight_decay * theta
-    t = state["t"] = state.get("t", 0) + 1
-    mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
-    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-    product = state["P"] = state.get("P", 1.0) * mu
-    m = state["m"] = beta1 * state.get("m", np.zeros_like(theta)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(theta)) + (1 - beta2) * g * g
-    v_hat = v / (1 - beta2**t)
-    theta = theta - lr * (1 - mu) / (1 - product) * g / (np.sqrt(v_hat) + eps)
-    return theta - lr * mu_next / (1 - product * mu_next) * m / (np.sqrt(v_hat) + eps)
+# -- the NumPy transcriptions of the docstrings: each optimizer's own readable rule (cls.rule) ---------------
 
-
-def radam_reference(theta, g, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                    decoupled_weight_decay=False, maximize=False):
-    beta1, beta2 = betas
-    if maximize:
-        g = -g
-    if decoupled_weight_decay:
-        theta = theta * (1 - lr * weight_decay)
-    elif weight_decay != 0:
-        g = g + weight_decay * theta
-    t = state["t"] = state.get("t", 0) + 1
-    m = state["m"] = beta1 * state.get("m", np.zeros_like(theta)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(theta)) + (1 - beta2) * g * g
-    m_hat = m / (1 - beta1**t)
-    rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
-    if rho_t > 5:
-        l_t = np.sqrt(1 - beta2**t) / (np.sqrt(v) + eps)
-        r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-        return theta - lr * m_hat * l_t * r_t
-    return theta - lr * m_hat
-
-
-def lion_reference(theta, g, state, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
-    """Chen et al. 2023, Program 1 (the decay applied to theta before the sign step, as in Algorithm 2)."""
-    beta1, beta2 = betas
-    if maximize:
-        g = -g
-    m = state.get("m", np.zeros_like(theta))
-    c = beta1 * m + (1 - beta1) * g
-    theta = theta * (1 - lr * weight_decay)
-    theta = theta - lr * np.sign(c)
-    state["m"] = beta2 * m + (1 - beta2) * g
-    return theta
-
-
-def adafactor_reference(theta, g, state, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0,
-                        maximize=False):
-    eps1, eps2 = eps
-    if eps1 is None:
-        eps1 = np.finfo(theta.dtype).eps
-
-    def rms(x):
-        return np.sqrt(np.mean(np.square(x)))
-
-    if maximize:
-        g = -g
-    t = state["t"] = state.get("t", 0) + 1
-    beta2_t = 1 - t**beta2_decay
-    rho_t = min(lr, 1 / np.sqrt(t))
-    alpha_t = max(eps2, rms(theta)) * rho_t
-    theta = theta * (1 - lr * weight_decay)
-    if theta.ndim >= 2:
-        r = state["R"] = beta2_t * state.get("R", 0.0) + (1 - beta2_t) * np.mean(g * g, axis=-1, keepdims=True)
-        c = state["C"] = beta2_t * state.get("C", 0.0) + (1 - beta2_t) * np.mean(g * g, axis=-2, keepdims=True)
-        v_hat = r * c / np.maximum(np.mean(r, axis=-2, keepdims=True), eps1)
-    else:
-        v_hat = state["V"] = beta2_t * state.get("V", 0.0) + (1 - beta2_t) * g * g
-    u = g / np.sqrt(np.maximum(v_hat, eps1 * eps1))
-    return theta - alpha_t * u / max(1.0, rms(u) / d)
-
-
-# -- the lock-step runner -------------------------------------------------------------------------------------
+nadam_reference = rule_reference(optim.NAdam)
+radam_reference = rule_reference(optim.RAdam)
+lion_reference = rule_reference(optim.Lion)
+adafactor_reference = rule_reference(optim.Adafactor)
 
 
 def run_lockstep(tg_cls, kwargs, dtype, grad_mode="assigned", *, torch=None, reference=None, seed=0, steps=STEPS,

@@ -23,23 +23,19 @@ import tinygrad_edu as tg
 from tinygrad_edu import optim
 from tinygrad_edu.optim import kernels
 
+try:
+    from rule_reference import flag_grid
+except ImportError:  # imported as a package (tests.optim)
+    from tests.optim.rule_reference import flag_grid
+
 BIG = 600_000
 SHAPES = [(600, 1000), (), (7, 3)]
 STEPS = 20
 DEFAULT_THRESHOLD = kernels.PARALLEL_THRESHOLD
 assert BIG > DEFAULT_THRESHOLD
 
-OPTIMIZERS = [
-    ("sgd", optim.SGD, dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-2)),
-    ("momentum", optim.Momentum, dict(lr=0.01, beta=0.9)),
-    ("adam", optim.Adam, dict(lr=1e-2, weight_decay=1e-2, amsgrad=True)),
-    ("adam", optim.AdamW, dict(lr=1e-2, weight_decay=1e-2)),
-    ("rmsprop", optim.RMSprop, dict(lr=1e-3, centered=True, momentum=0.9, weight_decay=1e-2)),
-    ("adagrad", optim.Adagrad, dict(lr=1e-2, lr_decay=0.01, weight_decay=1e-2)),
-    ("nadam", optim.NAdam, dict(lr=2e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
-    ("radam", optim.RAdam, dict(lr=1e-3, weight_decay=1e-2)),
-    ("lion", optim.Lion, dict(lr=1e-4, weight_decay=0.1, maximize=True)),
-]
+# Every registered optimizer with a parallel twin, with all its flags on (the last combination of the grid).
+OPTIMIZERS = [(cls.kernel, cls, list(flag_grid(cls))[-1]) for cls in optim.REGISTRY if cls.kernel in kernels._parallel]
 
 
 def has_grad(step: int, i: int) -> bool:
@@ -92,12 +88,12 @@ def test_parallel_twin_is_bit_identical_to_the_serial_kernel(monkeypatch, name, 
 
 
 def test_every_optimizer_but_adafactor_has_a_parallel_kernel():
-    names = {cls.kernel for cls in vars(optim).values() if isinstance(cls, type) and issubclass(cls, optim.Optimizer)
-             and cls is not optim.Optimizer}
+    names = {cls.kernel for cls in optim.REGISTRY}
     assert names - set(kernels._parallel) == {"adafactor"}
     assert {name for name, _, _ in OPTIMIZERS} == names - {"adafactor"}
 
 
-@pytest.mark.parametrize("name, cls, kwargs", [OPTIMIZERS[0], OPTIMIZERS[2]], ids=["SGD", "Adam"])
+@pytest.mark.parametrize("name, cls, kwargs", [case for case in OPTIMIZERS if case[1] in (optim.SGD, optim.Adam)],
+                         ids=["SGD", "Adam"])
 def test_parallel_twin_matches_torch_in_float64(torch, name, cls, kwargs):
     run(cls, kwargs, name, np.float64, parallel=True, torch=torch)

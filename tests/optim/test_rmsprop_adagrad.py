@@ -21,6 +21,11 @@ from tinygrad_edu import optim
 from tinygrad_edu.optim import adagrad as adagrad_module
 from tinygrad_edu.optim import rmsprop as rmsprop_module
 
+try:
+    from rule_reference import RuleReference
+except ImportError:  # imported as a package (tests.optim)
+    from tests.optim.rule_reference import RuleReference
+
 SHAPES = [(), (3,), (2, 5), (4, 1, 3)]
 GRAD_SCALES = [2.0, 0.5, 1.0, 0.05]  # different gradient sizes, so per-parameter adaptivity matters
 STEPS = 60
@@ -53,68 +58,15 @@ def make_torch_params(torch, init, dtype):
     return [torch.tensor(np.asarray(x, dtype=dtype), requires_grad=True) for x in init]
 
 
-# -- NumPy transcriptions of the docstrings ---------------------------------------------------
+# -- the NumPy transcriptions of the docstrings: each optimizer's own readable rule (cls.rule) ---------------
 
 
-class RMSpropReference:
-    """s = alpha s + (1 - alpha) g^2; g_bar likewise; v = s - g_bar^2 if centered; b = mu b + g / (sqrt(v) + eps)."""
-
-    def __init__(self, theta, dtype, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                 maximize=False):
-        c = np.dtype(dtype).type
-        self.theta = [np.array(t, dtype=dtype) for t in theta]
-        self.s = [np.zeros_like(t) for t in self.theta]
-        self.g_bar = [np.zeros_like(t) for t in self.theta]
-        self.b = [np.zeros_like(t) for t in self.theta]
-        self.eta, self.alpha, self.eps, self.lam, self.mu = c(lr), c(alpha), c(eps), c(weight_decay), c(momentum)
-        self.centered, self.maximize = centered, maximize
-
-    def step(self, grads):
-        for i, g in enumerate(grads):
-            if g is None:
-                continue
-            g = np.asarray(g, dtype=self.theta[i].dtype)
-            if self.maximize:
-                g = -g
-            if self.lam != 0:
-                g = g + self.lam * self.theta[i]
-            self.s[i] = self.alpha * self.s[i] + (1 - self.alpha) * g**2
-            v = self.s[i]
-            if self.centered:
-                self.g_bar[i] = self.alpha * self.g_bar[i] + (1 - self.alpha) * g
-                v = self.s[i] - self.g_bar[i] ** 2
-            if self.mu != 0:
-                self.b[i] = self.mu * self.b[i] + g / (np.sqrt(v) + self.eps)
-                self.theta[i] = self.theta[i] - self.eta * self.b[i]
-            else:
-                self.theta[i] = self.theta[i] - self.eta * g / (np.sqrt(v) + self.eps)
+def RMSpropReference(init, dtype, **kwargs):  # noqa: N802 - used like the classes it replaced
+    return RuleReference(optim.RMSprop, init, dtype, **kwargs)
 
 
-class AdagradReference:
-    """eta_t = eta / (1 + (t - 1) delta); s = s + g^2; theta -= eta_t g / (sqrt(s) + eps)."""
-
-    def __init__(self, theta, dtype, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                 maximize=False):
-        c = np.dtype(dtype).type
-        self.theta = [np.array(t, dtype=dtype) for t in theta]
-        self.s = [np.full_like(t, initial_accumulator_value) for t in self.theta]
-        self.t = [0] * len(self.theta)
-        self.c, self.eta, self.delta = c, lr, lr_decay
-        self.lam, self.eps, self.maximize = c(weight_decay), c(eps), maximize
-
-    def step(self, grads):
-        for i, g in enumerate(grads):
-            if g is None:
-                continue
-            g = np.asarray(g, dtype=self.theta[i].dtype)
-            self.t[i] += 1
-            if self.maximize:
-                g = -g
-            if self.lam != 0:
-                g = g + self.lam * self.theta[i]
-            eta_t = self.c(self.eta / (1 + (self.t[i] - 1) * self.delta))
-            self.s[i] = self.s[i] + g**2
-            self.theta[i] = self.theta[i] - eta_t * g / (np.sqrt(self.s[i]) + self.eps)
+def AdagradReference(init, dtype, **kwargs):  # noqa: N802
+    return RuleReference(optim.Adagrad, init, dtype, **kwargs)
 
 
 # -- the three-way comparison ------------------------------------------------------------------

@@ -17,6 +17,12 @@ import pytest
 import tinygrad_edu as tg
 from tinygrad_edu import optim
 
+try:
+    from rule_reference import rule_reference
+except ImportError:  # imported as a package (tests.optim)
+    from tests.optim.rule_reference import rule_reference
+
+
 SHAPES = [(), (3,), (2, 3), (4, 1, 2)]
 STEPS = 50
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=1e-5, atol=1e-6)}
@@ -24,51 +30,13 @@ DTYPES = [np.float64, np.float32]
 GRAD_MODES = ["assigned", "backward"]
 
 
-# -- the NumPy transcriptions of the docstrings ------------------------------------------------------
+# -- the NumPy transcriptions of the docstrings: each optimizer's own readable rule (cls.rule) ---------------
 # Each takes the parameter, its gradient and a dict of its state, and returns the new parameter value.
-# Arrays stay in the parameter's dtype (NumPy's weak Python scalars keep float32 arithmetic in float32).
 
-
-def sgd_reference(theta, g, state, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                  maximize=False):
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * theta
-    if momentum != 0:
-        b = g.copy() if "b" not in state else momentum * state["b"] + (1 - dampening) * g
-        state["b"] = b
-        g = g + momentum * b if nesterov else b
-    return theta - lr * g
-
-
-def momentum_reference(theta, g, state, lr, beta=0.9):
-    v = beta * state.get("v", np.zeros_like(theta)) + (1 - beta) * g
-    state["v"] = v
-    return theta - lr * v
-
-
-def adam_reference(theta, g, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                   maximize=False, decoupled=False):
-    beta1, beta2 = betas
-    if maximize:
-        g = -g
-    if decoupled:
-        theta = theta * (1 - lr * weight_decay)
-    elif weight_decay != 0:
-        g = g + weight_decay * theta
-    t = state["t"] = state.get("t", 0) + 1
-    m = state["m"] = beta1 * state.get("m", np.zeros_like(theta)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(theta)) + (1 - beta2) * g * g
-    if amsgrad:
-        v = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(theta)), v)
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
-
-
-def adamw_reference(theta, g, state, **kwargs):
-    return adam_reference(theta, g, state, decoupled=True, **kwargs)
+sgd_reference = rule_reference(optim.SGD)
+momentum_reference = rule_reference(optim.Momentum)
+adam_reference = rule_reference(optim.Adam)
+adamw_reference = rule_reference(optim.AdamW)
 
 
 # -- the lock-step runner ----------------------------------------------------------------------------------

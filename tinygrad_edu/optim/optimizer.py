@@ -34,15 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad, no_grad
+from ..autograd import bump_version, enable_grad, no_grad
 from ..tensor import ShapeError, Tensor
 from .explain import Recording, UpdateExplanation, explain_step, remember_step
-
-try:
-    from ..autograd import bump_version
-except ImportError:  # (the version counter is landing in autograd; until then a step bumps nothing)
-    def bump_version(tensor: Tensor) -> None:  # noqa: D103
-        pass
 
 __all__ = ["Optimizer", "check_number"]
 
@@ -94,11 +88,7 @@ _grad_of = attrgetter("grad")
 def share(tensor: Tensor, array: np.ndarray) -> np.ndarray:
     """Make ``tensor`` hold ``array`` (PyTorch's ``set_``); return the array it now reports from ``numpy()``."""
     with no_grad():
-        if hasattr(tensor, "set_"):
-            tensor.set_(array)
-        else:  # (until Tensor.set_ lands: the old ndarray-valued ``.data``)
-            tensor.data = array
-    return tensor.numpy()
+        return tensor.set_(array).numpy()
 
 
 class FlatGroup:
@@ -135,7 +125,7 @@ class FlatGroup:
         self.all_recorded = False  # every parameter has its entry in optimizer.state
         self.held: list[Any] = [None] * len(params)
         self.grad_held: list[Any] = [None] * len(params)
-        self.picked: list[int] = []  # the parameters the current step updates, unless all are
+        self.picked: list[int] = []  # the parameters the current step brings in and updates (empty: all, in place)
         for i, p in enumerate(params):
             self._adopt(i, p)
 
@@ -158,10 +148,11 @@ class FlatGroup:
 
         The common case, every parameter and gradient already in the buffers,
         costs identity tests only (C-level ``map``: no Python per tensor) and
-        returns ``all_active``. Otherwise ``self.picked`` lists the indices to
-        update, for `gather` and `bump_versions`.
+        returns ``all_active`` with ``picked`` empty. Otherwise ``picked`` lists
+        the indices to update and bring in, for `gather`.
         """
         params = self.params
+        self.picked = []
         if all(map(is_, map(_array_of, params), self.held)):
             grads = list(map(_grad_of, params))
             if all(map(is_not, grads, repeat(None))) and all(map(is_, map(_array_of, grads), self.grad_held)):
@@ -180,13 +171,15 @@ class FlatGroup:
         if not picked:
             return None
         self.picked = picked
+        if len(picked) == len(params):
+            return self.all_active
         active = np.zeros(len(params), dtype=np.bool_)
         active[picked] = True
         return active
 
     def gather(self, active: np.ndarray) -> None:
-        """Bring rebound values and gradients that live elsewhere into the flat buffers."""
-        if active is self.all_active:  # (plan() found everything in place)
+        """Bring rebound values and gradients that live elsewhere into the flat buffers (``picked`` by `plan`)."""
+        if not self.picked:  # (plan() found everything in place)
             return
         for i in self.picked:
             p = self.params[i]
@@ -202,7 +195,7 @@ class FlatGroup:
         """The parameters were changed in place: bump their version counters (as PyTorch's step does)."""
         params = self.params
         deque(map(bump_version, params if active is self.all_active else [params[i] for i in self.picked]),
-              maxlen=0)
+              maxlen=0)  # (deque(..., maxlen=0) runs the map in C)
 
     # -- state ------------------------------------------------------------------------
 
