@@ -12,10 +12,14 @@ Prints, measured in one run (medians of several repeats, float32):
    tensors of 100, the gradients being where ``backward()`` left them,
    against PyTorch's best setting (``fused=True``); at 1e6 and above, the
    achieved bandwidth as a share of the measured limit (Adam moves 28 bytes per
-   float32 parameter, SGD with momentum 20);
+   float32 parameter, SGD with momentum 20). Targets: 1,000 tensors of 100 at
+   least 10x faster than PyTorch fused; 1e6/1e7 at 70 %+ of the bandwidth;
 3. whole training steps: the sources' loop (Linear(1, 1), MSE, 100 points,
    AdamW) and an MLP 784-256-10 (batch 32 and 256, Adam), against PyTorch's
-   default and fused optimizers;
+   default and fused optimizers (targets: the sources' loop at least 2x faster
+   than PyTorch, the MLP faster than PyTorch); here every step's gradients are
+   fresh arrays (``zero_grad()`` sets them to None), which ``step()`` copies into
+   its flat buffer;
 4. cold start: the first-ever compile, and with the cache warm, a fresh
    process's ``import tinygrad_edu`` plus its first Adam step, beyond
    ``import numba`` itself.
@@ -297,18 +301,15 @@ def main() -> None:
     verdicts = []
     for name in OPTIMIZERS:
         if theirs:
-            small = min(theirs[s][name] / ours[s][name] for s in ("1e4", "100 x 1e4", "1000 x 100"))
-            verdicts.append(f"{name}: small models >= 5x faster than torch: {'met' if small >= 5 else 'NOT met'} "
-                            f"(worst {small:.1f}x)")
-            big = min(theirs[s][name] / ours[s][name] for s in sizes if s in ("1e6", "1e7"))
-            verdicts.append(f"{name}: 1e6/1e7 no slower than torch: {'met' if big >= 1 else 'NOT met'} "
-                            f"(worst {big:.2f}x)")
+            many = theirs["1000 x 100"][name] / ours["1000 x 100"][name]
+            verdicts.append(f"{name}: 1000 x 100 >= 10x faster than torch fused: {'met' if many >= 10 else 'NOT met'} "
+                            f"({many:.1f}x)")
         share = min(BYTES_PER_PARAM[name] / ours[s][name] / limit for s in sizes if s in ("1e6", "1e7"))
         verdicts.append(f"{name}: 1e6/1e7 >= 70% of bandwidth: {'met' if share >= 0.7 else 'NOT met'} "
                         f"(worst {share:.0%})")
-        many = ours["1000 x 100"][name] / ours["1e5"][name]
-        verdicts.append(f"{name}: 1000 x 100 <= 1.5x the per-parameter cost of 1e5: "
-                        f"{'met' if many <= 1.5 else 'NOT met'} ({many:.2f}x)")
+        # (information: what the per-tensor checks of a step cost beside one big tensor's kernel)
+        per_tensor = (ours["1000 x 100"][name] - ours["1e5"][name]) * 100
+        verdicts.append(f"{name}: per-tensor cost of a step (1000 x 100 beyond 1e5): {per_tensor:.0f} ns per tensor")
     print("   " + "\n   ".join(verdicts) + "\n")
 
     mine = median_of_rounds("training", "tinygrad_edu")

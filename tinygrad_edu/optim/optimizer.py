@@ -255,9 +255,20 @@ class Optimizer:
     once it has been updated (``'step'`` and the buffers of the rule).
 
     Subclasses set ``kernel`` (the name of their kernel in ``kernels.py``) and
-    define ``_validate_group``, ``_state_shapes`` and ``_update``; they do no
-    arithmetic on parameters themselves.
+    ``rule`` (the same update for one parameter in plain NumPy, returning its
+    terms: what `explain` shows and the kernel is tested against), and define
+    ``_validate_group``, ``_state_shapes`` and ``_update``; the class itself does
+    no arithmetic on parameters. Register a new optimizer in ``optim.REGISTRY``.
+
+    Snapshot and restore (``lr_find``, checkpoints) go through
+    ``copy.deepcopy(optimizer.state_dict())`` and ``load_state_dict``, which
+    restore hyperparameters, step counts and state completely; nothing else
+    needs restoring.
     """
+
+    #: The name of the update kernel in ``kernels.py``, and the readable rule for one parameter.
+    kernel: str = ""
+    rule: Callable[..., dict[str, Any]] | None = None
 
     #: Whether ``step()`` keeps copies of the values it starts from, for `explain` (see `record`).
     _recording = False
