@@ -424,7 +424,7 @@ def test_start_of_the_wrong_dimension_is_a_value_error_naming_it():
 def test_bad_steps_are_errors_naming_the_value():
     with pytest.raises(ValueError, match="-1"):
         S.descend("parabola", lambda p: optim.SGD(p, lr=0.1), start=1.0, steps=-1)
-    with pytest.raises(TypeError, match="2.5"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got 2.5"):
         S.descend("parabola", lambda p: optim.SGD(p, lr=0.1), start=1.0, steps=2.5)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
+from ._checks import check_int, check_probability
 from .factories import from_numpy
 from .rng import generator as _library_generator
 from .tensor import Tensor, stack
@@ -224,8 +225,7 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, *,
                  generator: np.random.Generator | None = None) -> None:
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_int("DataLoader", "batch_size", batch_size, minimum=1)
         if len(dataset) == 0:
             raise ValueError(f"DataLoader needs a non-empty dataset, got one of length 0 ({type(dataset).__name__})")
         self.dataset = dataset
@@ -307,9 +307,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float], *,
                              f"but the dataset has {n} samples")
     else:
         for i, fraction in enumerate(lengths):
-            if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
-                    or not 0 <= fraction <= 1:
-                raise ValueError(f"random_split: fraction at index {i} is {fraction!r}, not a number in [0, 1]")
+            check_probability("random_split", f"the fraction at index {i}", fraction)
         total = float(sum(lengths))
         if not (math.isclose(total, 1.0) and total <= 1.0 + 1e-12):
             raise ValueError(f"random_split: fractions {lengths} sum to {total}, not 1")

@@ -25,34 +25,20 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_int, check_non_negative, check_number, check_seed
 from .rng import generator as _library_generator
 from .tensor import Tensor
 
 __all__ = ["linear", "moons", "spirals", "blobs", "digits"]
 
 
-def _rng(seed: Any) -> np.random.Generator:
+def _rng(who: str, seed: Any) -> np.random.Generator:
     """The library generator for ``None``, a private one for an integer (or a Generator as given)."""
     if seed is None:
         return _library_generator()
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return np.random.default_rng(check_seed(who, seed))
 
 
 def _labelled(points: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
@@ -89,9 +75,9 @@ def linear(n: int = 100, w: float = 3.0, b: float = 1.0, noise: float = 0.1,
         >>> X.shape, y.shape
         ((200, 1), (200, 1))
     """
-    n = _check_count("n", n, 1)
-    noise = _check_non_negative("noise", noise)
-    rng = _rng(seed)
+    n = check_int("datasets.linear", "n", n, minimum=1)
+    noise = check_non_negative("datasets.linear", "noise", noise)
+    rng = _rng("datasets.linear", seed)
     x = rng.standard_normal((n, 1))
     y = w * x + b + noise * rng.standard_normal((n, 1))
     return Tensor(x), Tensor(y)
@@ -125,9 +111,9 @@ def moons(n: int = 200, noise: float = 0.1, seed: int | None = None) -> tuple[Te
         >>> sorted(set(y.tolist()))
         [0, 1]
     """
-    n = _check_count("n", n, 1)
-    noise = _check_non_negative("noise", noise)
-    rng = _rng(seed)
+    n = check_int("datasets.moons", "n", n, minimum=1)
+    noise = check_non_negative("datasets.moons", "noise", noise)
+    rng = _rng("datasets.moons", seed)
     n_outer = n // 2
     n_inner = n - n_outer
     t_outer = np.linspace(0, np.pi, n_outer)
@@ -171,10 +157,10 @@ def spirals(n: int = 300, classes: int = 3, seed: int | None = None, *,
         >>> X.shape, int(y.max().item()) + 1
         ((300, 2), 3)
     """
-    n = _check_count("n", n, 1)
-    classes = _check_count("classes", classes, 2)
-    noise = _check_non_negative("noise", noise)
-    rng = _rng(seed)
+    n = check_int("datasets.spirals", "n", n, minimum=1)
+    classes = check_int("datasets.spirals", "classes", classes, minimum=2)
+    noise = check_non_negative("datasets.spirals", "noise", noise)
+    rng = _rng("datasets.spirals", seed)
     points, labels = [], []
     for k in range(classes):
         m = n // classes + (1 if k < n % classes else 0)
@@ -215,10 +201,10 @@ def blobs(n: int = 300, centers: int = 3, seed: int | None = None, *,
         >>> [int((y == k).sum().item()) for k in range(3)]
         [30, 30, 30]
     """
-    n = _check_count("n", n, 1)
-    centers = _check_count("centers", centers, 2)
-    std = _check_non_negative("std", std)
-    rng = _rng(seed)
+    n = check_int("datasets.blobs", "n", n, minimum=1)
+    centers = check_int("datasets.blobs", "centers", centers, minimum=2)
+    std = check_non_negative("datasets.blobs", "std", std)
+    rng = _rng("datasets.blobs", seed)
     radius = max(3.0, 2.5 / math.sin(math.pi / centers))
     angles = 2 * np.pi * np.arange(centers) / centers
     middles = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -256,10 +242,8 @@ def digits(test_size: float = 0.25, seed: int | None = 0) -> tuple[Tensor, Tenso
         >>> X_train.shape, X_test.shape                               # doctest: +SKIP
         ((1347, 64), (450, 64))
     """
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
-            or not 0 < test_size < 1:
-        raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
-    rng = _rng(seed)
+    check_number("datasets.digits", "test_size", test_size, low=0, high=1, low_inclusive=False, high_inclusive=False)
+    rng = _rng("datasets.digits", seed)
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_int
 from .optim import Optimizer
 from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor
@@ -395,11 +396,7 @@ def descend(surface: Surface | str, make_optimizer: Callable[[list[Tensor]], Opt
         surface = get(surface)
     if not isinstance(surface, Surface):
         raise TypeError(f"descend: surface must be a Surface or a surface name, got {surface!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise TypeError(f"descend: steps must be an integer, got {steps!r}")
-    if steps < 0:
-        raise ValueError(f"descend: steps must be >= 0, got {steps}")
-    steps = int(steps)
+    steps = check_int("descend", "steps", steps, minimum=0)
     point = _start_array(surface, start)
     if not callable(make_optimizer):
         raise TypeError(f"descend: make_optimizer must be a callable that builds an optimizer from [param], "

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .._checks import check_choice, check_probability
 from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
 
@@ -80,8 +81,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
     The scaling keeps the expected value of every element unchanged, so
     nothing needs rescaling at evaluation time, when dropout does nothing.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability p must be between 0 and 1, got {p}")
+    check_probability("dropout", "p", p)
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -92,8 +92,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
 
 
 def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_choice("loss", "reduction", reduction, _REDUCTIONS)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -193,8 +192,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, igno
     ``ignore_index`` and ``label_smoothing`` follow PyTorch exactly.
     """
     _check_reduction(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}")
+    check_probability("cross_entropy", "label_smoothing", label_smoothing)
     target = _as_tensor(target)
     class_dim = 0 if input.ndim == 1 else 1
     logp = input.log_softmax(class_dim)

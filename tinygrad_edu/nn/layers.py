@@ -1,4 +1,4 @@
-"""Layers: `Linear`, activations, `Dropout`, `Flatten`, `Identity` and containers (`Sequential`, `ModuleList`, `ModuleDict`)."""
+"""Layers: `Linear`, activations, `Dropout`, `Flatten`, `Identity`; `Sequential`, `ModuleList`, `ModuleDict`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_int, check_probability
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from . import functional as F
@@ -43,10 +44,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative integer, got {value!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int("Linear", "in_features", in_features, minimum=0)
+        self.out_features = check_int("Linear", "out_features", out_features, minimum=0)
         dtype = dtype or get_default_dtype()
         # Tensor(..., dtype=) keeps the requested dtype (bare float arrays become the default dtype).
         self.weight = Parameter(Tensor(np.zeros((out_features, in_features)), dtype=dtype))
@@ -132,8 +131,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be between 0 and 1, got {p}")
+        check_probability("Dropout", "p", p)
         self.p = p
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002

@@ -391,7 +391,7 @@ class Module:
         if dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
         for module in self.modules():
-            for name, param in module._parameters.items():
+            for param in module._parameters.values():
                 if param is not None and param.dtype.kind == "f" and param.dtype != dtype:
                     param.data = Tensor(param.numpy(), dtype=dtype)
                     if param.grad is not None:

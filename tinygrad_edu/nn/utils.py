@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._checks import check_number
 from ..tensor import Tensor, _wrap
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -34,11 +35,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     Returns:
         The total norm *before* clipping, as a 0-d Tensor (log it to watch for explosions).
     """
-    if not max_norm >= 0:
-        raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm}")
-    norm_type = float(norm_type)
-    if not norm_type > 0:
-        raise ValueError(f"clip_grad_norm_: norm_type must be positive (or inf), got {norm_type}")
+    check_number("clip_grad_norm_", "max_norm", max_norm, low=0, finite=False)
+    norm_type = check_number("clip_grad_norm_", "norm_type", norm_type, low=0, low_inclusive=False, finite=False)
     grads = _grads(parameters)
     if not grads:
         return _wrap(np.asarray(0.0, dtype=np.float32))
@@ -63,7 +61,6 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value], in place."""
-    if not clip_value >= 0:
-        raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
+    check_number("clip_grad_value_", "clip_value", clip_value, low=0, finite=False)
     for g in _grads(parameters):
         np.clip(g, -clip_value, clip_value, out=g)

@@ -352,7 +352,8 @@ class TerminateOnNaN(Callback):
         else:
             what = "the step made a weight non-finite (the weights from before it were put back)"
         self.stopped_epoch, self.stopped_batch = epoch, batch
-        self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch} (both numbered from 0): {what}; training stopped. "
+        self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch} (both numbered from 0): {what}; "
+                        f"training stopped. "
                         f"The model keeps the last finite weights. Try a learning rate 10x lower, "
                         f"warmup, or gradient clipping.")
         warnings.warn(self.message, RuntimeWarning, stacklevel=2)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._checks import check_int, check_positive
 from ..autograd import no_grad
 
 
@@ -261,16 +262,12 @@ def figure_and_axes(who: str, ax: Any, figsize: tuple[float, float], projection:
 
 def check_count(who: str, name: str, value: Any, low: int) -> int:
     """``value`` as an int >= ``low``, or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{who}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(who, name, value, minimum=low)
 
 
 def check_fps(who: str, fps: Any) -> float:
     """``fps`` as a positive finite float, or an error naming it."""
-    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"{who}: fps must be a positive number of frames per second, got {fps!r}")
-    return float(fps)
+    return check_positive(who, "fps (frames per second)", fps)
 
 
 def default_levels(values: np.ndarray, count: int = 20) -> np.ndarray | None:
