@@ -149,8 +149,11 @@ def test_an_optimizer_without_a_readable_rule_is_not_explained():
 
 
 def test_a_kernel_that_disagrees_with_its_rule_is_shown():
+    def twice_too_far(theta, g, state, t, **h):
+        return {"update": 2 * h["lr"] * g, "theta": theta - 2 * h["lr"] * g}
+
     class Broken(optim.SGD):
-        rule = staticmethod(lambda theta, g, state, t, **h: {"update": 2 * h["lr"] * g, "theta": theta - 2 * h["lr"] * g})
+        rule = staticmethod(twice_too_far)
 
     w = tg.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     opt = Broken([w], lr=0.1)

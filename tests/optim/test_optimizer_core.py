@@ -290,7 +290,8 @@ def test_gradients_accumulate_over_two_backward_calls(torch):
         opt.zero_grad()
         tg_loss(params, first).backward()
         tg_loss(params, second).backward()
-        expected = [2 * a1 * p.numpy() + b1 + 2 * a2 * p.numpy() + b2 for p, (a1, b1), (a2, b2) in zip(params, first, second)]
+        expected = [2 * a1 * p.numpy() + b1 + 2 * a2 * p.numpy() + b2
+                    for p, (a1, b1), (a2, b2) in zip(params, first, second)]
         for p, g in zip(params, expected):
             np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-12, atol=1e-13)
         torch_opt.zero_grad()
@@ -498,7 +499,7 @@ def test_rebinding_p_data_is_honoured(torch, name, when, kind):
 
 
 def test_manual_update_through_p_data_between_steps_is_seen(torch):
-    """``p.data -= lr * p.grad`` (the lecture idiom) between optimizer steps acts on the values the optimizer updates."""
+    """``p.data -= lr * p.grad`` (the lecture idiom) between steps acts on the values the optimizer updates."""
     params, torch_params = make_params(torch)
     rng = np.random.default_rng(21)
     opt, torch_opt = optim.Adam(params, lr=0.05), torch.optim.Adam(torch_params, lr=0.05)

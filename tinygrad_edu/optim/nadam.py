@@ -1,5 +1,7 @@
 """NAdam: Adam with Nesterov momentum."""
 
+# ruff: noqa: N806 - the readable rule names its terms by the docstring's capital symbols (G_t, R_t, P_t)
+
 from __future__ import annotations
 
 from collections.abc import Iterable
