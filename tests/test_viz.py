@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -175,6 +176,45 @@ def test_plot_history_into_a_given_axes_and_without_metrics():
     fig = viz.plot_history({"train_loss": [3.0, 2.0, 1.0]})  # a plain dict: epochs 0, 1, 2, as a History's
     assert len(fig.axes) == 1
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [0, 1, 2])
+
+
+def test_plotting_lives_only_in_viz_history_and_lr_find_delegate_to_it(monkeypatch):
+    from pathlib import Path
+
+    train_dir = Path(tg.__file__).parent / "train"
+    for source in train_dir.glob("*.py"):
+        text = source.read_text()
+        pattern = r"^\s*(?:from|import) matplotlib|\.(?:add_subplot|twinx|set_xscale|set_ylim|axvline|savefig)\("
+        drawing = re.findall(pattern, text, re.M)
+        assert not drawing, f"{source.name} draws by itself ({drawing}); plotting belongs in tg.viz"
+    calls = []
+    monkeypatch.setattr(viz, "plot_history", lambda history, **kw: calls.append(("history", history, kw)) or "fig")
+    monkeypatch.setattr(viz, "plot_lr_find", lambda result, ax, **kw: calls.append(("lr_find", result, kw)) or "fig")
+    history = make_history()
+    assert history.plot(title="t") == "fig"
+    result = tg.train.LRFinderResult(lrs=np.array([1e-3, 1e-2]), losses=np.ones(2), raw_losses=np.ones(2),
+                                     suggestion=None)
+    assert result.plot(skip_end=1) == "fig"
+    assert calls == [("history", history, {"ax": None, "title": "t"}), ("lr_find", result, {"skip_end": 1})]
+
+
+def test_plot_lr_find_marks_the_suggestion_and_skips_the_end():
+    lrs = np.logspace(-5, 0, 30)
+    losses = np.concatenate([np.linspace(2.0, 0.5, 25), [0.6, 1.0, 3.0, 10.0, 50.0]])
+    result = tg.train.LRFinderResult(lrs=lrs, losses=losses, raw_losses=losses * 1.1, suggestion=float(lrs[12]),
+                                     suggestion_index=12)
+    fig = viz.plot_lr_find(result, skip_end=3, title="range test")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "range test"
+    smoothed = [line for line in ax.lines if line.get_label() == "smoothed loss"][0]
+    np.testing.assert_allclose(smoothed.get_xdata(), lrs[:-3])
+    marker = [line for line in ax.lines if line.get_label().startswith("suggestion")][0]
+    assert marker.get_xdata()[0] == lrs[12] and marker.get_ydata()[0] == losses[12]
+    assert ax.get_ylim()[1] < 50.0  # the blow-up does not flatten the curve
+    with pytest.raises(TypeError, match="lr_find"):
+        viz.plot_lr_find({"lrs": lrs})
+    with pytest.raises(ValueError, match="skip_end"):
+        viz.plot_lr_find(result, skip_end=-1)
 
 
 def test_plot_history_bad_input_names_it():
