@@ -423,3 +423,31 @@ def test_csv_logger_writes_a_row_per_epoch(tmp_path):
     assert [float(row["val_loss"]) for row in rows] == [1.0, 0.8, 0.9]
     assert [float(row["train_loss"]) for row in rows] == history["train_loss"]
     assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]
+
+
+def test_a_resumed_run_numbers_epochs_as_keras_initial_epoch_does(tmp_path):
+    """Keras: fit(initial_epoch=k, epochs=n) calls on_epoch_begin/end with k, k+1, ..., n-1 and records those
+    in History.epoch; a checkpoint after k finished epochs resumes the same way here."""
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            seen.append(("begin", epoch))
+
+        def on_epoch_end(self, epoch, logs):
+            seen.append(("end", epoch))
+
+    path = tmp_path / "ckpt.tg"
+    tg.manual_seed(0)
+    x, y = datasets.linear(n=16, seed=0)
+    model = nn.Linear(1, 1)
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=3,
+        callbacks=[ModelCheckpoint(path, save_best_only=False), Spy()], progress=False)
+    assert seen == [("begin", 0), ("end", 0), ("begin", 1), ("end", 1), ("begin", 2), ("end", 2)]
+    assert tg.load(path)["epoch"] == 3  # epochs finished: Keras's initial_epoch for the next run
+    seen.clear()
+    model = nn.Linear(1, 1)
+    history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=5, resume_from=path,
+                  callbacks=[Spy()], progress=False)
+    assert seen == [("begin", 3), ("end", 3), ("begin", 4), ("end", 4)]
+    assert history.epoch == [0, 1, 2, 3, 4]

@@ -359,3 +359,63 @@ def test_invalid_arguments_are_value_errors_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name):
         lr_find(model, nn.MSELoss(), optim.SGD(model.parameters()), (x, y), **kwargs)
     assert all(np.array_equal(v, params[k]) for k, v in model.state_dict().items())
+
+
+class PublicOnlySGD:
+    """An optimizer with nothing but the public API: lr_find must work through it alone (no private state)."""
+
+    def __init__(self, params, lr):
+        self.param_groups = [{"params": list(params), "lr": lr}]
+        self.velocity = [np.zeros_like(p.numpy()) for p in self.param_groups[0]["params"]]
+        self.loads = 0
+
+    def zero_grad(self):
+        for p in self.param_groups[0]["params"]:
+            p.grad = None
+
+    def step(self):
+        group = self.param_groups[0]
+        for p, v in zip(group["params"], self.velocity):
+            v *= 0.9
+            v += p.grad.numpy()
+            p.numpy()[...] -= group["lr"] * v
+
+    def state_dict(self):
+        return {"lr": self.param_groups[0]["lr"], "velocity": [v.copy() for v in self.velocity]}
+
+    def load_state_dict(self, state):
+        self.loads += 1
+        self.param_groups[0]["lr"] = state["lr"]
+        for v, saved in zip(self.velocity, state["velocity"]):
+            v[...] = saved
+
+
+def test_restores_an_optimizer_through_its_public_state_dict_alone():
+    x, y = linear_data()
+    tg.manual_seed(21)
+    model = nn.Linear(1, 1)
+    opt = PublicOnlySGD(model.parameters(), lr=0.05)
+    train_a_few_steps(model, opt, [(x, y)], 3)  # some momentum to keep
+    before = (model.state_dict(), opt.state_dict(), tg.get_rng_state())
+    result = lr_find(model, nn.MSELoss(), opt, (x, y), num_iter=30)
+    assert len(result.lrs) > 10 and opt.loads == 1
+    for name, value in before[0].items():
+        np.testing.assert_array_equal(model.state_dict()[name], value)
+    assert opt.param_groups[0]["lr"] == 0.05
+    for v, saved in zip(opt.velocity, before[1]["velocity"]):
+        np.testing.assert_array_equal(v, saved)
+    assert tg.get_rng_state() == before[2]
+
+
+def test_lr_find_and_fit_reach_into_no_private_state():
+    """The restore goes through public snapshot/restore methods: no `obj._name` of the optimizer or the RNG."""
+    import re
+    from pathlib import Path
+
+    train_dir = Path(tg.__file__).parent / "train"
+    for name in ("lr_find.py", "fit.py", "callbacks.py"):
+        text = train_dir.joinpath(name).read_text()
+        private = re.findall(r"\b(?:optimizer|opt|rng|generator\(\))\._\w+", text)
+        assert not private, f"{name} reaches into {private}"
+        assert "rng._" not in text and "_checked" not in text and "bit_generator" not in text.replace(
+            "generator.bit_generator", "")  # a loader's own NumPy Generator is restored through NumPy's public API
