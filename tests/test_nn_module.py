@@ -372,3 +372,21 @@ def test_lr_find_restores_persistent_and_non_persistent_buffers():
     assert len(result.lrs) > 5  # the sweep did run forward passes ...
     for name, b in model.named_buffers():  # ... and every buffer is back
         np.testing.assert_array_equal(b.numpy(), before[name], err_msg=name)
+
+
+def test_state_dict_keep_vars_gives_the_tensors_themselves_like_pytorch():
+    ours, theirs = Net(), TorchNet()
+    kept = ours.state_dict(keep_vars=True)
+    assert list(kept) == list(theirs.state_dict(keep_vars=True))
+    assert kept["lin.weight"] is ours.lin.weight and kept["norm.running_mean"] is ours.norm.running_mean
+    assert list(ours.state_dict(prefix="net.")) == ["net." + key for key in kept]
+
+
+def test_fit_hands_back_each_modules_own_mode():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 4), nn.Dropout(0.5), nn.Linear(4, 1))
+    model.train()
+    model[1].eval()  # a frozen dropout inside a training model
+    x, y = _line()
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), val=(x, y), epochs=1, progress=False)
+    assert [m.training for m in model.modules()] == [True, True, False, True]

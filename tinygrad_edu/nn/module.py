@@ -428,13 +428,21 @@ class Module:
                 if buffer is not None and name not in module._non_persistent_buffers_set:
                     yield dotted + name, buffer
 
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Any]:
         """A dict from each parameter's and persistent buffer's dotted name to a copy of its array.
 
         The keys are PyTorch's (``'0.weight'``, ``'bn.running_mean'``), so a
         PyTorch ``state_dict`` converted to arrays loads here, and back.
+
+        Args:
+            prefix: put in front of every key, as it is (PyTorch's: ``'net.'`` gives ``'net.weight'``).
+            keep_vars: give the Parameter and buffer Tensors themselves
+                instead of copies of their arrays (PyTorch's ``keep_vars``).
         """
-        return OrderedDict((name, tensor.numpy().copy()) for name, tensor in self._state_items(prefix))
+        items = ((prefix + name, tensor) for name, tensor in self._state_items())
+        if keep_vars:
+            return OrderedDict(items)
+        return OrderedDict((name, tensor.numpy().copy()) for name, tensor in items)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into the parameters and persistent buffers, in place.

@@ -459,7 +459,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
     loop = _Loop(trainer, train_batches, val_batches, scheduler_interval, clip_grad_norm, accumulate,
                  metric_fns, bar)
 
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]  # handed back as found, module by module
     logs: dict[str, float] = {}
     try:
         for callback in callbacks:
@@ -500,5 +500,6 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
     finally:
         if bar is not None:
             bar.close()
-        model.train(was_training)
+        for module, mode in modes:
+            module.training = mode
     return history
