@@ -250,8 +250,8 @@ def test_zero_grad_set_to_none():
 
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_zero_grad_keeping_arrays_matches_torch(torch, name):
-    """set_to_none=False zeroes the same gradient tensors in place; once a step took their arrays into the
-    optimizer's gradient buffer, backward() accumulates there and the one-kernel path holds."""
+    """set_to_none=False zeroes the same gradient tensors in place; once steps took their arrays into the
+    optimizer's gradient buffer (a gradient kept across steps is), backward() accumulates there."""
     params, torch_params = make_params(torch)
     rng = np.random.default_rng(5)
     kwargs = dict(lr=0.1, momentum=0.9, nesterov=True) if name == "SGD" else dict(lr=0.05, amsgrad=True)
@@ -263,8 +263,9 @@ def test_zero_grad_keeping_arrays_matches_torch(torch, name):
     torch_loss(torch, torch_params, make_coeffs(np.random.default_rng(5), params)).backward()
     torch_opt.zero_grad(set_to_none=False)
     opt.zero_grad(set_to_none=False)
-    opt.step()  # nothing to do (zero gradients) but bookkeeping: the gradients now live in the buffer
-    torch_opt.step()
+    for _ in range(2):  # zero gradients: bookkeeping only; kept across two steps, they now live in the buffer
+        opt.step()
+        torch_opt.step()
     grad_arrays = [p.grad.numpy() for p in params]
     for step in range(15):
         coeffs = make_coeffs(rng, params)
@@ -457,10 +458,13 @@ def test_the_optimizer_keeps_a_group_in_one_flat_buffer():
     assert all(np.shares_memory(p.numpy(), flat.param) for p in params)
     opt.zero_grad()
     (model(tg.randn(4, 3)) ** 2).mean().backward()
-    opt.step()
+    opt.step()  # a fresh gradient (as after zero_grad()) is copied in, and left where it is
+    assert not any(np.shares_memory(p.grad.numpy(), flat.grad) for p in params)
+    (model(tg.randn(4, 3)) ** 2).mean().backward()
+    opt.step()  # the same gradient tensors a second time: from now on they share the buffer
     assert all(np.shares_memory(p.grad.numpy(), flat.grad) for p in params)  # later backwards accumulate there
     (model(tg.randn(4, 3)) ** 2).mean().backward()
-    assert flat.plan() is flat.all_active
+    assert flat.plan() is flat.all_active and flat.incoming == []
 
 
 @pytest.mark.parametrize("kind", ["Tensor", "ndarray"])

@@ -12,8 +12,9 @@ checks, per parameter, with identity tests only:
   values are taken into the buffer and ``p`` shares its slice again;
 - that ``p.grad`` is ``None`` (the parameter is skipped, as in PyTorch) or
   already shares its slice of the gradient buffer; otherwise the gradient is
-  copied in and ``p.grad`` is made to share the slice, so that later
-  ``backward()`` calls accumulate straight into the buffer;
+  copied in, and a gradient Tensor kept across steps is made to share the slice
+  (``set_``), so that later ``backward()`` calls accumulate straight into the
+  buffer and later steps copy nothing;
 
 and then makes one kernel call per group, whatever the number of tensors (see
 ``kernels.py``), and bumps the version counter of every parameter it changed,
@@ -26,7 +27,7 @@ The array a parameter holds therefore stays the same object across steps:
 from __future__ import annotations
 
 import math
-from collections import deque
+import weakref
 from collections.abc import Callable, Iterable
 from itertools import repeat
 from operator import attrgetter, is_, is_not
@@ -127,7 +128,10 @@ class FlatGroup:
         self.all_recorded = False  # every parameter has its entry in optimizer.state
         self.held: list[Any] = [None] * len(params)
         self.grad_held: list[Any] = [None] * len(params)
-        self.picked: list[int] = []  # the parameters the current step brings in and updates (empty: all, in place)
+        self.grad_seen: list[Any] = [None] * len(params)  # a weak reference to the gradient the last step copied
+        self.picked: list[int] = []  # the parameters the current step updates (see plan)
+        self.incoming: list[tuple] = []  # ... and those of them whose values or gradient live elsewhere
+        self.in_place = False  # the last step found every value and gradient in the buffers
         for i, p in enumerate(params):
             self._adopt(i, p)
 
@@ -148,56 +152,67 @@ class FlatGroup:
     def plan(self) -> np.ndarray | None:
         """Which parameters to update (``None``: none has a gradient), everything checked before any change.
 
-        The common case, every parameter and gradient already in the buffers,
-        costs identity tests only (C-level ``map``: no Python per tensor) and
-        returns ``all_active`` with ``picked`` empty. Otherwise ``picked`` lists
-        the indices to update and bring in, for `gather`.
+        Returns ``all_active`` when every parameter has a gradient. ``picked``
+        lists the indices to update; ``incoming`` the ones whose values or
+        gradient live elsewhere, for `gather`. When the last step found
+        everything in the buffers, identity tests alone (C-level ``map``: no
+        Python per tensor) confirm that it still is.
         """
         params = self.params
-        self.picked = []
-        if all(map(is_, map(_array_of, params), self.held)):
-            grads = list(map(_grad_of, params))
-            if all(map(is_not, grads, repeat(None))) and all(map(is_, map(_array_of, grads), self.grad_held)):
-                return self.all_active
-        picked = []
+        self.incoming = []
+        if self.in_place:
+            if all(map(is_, map(_array_of, params), self.held)):
+                grads = list(map(_grad_of, params))
+                if all(map(is_not, grads, repeat(None))) and all(map(is_, map(_array_of, grads), self.grad_held)):
+                    return self.all_active
+        picked, incoming = [], []
+        views, held, grad_held = self.param_views, self.held, self.grad_held
         for i, p in enumerate(params):
-            g = p.grad
+            g = _grad_of(p)
             if g is None:
                 continue
-            if p.shape != self.param_views[i].shape:
-                raise ShapeError(f"step: parameter {i} changed shape from {self.param_views[i].shape} to "
-                                 f"{p.shape}; build a new optimizer for the new parameters")
-            if g.shape != p.shape:
-                raise ShapeError(f"step: parameter of shape {p.shape} has a gradient of shape {g.shape}")
+            array, grad = _array_of(p), _array_of(g)
+            if array is not held[i] or grad is not grad_held[i]:
+                if array.shape != views[i].shape:
+                    raise ShapeError(f"step: parameter {i} changed shape from {views[i].shape} to "
+                                     f"{array.shape}; build a new optimizer for the new parameters")
+                if grad.shape != views[i].shape:
+                    raise ShapeError(f"step: parameter of shape {views[i].shape} has a gradient of shape "
+                                     f"{grad.shape}")
+                incoming.append((i, p, g, array, grad))
             picked.append(i)
+        self.picked, self.incoming = picked, incoming
+        self.in_place = not incoming and len(picked) == len(params)
         if not picked:
             return None
-        self.picked = picked
         if len(picked) == len(params):
             return self.all_active
         active = np.zeros(len(params), dtype=np.bool_)
         active[picked] = True
         return active
 
-    def gather(self, active: np.ndarray) -> None:
-        """Bring rebound values and gradients that live elsewhere into the flat buffers (``picked`` by `plan`)."""
-        if not self.picked:  # (plan() found everything in place)
-            return
-        for i in self.picked:
-            p = self.params[i]
-            if _array_of(p) is not self.held[i]:  # the user rebound p.data: take the new values in
+    def gather(self) -> None:
+        """Bring the values and gradients that live elsewhere (``incoming``, found by `plan`) into the buffers."""
+        for i, p, g, array, grad in self.incoming:
+            if array is not self.held[i]:  # the user rebound p.data: take the new values in
                 self._adopt(i, p)
-            g = p.grad
-            if _array_of(g) is not self.grad_held[i]:
-                np.copyto(self.grad_views[i], g.numpy(), casting="same_kind")
-                # Later backward() calls then accumulate into the buffer (a gradient in a graph stays its own).
-                self.grad_held[i] = None if g.requires_grad else g.set_(self.grad_views[i]).numpy()
+            if grad is not self.grad_held[i]:
+                self.grad_views[i][...] = grad
+                # A gradient kept from one step to the next (no zero_grad, or zero_grad(set_to_none=False)) is
+                # made to share its slot, so that backward() accumulates into the buffer and the following
+                # steps copy nothing. A fresh gradient each step (the usual zero_grad()) is only copied.
+                seen = self.grad_seen[i]
+                if seen is not None and seen() is g and not g.requires_grad:
+                    self.grad_held[i] = g.set_(self.grad_views[i]).numpy()
+                else:
+                    self.grad_seen[i] = weakref.ref(g)
+        self.incoming = []
 
     def bump_versions(self, active: np.ndarray) -> None:
         """The parameters were changed in place: bump their version counters (as PyTorch's step does)."""
         params = self.params
-        deque(map(bump_version, params if active is self.all_active else [params[i] for i in self.picked]),
-              maxlen=0)  # (deque(..., maxlen=0) runs the map in C)
+        for p in params if active is self.all_active else [params[i] for i in self.picked]:
+            bump_version(p)
 
     # -- state ------------------------------------------------------------------------
 
@@ -378,7 +393,7 @@ class Optimizer:
             if not flat.state_allocated:
                 flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
                                     self._initial_state(group))
-            flat.gather(active)
+            flat.gather()
             record = remember_step(self, group, flat, active) if self._recording else None  # for explain()
             self._update(group, flat, active)
             if record is not None:

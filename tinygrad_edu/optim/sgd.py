@@ -12,8 +12,8 @@ from .optimizer import FlatGroup, Optimizer, check_number
 __all__ = ["SGD", "Momentum", "sgd_step", "momentum_step"]
 
 
-def sgd_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float, momentum: float = 0,
-             dampening: float = 0, weight_decay: float = 0, nesterov: bool = False,
+def sgd_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *, lr: float = 1e-3,
+             momentum: float = 0, dampening: float = 0, weight_decay: float = 0, nesterov: bool = False,
              maximize: bool = False) -> dict[str, Any]:
     """One step of `SGD` for one parameter, as the docstring writes it; returns its terms.
 
