@@ -73,7 +73,7 @@ class Adafactor(Optimizer):
         else:
             V_t   = beta2_t * V_{t-1} + (1 - beta2_t) * G_t^2;  V_hat = V_t
         U_t   = G_t / sqrt(max(V_hat, eps1^2))
-        theta <- theta - alpha_t * U_t / max(1, RMS(U_t) / d)  update clipping
+        theta <- theta - alpha_t * U_t / max(1, RMS(U_t) / d)   update clipping
 
     With ``maximize``, G_t is the negated gradient. As in PyTorch (and unlike
     the paper), gamma caps rho_t and scales the weight decay, and eps1 guards
