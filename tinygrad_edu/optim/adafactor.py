@@ -147,7 +147,7 @@ class Adafactor(Optimizer):
 
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
         rows, cols, no_state = self._matrix_shapes(flat)
-        state, offsets, empty = flat.state, flat.state_offsets, flat.param[:0]
+        state, offsets, empty = flat.state, flat.state_offsets, flat.empty
         eps1, eps2 = group["eps"]
         if eps1 is None:
             eps1 = float(np.finfo(flat.dtype).eps)

@@ -115,7 +115,7 @@ class Adam(Optimizer):
             raise ValueError("amsgrad was switched on after the first step; build a new optimizer to use it")
         beta1, beta2 = group["betas"]
         flat.kernel("adam")(flat.param, flat.grad, state["exp_avg"], state["exp_avg_sq"],
-                            state.get("max_exp_avg_sq", flat.grad[:0]), flat.chunks, active, flat.steps,
+                            state.get("max_exp_avg_sq", flat.empty), flat.chunks, active, flat.steps,
                             group["lr"], beta1, beta2, group["eps"], group["weight_decay"], self.decoupled,
                             amsgrad, bool(group["maximize"]))
 

@@ -121,6 +121,7 @@ class FlatGroup:
                 for i in range(len(params)) for start in range(int(self.offsets[i]), int(self.offsets[i + 1]), CHUNK)]
         self.chunks = np.array(rows, dtype=np.int64).reshape(-1, 3)
         self.all_active = np.ones(len(params), dtype=np.bool_)
+        self.empty = self.grad[:0]  # passed to a kernel for a state buffer the rule does not keep
         self.state: dict[str, np.ndarray] = {}
         self.state_offsets: dict[str, np.ndarray] = {}
         self.state_views: dict[str, list[np.ndarray]] = {}
@@ -173,7 +174,7 @@ class FlatGroup:
                 continue
             array, grad = _array_of(p), _array_of(g)
             if array is not held[i] or grad is not grad_held[i]:
-                if array.shape != views[i].shape:
+                if array is not held[i] and array.shape != views[i].shape:
                     raise ShapeError(f"step: parameter {i} changed shape from {views[i].shape} to "
                                      f"{array.shape}; build a new optimizer for the new parameters")
                 if grad.shape != views[i].shape:

@@ -121,7 +121,7 @@ class RMSprop(Optimizer):
             raise ValueError("momentum was switched on after the first step; build a new RMSprop to use momentum")
         if centered and "grad_avg" not in state:
             raise ValueError("centered was switched on after the first step; build a new RMSprop to use it")
-        empty = flat.grad[:0]
+        empty = flat.empty
         flat.kernel("rmsprop")(flat.param, flat.grad, state["square_avg"], state.get("grad_avg", empty),
                                state.get("momentum_buffer", empty), flat.chunks, active, flat.steps,
                                float(group["lr"]), float(group["alpha"]), float(group["eps"]),

@@ -106,7 +106,7 @@ class SGD(Optimizer):
         return {"momentum_buffer": p.shape} if group["momentum"] != 0 else {}
 
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
-        buffer = flat.state.get("momentum_buffer", flat.grad[:0])
+        buffer = flat.state.get("momentum_buffer", flat.empty)
         if group["momentum"] != 0 and buffer.size != flat.param.size:
             raise ValueError("momentum was switched on after the first step; build a new SGD to use momentum")
         flat.kernel("sgd")(flat.param, flat.grad, buffer, flat.chunks, active, flat.steps, group["lr"],
