@@ -200,6 +200,13 @@ class Node:
     retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
     forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
 
+    #: Whether the engine records versions for this class (derived from the two above).
+    tracks_versions = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.tracks_versions = bool(cls.saves) or cls.saves_output
+
     def __init__(self, *parents: Any) -> None:
         self.parents = parents
         self.needs_input_grad = tuple([p._requires_grad for p in parents])
@@ -388,8 +395,11 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                     tensor._accumulate_grad(grad.copy())
                 else:
                     handed_out.discard(id(_owner(grad)))
-        if node.saved_versions is not None:
-            _check_saved_versions(node)
+        saved = node.saved_versions
+        if saved is not None:
+            for counter, version, _ in saved:
+                if counter[0] != version:
+                    _check_saved_versions(node)  # raises, naming what changed
         grads_in = node.backward(grad_out) if single else node.backward(*_zeros_for_missing(node, grad_out))
         edges = [] if watching else None
         for parent, grad, needed in zip(node.parents, grads_in, node.needs_input_grad):

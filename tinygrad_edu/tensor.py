@@ -93,7 +93,7 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
     if autograd._grad_enabled and True in fn.needs_input_grad:
         out = _wrap(data, True, fn)
         fn.seq = out._seq = next(_creation_counter)
-        if fn_cls.saves or fn_cls.saves_output:
+        if fn_cls.tracks_versions:
             autograd.record_saved_versions(fn, parents, out)
         if autograd._keep_inputs:
             fn.forward_call = (tuple(inputs), options)
@@ -211,6 +211,17 @@ def _storage_of(value: Any, name: str) -> np.ndarray:
     raise TypeError(f"{name} takes a Tensor (or a NumPy array), got {type(value).__name__}")
 
 
+#: dL/dL = 1 for a 0-d loss, one read-only array per dtype (every walk copies before writing).
+_UNIT_SEEDS: dict[np.dtype, np.ndarray] = {}
+
+
+def _unit_seed(dtype: np.dtype) -> np.ndarray:
+    seed = np.ones((), dtype=dtype)
+    seed.flags.writeable = False
+    _UNIT_SEEDS[dtype] = seed
+    return seed
+
+
 def backward_seed(tensor: Tensor, gradient: Any, caller: str) -> np.ndarray:
     """dL/d(tensor) to start a backward walk from, checked (shared by ``backward`` and ``backward_steps``)."""
     if not tensor._requires_grad:
@@ -224,6 +235,8 @@ def backward_seed(tensor: Tensor, gradient: Any, caller: str) -> np.ndarray:
                 f"{caller}() without `gradient` needs a scalar (one-element) tensor, got shape "
                 f"{tensor.shape}; reduce it first (e.g. loss.sum()) or pass gradient= of that shape"
             )
+        if tensor._data.ndim == 0:
+            return _UNIT_SEEDS.get(tensor._data.dtype) or _unit_seed(tensor._data.dtype)
         return np.ones(tensor.shape, dtype=tensor.dtype)
     seed = _to_array(gradient, tensor.dtype)
     if seed.shape != tensor.shape:
@@ -836,7 +849,10 @@ class Tensor:
         dim, keepdim = _dim_and_keepdim("mean", dim, keepdim, axis, keepdims)
         dim = _normalize_axis(dim, self.ndim, "mean")
         count = _reduced_count(self.shape, dim)
-        return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"mean: needs a floating-point tensor (as in PyTorch), got dtype {self.dtype}; "
+                            f"convert with .float() first")
+        return _apply(ops.Mean, self, axis=dim, keepdim=keepdim, scale=1.0 / count if count else math.nan)
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None, axis: Any = None, keepdims: Any = None) -> Tensor:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
 from .linalg import Linear, MatMul
-from .reduce import Amax, SelectAlong, Sum
+from .reduce import Amax, Mean, SelectAlong, Sum
 from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Abs",
     "Clip",
     "Sum",
+    "Mean",
     "Amax",
     "SelectAlong",
     "Reshape",

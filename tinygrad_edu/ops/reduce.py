@@ -35,6 +35,20 @@ class Sum(Node):
         return (grad,)
 
 
+class Mean(Node):
+    """out = sum of x over ``axis`` times 1/n (n elements summed);  d/dx_i = 1/n for every summed element."""
+
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, scale: float) -> np.ndarray:
+        self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
+        self.scale = x.dtype.type(scale) if x.dtype.kind == "f" else scale
+        return np.asarray(x.sum(axis=axis, keepdims=keepdim) * self.scale)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.empty(self.shape, dtype=grad_out.dtype)
+        grad[...] = _expand_back(grad_out * self.scale, self.shape, self.axis, self.keepdim)
+        return (grad,)
+
+
 class Amax(Node):
     """out = max of x over ``axis``;  gradient shared evenly among the tied maxima."""
 
