@@ -1214,3 +1214,20 @@ def test_optimizers_by_name_and_unknown_names_list_the_valid_ones():
         optim.get("adamax")
     message = str(info.value)
     assert "adamax" in message and all(name in message for name in optim.names())
+
+
+def test_a_model_converted_after_the_optimizer_was_built_is_a_clear_error_not_a_silent_downcast():
+    model = tg.nn.Linear(2, 1)
+    optimizer = optim.Adam(model.parameters(), lr=0.1)
+    model.to(tg.float64)
+    model(tg.ones(3, 2, dtype=tg.float64)).sum().backward()
+    before = [p.numpy().copy() for p in model.parameters()]
+    with pytest.raises(TypeError, match="changed dtype from float32 to float64"):
+        optimizer.step()
+    for p, b in zip(model.parameters(), before):
+        assert p.dtype == np.float64
+        np.testing.assert_array_equal(p.numpy(), b)  # refused before anything changed
+    # Built after the conversion, it trains in float64.
+    optimizer = optim.Adam(model.parameters(), lr=0.1)
+    optimizer.step()
+    assert all(p.dtype == np.float64 for p in model.parameters())

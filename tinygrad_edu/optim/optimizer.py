@@ -177,6 +177,10 @@ class FlatGroup:
                 if array is not held[i] and array.shape != views[i].shape:
                     raise ShapeError(f"step: parameter {i} changed shape from {views[i].shape} to "
                                      f"{array.shape}; build a new optimizer for the new parameters")
+                if array is not held[i] and array.dtype != self.dtype:
+                    raise TypeError(f"step: parameter {i} changed dtype from {self.dtype} to {array.dtype} "
+                                    f"after the optimizer was built (model.to(...) after optim.X(model.parameters())?); "
+                                    f"build the optimizer after converting the model")
                 if grad.shape != views[i].shape:
                     raise ShapeError(f"step: parameter of shape {views[i].shape} has a gradient of shape "
                                      f"{grad.shape}")
