@@ -1,0 +1,241 @@
+"""The model zoo's whole training steps, side by side with PyTorch CPU (default and fused AdamW).
+
+Run:  python benchmarks/zoo.py [--repeats 7] [--rounds 3] [--only cnn_digits char_lstm]
+
+A step is zero_grad, forward, cross-entropy, backward and an AdamW step, in
+float32 with a fixed batch. The same builder makes each model for both
+libraries (the APIs are the same), each contender runs in its own worker
+process (PyTorch's OpenMP threads must not share the cores with NumPy's BLAS
+threads), rounds alternate between contenders, and medians are reported with
+the ratio PyTorch fused / ours: 1.0 or more means ours is no slower, the
+target. Also forward + backward of ``conv2d`` alone on the two CNNs' shapes.
+
+These machines are shared and noisy: compare the columns of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import timeit
+
+import numpy as np
+
+MODELS = ["mlp_moons", "makemore_mlp", "deep_bn", "cnn_digits", "cnn_mnist", "char_rnn", "char_lstm", "tiny_gpt"]
+
+
+# ---------------------------------------------------------------------------
+# The models, written once against either library
+# ---------------------------------------------------------------------------
+
+
+def _tiny_gpt(lib, vocab: int = 27, d: int = 64, heads: int = 4, layers: int = 2, block: int = 32):
+    nn = lib.nn
+
+    class TinyGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = nn.Embedding(vocab, d)
+            self.pos = nn.Embedding(block, d)
+            self.blocks = nn.ModuleList([
+                nn.TransformerEncoderLayer(d, heads, dim_feedforward=4 * d, dropout=0.0, batch_first=True,
+                                           norm_first=True)
+                for _ in range(layers)])
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, vocab)
+            mask = lib.triu(lib.full((block, block), float("-inf")), diagonal=1)
+            self.register_buffer("mask", mask, persistent=False)
+
+        def forward(self, idx):
+            t = idx.shape[1]
+            x = self.tok(idx) + self.pos(lib.arange(t))
+            for layer in self.blocks:
+                x = layer(x, src_mask=self.mask[:t, :t])
+            return self.head(self.norm(x))
+
+    return TinyGPT()
+
+
+def _recurrent(lib, cell: str):
+    nn = lib.nn
+
+    class CharModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(27, 32)
+            self.rnn = getattr(nn, cell)(32, 128, batch_first=True)
+            self.head = nn.Linear(128, 27)
+
+        def forward(self, idx):
+            out, _ = self.rnn(self.emb(idx))
+            return self.head(out)
+
+    return CharModel()
+
+
+def build(lib, name: str):
+    """(model, input, target) for ``name``, built with ``lib`` (torch or tinygrad_edu), seeded."""
+    nn = lib.nn
+    lib.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if name == "mlp_moons":
+        model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+        x, y = rng.standard_normal((32, 2)).astype(np.float32), rng.integers(0, 2, 32)
+    elif name == "makemore_mlp":
+        model = nn.Sequential(nn.Embedding(27, 10), nn.Flatten(), nn.Linear(30, 200), nn.Tanh(), nn.Linear(200, 27))
+        x, y = rng.integers(0, 27, (32, 3)), rng.integers(0, 27, 32)
+    elif name == "deep_bn":
+        layers = []
+        for _ in range(20):
+            layers += [nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+        x, y = rng.standard_normal((64, 64)).astype(np.float32), rng.integers(0, 10, 64)
+    elif name == "cnn_digits":
+        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(128, 10))
+        x, y = rng.standard_normal((64, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 64)
+    elif name == "cnn_mnist":
+        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(400, 10))
+        x, y = rng.standard_normal((64, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 64)
+    elif name in ("char_rnn", "char_lstm"):
+        model = _recurrent(lib, "RNN" if name == "char_rnn" else "LSTM")
+        x, y = rng.integers(0, 27, (32, 16)), rng.integers(0, 27, (32, 16))
+    elif name == "tiny_gpt":
+        model = _tiny_gpt(lib)
+        x, y = rng.integers(0, 27, (32, 32)), rng.integers(0, 27, (32, 32))
+    else:
+        raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+    return model, lib.tensor(x), lib.tensor(y)
+
+
+def step_seconds(contender: str, name: str, repeats: int) -> float:
+    """Median seconds of one whole training step of ``name`` for ``contender``."""
+    if contender.startswith("torch"):
+        import torch as lib
+
+        torch_kwargs = {"fused": True} if contender == "torch fused" else {"foreach": False}
+    else:
+        import tinygrad_edu as lib
+
+        torch_kwargs = {}
+    model, x, y = build(lib, name)
+    optimizer = lib.optim.AdamW(model.parameters(), lr=1e-3, **torch_kwargs)
+    criterion = lib.nn.CrossEntropyLoss()
+
+    def step():
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        loss.backward()
+        optimizer.step()
+
+    step()
+    number = max(3, int(0.2 / max(timeit.timeit(step, number=1), 1e-6)))
+    return statistics.median(timeit.repeat(step, repeat=repeats, number=number)) / number
+
+
+def conv_seconds(contender: str, shape: str, repeats: int) -> float:
+    """Forward + backward of conv2d alone on a CNN's first-layer shape."""
+    if contender.startswith("torch"):
+        import torch as lib
+    else:
+        import tinygrad_edu as lib
+    rng = np.random.default_rng(0)
+    if shape == "digits":
+        x_np, w_np = rng.standard_normal((64, 16, 4, 4)), rng.standard_normal((32, 16, 3, 3))
+        padding = 1
+    else:
+        x_np, w_np = rng.standard_normal((64, 1, 28, 28)), rng.standard_normal((8, 1, 3, 3))
+        padding = 0
+    x = lib.tensor(x_np.astype(np.float32), requires_grad=True)
+    w = lib.tensor(w_np.astype(np.float32), requires_grad=True)
+
+    def run():
+        x.grad = w.grad = None
+        lib.nn.functional.conv2d(x, w, padding=padding).sum().backward()
+
+    run()
+    return statistics.median(timeit.repeat(run, repeat=repeats, number=20)) / 20
+
+
+def worker(contender: str, repeats: int, names: list[str]) -> None:
+    results = {}
+    for name in names:
+        try:
+            results[name] = step_seconds(contender, name, repeats)
+        except Exception as err:  # noqa: BLE001 - a missing layer is reported, not fatal
+            results[name] = f"{type(err).__name__}: {err}"[:120]
+    if contender != "torch default":
+        for shape in ("digits", "mnist"):
+            try:
+                results[f"conv2d_{shape}"] = conv_seconds(contender, shape, repeats)
+            except Exception as err:  # noqa: BLE001
+                results[f"conv2d_{shape}"] = f"{type(err).__name__}: {err}"[:120]
+    print(json.dumps(results))
+
+
+def run_worker(contender: str, repeats: int, names: list[str]) -> dict | None:
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, __file__, "--worker", contender, "--repeats", str(repeats),
+                           "--only", *names], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        if contender.startswith("torch") and "No module named 'torch'" in done.stderr:
+            return None
+        raise RuntimeError(f"the {contender} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3, help="worker rounds per contender (medians over rounds)")
+    parser.add_argument("--only", nargs="+", default=MODELS, help="models to run")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.repeats, args.only)
+        return
+    contenders = ["tinygrad_edu", "torch fused", "torch default"]
+    rounds: dict[str, list[dict]] = {c: [] for c in contenders}
+    for _ in range(args.rounds):
+        for contender in contenders:
+            result = run_worker(contender, args.repeats, args.only)
+            if result is not None:
+                rounds[contender].append(result)
+
+    def median(contender: str, key: str) -> float | str | None:
+        values = [r.get(key) for r in rounds[contender]]
+        numbers = [v for v in values if isinstance(v, float)]
+        if numbers:
+            return statistics.median(numbers)
+        return next((v for v in values if v is not None), None)
+
+    print(f"Whole training steps (AdamW), float32, ms; medians of {args.rounds} rounds x {args.repeats} repeats")
+    print(f"{'model':14s} {'ours':>9s} {'torch fused':>12s} {'torch default':>14s}   fused / ours")
+    for name in args.only:
+        ours, fused, default = (median(c, name) for c in contenders)
+        if not isinstance(ours, float):
+            print(f"{name:14s} not run: {ours}")
+            continue
+        cells = [f"{v * 1e3:.3f}" if isinstance(v, float) else "-" for v in (ours, fused, default)]
+        ratio = fused / ours if isinstance(fused, float) else float("nan")
+        verdict = "met" if ratio >= 1.0 else "NOT met"
+        print(f"{name:14s} {cells[0]:>9s} {cells[1]:>12s} {cells[2]:>14s}   {ratio:5.2f} (target >= 1.00: {verdict})")
+    print("\nconv2d forward + backward alone, ms")
+    for shape in ("digits", "mnist"):
+        ours, theirs = median("tinygrad_edu", f"conv2d_{shape}"), median("torch fused", f"conv2d_{shape}")
+        if isinstance(ours, float) and isinstance(theirs, float):
+            print(f"  {shape:7s} ours {ours * 1e3:.3f}  torch {theirs * 1e3:.3f}  torch / ours {theirs / ours:.2f}")
+        else:
+            print(f"  {shape:7s} not run: {ours}")
+
+
+if __name__ == "__main__":
+    main()
