@@ -50,6 +50,7 @@ __all__ = [
     "run_backward",
     "bump_version",
     "keep_forward_inputs",
+    "record_scopes",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,8 +159,8 @@ class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 #: Creation numbers for graph nodes; see `walk` for why they give the order.
 creation_counter = itertools.count()
 
-#: Set by `keep_forward_inputs`: nodes then remember the arrays their forward got.
-_keep_inputs = False
+#: Set inside `keep_forward_inputs` / `record_scopes`: what recorded nodes should remember besides.
+_recorder: Recorder | None = None
 
 
 class Node:
@@ -199,6 +200,7 @@ class Node:
     saved_versions: tuple | None = None  # ((counter, version, what), ...) checked before backward
     retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
     forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
+    scope: tuple = ()  # ((module name, class name), ...) from outermost to innermost, only inside `record_scopes`
 
     #: Whether the engine records versions for this class (derived from the two above).
     tracks_versions = False
@@ -268,7 +270,60 @@ def _check_saved_versions(node: Node) -> None:
             )
 
 
-class keep_forward_inputs:  # noqa: N801 - a context manager, named like no_grad
+class Recorder:
+    """What recorded nodes remember besides their backward's needs, while a recording mode is on.
+
+    Off (``autograd._recorder is None``) costs the engine one check per
+    operation. `keep_forward_inputs` makes each node keep the arrays and
+    options its forward got; `record_scopes` makes it keep the path of modules
+    whose forward made it. The modes nest and combine.
+    """
+
+    def __init__(self, previous: Recorder | None, keep_inputs: bool = False,
+                 module_names: dict[int, str] | None = None) -> None:
+        self.keep_inputs = keep_inputs or (previous is not None and previous.keep_inputs)
+        self.module_names = module_names if module_names is not None else (
+            previous.module_names if previous is not None else None)
+        self.path: tuple = previous.path if previous is not None else ()
+
+    def record(self, node: Node, inputs: Any, options: dict) -> None:
+        if self.keep_inputs:
+            node.forward_call = (tuple(inputs), options)
+        if self.path:
+            node.scope = self.path
+
+    def enter_module(self, module: Any) -> tuple | None:
+        """Called by ``Module.__call__``: push the module on the path (if it is a traced one)."""
+        name = self.module_names.get(id(module)) if self.module_names is not None else None
+        if name is None:
+            return None
+        previous = self.path
+        self.path = previous + ((name, type(module).__name__),)
+        return previous
+
+    def exit_module(self, previous: tuple | None) -> None:
+        if previous is not None:
+            self.path = previous
+
+
+class _Recording:
+    """Shared body of the recording modes: install a `Recorder` for the block, restore the previous one."""
+
+    def _recorder(self, previous: Recorder | None) -> Recorder:
+        raise NotImplementedError
+
+    def __enter__(self) -> Recorder:
+        global _recorder
+        self.previous = _recorder
+        _recorder = self._recorder(self.previous)
+        return _recorder
+
+    def __exit__(self, *exc: object) -> None:
+        global _recorder
+        _recorder = self.previous
+
+
+class keep_forward_inputs(_Recording):  # noqa: N801 - a context manager, named like no_grad
     """Inside the block, every recorded node keeps the arrays and options its forward got.
 
     A node normally keeps only what its backward needs, not how it was called;
@@ -277,14 +332,25 @@ class keep_forward_inputs:  # noqa: N801 - a context manager, named like no_grad
     built by other threads meanwhile keep their inputs too.
     """
 
-    def __enter__(self) -> None:
-        global _keep_inputs
-        self.prev = _keep_inputs
-        _keep_inputs = True
+    def _recorder(self, previous: Recorder | None) -> Recorder:
+        return Recorder(previous, keep_inputs=True)
 
-    def __exit__(self, *exc: object) -> None:
-        global _keep_inputs
-        _keep_inputs = self.prev
+
+class record_scopes(_Recording):  # noqa: N801 - a context manager
+    """Inside the block, every recorded node keeps the path of modules whose forward made it.
+
+    ``module_names`` maps ``id(module)`` to the name to record (the names of
+    ``model.named_modules()``); ``Module.__call__`` pushes a traced module on
+    the path for the length of its forward. `tinygrad_edu.viz.trace_modules`
+    is the friendly way in; `tinygrad_edu.viz.plot_graph` then draws a module
+    as one box.
+    """
+
+    def __init__(self, module_names: dict[int, str]) -> None:
+        self.module_names = dict(module_names)
+
+    def _recorder(self, previous: Recorder | None) -> Recorder:
+        return Recorder(previous, module_names=self.module_names)
 
 
 # ---------------------------------------------------------------------------

@@ -95,8 +95,8 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
         fn.seq = out._seq = next(_creation_counter)
         if fn_cls.tracks_versions:
             autograd.record_saved_versions(fn, parents, out)
-        if autograd._keep_inputs:
-            fn.forward_call = (tuple(inputs), options)
+        if autograd._recorder is not None:
+            autograd._recorder.record(fn, inputs, options)
         return out
     return _wrap(data)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
@@ -89,7 +90,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        recorder = autograd._recorder
+        if recorder is None or recorder.module_names is None:
+            return self.forward(*args, **kwargs)
+        # Inside tg.viz.trace_modules: the nodes made by this forward remember this module.
+        previous = recorder.enter_module(self)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            recorder.exit_module(previous)
 
     # -- registration -----------------------------------------------------------
 

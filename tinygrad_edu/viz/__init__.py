@@ -25,6 +25,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `animate_path`, `save_gif`        one frame per step, written as a GIF
 `save_figure`                     a Figure written to disk atomically (png, svg, pdf)
 `plot_graph`                      the computation graph of a tensor, with grads after backward
+`trace_modules`                   record which module made each operation, so plot_graph can collapse modules
 ================================  ================================================================
 """
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 from .animation import animate_path, save_gif
 from .curves import compare_losses, plot_history, plot_lr_find, plot_lr_schedule
 from .files import save_figure
-from .graph import plot_graph
+from .graph import plot_graph, trace_modules
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "animate_path",
     "save_gif",
     "plot_graph",
+    "trace_modules",
 ]

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
+from ..autograd import record_scopes
 from ..tensor import Tensor
 from ._inputs import check_count, figure_and_axes, new_figure
 
-__all__ = ["plot_graph"]
+__all__ = ["plot_graph", "trace_modules"]
 
 #: Tensors with at most this many elements show their values; larger ones show their shape.
 MAX_SHOWN_ELEMENTS = 4
@@ -31,6 +32,7 @@ _LEAF_COLOR = "#cfe2ff"  # a leaf that requires grad (a parameter, an input you 
 _CONST_COLOR = "#e9ecef"  # a leaf that does not (data, a Python number)
 _OP_COLOR = "#ffe8b3"
 _ROOT_COLOR = "#c8f7c5"
+_MODULE_COLOR = "#f8d7da"  # a module drawn as one box
 
 
 @dataclass
@@ -69,6 +71,86 @@ def _walk(root: Any, max_nodes: int) -> tuple[dict[tuple[int, ...], _Node], tupl
     return nodes, _key(root)
 
 
+@dataclass
+class _ModuleBox:
+    """A module drawn as one box: the stand-in for the operations its forward recorded."""
+
+    name: str
+    kind: str
+    ops: int
+
+
+def trace_modules(model: Any) -> record_scopes:
+    """A ``with`` block inside which every operation remembers the module (of ``model``) that made it.
+
+    Build the graph inside it, then ``plot_graph(loss, collapse=True)`` draws
+    each of ``model``'s children as one box (``collapse=2`` goes a level
+    deeper; a list of names picks the modules). Outside the block nothing is
+    recorded and nothing costs anything.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> with tg.viz.trace_modules(model):
+        ...     loss = model(tg.randn(3, 4)).sum()
+        >>> fig = tg.viz.plot_graph(loss, collapse=True)   # three boxes: 0: Linear, 1: ReLU, 2: Linear
+    """
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"trace_modules: expected an nn.Module, got {type(model).__name__}")
+    return record_scopes({id(module): name for name, module in model.named_modules() if name})
+
+
+def _group(scope: tuple, collapse: Any) -> tuple[str, str] | None:
+    """The (name, class) of the module box an operation with this scope belongs to, if any."""
+    if not scope:
+        return None
+    if isinstance(collapse, (list, tuple, set)):
+        return next((entry for entry in reversed(scope) if entry[0] in collapse), None)
+    return scope[min(int(collapse), len(scope)) - 1]
+
+
+def _collapse(nodes: dict[tuple[int, ...], _Node], root: tuple[int, ...],
+              collapse: Any) -> tuple[dict[tuple[int, ...], _Node], tuple[int, ...]]:
+    """Merge the operations of each collapsed module (and the leaves only it uses) into one box."""
+    group_of: dict[tuple[int, ...], tuple[Any, ...]] = {}
+    for key, node in nodes.items():
+        if node.op is not None:
+            entry = _group(node.op.scope, collapse)
+            if entry is not None:
+                group_of[key] = (2, entry[0])
+    kinds = {group_of[key][1]: _group(nodes[key].op.scope, collapse)[1] for key in group_of}
+    # A leaf that requires grad and feeds one module alone is that module's parameter: inside its box.
+    for key, node in nodes.items():
+        if node.op is None and node.tensor.requires_grad and node.consumers:
+            owners = {group_of.get(c) for c in node.consumers}
+            if len(owners) == 1 and None not in owners:
+                group_of[key] = owners.pop()
+    if not group_of:
+        raise ValueError("plot_graph: collapse= needs a graph built inside `with tg.viz.trace_modules(model):`, "
+                         "and none of its operations was recorded there")
+    merged: dict[tuple[int, ...], _Node] = {}
+    order = sorted(nodes, key=lambda k: nodes[k].tensor._seq if nodes[k].op is not None else -1)
+    for key in order:
+        node = nodes[key]
+        target = group_of.get(key, key)
+        if target not in merged:
+            op = node.op if target == key else _ModuleBox(target[1], kinds[target[1]], 0)
+            merged[target] = _Node(tensor=node.tensor, op=op)
+        box = merged[target]
+        if target != key and node.op is not None:
+            box.op.ops += 1
+            box.tensor = node.tensor  # the latest operation's output stands for the module's
+        for source in node.inputs:
+            source = group_of.get(source, source)
+            if source != target and (target == key or source not in box.inputs):
+                box.inputs.append(source)
+    for key, node in merged.items():
+        for source in node.inputs:
+            merged[source].consumers.add(key)
+    return merged, group_of.get(root, root)
+
+
 def _layers(nodes: dict[tuple[int, ...], _Node], root: tuple[int, ...]) -> dict[tuple[int, ...], int]:
     """Each node's column counted back from the root: one more than its farthest consumer's.
 
@@ -102,6 +184,9 @@ def _format(array: np.ndarray) -> str:
 def _label(node: _Node, names: Mapping[int, str]) -> str:
     tensor = node.tensor
     name = names.get(id(tensor))
+    if isinstance(node.op, _ModuleBox):
+        box = node.op
+        return f"{box.name}: {box.kind}\n{box.ops} op{'s' * (box.ops != 1)}\nout: {_format(tensor.numpy())}"
     if node.op is not None:
         lines = [node.op.name if name is None else f"{node.op.name} -> {name}", f"out: {_format(tensor.numpy())}"]
     else:
@@ -113,7 +198,7 @@ def _label(node: _Node, names: Mapping[int, str]) -> str:
 
 
 def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None = None, max_nodes: int = 200,
-               title: str | None = None) -> Any:
+               title: str | None = None, collapse: Any = False) -> Any:
     """Draw the computation graph that produced ``tensor``, one box per leaf and per operation.
 
     A leaf box shows the tensor's values (or its shape, above
@@ -129,6 +214,10 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
         names: labels for tensors, ``{"w": w, "x": x}``, shown in their boxes.
         max_nodes: refuse graphs with more boxes than this (unreadable anyway).
         title: the title; by default how many operations and leaves there are.
+        collapse: draw modules as single boxes, for a graph built inside
+            `trace_modules`: ``True`` (or 1) for each child of the traced
+            model, 2 for their children, or a list of module names. A
+            parameter that feeds one module alone goes inside its box.
 
     Returns:
         The matplotlib ``Figure``: one text box per node (``ax.texts``) and one
@@ -157,7 +246,13 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
             raise TypeError(f"{who}: names[{name!r}] must be a Tensor, got {type(named).__name__}")
         labels_by_id[id(named)] = str(name)
 
-    nodes, root = _walk(tensor, max_nodes)
+    nodes, root = _walk(tensor, max_nodes if not collapse else 100 * max_nodes)
+    if collapse:
+        if collapse is not True and isinstance(collapse, (int, float)) and collapse < 1:
+            raise ValueError(f"{who}: collapse must be True, a depth >= 1 or a list of module names, got {collapse!r}")
+        nodes, root = _collapse(nodes, root, collapse)
+        if len(nodes) > max_nodes:
+            raise ValueError(f"{who}: even collapsed, the graph has {len(nodes)} boxes (max_nodes={max_nodes})")
     layer = _layers(nodes, root)
     depth = max(layer.values())
     columns: list[list[tuple[int, ...]]] = [[] for _ in range(depth + 1)]
@@ -182,6 +277,8 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
     for key, node in nodes.items():
         if node.op is None:
             color = _LEAF_COLOR if node.tensor.requires_grad else _CONST_COLOR
+        elif isinstance(node.op, _ModuleBox) and key != root:
+            color = _MODULE_COLOR
         else:
             color = _ROOT_COLOR if key == root else _OP_COLOR
         x, y = position[key]
@@ -206,6 +303,11 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
     ax.set_axis_off()
     n_ops = sum(node.op is not None for node in nodes.values())
     if title is None:
-        title = f"computation graph: {n_ops} operation{'s' * (n_ops != 1)}, {len(nodes) - n_ops} leaves"
+        n_modules = sum(isinstance(node.op, _ModuleBox) for node in nodes.values())
+        what = f"{n_modules} module{'s' * (n_modules != 1)}, " if n_modules else ""
+        n_ops -= n_modules
+        n_leaves = len(nodes) - n_ops - n_modules
+        title = (f"computation graph: {what}{n_ops} operation{'s' * (n_ops != 1)}, "
+                 f"{n_leaves} lea{'f' if n_leaves == 1 else 'ves'}")
     ax.set_title(title, fontsize=10)
     return fig
