@@ -1,6 +1,7 @@
 """Neural-network building blocks, as ``torch.nn``: modules, layers, losses, init, utils."""
 
 from . import functional, init, utils
+from .conv import Conv1d, Conv2d
 from .layers import (
     Dropout,
     Flatten,
@@ -18,9 +19,11 @@ from .layers import (
 )
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Softmax", "LogSoftmax",
     "Dropout", "Flatten", "Identity", "Sequential", "ModuleList", "ModuleDict", "MSELoss", "L1Loss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init", "utils",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
 ]

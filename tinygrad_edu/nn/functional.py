@@ -15,6 +15,8 @@ from .. import ops
 from .._checks import check_choice, check_probability
 from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
+from .conv import conv1d, conv2d  # noqa: F401 - re-exported, as torch.nn.functional has them
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401 - re-exported
 
 __all__ = [
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",

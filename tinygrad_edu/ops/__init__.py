@@ -20,6 +20,7 @@ operations (convolution, a fused recurrent step) gets a module of its own.
 
 from __future__ import annotations
 
+from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
 from .linalg import Linear, MatMul
@@ -27,6 +28,10 @@ from .reduce import Amax, Mean, SelectAlong, Sum
 from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
 __all__ = [
+    "ConvNd",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
     "Add",
     "Sub",
     "Mul",
