@@ -25,6 +25,7 @@ from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
 from .linalg import Linear, MatMul
 from .reduce import Amax, Mean, SelectAlong, Sum
+from .rnn import GRUSequence, LSTMSequence, RNNSequence
 from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
 __all__ = [
@@ -69,4 +70,7 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "NLLLoss",
+    "RNNSequence",
+    "LSTMSequence",
+    "GRUSequence",
 ]
