@@ -1,6 +1,7 @@
 """Neural-network building blocks, as ``torch.nn``: modules, layers, losses, init, utils."""
 
 from . import functional, init, utils
+from .attention import MultiheadAttention
 from .conv import Conv1d, Conv2d
 from .layers import (
     Dropout,
@@ -27,5 +28,6 @@ __all__ = [
     "Dropout", "Flatten", "Identity", "Sequential", "ModuleList", "ModuleDict", "MSELoss", "L1Loss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init", "utils",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "MultiheadAttention",
     "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
 ]

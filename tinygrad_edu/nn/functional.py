@@ -15,6 +15,7 @@ from .. import ops
 from .._checks import check_choice, check_probability
 from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
+from .attention import scaled_dot_product_attention  # noqa: F401 - re-exported, as torch.nn.functional has it
 from .conv import conv1d, conv2d  # noqa: F401 - re-exported, as torch.nn.functional has them
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401 - re-exported
 

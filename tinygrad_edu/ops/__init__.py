@@ -13,13 +13,15 @@ no operation here deals with broadcasting. Everything else in the library
 The operations live in themed modules, re-exported here so that every op is
 ``ops.Name``: `elementwise` (+, *, exp, relu, ...), `reduce` (sum, max),
 `shape` (reshape, permute, indexing, cat, expand, where, cast), `linalg`
-(matmul, linear) and `fused` (softmax, log-softmax, logsumexp, sigmoid,
-softplus, nll_loss: fused for numerical stability). A new family of
+(matmul, linear), `attention` (scaled dot-product attention, one node) and
+`fused` (softmax, log-softmax, logsumexp, sigmoid, softplus, nll_loss: fused
+for numerical stability). A new family of
 operations (convolution, a fused recurrent step) gets a module of its own.
 """
 
 from __future__ import annotations
 
+from .attention import ScaledDotProductAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
@@ -70,6 +72,7 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "NLLLoss",
+    "ScaledDotProductAttention",
     "RNNSequence",
     "LSTMSequence",
     "GRUSequence",
