@@ -19,7 +19,7 @@ from .tensor import Tensor, _size_args, _wrap
 
 __all__ = [
     "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
-    "randint", "randperm", "arange", "linspace", "eye",
+    "randint", "randperm", "arange", "linspace", "eye", "empty", "empty_like",
 ]
 
 Scalar = int | float | bool
@@ -48,6 +48,16 @@ def _float_dtype(dtype: DTypeLike) -> np.dtype:
 def zeros(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of the given size."""
     return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of the given size; PyTorch leaves its values uninitialised, here they are zeros."""
+    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def empty_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor with the shape (and, unless given, the dtype) of ``t``; zeros here (uninitialised in PyTorch)."""
+    return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
 
 
 def ones(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
@@ -143,7 +153,7 @@ def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bo
 
 
 FACTORIES = (zeros, ones, full, zeros_like, ones_like, full_like, randn, rand, randint, randperm, arange,
-             linspace, eye, from_numpy)
+             linspace, eye, from_numpy, empty, empty_like)
 for _factory_fn in FACTORIES:
     setattr(Tensor, _factory_fn.__name__, staticmethod(_factory_fn))
 del _factory_fn

@@ -6,15 +6,21 @@ Tensor (or anything `tg.tensor` accepts) and calls the method of the same name.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from .tensor import Tensor, _as_tensor
+import numpy as np
+
+from . import ops
+from .tensor import ShapeError, Tensor, _apply, _as_tensor
 
 __all__ = [
     "exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "clip", "clamp",
     "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin",
     "softmax", "log_softmax", "logsumexp", "reshape", "flatten", "squeeze", "unsqueeze",
     "transpose", "permute", "pow",
+    "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill", "cumsum", "prod",
+    "norm", "log10", "log2", "exp2", "multinomial", "einsum", "pad",
 ]
 
 
@@ -60,3 +66,108 @@ unsqueeze = _method("unsqueeze")
 transpose = _method("transpose")
 permute = _method("permute")
 pow = _method("pow")  # noqa: A001
+tril = _method("tril")
+triu = _method("triu")
+split = _method("split")
+chunk = _method("chunk")
+gather = _method("gather")
+scatter = _method("scatter")
+scatter_add = _method("scatter_add")
+masked_fill = _method("masked_fill")
+cumsum = _method("cumsum")
+prod = _method("prod")
+norm = _method("norm")
+log10 = _method("log10")
+log2 = _method("log2")
+exp2 = _method("exp2")
+multinomial = _method("multinomial")
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation: multiply the operands over every combination of the subscripts, sum the
+    subscripts that are not in the output.
+
+    Args:
+        equation: subscripts, one letter per dimension, operands separated by commas, an optional
+            ``->`` and the output's subscripts (without it: the letters used once, in alphabetical
+            order); ``...`` stands for the dimensions not named (broadcast).
+        *operands: the tensors (or one list of them, as PyTorch also accepts).
+
+    Example: attention's scores and weighted values,
+    ``scores = tg.einsum("bhqd,bhkd->bhqk", q, k)``, ``out = tg.einsum("bhqk,bhkd->bhqd", p, v)``.
+    The gradient of each operand is the einsum of the upstream gradient with the other operands;
+    two-operand contractions run as one batched matmul.
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the first argument is the equation (a string), got {type(equation).__name__}")
+    tensors = [_as_tensor(t) for t in operands]
+    if not tensors:
+        raise ValueError("einsum: needs at least one operand")
+    dtype = np.result_type(*[t.dtype for t in tensors])
+    inputs, output = ops.einsum.parse_equation(equation, [t.ndim for t in tensors])
+    sizes: dict[str, int] = {}
+    for k, (subscripts, t) in enumerate(zip(inputs, tensors)):
+        for letter, n in zip(subscripts, t.shape):
+            if sizes.setdefault(letter, n) != n and n != 1 and sizes[letter] != 1:
+                raise ShapeError(f"einsum: subscript {letter!r} has size {sizes[letter]} in one operand and {n} "
+                                 f"in operand {k} of {equation!r} (shapes {[t.shape for t in tensors]})")
+            sizes[letter] = builtins.max(sizes[letter], n)  # this module's max is tg.max
+    arrays = [t._data.astype(dtype, copy=False) for t in tensors]
+    return _apply(ops.Einsum, *tensors, arrays=arrays, inputs=inputs, output=output)
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """Pad (or, with negative widths, crop) the last dimensions, as ``torch.nn.functional.pad``.
+
+    Args:
+        input: the tensor.
+        pad: widths ``(left, right)`` for the last dimension, then ``(top, bottom)`` for the one
+            before it, and so on: ``len(pad) / 2`` dimensions are padded, last first.
+        mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror, not repeating the edge),
+            ``'replicate'`` (repeat the edge) or ``'circular'`` (wrap around).
+        value: the fill value of ``'constant'`` mode (0 when None).
+
+    The gradient of each input element is the sum of the gradients at the places it was copied to.
+    The non-constant modes pad the last 1, 2 or 3 dimensions of an input with one or two more
+    dimensions than that (a batch and channels), as in PyTorch.
+    """
+    input = _as_tensor(input)  # noqa: A001
+    widths = [int(w) for w in pad]
+    if len(widths) % 2:
+        raise ValueError(f"pad: the padding {tuple(pad)} must have an even length ((left, right) per dimension)")
+    padded = len(widths) // 2
+    if padded > input.ndim:
+        raise ValueError(f"pad: the padding {tuple(pad)} pads {padded} dimensions, but the input of shape "
+                         f"{input.shape} has only {input.ndim}")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    per_axis = [(0, 0)] * (input.ndim - padded) + [
+        (widths[2 * i], widths[2 * i + 1]) for i in reversed(range(padded))]
+    shape = input.shape
+    if mode == "constant":
+        for n, (before, after) in zip(shape, per_axis):
+            if n + before + after < 0:
+                raise ValueError(f"pad: the padding {tuple(pad)} would give a negative size for an input of shape "
+                                 f"{shape}")
+        fill = 0 if value is None else value
+        return _apply(ops.Pad, input, widths=tuple(per_axis), mode=mode, value=fill)
+    if value not in (None, 0):
+        raise ValueError(f"pad: value= is only used by mode='constant', got value={value} with mode={mode!r}")
+    if padded == 0 or padded > 3 or input.ndim not in (padded + 1, padded + 2):
+        raise ShapeError(f"pad: mode {mode!r} with {padded} padded dimension(s) needs a {padded + 1}-d or "
+                         f"{padded + 2}-d input, got shape {shape}")
+    for n, (before, after) in zip(shape[-padded:], per_axis[-padded:]):
+        if before < 0 or after < 0:
+            raise ValueError(f"pad: mode {mode!r} takes non-negative widths, got {tuple(pad)}")
+        limit = n - 1 if mode == "reflect" else n
+        if mode != "replicate" and (before > limit or after > limit):
+            raise ValueError(f"pad: mode {mode!r} needs widths at most {limit} for a dimension of size {n}, "
+                             f"got {tuple(pad)} for shape {shape}")
+        if mode == "replicate" and n == 0 and (before or after):
+            raise ValueError(f"pad: mode 'replicate' cannot pad an empty dimension (shape {shape})")
+    return _apply(ops.Pad, input, widths=tuple(per_axis), mode=mode, value=0)

@@ -1006,6 +1006,328 @@ class Tensor:
                              f"must match or be 1, and new dimensions go in front)")
         return _apply(ops.Expand, self, shape=shape)
 
+    # -- the model zoo's operations: masks, splits, picks, padding, scans, products, norms --------
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """Return ``self``: every tensor here is usable as it is (kept so PyTorch code runs unchanged)."""
+        return self
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to ``other``'s dtype, as ``self.to(other.dtype)``."""
+        return self.to(other.dtype)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """``value`` where ``mask`` is True, this tensor's values elsewhere: out = where(mask, value, self).
+
+        Args:
+            mask: a boolean tensor broadcastable with this one (True marks the positions to fill).
+            value: a number, or a 0-d tensor (which then gets the sum of the filled positions' gradients).
+
+        The result keeps this tensor's dtype; the gradient of ``self`` is 0 at the filled
+        positions and passes through elsewhere.
+        """
+        cond = _bool_mask("masked_fill", mask)
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got a tensor of "
+                                 f"shape {value.shape}")
+            filler, filler_array = value, value._data.astype(self.dtype, copy=False)
+        else:
+            filler_array = np.asarray(value).astype(self.dtype)
+            filler = _wrap(filler_array)
+        try:
+            np.broadcast_shapes(cond.shape, self.shape)
+        except ValueError as err:
+            raise ShapeError(f"masked_fill: a mask of shape {cond.shape} does not broadcast with the tensor's "
+                             f"shape {self.shape}") from err
+        return _apply(ops.Where, filler, self, arrays=[filler_array, self._data], cond=cond)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """`masked_fill` in place: ``mask`` must broadcast to this tensor's shape."""
+        return self._inplace("masked_fill_", lambda t: t.masked_fill(mask, value), value)
+
+    def _triangle(self, name: str, diagonal: int, lower: bool) -> Tensor:
+        if self.ndim < 2:
+            raise ShapeError(f"{name}: needs a tensor of at least 2 dimensions (a matrix or a batch of them), "
+                             f"got shape {self.shape}")
+        if isinstance(diagonal, bool) or not isinstance(diagonal, (int, np.integer)):
+            raise TypeError(f"{name}: diagonal must be an integer, got {diagonal!r}")
+        return _apply(ops.Triangle, self, diagonal=int(diagonal), lower=lower)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle of the matrix (of each matrix in a batch), zeros above it.
+
+        Element (i, j) is kept when j - i <= ``diagonal`` (0: the main diagonal and below,
+        positive: more diagonals above it, negative: fewer). The gradient passes through the
+        kept elements only.
+        """
+        return self._triangle("tril", diagonal, lower=True)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle of the matrix (of each matrix in a batch), zeros below it.
+
+        Element (i, j) is kept when j - i >= ``diagonal``; see `tril`.
+        """
+        return self._triangle("triu", diagonal, lower=False)
+
+    def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Cut into pieces along ``dim``: of ``split_size`` each (the last may be shorter), or of the given sizes.
+
+        Args:
+            split_size_or_sections: an int (every piece that long, the last one what is left),
+                or a list of lengths summing to the dimension's length (zeros allowed).
+            dim: the dimension to cut.
+
+        Returns:
+            A tuple of tensors; each gets its own slice of the gradient.
+        """
+        axis = _normalize_axis(dim, self.ndim, "split")
+        length = self.shape[axis]
+        if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+            size = int(split_size_or_sections)
+            if size < 0 or (size == 0 and length != 0):
+                raise ValueError(f"split: split_size must be a positive integer, got {size}")
+            bounds = list(range(0, length, size)) + [length] if length else [0, 0]
+        else:
+            sizes = [int(n) for n in split_size_or_sections]
+            if any(n < 0 for n in sizes) or sum(sizes) != length:
+                raise ValueError(f"split: split sizes {sizes} must be non-negative and sum to the length of "
+                                 f"dim {dim}, {length}")
+            bounds = [0, *np.cumsum(sizes).tolist()]
+        lead = (slice(None),) * axis
+        return tuple(_apply(ops.GetItem, self, index=lead + (slice(start, stop),))
+                     for start, stop in zip(bounds[:-1], bounds[1:]))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """Cut into at most ``chunks`` pieces of ceil(length / chunks) along ``dim`` (the last may be shorter).
+
+        As PyTorch, fewer pieces come back when the length does not allow ``chunks``
+        (``arange(5).chunk(4)`` gives 3 pieces of 2, 2 and 1).
+        """
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        axis = _normalize_axis(dim, self.ndim, "chunk")
+        length = self.shape[axis]
+        return self.split(-(-length // int(chunks)) if length else 0, axis)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """Pick along ``dim``: out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on for others).
+
+        Args:
+            dim: the dimension to pick along.
+            index: an int64 tensor with as many dimensions as this one, no longer than it in the
+                other dimensions; the result has its shape.
+
+        An element picked several times gets the sum of its picks' gradients.
+        """
+        axis, index_array = self._index_along("gather", dim, index)
+        return _apply(ops.Gather, self, index=index_array, axis=axis)
+
+    def _index_along(self, name: str, dim: int, index: Any, limit: tuple | None = None) -> tuple[int, np.ndarray]:
+        """Check ``dim`` and an index tensor for gather and scatter (PyTorch's rules)."""
+        array = index._data if isinstance(index, Tensor) else np.asarray(index)
+        if array.dtype != np.int64:
+            raise TypeError(f"{name}: index must be an int64 tensor (tg.long), got dtype {array.dtype}")
+        ndim = max(self.ndim, 1)
+        axis = _normalize_axis(dim, ndim, name)
+        if array.ndim != self.ndim and not (array.ndim <= 1 and self.ndim <= 1):
+            raise ShapeError(f"{name}: index must have as many dimensions as the tensor ({self.ndim}), "
+                             f"got index of shape {array.shape}")
+        shape = self.shape or (1,)
+        for d, n in enumerate(array.shape):
+            if d != axis and (n > shape[d] or (limit is not None and n > limit[d])):
+                raise ShapeError(f"{name}: index of shape {array.shape} is larger than the tensor's shape "
+                                 f"{self.shape} in dimension {d}")
+        if array.size and (array.min() < 0 or array.max() >= shape[axis]):
+            bad = array.min() if array.min() < 0 else array.max()
+            raise IndexError(f"{name}: index {bad} is out of range for dimension {dim} of size {shape[axis]} "
+                             f"(expected 0 to {shape[axis] - 1})")
+        return axis, array
+
+    def _scatter(self, name: str, dim: int, index: Any, src: Any, add: bool) -> Tensor:
+        if isinstance(src, Tensor):
+            if src.ndim != self.ndim:
+                raise ShapeError(f"{name}: src must have as many dimensions as the tensor ({self.ndim}), "
+                                 f"got shape {src.shape}")
+            axis, array = self._index_along(name, dim, index, limit=src.shape)
+            source, source_array = src, src._data.astype(self.dtype, copy=False)
+        else:
+            axis, array = self._index_along(name, dim, index)
+            source_array = np.asarray(src).astype(self.dtype)
+            source = _wrap(source_array)
+        return _apply(ops.Scatter, self, source, arrays=[self._data, source_array], index=array, axis=axis, add=add)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        """A copy with ``src`` written at ``index`` along ``dim``: out[index[i][j]][j] = src[i][j] for dim 0.
+
+        ``src`` is a tensor (or give a number as ``src`` or ``value=``). Where ``index`` names one
+        position several times, which write wins is unspecified (as in PyTorch). The gradient
+        of ``self`` is 0 at the overwritten positions; ``src`` gets the gradient gathered there.
+        """
+        if (src is None) == (value is None):
+            raise TypeError("scatter: give exactly one of src (a tensor or number) and value")
+        return self._scatter("scatter", dim, index, value if src is None else src, add=False)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``dim``: out[index[i][j]][j] += src[i][j] for dim 0.
+
+        Repeated positions add up. d/dself = 1; d/dsrc = the gradient gathered at ``index``.
+        """
+        return self._scatter("scatter_add", dim, index, src, add=True)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor ``sizes[d]`` times along each dimension (NumPy's ``tile``).
+
+        ``sizes`` may have more entries than this tensor has dimensions: new leading
+        dimensions are added. The gradient is the sum over the copies.
+        """
+        reps = _size_args(sizes)
+        if len(reps) < self.ndim:
+            raise ValueError(f"repeat: needs at least one size per dimension ({self.ndim}), got sizes {reps}")
+        return _apply(ops.Repeat, self, reps=reps)
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last dimension.
+
+        ``dimension`` becomes the number of windows, (length - size) // step + 1;
+        out[..., i, ..., j] = self[..., i * step + j, ...]. An element in several windows
+        gets the sum of their gradients.
+        """
+        axis = _normalize_axis(dimension, self.ndim, "unfold")
+        length = self.shape[axis]
+        if not 0 <= size <= length:
+            raise ValueError(f"unfold: size {size} must be between 0 and the length of dimension {dimension}, "
+                             f"{length}")
+        if step <= 0:
+            raise ValueError(f"unfold: step must be positive, got {step}")
+        return _apply(ops.Unfold, self, axis=axis, size=int(size), step=int(step))
+
+    def cumsum(self, dim: int, *, dtype: DTypeLike = None) -> Tensor:
+        """Running sum along ``dim``: out_i = x_1 + ... + x_i.
+
+        Integer and bool tensors give int64 (as PyTorch). The gradient of x_i is the sum of
+        the upstream gradients of every out_k with k >= i.
+        """
+        if self.ndim == 0:
+            _normalize_axis(dim, 0, "cumsum")
+            return self.reshape(1).cumsum(0, dtype=dtype).reshape(())
+        axis = _normalize_axis(dim, self.ndim, "cumsum")
+        source = self if dtype is None else self.to(dtype)
+        out_dtype = np.int64 if source.dtype.kind in "biu" else None
+        return _apply(ops.CumSum, source, axis=axis, dtype=out_dtype)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: DTypeLike = None) -> Tensor:
+        """Product of the elements (all of them, or along one ``dim``).
+
+        Integer and bool tensors give int64 (as PyTorch). d/dx_i is the product of all the
+        other elements, computed without dividing, so it is right when some are zero.
+        """
+        source = self if dtype is None else self.to(dtype)
+        axis = None if dim is None else _normalize_axis(dim, max(self.ndim, 1), "prod")
+        if axis is not None and self.ndim == 0:
+            return source.prod(dtype=dtype)
+        out_dtype = np.int64 if source.dtype.kind in "biu" else None
+        return _apply(ops.Prod, source, axis=axis, keepdim=bool(keepdim) and axis is not None, dtype=out_dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:
+        """The vector p-norm over ``dim`` (all elements by default): (sum |x_i|**p) ** (1/p).
+
+        Args:
+            p: ``'fro'`` or 2 (Euclidean), 1, ``inf`` (max |x_i|), ``-inf`` (min |x_i|), 0 (the
+                count of non-zeros) or any other number.
+            dim: an int or a tuple of ints; None reduces every element.
+            keepdim: keep the reduced dimensions with length 1.
+            dtype: convert to this dtype first.
+
+        The gradient is PyTorch's: x_i |x_i|**(p-2) / norm**(p-1), 0 where the norm is 0; for
+        inf, shared evenly among the tied maxima.
+        """
+        source = self if dtype is None else self.to(dtype)
+        if isinstance(p, str):
+            if p != "fro":
+                raise ValueError(f"norm: p must be 'fro' or a number, got {p!r} (the nuclear norm is not supported)")
+            p = 2.0
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"norm: p must be 'fro' or a number, got {p!r}")
+        if source.dtype.kind != "f":
+            raise TypeError(f"norm: needs a floating-point tensor (as in PyTorch), got dtype {source.dtype}")
+        axis = _normalize_axis(dim, source.ndim, "norm")
+        if isinstance(axis, int):
+            axis = (axis,)
+        return _apply(ops.VectorNorm, source, p=float(p), axis=axis, keepdim=bool(keepdim))
+
+    def log10(self) -> Tensor:
+        """Base-10 logarithm, elementwise;  d/dx = 1 / (x ln 10)."""
+        return _apply(ops.LogBase, self, base=10.0)
+
+    def log2(self) -> Tensor:
+        """Base-2 logarithm, elementwise;  d/dx = 1 / (x ln 2)."""
+        return _apply(ops.LogBase, self, base=2.0)
+
+    def exp2(self) -> Tensor:
+        """2 ** x, elementwise;  d/dx = 2**x ln 2."""
+        return _apply(ops.Exp2, self)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        """Draw category indices with probabilities proportional to this tensor's non-negative weights.
+
+        Args:
+            num_samples: how many indices to draw per row.
+            replacement: draw with replacement; without it (the default) each index comes at most
+                once per row, drawn one after another as PyTorch does.
+            generator: a random generator; by default the library's (`tg.manual_seed`).
+
+        Returns:
+            An int64 tensor of shape ``(num_samples,)`` for a vector of weights, or
+            ``(rows, num_samples)`` for a matrix (one distribution per row). The draws come from
+            NumPy's generator: they are not PyTorch's numbers for the same seed.
+        """
+        weights = self._data
+        if weights.ndim not in (1, 2) or weights.dtype.kind != "f":
+            raise ValueError(f"multinomial: needs a 1-d or 2-d floating tensor of weights, got shape {self.shape} "
+                             f"and dtype {self.dtype}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+            raise ValueError(f"multinomial: num_samples must be a positive integer, got {num_samples!r}")
+        rows = np.asarray(weights, dtype=np.float64).reshape(-1, weights.shape[-1])
+        if not np.isfinite(rows).all() or (rows < 0).any():
+            raise ValueError("multinomial: weights must be finite and non-negative")
+        if rows.shape[1] == 0 or (rows.sum(axis=1) <= 0).any():
+            raise ValueError("multinomial: every row of weights must have a positive sum")
+        if not replacement and ((rows > 0).sum(axis=1) < num_samples).any():
+            raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from a row with "
+                             f"fewer non-zero weights (at most {int((rows > 0).sum(axis=1).min())})")
+        rng = generator if generator is not None else _rng.generator()
+        if replacement:
+            cdf = np.cumsum(rows, axis=1)
+            draws = rng.random((rows.shape[0], num_samples)) * cdf[:, -1:]
+            samples = np.stack([np.searchsorted(c, d, side="right") for c, d in zip(cdf, draws)])
+            samples = np.minimum(samples, rows.shape[1] - 1)
+        else:
+            # Exponential keys: the k smallest of E_i / w_i are a draw of k categories one after another
+            # (each step proportional to the remaining weights), the same law as PyTorch's.
+            with np.errstate(divide="ignore"):
+                keys = rng.standard_exponential(rows.shape) / rows
+            samples = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+        samples = samples.astype(np.int64)
+        return _wrap(samples if weights.ndim == 2 else samples[0])
+
+    def new_zeros(self, *size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return _new_filled(self, "new_zeros", size, 0, dtype, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return _new_filled(self, "new_ones", size, 1, dtype, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Scalar, *, dtype: DTypeLike = None,
+                 requires_grad: bool = False) -> Tensor:
+        """``fill_value`` in ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return _new_filled(self, "new_full", (size,), fill_value, dtype, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of ``size`` with this tensor's dtype; PyTorch leaves it uninitialised, here it holds zeros."""
+        return _new_filled(self, "new_empty", size, 0, dtype, requires_grad)
+
     def __getitem__(self, index: Any) -> Tensor:
         if not isinstance(index, tuple):
             index = (index,)
@@ -1083,6 +1405,23 @@ def _reduced_count(shape: tuple, dim: Any) -> int:
         return int(np.prod(shape)) if shape else 1
     dims = dim if isinstance(dim, tuple) else (dim,)
     return int(np.prod([shape[d] for d in dims])) if dims else 1
+
+
+def _bool_mask(name: str, mask: Any) -> np.ndarray:
+    """The boolean array behind a mask argument (masked_fill and friends take only bool masks, as PyTorch)."""
+    array = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{name}: mask must be a bool tensor, got dtype {array.dtype} (compare first, as in "
+                        f"x == 0, or convert with .bool())")
+    return array
+
+
+def _new_filled(like: Tensor, name: str, size: tuple, value: Any, dtype: DTypeLike, requires_grad: bool) -> Tensor:
+    """The shared body of ``new_zeros``, ``new_ones``, ``new_full`` and ``new_empty``."""
+    array = np.full(_size_args(size), value, dtype=like.dtype if dtype is None else np.dtype(dtype))
+    if requires_grad and array.dtype.kind != "f":
+        raise TypeError(f"{name}: only floating-point tensors can require grad, got dtype {array.dtype}")
+    return _wrap(array, bool(requires_grad))
 
 
 #: ``tg.tensor(data, requires_grad=False, dtype=None)`` is the same as ``Tensor(...)``.

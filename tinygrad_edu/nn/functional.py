@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import ops
 from .._checks import check_choice, check_probability
+from ..functions import pad  # noqa: F401 - re-exported, as torch.nn.functional has it
 from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
 from .attention import scaled_dot_product_attention  # noqa: F401 - re-exported, as torch.nn.functional has it

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from .attention import ScaledDotProductAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
+from .einsum import Einsum
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
+from .indexing import CumSum, Gather, Pad, Prod, Repeat, Scatter, Triangle, Unfold
 from .linalg import Linear, MatMul
+from .numeric import Exp2, LogBase, VectorNorm
 from .reduce import Amax, Mean, SelectAlong, Sum
 from .rnn import GRUSequence, LSTMSequence, RNNSequence
 from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
@@ -72,6 +75,18 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "NLLLoss",
+    "Triangle",
+    "Gather",
+    "Scatter",
+    "Pad",
+    "Repeat",
+    "Unfold",
+    "CumSum",
+    "Prod",
+    "Einsum",
+    "LogBase",
+    "Exp2",
+    "VectorNorm",
     "ScaledDotProductAttention",
     "RNNSequence",
     "LSTMSequence",

@@ -1,0 +1,225 @@
+"""Indexing, padding, scanning and products: the tensor operations the model zoo is built on.
+
+Each class is one rule of calculus with forward directly above backward:
+`Triangle` (tril/triu), `Gather`, `Scatter`, `Pad`, `Repeat`, `Unfold`,
+`CumSum` and `Prod`. Operations that pick or move elements send each
+element's gradient back to where it came from; an element used several
+times (a gather with repeated indices, a reflected border) gets the *sum*.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Node
+
+# ---------------------------------------------------------------------------
+# Masks and picks
+# ---------------------------------------------------------------------------
+
+
+class Triangle(Node):
+    """out = x below (tril) or above (triu) the ``diagonal``-th diagonal, 0 elsewhere;  d/dx = the same mask."""
+
+    def forward(self, x: np.ndarray, diagonal: int, lower: bool) -> np.ndarray:
+        self.diagonal, self.lower = diagonal, lower
+        return np.tril(x, diagonal) if lower else np.triu(x, diagonal)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        keep = np.tril if self.lower else np.triu
+        return (keep(grad_out, self.diagonal),)
+
+
+def _full_index(index: np.ndarray, axis: int) -> tuple:
+    """Index arrays that pick ``x[i_0, ..., index[i], ..., i_n]`` for every position i of ``index``."""
+    grid = list(np.ogrid[tuple(slice(0, n) for n in index.shape)])
+    grid[axis] = index
+    return tuple(grid)
+
+
+def _add_at(shape: tuple, where: tuple, values: np.ndarray) -> np.ndarray:
+    """zeros(shape) with ``values`` added at ``where`` (repeated positions add up), via one bincount."""
+    flat = np.ravel_multi_index(np.broadcast_arrays(*where), shape).ravel()
+    summed = np.bincount(flat, weights=values.ravel(), minlength=int(np.prod(shape)))
+    return summed.reshape(shape).astype(values.dtype, copy=False)
+
+
+class Gather(Node):
+    """out[i][j] = x[index[i][j]][j] (along ``axis``);  each picked element gets the sum of its picks' gradients."""
+
+    def forward(self, x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+        self.shape = x.shape
+        self.where = _full_index(index, axis)
+        return x[self.where]
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        return (_add_at(self.shape, self.where, grad_out),)
+
+
+class Scatter(Node):
+    """out = x with src[i][j] written (or added, ``add=True``) at x[index[i][j]][j];  d/dx = 1 off the written
+    positions (everywhere when adding), d/dsrc = the gradient gathered at the written positions."""
+
+    def forward(self, x: np.ndarray, src: np.ndarray, index: np.ndarray, axis: int, add: bool) -> np.ndarray:
+        self.where, self.add = _full_index(index, axis), add
+        src = np.broadcast_to(src, index.shape) if src.ndim == 0 else src[tuple(slice(0, n) for n in index.shape)]
+        out = x.copy()
+        if add:
+            np.add.at(out, self.where, src)
+        else:
+            out[self.where] = src
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need_x, need_src = self.needs_input_grad
+        grad_x = grad_src = None
+        if need_x:
+            grad_x = grad_out
+            if not self.add:
+                grad_x = grad_out.copy()
+                grad_x[self.where] = 0
+        if need_src:
+            grad_src = grad_out[self.where]
+            shape = self.parents[1].shape
+            if shape and shape != grad_src.shape:  # src larger than index: the unused part gets 0
+                full = np.zeros(shape, grad_src.dtype)
+                full[tuple(slice(0, n) for n in grad_src.shape)] = grad_src
+                grad_src = full
+        return grad_x, grad_src
+
+
+# ---------------------------------------------------------------------------
+# Padding, tiling and sliding windows
+# ---------------------------------------------------------------------------
+
+
+def _crop_slices(shape: tuple, widths: tuple) -> tuple[tuple, tuple, tuple]:
+    """For constant padding by ``widths`` ((before, after) per axis, negative crops):
+    the output shape, the output's slice holding the kept input, and that input's slice."""
+    out_shape, dest, source = [], [], []
+    for n, (before, after) in zip(shape, widths):
+        start, stop = max(-before, 0), n - max(-after, 0)
+        kept = max(stop - start, 0)
+        out_shape.append(n + before + after)
+        source.append(slice(start, start + kept))
+        dest.append(slice(max(before, 0), max(before, 0) + kept))
+    return tuple(out_shape), tuple(dest), tuple(source)
+
+
+class Pad(Node):
+    """out = x with ``widths`` borders (constant ``value``, or reflected / replicated / circular copies of x);
+    d/dx = 1 for each place an element of x lands (summed over its copies), 0 for the constant border."""
+
+    def forward(self, x: np.ndarray, widths: tuple, mode: str, value: float) -> np.ndarray:
+        self.shape, self.widths, self.mode = x.shape, widths, mode
+        if mode == "constant":
+            out_shape, self.dest, self.source = _crop_slices(x.shape, widths)
+            out = np.full(out_shape, value, dtype=x.dtype)
+            out[self.dest] = x[self.source]
+            return out
+        # Which input position each output position copies, one index vector per padded axis.
+        numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        self.picks = [np.pad(np.arange(n), w, mode=numpy_mode) if w != (0, 0) else None
+                      for n, w in zip(x.shape, widths)]
+        out = x
+        for axis, pick in enumerate(self.picks):
+            if pick is not None:
+                out = np.take(out, pick, axis=axis)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        if self.mode == "constant":
+            grad = np.zeros(self.shape, dtype=grad_out.dtype)
+            grad[self.source] = grad_out[self.dest]
+            return (grad,)
+        grad = grad_out
+        for axis, pick in enumerate(self.picks):
+            if pick is not None:
+                summed = np.zeros(grad.shape[:axis] + (self.shape[axis],) + grad.shape[axis + 1:], grad.dtype)
+                np.add.at(summed, (slice(None),) * axis + (pick,), grad)
+                grad = summed
+        return (grad,)
+
+
+class Repeat(Node):
+    """out = x tiled ``reps`` times along each axis (np.tile);  d/dx = the sum over the tiles."""
+
+    def forward(self, x: np.ndarray, reps: tuple) -> np.ndarray:
+        self.shape = (1,) * (len(reps) - x.ndim) + x.shape
+        self.reps = reps
+        return np.tile(x.reshape(self.shape), reps)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        # Split every axis of length r*n into (r, n) and sum the r tiles.
+        split = [n for pair in zip(self.reps, self.shape) for n in pair]
+        grad = grad_out.reshape(split).sum(axis=tuple(range(0, 2 * len(self.reps), 2)))
+        return (grad.reshape(self.parents[0].shape),)
+
+
+class Unfold(Node):
+    """out[..., i, ..., j] = x[..., i*step + j, ...] (windows of ``size`` along ``axis``, a new last axis);
+    d/dx = the sum over the windows each element appears in."""
+
+    def forward(self, x: np.ndarray, axis: int, size: int, step: int) -> np.ndarray:
+        self.shape, self.axis, self.size, self.step = x.shape, axis, size, step
+        windows = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)
+        return np.ascontiguousarray(windows[(slice(None),) * axis + (slice(None, None, step),)])
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = np.zeros(self.shape, dtype=grad_out.dtype)
+        axis, step = self.axis, self.step
+        count = grad_out.shape[axis]
+        lead = (slice(None),) * axis
+        for j in range(self.size):  # offset j of every window
+            grad[lead + (slice(j, j + (count - 1) * step + 1, step),)] += grad_out[..., j]
+        return (grad,)
+
+
+# ---------------------------------------------------------------------------
+# Scans and products
+# ---------------------------------------------------------------------------
+
+
+class CumSum(Node):
+    """out_i = x_1 + ... + x_i along ``axis``;  dL/dx_i = sum of grad_out_k for k >= i (a reversed cumsum)."""
+
+    def forward(self, x: np.ndarray, axis: int, dtype: Any) -> np.ndarray:
+        self.axis = axis
+        return np.cumsum(x, axis=axis, dtype=dtype)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        reverse = (slice(None),) * self.axis + (slice(None, None, -1),)
+        return (np.cumsum(grad_out[reverse], axis=self.axis)[reverse],)
+
+
+def _exclusive_products(x: np.ndarray, axis: int) -> np.ndarray:
+    """prod of every element but x_i along ``axis``, as (product before i) * (product after i): no division,
+    so it is exact when x holds zeros."""
+    n = x.shape[axis]
+    ones = np.ones(x.shape[:axis] + (1,) + x.shape[axis + 1:], dtype=x.dtype)
+    before = np.concatenate([ones, np.cumprod(np.take(x, np.arange(n - 1), axis=axis), axis=axis)], axis=axis)
+    flipped = np.flip(x, axis=axis)
+    after = np.concatenate([ones, np.cumprod(np.take(flipped, np.arange(n - 1), axis=axis), axis=axis)], axis=axis)
+    return before * np.flip(after, axis=axis)
+
+
+class Prod(Node):
+    """out = x_1 * ... * x_n over ``axis`` (all elements for None);  d/dx_i = product of the other elements."""
+
+    saves = ((0, None),)
+
+    def forward(self, x: np.ndarray, axis: int | None, keepdim: bool, dtype: Any) -> np.ndarray:
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        return np.asarray(np.prod(x, axis=axis, keepdims=keepdim, dtype=dtype))
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        x, axis = self.x, self.axis
+        if axis is None:
+            others = _exclusive_products(x.reshape(-1), 0).reshape(x.shape)
+            return (others * grad_out.reshape((1,) * x.ndim),)
+        if x.shape[axis] == 0:
+            return (np.zeros(x.shape, dtype=grad_out.dtype),)
+        grad = grad_out if self.keepdim else np.expand_dims(grad_out, axis)
+        return (_exclusive_products(x, axis) * grad,)
