@@ -149,11 +149,10 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     per_axis = [(0, 0)] * (input.ndim - padded) + [
         (widths[2 * i], widths[2 * i + 1]) for i in reversed(range(padded))]
     shape = input.shape
+    for n, (before, after) in zip(shape, per_axis):
+        if n + builtins.min(before, 0) + builtins.min(after, 0) < 0:  # negative widths crop first (tg.min is this module's min)
+            raise ValueError(f"pad: the padding {tuple(pad)} crops more than there is of an input of shape {shape}")
     if mode == "constant":
-        for n, (before, after) in zip(shape, per_axis):
-            if n + before + after < 0:
-                raise ValueError(f"pad: the padding {tuple(pad)} would give a negative size for an input of shape "
-                                 f"{shape}")
         fill = 0 if value is None else value
         return _apply(ops.Pad, input, widths=tuple(per_axis), mode=mode, value=fill)
     if value not in (None, 0):
@@ -162,8 +161,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         raise ShapeError(f"pad: mode {mode!r} with {padded} padded dimension(s) needs a {padded + 1}-d or "
                          f"{padded + 2}-d input, got shape {shape}")
     for n, (before, after) in zip(shape[-padded:], per_axis[-padded:]):
-        if before < 0 or after < 0:
-            raise ValueError(f"pad: mode {mode!r} takes non-negative widths, got {tuple(pad)}")
+        if mode == "circular" and (before < 0 or after < 0):
+            raise ValueError(f"pad: mode 'circular' takes non-negative widths here, got {tuple(pad)}")
         limit = n - 1 if mode == "reflect" else n
         if mode != "replicate" and (before > limit or after > limit):
             raise ValueError(f"pad: mode {mode!r} needs widths at most {limit} for a dimension of size {n}, "

@@ -913,14 +913,14 @@ class Tensor:
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the largest element (over all elements, or along ``dim``)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self._data)))
+            return _wrap(np.asarray(np.argmax(self._data)).reshape((1,) * self.ndim if keepdim else ()))
         dim = _normalize_axis(dim, self.ndim, "argmax")
         return _wrap(np.asarray(np.argmax(self._data, axis=dim, keepdims=keepdim)))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the smallest element (over all elements, or along ``dim``)."""
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self._data)))
+            return _wrap(np.asarray(np.argmin(self._data)).reshape((1,) * self.ndim if keepdim else ()))
         dim = _normalize_axis(dim, self.ndim, "argmin")
         return _wrap(np.asarray(np.argmin(self._data, axis=dim, keepdims=keepdim)))
 
@@ -1108,7 +1108,9 @@ class Tensor:
             raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
         axis = _normalize_axis(dim, self.ndim, "chunk")
         length = self.shape[axis]
-        return self.split(-(-length // int(chunks)) if length else 0, axis)
+        if length == 0:  # PyTorch gives ``chunks`` empty pieces
+            return self.split([0] * int(chunks), axis)
+        return self.split(-(-length // int(chunks)), axis)
 
     def gather(self, dim: int, index: Any) -> Tensor:
         """Pick along ``dim``: out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on for others).
@@ -1121,13 +1123,15 @@ class Tensor:
         An element picked several times gets the sum of its picks' gradients.
         """
         axis, index_array = self._index_along("gather", dim, index)
+        if self.ndim == 0:  # a 0-d tensor is picked from as a vector of one element
+            return self.reshape(1).gather(0, index_array.reshape(1)).reshape(index_array.shape)
         return _apply(ops.Gather, self, index=index_array, axis=axis)
 
     def _index_along(self, name: str, dim: int, index: Any, limit: tuple | None = None) -> tuple[int, np.ndarray]:
         """Check ``dim`` and an index tensor for gather and scatter (PyTorch's rules)."""
         array = index._data if isinstance(index, Tensor) else np.asarray(index)
-        if array.dtype != np.int64:
-            raise TypeError(f"{name}: index must be an int64 tensor (tg.long), got dtype {array.dtype}")
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name}: index must be an integer tensor (tg.long), got dtype {array.dtype}")
         ndim = max(self.ndim, 1)
         axis = _normalize_axis(dim, ndim, name)
         if array.ndim != self.ndim and not (array.ndim <= 1 and self.ndim <= 1):
@@ -1193,6 +1197,9 @@ class Tensor:
         out[..., i, ..., j] = self[..., i * step + j, ...]. An element in several windows
         gets the sum of their gradients.
         """
+        if self.ndim == 0:  # a 0-d tensor unfolds as a vector of one element
+            _normalize_axis(dimension, 0, "unfold")
+            return self.reshape(1).unfold(0, size, step).reshape(-1)
         axis = _normalize_axis(dimension, self.ndim, "unfold")
         length = self.shape[axis]
         if not 0 <= size <= length:
@@ -1222,6 +1229,8 @@ class Tensor:
         Integer and bool tensors give int64 (as PyTorch). d/dx_i is the product of all the
         other elements, computed without dividing, so it is right when some are zero.
         """
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"prod: dim must be one integer (as in PyTorch), got {dim!r}")
         source = self if dtype is None else self.to(dtype)
         axis = None if dim is None else _normalize_axis(dim, max(self.ndim, 1), "prod")
         if axis is not None and self.ndim == 0:
@@ -1254,19 +1263,27 @@ class Tensor:
         axis = _normalize_axis(dim, source.ndim, "norm")
         if isinstance(axis, int):
             axis = (axis,)
+        reduced = source.shape if axis is None else [source.shape[d] for d in axis]
+        if math.isinf(p) and 0 in reduced:
+            raise RuntimeError(f"norm: the {p} norm of an empty tensor (shape {source.shape}) is undefined "
+                               f"(max and min have no identity)")
         return _apply(ops.VectorNorm, source, p=float(p), axis=axis, keepdim=bool(keepdim))
+
+    def _as_float(self) -> Tensor:
+        """This tensor, or for integer and bool tensors its values in the default float dtype (PyTorch's rule)."""
+        return self if self._data.dtype.kind == "f" else _wrap(self._data.astype(dtypes.default_dtype()))
 
     def log10(self) -> Tensor:
         """Base-10 logarithm, elementwise;  d/dx = 1 / (x ln 10)."""
-        return _apply(ops.LogBase, self, base=10.0)
+        return _apply(ops.LogBase, self._as_float(), base=10.0)
 
     def log2(self) -> Tensor:
         """Base-2 logarithm, elementwise;  d/dx = 1 / (x ln 2)."""
-        return _apply(ops.LogBase, self, base=2.0)
+        return _apply(ops.LogBase, self._as_float(), base=2.0)
 
     def exp2(self) -> Tensor:
         """2 ** x, elementwise;  d/dx = 2**x ln 2."""
-        return _apply(ops.Exp2, self)
+        return _apply(ops.Exp2, self._as_float())
 
     def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
         """Draw category indices with probabilities proportional to this tensor's non-negative weights.
@@ -1293,9 +1310,9 @@ class Tensor:
             raise ValueError("multinomial: weights must be finite and non-negative")
         if rows.shape[1] == 0 or (rows.sum(axis=1) <= 0).any():
             raise ValueError("multinomial: every row of weights must have a positive sum")
-        if not replacement and ((rows > 0).sum(axis=1) < num_samples).any():
-            raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from a row with "
-                             f"fewer non-zero weights (at most {int((rows > 0).sum(axis=1).min())})")
+        if not replacement and num_samples > rows.shape[1]:
+            raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+                             f"{rows.shape[1]} categories")
         rng = generator if generator is not None else _rng.generator()
         if replacement:
             cdf = np.cumsum(rows, axis=1)
@@ -1304,7 +1321,8 @@ class Tensor:
             samples = np.minimum(samples, rows.shape[1] - 1)
         else:
             # Exponential keys: the k smallest of E_i / w_i are a draw of k categories one after another
-            # (each step proportional to the remaining weights), the same law as PyTorch's.
+            # (each step proportional to the remaining weights), the same law as PyTorch's; as there,
+            # categories of weight 0 come last, once the others are used up.
             with np.errstate(divide="ignore"):
                 keys = rng.standard_exponential(rows.shape) / rows
             samples = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]

@@ -121,13 +121,19 @@ class Pad(Node):
             return out
         # Which input position each output position copies, one index vector per padded axis.
         numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-        self.picks = [np.pad(np.arange(n), w, mode=numpy_mode) if w != (0, 0) else None
-                      for n, w in zip(x.shape, widths)]
+        self.picks = [None if w == (0, 0) else self._picks(n, w, numpy_mode) for n, w in zip(x.shape, widths)]
         out = x
         for axis, pick in enumerate(self.picks):
             if pick is not None:
                 out = np.take(out, pick, axis=axis)
         return out
+
+    @staticmethod
+    def _picks(n: int, widths: tuple[int, int], numpy_mode: str) -> np.ndarray:
+        """The input position each output position copies along one axis (negative widths crop)."""
+        before, after = widths
+        picks = np.pad(np.arange(n), (max(before, 0), max(after, 0)), mode=numpy_mode)
+        return picks[max(-before, 0):len(picks) - max(-after, 0)]
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         if self.mode == "constant":
