@@ -16,14 +16,20 @@ from .._checks import check_choice, check_probability
 from ..functions import pad  # noqa: F401 - re-exported, as torch.nn.functional has it
 from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
+from .activation import elu, gelu, gumbel_softmax, silu, softplus  # noqa: F401 - re-exported
 from .attention import scaled_dot_product_attention  # noqa: F401 - re-exported, as torch.nn.functional has it
 from .conv import conv1d, conv2d  # noqa: F401 - re-exported, as torch.nn.functional has them
+from .loss_functions import binary_cross_entropy, huber_loss, kl_div, smooth_l1_loss  # noqa: F401 - re-exported
+from .normalization import batch_norm, group_norm, layer_norm, rms_norm  # noqa: F401 - re-exported
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401 - re-exported
+from .sparse import embedding, one_hot  # noqa: F401 - re-exported
 
 __all__ = [
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
     "dropout", "mse_loss", "l1_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy_with_logits",
+    "gelu", "silu", "elu", "gumbel_softmax", "binary_cross_entropy", "huber_loss", "smooth_l1_loss", "kl_div",
+    "batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "one_hot",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -62,11 +68,6 @@ def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
 def tanh(input: Tensor) -> Tensor:  # noqa: A002
     """tanh(x)."""
     return input.tanh()
-
-
-def softplus(input: Tensor) -> Tensor:  # noqa: A002
-    """log(1 + exp(x)), computed stably; its derivative is sigmoid(x)."""
-    return _apply(ops.Softplus, _as_tensor(input))
 
 
 def softmax(input: Tensor, dim: int) -> Tensor:  # noqa: A002
@@ -252,7 +253,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
     if target.shape != input.shape:
         raise ShapeError(f"binary_cross_entropy_with_logits: target shape {target.shape} must equal "
                          f"input shape {input.shape}")
-    softplus_neg = softplus(-input)
+    softplus_neg = _apply(ops.Softplus, -input)
     if pos_weight is not None:
         log_weight = (_as_tensor(pos_weight) - 1) * target + 1
         loss = (1 - target) * input + log_weight * softplus_neg

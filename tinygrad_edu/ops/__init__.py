@@ -21,6 +21,7 @@ operations (convolution, a fused recurrent step) gets a module of its own.
 
 from __future__ import annotations
 
+from .activation import ELU, GELU, SiLU, SoftplusThreshold
 from .attention import ScaledDotProductAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
 from .einsum import Einsum
@@ -28,16 +29,14 @@ from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
 from .indexing import CumSum, Gather, Pad, Prod, Repeat, Scatter, Triangle, Unfold
 from .linalg import Linear, MatMul
+from .loss import BinaryCrossEntropy, Huber, KLDiv
+from .norm import BatchNorm, Embedding, GroupNorm, LayerNorm, RMSNorm
 from .numeric import Exp2, LogBase, VectorNorm
 from .reduce import Amax, Mean, SelectAlong, Sum
 from .rnn import GRUSequence, LSTMSequence, RNNSequence
 from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
 __all__ = [
-    "ConvNd",
-    "MaxPool2d",
-    "AvgPool2d",
-    "AdaptiveAvgPool2d",
     "Add",
     "Sub",
     "Mul",
@@ -75,6 +74,18 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "NLLLoss",
+    "BatchNorm",
+    "LayerNorm",
+    "GroupNorm",
+    "RMSNorm",
+    "Embedding",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "SoftplusThreshold",
+    "BinaryCrossEntropy",
+    "Huber",
+    "KLDiv",
     "Triangle",
     "Gather",
     "Scatter",
@@ -91,4 +102,8 @@ __all__ = [
     "RNNSequence",
     "LSTMSequence",
     "GRUSequence",
+    "ConvNd",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
 ]

@@ -1,0 +1,232 @@
+"""Normalisation layers and the embedding lookup, each one fused node with its closed-form gradient.
+
+Every normaliser here standardises ``x`` over some axes,
+
+    x_hat = (x - mean) / sqrt(var + eps)          (var biased: divided by n),
+
+then scales and shifts it, ``out = x_hat * weight + bias``. Composed from
+primitives that is about ten nodes (mean, subtract, square, mean, add, sqrt,
+divide, multiply, add); fused it is one, and its backward is the well-known
+closed form, with g = dL/d(x_hat) and means over the same axes:
+
+    dL/dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps).
+
+Each keeps a copy of its (small) weight and the x_hat it computed, never a
+reference to an input, so changing a parameter in place after the forward
+pass cannot make its backward wrong (and needs no version check).
+
+They differ only in which axes they normalise over and which they scale:
+`BatchNorm` over the batch (and length/spatial) axes, per channel;
+`LayerNorm` over the trailing axes of each sample; `GroupNorm` over groups of
+channels of each sample; `RMSNorm` divides by the root mean square alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Node
+
+__all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "Embedding"]
+
+
+def standardized_grad(grad_x_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, axes: tuple) -> np.ndarray:
+    """dL/dx for x_hat = (x - mean(x)) * inv_std over ``axes``, given g = dL/dx_hat.
+
+    dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)); the two means
+    are the gradient flowing through the mean and through the variance.
+    """
+    mean_g = grad_x_hat.mean(axis=axes, keepdims=True)
+    mean_g_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
+    return inv_std * (grad_x_hat - mean_g - x_hat * mean_g_x_hat)
+
+
+class BatchNorm(Node):
+    """out = (x - mean) / sqrt(var + eps) * weight + bias per channel (axis 1);  closed-form dL/dx, dL/dw, dL/db.
+
+    ``mean`` and ``var`` (shape (C,)) are the batch's own statistics in
+    training (``training=True``: the gradient flows through them, n = the
+    number of values per channel) or the running estimates in evaluation
+    (constants: dL/dx = g * weight / sqrt(var + eps)). In training,
+    dL/dx = weight / sqrt(var + eps) * (g - sum(g)/n - x_hat * sum(g * x_hat)/n),
+    dL/dweight = sum(g * x_hat), dL/dbias = sum(g), sums over every axis but 1.
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                mean: np.ndarray, var: np.ndarray, eps: float, training: bool) -> np.ndarray:
+        shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.training = training
+        self.inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
+        self.x_hat = (x - mean.astype(x.dtype, copy=False).reshape(shape)) * self.inv_std
+        self.weight = None if weight is None else weight.reshape(shape).copy()
+        if weight is None:
+            return self.x_hat
+        out = self.x_hat * self.weight
+        if bias is not None:
+            out += bias.reshape(shape)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        axes, x_hat = self.axes, self.x_hat
+        grad_bias = grad_out.sum(axis=axes, keepdims=True)
+        grad_weight = (grad_out * x_hat).sum(axis=axes, keepdims=True)
+        grad_x = None
+        if need[0]:
+            scale = self.inv_std if self.weight is None else self.inv_std * self.weight
+            if self.training:
+                n = grad_out.size // grad_out.shape[1]
+                # The closed form with g = grad_out * weight: the weight factors out of both means.
+                grad_x = scale * (grad_out - grad_bias / n - x_hat * (grad_weight / n))
+            else:
+                grad_x = grad_out * scale
+        grads = [grad_x]
+        if len(need) > 1:
+            grads.append(grad_weight.reshape(-1) if need[1] else None)
+        if len(need) > 2:
+            grads.append(grad_bias.reshape(-1) if need[2] else None)
+        return tuple(grads)
+
+
+class LayerNorm(Node):
+    """out = (x - mean) / sqrt(var + eps) * weight + bias over the last ``n_axes`` axes;  closed-form gradients.
+
+    Each sample is standardised over its trailing axes (the ``normalized_shape``),
+    and weight and bias have that trailing shape. dL/dx is the closed form of
+    the module docstring with g = grad_out * weight; dL/dweight = sum(g_out * x_hat)
+    and dL/dbias = sum(g_out) over the leading axes.
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                n_axes: int, eps: float) -> np.ndarray:
+        self.axes = tuple(range(x.ndim - n_axes, x.ndim))
+        mean = x.mean(axis=self.axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=self.axes, keepdims=True)
+        self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+        self.x_hat = centred * self.inv_std
+        self.weight = None if weight is None else weight.copy()
+        if weight is None:
+            return self.x_hat
+        out = self.x_hat * weight
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        n_axes = len(self.axes)
+        grad_x = None
+        if need[0]:
+            grad_x_hat = grad_out if self.weight is None else grad_out * self.weight
+            grad_x = standardized_grad(grad_x_hat, self.x_hat, self.inv_std, self.axes)
+        grads = [grad_x]
+        leading = tuple(range(grad_out.ndim - n_axes))
+        if len(need) > 1:
+            grads.append((grad_out * self.x_hat).sum(axis=leading) if need[1] else None)
+        if len(need) > 2:
+            grads.append(grad_out.sum(axis=leading) if need[2] else None)
+        return tuple(grads)
+
+
+class GroupNorm(Node):
+    """out = x_hat * weight + bias, x_hat standardised over each sample's ``groups`` groups of channels.
+
+    x of shape (N, C, *) is viewed as (N, groups, C/groups * prod(*)) and each
+    row standardised; weight and bias (C,) scale and shift per channel.
+    dL/dx is the module's closed form over each group with g = grad_out * weight;
+    dL/dweight = sum(g_out * x_hat), dL/dbias = sum(g_out) over every axis but 1.
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                groups: int, eps: float) -> np.ndarray:
+        grouped = x.reshape(x.shape[0], groups, -1)
+        mean = grouped.mean(axis=2, keepdims=True)
+        centred = grouped - mean
+        var = (centred * centred).mean(axis=2, keepdims=True)
+        self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+        self.x_hat = centred * self.inv_std  # (N, groups, m)
+        self.shape = x.shape
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        self.weight = None if weight is None else weight.reshape(shape).copy()
+        out = self.x_hat.reshape(x.shape)
+        if weight is None:
+            return out
+        out = out * self.weight
+        if bias is not None:
+            out += bias.reshape(shape)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        grad_x = None
+        if need[0]:
+            grad_x_hat = grad_out if self.weight is None else grad_out * self.weight
+            grad_x_hat = grad_x_hat.reshape(self.x_hat.shape)
+            grad_x = standardized_grad(grad_x_hat, self.x_hat, self.inv_std, (2,)).reshape(self.shape)
+        grads = [grad_x]
+        axes = (0,) + tuple(range(2, grad_out.ndim))
+        if len(need) > 1:
+            grads.append((grad_out * self.x_hat.reshape(self.shape)).sum(axis=axes) if need[1] else None)
+        if len(need) > 2:
+            grads.append(grad_out.sum(axis=axes) if need[2] else None)
+        return tuple(grads)
+
+
+class RMSNorm(Node):
+    """out = x / sqrt(mean(x^2) + eps) * weight over the last ``n_axes`` axes;  dL/dx = r (g - x_n mean(g x_n)).
+
+    With r = 1 / sqrt(mean(x^2) + eps), x_n = x r and g = grad_out * weight
+    (means over the normalised axes): no centring, so only the second
+    correction term of the standardising gradient remains.
+    dL/dweight = sum(grad_out * x_n) over the leading axes.
+    """
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None, *, n_axes: int, eps: float) -> np.ndarray:
+        self.axes = tuple(range(x.ndim - n_axes, x.ndim))
+        self.inv_rms = 1.0 / np.sqrt((x * x).mean(axis=self.axes, keepdims=True) + x.dtype.type(eps))
+        self.x_normed = x * self.inv_rms
+        self.weight = None if weight is None else weight.copy()
+        return self.x_normed if weight is None else self.x_normed * weight
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        need = self.needs_input_grad
+        x_normed = self.x_normed
+        grad_x = None
+        if need[0]:
+            g = grad_out if self.weight is None else grad_out * self.weight
+            grad_x = self.inv_rms * (g - x_normed * (g * x_normed).mean(axis=self.axes, keepdims=True))
+        if len(need) == 1:
+            return (grad_x,)
+        leading = tuple(range(grad_out.ndim - len(self.axes)))
+        return grad_x, ((grad_out * x_normed).sum(axis=leading) if need[1] else None)
+
+
+class Embedding(Node):
+    """out = weight[indices];  dL/dweight[k] = sum of grad_out over the positions where indices == k.
+
+    The lookup is a row gather, so its gradient scatters each position's
+    upstream gradient back into the row it came from, adding where an index
+    repeats. The ``padding_idx`` row gets no gradient; with
+    ``scale_grad_by_freq`` each row's gradient is divided by how often its
+    index occurs in the batch (PyTorch's options).
+    """
+
+    def forward(self, weight: np.ndarray, *, indices: np.ndarray, padding_idx: int | None = None,
+                scale_grad_by_freq: bool = False) -> np.ndarray:
+        self.indices, self.padding_idx, self.scale_grad_by_freq = indices, padding_idx, scale_grad_by_freq
+        self.weight_shape = weight.shape
+        return weight[indices]
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        rows = self.indices.reshape(-1)
+        grad_rows = grad_out.reshape(rows.size, -1)
+        if self.scale_grad_by_freq:
+            counts = np.bincount(rows, minlength=self.weight_shape[0])
+            grad_rows = grad_rows / counts[rows, None].astype(grad_out.dtype)
+        grad = np.zeros(self.weight_shape, dtype=grad_out.dtype)
+        np.add.at(grad, rows, grad_rows)
+        if self.padding_idx is not None:
+            grad[self.padding_idx] = 0
+        return (grad,)
