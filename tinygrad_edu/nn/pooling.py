@@ -76,7 +76,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     node = ops.MaxPool2d()
     node.forward(input.numpy(), kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
                  ceil_mode=bool(ceil_mode))
-    indices = max_pool2d_indices(node.argmax[:, 0], input.shape[-1], node.out_size, kernel, stride, padding, dilation)
+    indices = max_pool2d_indices(node.argmax, input.shape[-1], node.out_size, kernel, stride, padding, dilation)
     return out, _wrap(indices.reshape(out.shape))
 
 
