@@ -150,7 +150,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         (widths[2 * i], widths[2 * i + 1]) for i in reversed(range(padded))]
     shape = input.shape
     for n, (before, after) in zip(shape, per_axis):
-        if n + builtins.min(before, 0) + builtins.min(after, 0) < 0:  # negative widths crop first (tg.min is this module's min)
+        if n + builtins.min(before, 0) + builtins.min(after, 0) < 0:  # negative widths crop, first
             raise ValueError(f"pad: the padding {tuple(pad)} crops more than there is of an input of shape {shape}")
     if mode == "constant":
         fill = 0 if value is None else value
