@@ -44,9 +44,9 @@ class BinaryCrossEntropy(Node):
 
 
 class Huber(Node):
-    """out = scale * (d^2 / 2 if |d| < delta else delta (|d| - delta/2)), d = input - target;  d/d input = scale * clip(d, -delta, delta).
+    """out = scale * (d^2/2 if |d| < delta else delta (|d| - delta/2));  d/d input = scale * clip(d, -delta, delta).
 
-    The Huber loss; ``scale = 1/delta`` makes it PyTorch's smooth L1 loss with
+    The Huber loss of d = input - target; ``scale = 1/delta`` makes it PyTorch's smooth L1 loss with
     beta = delta. d/d target is minus d/d input.
     """
 
