@@ -206,6 +206,18 @@ CASES = [
     Case("unfold_overlapping", lambda a: a.unfold(2, 3, 1), [normal(2, 3, 5)]),
     Case("unfold_strided_negative_dim", lambda a: a.unfold(-2, 2, 2), [normal(5, 3)]),
     Case(
+        "as_strided_overlapping_windows",
+        lambda a: a.as_strided((2, 3, 2, 2), (4, 1, 4, 1)),
+        [normal(3, 4)],
+        numpy_fn=lambda a: np.lib.stride_tricks.as_strided(a, (2, 3, 2, 2), (32, 8, 32, 8)),
+    ),
+    Case(
+        "as_strided_function_transposed_input",
+        lambda a: tg.as_strided(a.T, (2, 3), (1, 2)),
+        [normal(3, 4)],
+        lambda torch, a: torch.as_strided(a.T.contiguous(), (2, 3), (1, 2)),
+    ),
+    Case(
         "einsum_attention_scores",
         lambda q, k: tg.einsum("bhqd,bhkd->bhqk", q, k),
         [normal(2, 2, 3, 4), normal(2, 2, 5, 4)],
@@ -587,6 +599,12 @@ BAD = [
     (lambda: tg.einsum("ij->iz", X), ValueError, r"einsum: output subscript\(s\) \['z'\] .* appear in no operand"),
     (lambda: tg.einsum(X, "ij"), TypeError, r"einsum: the first argument is the equation"),
     (lambda: X.cumsum(2), IndexError, r"cumsum: dim 2 is out of range"),
+    (
+        lambda: X.as_strided((2, 2), (11, 1)),
+        ValueError,
+        r"as_strided: size \(2, 2\), stride \(11, 1\) .* reach element 12",
+    ),
+    (lambda: X.as_strided((2,), (1, 1)), ValueError, r"as_strided: size \(2,\) and stride \(1, 1\) must have"),
     (lambda: X.prod((0, 1)), TypeError, r"prod: dim must be one integer"),
     (lambda: X.norm("nuc"), ValueError, r"norm: p must be 'fro' or a number, got 'nuc'"),
     (lambda: tg.tensor([3, 4]).norm(), TypeError, r"norm: needs a floating-point tensor.*int64"),

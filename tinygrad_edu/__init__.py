@@ -58,6 +58,7 @@ from .functions import (
     amin,
     argmax,
     argmin,
+    as_strided,
     chunk,
     clamp,
     clip,
@@ -135,7 +136,7 @@ __all__ = [
     "backward_steps", "BackwardTrace", "gradcheck_nodes", "NodeCheckReport",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long", "float",
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
-    "cumsum", "prod", "norm", "log10", "log2", "exp2", "multinomial", "einsum",
+    "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
 ]
 

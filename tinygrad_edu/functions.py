@@ -20,7 +20,7 @@ __all__ = [
     "softmax", "log_softmax", "logsumexp", "reshape", "flatten", "squeeze", "unsqueeze",
     "transpose", "permute", "pow",
     "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill", "cumsum", "prod",
-    "norm", "log10", "log2", "exp2", "multinomial", "einsum", "pad",
+    "norm", "log10", "log2", "exp2", "multinomial", "einsum", "pad", "as_strided",
 ]
 
 
@@ -81,6 +81,7 @@ log10 = _method("log10")
 log2 = _method("log2")
 exp2 = _method("exp2")
 multinomial = _method("multinomial")
+as_strided = _method("as_strided")
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:

@@ -1209,6 +1209,25 @@ class Tensor:
             raise ValueError(f"unfold: step must be positive, got {step}")
         return _apply(ops.Unfold, self, axis=axis, size=int(size), step=int(step))
 
+    def as_strided(self, size: Sequence[int], stride: Sequence[int], storage_offset: int = 0) -> Tensor:
+        """A view of the elements at ``storage_offset + sum_d i_d * stride[d]`` for every index (i_1, ..., i_k) < size.
+
+        Strides count elements of this tensor laid out in row-major (C) order, which is its
+        storage in PyTorch when it is contiguous. Here the result is a copy, not a view; an
+        element read at several positions gets the sum of their gradients.
+        """
+        size, stride = _size_args((size,)), tuple(int(s) for s in stride)
+        if len(size) != len(stride):
+            raise ValueError(f"as_strided: size {size} and stride {stride} must have the same length")
+        if any(s < 0 for s in stride) or storage_offset < 0:
+            raise ValueError(f"as_strided: strides and storage_offset must be non-negative, got stride {stride} and "
+                             f"storage_offset {storage_offset}")
+        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) if 0 not in size else -1
+        if last >= self.numel():
+            raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset {storage_offset} reach "
+                             f"element {last}, beyond the {self.numel()} elements of a tensor of shape {self.shape}")
+        return _apply(ops.AsStrided, self, size=size, stride=stride, offset=int(storage_offset))
+
     def cumsum(self, dim: int, *, dtype: DTypeLike = None) -> Tensor:
         """Running sum along ``dim``: out_i = x_1 + ... + x_i.
 

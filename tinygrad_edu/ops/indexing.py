@@ -1,7 +1,7 @@
 """Indexing, padding, scanning and products: the tensor operations the model zoo is built on.
 
 Each class is one rule of calculus with forward directly above backward:
-`Triangle` (tril/triu), `Gather`, `Scatter`, `Pad`, `Repeat`, `Unfold`,
+`Triangle` (tril/triu), `Gather`, `Scatter`, `Pad`, `Repeat`, `Unfold`, `AsStrided`,
 `CumSum` and `Prod`. Operations that pick or move elements send each
 element's gradient back to where it came from; an element used several
 times (a gather with repeated indices, a reflected border) gets the *sum*.
@@ -181,6 +181,21 @@ class Unfold(Node):
         for j in range(self.size):  # offset j of every window
             grad[lead + (slice(j, j + (count - 1) * step + 1, step),)] += grad_out[..., j]
         return (grad,)
+
+
+class AsStrided(Node):
+    """out[i_1, ..., i_k] = x.flat[offset + i_1 stride_1 + ... + i_k stride_k] (x read in row-major order);
+    each element of x gets the sum of the gradients of every position that read it."""
+
+    def forward(self, x: np.ndarray, size: tuple, stride: tuple, offset: int) -> np.ndarray:
+        self.shape = x.shape
+        self.where = np.full(size, offset, dtype=np.int64)
+        for axis, (n, step) in enumerate(zip(size, stride)):
+            self.where += (np.arange(n) * step).reshape((n,) + (1,) * (len(size) - axis - 1))
+        return x.reshape(-1)[self.where]
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        return (_add_at((int(np.prod(self.shape)),), (self.where,), grad_out).reshape(self.shape),)
 
 
 # ---------------------------------------------------------------------------
