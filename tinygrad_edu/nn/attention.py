@@ -58,18 +58,23 @@ def _additive(array: np.ndarray, dtype: np.dtype, masked_out_is_true: bool) -> n
     return array.astype(dtype, copy=False)
 
 
+def _dropout_keep(shape: tuple, dropout_p: float, dtype: np.dtype) -> np.ndarray | None:
+    """Dropout's multiplier on attention weights of ``shape``: 0 with probability p, else 1/(1 - p)."""
+    if dropout_p == 0.0:
+        return None
+    if dropout_p == 1.0:
+        return np.zeros(shape, dtype=dtype)
+    keep = (generator().random(shape) >= dropout_p).astype(dtype)
+    keep /= np.asarray(1.0 - dropout_p, dtype=dtype)
+    return keep
+
+
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None, dropout_p: float, scale: float) -> Tensor:
     """One fused attention node (`tinygrad_edu.ops.ScaledDotProductAttention`), dropout drawn here."""
     keep = None
     if dropout_p > 0.0:
         shape = np.broadcast_shapes(q.shape[:-1], k.shape[:-2] + (1,)) + (k.shape[-2],)
-        if mask is not None:
-            shape = np.broadcast_shapes(shape, mask.shape)
-        if dropout_p == 1.0:
-            keep = np.zeros(shape, dtype=q.dtype)
-        else:
-            keep = (generator().random(shape) >= dropout_p).astype(q.dtype)
-            keep /= np.asarray(1.0 - dropout_p, dtype=q.dtype)
+        keep = _dropout_keep(shape if mask is None else np.broadcast_shapes(shape, mask.shape), dropout_p, q.dtype)
     return _apply(ops.ScaledDotProductAttention, q, k, v, scale=scale, mask=mask, keep=keep)
 
 
@@ -363,8 +368,14 @@ class MultiheadAttention(Module):
             if extra:
                 mask = np.concatenate([mask, np.zeros((length, extra), dtype=mask.dtype)], axis=-1)
 
-        # Everything below works batch-first: (N, L, E).
+        dropout_p = self.dropout if self.training else 0.0
+        scale = 1.0 / math.sqrt(self.head_dim)
         self_attention = query is key and key is value
+        if (self_attention and self._qkv_same_embed_dim and not need_weights and self.bias_k is None
+                and not self.add_zero_attn):
+            return self._packed_self_attention(query, batched, batch, length, mask, dropout_p, scale), None
+
+        # Everything below works batch-first: (N, L, E).
         if not batched:
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))
         elif not self.batch_first:
@@ -374,8 +385,6 @@ class MultiheadAttention(Module):
             query, key, value = query_t, key_t, value_t
         q, k, v = self._project(query, key, value, self_attention, batch)
 
-        dropout_p = self.dropout if self.training else 0.0
-        scale = 1.0 / math.sqrt(self.head_dim)
         weights = None
         if need_weights:
             # The composite, as PyTorch computes it when the weights are asked for.
@@ -392,13 +401,35 @@ class MultiheadAttention(Module):
                 weights = weights.squeeze(0)
         else:
             heads_out = _attend(q, k, v, mask, dropout_p, scale)
-        out = heads_out.permute(0, 2, 1, 3).reshape(batch, length, self.embed_dim)
-        out = self.out_proj(out)
+        # One row per position for the output projection (a 2-D matmul is faster than a batched one).
+        out = heads_out.permute(0, 2, 1, 3).reshape(batch * length, self.embed_dim)
+        out = self.out_proj(out).reshape(batch, length, self.embed_dim)
         if not batched:
             out = out.squeeze(0)
         elif not self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
+
+    def _packed_self_attention(self, x: Tensor, batched: bool, batch: int, length: int, mask: np.ndarray | None,
+                               dropout_p: float, scale: float) -> Tensor:
+        """Self-attention without weights: one linear, one `ops.PackedSelfAttention`, one linear, on rows.
+
+        The input's rows (one per position, in whatever order the layout has)
+        go through the input projection as one 2-D matmul; the attention node
+        splits and merges the heads by views, so no reshape or permute nodes.
+        """
+        heads = self.num_heads
+        rows = x.reshape(batch * length, self.embed_dim) if batched else x
+        qkv = F.linear(rows, self.in_proj_weight, self.in_proj_bias)
+        keep = None
+        if dropout_p > 0.0:
+            shape = (batch, heads, length, length)
+            keep = _dropout_keep(shape if mask is None else np.broadcast_shapes(shape, mask.shape), dropout_p,
+                                 x.dtype)
+        out = _apply(ops.PackedSelfAttention, qkv, batch=batch, heads=heads,
+                     batch_first=self.batch_first or not batched, scale=scale, mask=mask, keep=keep)
+        out = self.out_proj(out)
+        return out.reshape(x.shape) if batched else out
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool,
                  batch: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -22,7 +22,7 @@ operations (convolution, a fused recurrent step) gets a module of its own.
 from __future__ import annotations
 
 from .activation import ELU, GELU, SiLU, SoftplusThreshold
-from .attention import ScaledDotProductAttention
+from .attention import PackedSelfAttention, ScaledDotProductAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
 from .einsum import Einsum
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
@@ -100,6 +100,7 @@ __all__ = [
     "Exp2",
     "VectorNorm",
     "ScaledDotProductAttention",
+    "PackedSelfAttention",
     "RNNSequence",
     "LSTMSequence",
     "GRUSequence",
