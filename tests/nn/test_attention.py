@@ -310,6 +310,38 @@ def test_mha_unbatched_matches_torch(need_weights):
             key_padding_mask=bool_mask((6,)), attn_mask=float_mask((5, 6)))
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("mask", ["none", "float 3-D", "both"])
+def test_mha_packed_self_attention_matches_torch(batch_first, mask):
+    """Self-attention without weights runs as one PackedSelfAttention node, in either row order."""
+    ours, theirs = pair(8, 2, batch_first=batch_first)
+    batch, length = 3, 4
+    x = RNG.standard_normal((batch, length, 8) if batch_first else (length, batch, 8))
+    compare(ours, theirs, [x], self_attention=True, need_weights=False, **_mha_masks(mask, batch, 2, length, length))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_mha_packed_self_attention_gradcheck(batch_first):
+    tg.set_default_dtype(np.float64)
+    mha = nn.MultiheadAttention(4, 2, batch_first=batch_first)
+    x = t64(RNG.standard_normal((2, 3, 4) if batch_first else (3, 2, 4)), True)
+    mask = tg_of(float_mask((3, 3)))
+    padding = tg_of(bool_mask((2, 3)))
+    assert tg.gradcheck(lambda a: mha(a, a, a, attn_mask=mask, key_padding_mask=padding, need_weights=False)[0], x)
+
+
+def test_mha_packed_self_attention_dropout_gradcheck():
+    tg.set_default_dtype(np.float64)
+    mha = nn.MultiheadAttention(4, 2, dropout=0.4, batch_first=True)
+    x = t64(RNG.standard_normal((2, 3, 4)), True)
+
+    def fn(a):
+        tg.manual_seed(3)  # the same dropout draw on every call
+        return mha(a, a, a, need_weights=False)[0]
+
+    assert tg.gradcheck(fn, x)
+
+
 def test_mha_self_attention_same_as_separate_inputs():
     """The packed fast path (query is key is value) computes what three equal inputs compute."""
     tg.set_default_dtype(np.float64)

@@ -27,6 +27,11 @@ import numpy as np
 from ..autograd import Node
 
 
+def _sum_over_keys(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-2, keepdims=True)`` as a product with a vector of ones (BLAS: several times faster here)."""
+    return np.matmul(np.ones(a.shape[-2], dtype=a.dtype), a)[..., None, :]
+
+
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: np.ndarray | None,
                       keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(out, P^T): out = (P * keep) @ v with P = softmax(q k^T * scale + mask) over the last axis.
@@ -42,7 +47,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
         top[top == -np.inf] = 0  # fully masked rows: exp(-inf - 0) = 0, no nan from -inf - -inf
     np.subtract(scores_t, top, out=scores_t)
     probs_t = np.exp(scores_t, out=scores_t)
-    total = probs_t.sum(axis=-2, keepdims=True)
+    total = _sum_over_keys(probs_t)
     if mask is not None:
         total[total == 0] = 1  # fully masked rows: probabilities 0, not 0/0
     probs_t /= total
@@ -67,7 +72,7 @@ def attention_backward(grad_out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np
         if keep_t is not None:
             grad_t *= keep_t
         # The softmax rule, in place: dS = P * (dP - sum(dP * P)); then the scale of the scores.
-        grad_t -= (grad_t * probs_t).sum(axis=-2, keepdims=True)
+        grad_t -= _sum_over_keys(grad_t * probs_t)
         grad_t *= probs_t
         grad_t *= np.asarray(scale, dtype=grad_t.dtype)
         if need_q:
