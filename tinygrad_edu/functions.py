@@ -7,6 +7,7 @@ Tensor (or anything `tg.tensor` accepts) and calls the method of the same name.
 from __future__ import annotations
 
 import builtins
+import functools
 from typing import Any
 
 import numpy as np
@@ -107,16 +108,22 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     if not tensors:
         raise ValueError("einsum: needs at least one operand")
     dtype = np.result_type(*[t.dtype for t in tensors])
-    inputs, output = ops.einsum.parse_equation(equation, [t.ndim for t in tensors])
-    sizes: dict[str, int] = {}
-    for k, (subscripts, t) in enumerate(zip(inputs, tensors)):
-        for letter, n in zip(subscripts, t.shape):
-            if sizes.setdefault(letter, n) != n and n != 1 and sizes[letter] != 1:
-                raise ShapeError(f"einsum: subscript {letter!r} has size {sizes[letter]} in one operand and {n} "
-                                 f"in operand {k} of {equation!r} (shapes {[t.shape for t in tensors]})")
-            sizes[letter] = builtins.max(sizes[letter], n)  # this module's max is tg.max
+    inputs, output = ops.einsum.parse_equation(equation, tuple(t.ndim for t in tensors))
+    _check_einsum_sizes(equation, inputs, tuple(t.shape for t in tensors))
     arrays = [t._data.astype(dtype, copy=False) for t in tensors]
     return _apply(ops.Einsum, *tensors, arrays=arrays, inputs=inputs, output=output)
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_einsum_sizes(equation: str, inputs: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> None:
+    """Every letter has one size across the operands (or 1, broadcast); checked once per equation and shapes."""
+    sizes: dict[str, int] = {}
+    for k, (subscripts, shape) in enumerate(zip(inputs, shapes)):
+        for letter, n in zip(subscripts, shape):
+            if sizes.setdefault(letter, n) != n and n != 1 and sizes[letter] != 1:
+                raise ShapeError(f"einsum: subscript {letter!r} has size {sizes[letter]} in one operand and {n} "
+                                 f"in operand {k} of {equation!r} (shapes {list(shapes)})")
+            sizes[letter] = builtins.max(sizes[letter], n)  # this module's max is tg.max
 
 
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")

@@ -10,6 +10,8 @@ that attention needs) run as one batched BLAS matmul, as PyTorch does.
 
 from __future__ import annotations
 
+import functools
+import math
 import string
 
 import numpy as np
@@ -17,7 +19,8 @@ import numpy as np
 from ..autograd import Node
 
 
-def parse_equation(equation: str, ndims: list[int]) -> tuple[tuple[str, ...], str]:
+@functools.lru_cache(maxsize=1024)
+def parse_equation(equation: str, ndims: tuple[int, ...]) -> tuple[tuple[str, ...], str]:
     """Explicit subscripts for every operand and the output: ``'...'`` spelled out, an implicit output
     (no ``->``: the letters used once, alphabetically) made explicit. Raises ``ValueError`` naming the problem."""
     equation = equation.replace(" ", "")
@@ -56,38 +59,49 @@ def parse_equation(equation: str, ndims: list[int]) -> tuple[tuple[str, ...], st
     return tuple(inputs), output
 
 
-def _matmul_contract(sub_a: str, a: np.ndarray, sub_b: str, b: np.ndarray, out: str) -> np.ndarray:
-    """einsum of two operands (distinct letters in each, equal sizes) as one batched matmul."""
+@functools.lru_cache(maxsize=1024)
+def _matmul_plan(sub_a: str, shape_a: tuple, sub_b: str, shape_b: tuple, out: str) -> tuple | None:
+    """How to run a two-operand einsum as one batched matmul (None when it cannot: repeated letters, or
+    sizes that differ and would need broadcasting). Worked out once per equation and shapes."""
+    if len(set(sub_a)) != len(sub_a) or len(set(sub_b)) != len(sub_b):
+        return None
+    size = dict(zip(sub_a, shape_a))
+    for c, n in zip(sub_b, shape_b):
+        if size.setdefault(c, n) != n:
+            return None
     # A letter in one operand only and not in the output is summed away first.
-    for c in [c for c in sub_a if c not in sub_b and c not in out]:
-        a, sub_a = a.sum(axis=sub_a.index(c)), sub_a.replace(c, "")
-    for c in [c for c in sub_b if c not in sub_a and c not in out]:
-        b, sub_b = b.sum(axis=sub_b.index(c)), sub_b.replace(c, "")
-    batch = [c for c in out if c in sub_a and c in sub_b]
-    free_a = [c for c in out if c in sub_a and c not in sub_b]
-    free_b = [c for c in out if c in sub_b and c not in sub_a]
-    summed = [c for c in sub_a if c in sub_b and c not in out]
-    size = dict(zip(sub_a, a.shape)) | dict(zip(sub_b, b.shape))
+    sum_a = tuple(i for i, c in enumerate(sub_a) if c not in sub_b and c not in out)
+    sum_b = tuple(i for i, c in enumerate(sub_b) if c not in sub_a and c not in out)
+    kept_a = [c for i, c in enumerate(sub_a) if i not in sum_a]
+    kept_b = [c for i, c in enumerate(sub_b) if i not in sum_b]
+    batch = [c for c in out if c in kept_a and c in kept_b]
+    free_a = [c for c in out if c in kept_a and c not in kept_b]
+    free_b = [c for c in out if c in kept_b and c not in kept_a]
+    summed = [c for c in kept_a if c in kept_b and c not in out]
 
     def count(letters: list[str]) -> int:
-        return int(np.prod([size[c] for c in letters], dtype=np.int64))
+        return math.prod(size[c] for c in letters)
 
-    left = a.transpose([sub_a.index(c) for c in batch + free_a + summed])
-    right = b.transpose([sub_b.index(c) for c in batch + summed + free_b])
-    product = np.matmul(left.reshape(count(batch), count(free_a), count(summed)),
-                        right.reshape(count(batch), count(summed), count(free_b)))
     order = batch + free_a + free_b
-    product = product.reshape([size[c] for c in order])
-    return product.transpose([order.index(c) for c in out])
+    return (sum_a, sum_b,
+            tuple(kept_a.index(c) for c in batch + free_a + summed), (count(batch), count(free_a), count(summed)),
+            tuple(kept_b.index(c) for c in batch + summed + free_b), (count(batch), count(summed), count(free_b)),
+            tuple(size[c] for c in order), tuple(order.index(c) for c in out))
 
 
 def contract(subscripts: list[str], arrays: list[np.ndarray], out: str) -> np.ndarray:
-    """np.einsum over explicit subscripts, through BLAS when there are two operands of distinct letters."""
+    """np.einsum over explicit subscripts, through one batched BLAS matmul when there are two operands."""
     if len(arrays) == 2:
         (sub_a, sub_b), (a, b) = subscripts, arrays
-        sizes_agree = all(n == m for c, n in zip(sub_a, a.shape) for d, m in zip(sub_b, b.shape) if c == d)
-        if len(set(sub_a)) == len(sub_a) and len(set(sub_b)) == len(sub_b) and sizes_agree:
-            return _matmul_contract(sub_a, a, sub_b, b, out)
+        plan = _matmul_plan(sub_a, a.shape, sub_b, b.shape, out)
+        if plan is not None:
+            sum_a, sum_b, perm_a, shape_a, perm_b, shape_b, shape_out, perm_out = plan
+            if sum_a:
+                a = a.sum(axis=sum_a)
+            if sum_b:
+                b = b.sum(axis=sum_b)
+            product = np.matmul(a.transpose(perm_a).reshape(shape_a), b.transpose(perm_b).reshape(shape_b))
+            return product.reshape(shape_out).transpose(perm_out)
     return np.einsum(",".join(subscripts) + "->" + out, *arrays, optimize=len(arrays) > 2)
 
 

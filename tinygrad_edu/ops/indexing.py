@@ -9,6 +9,7 @@ times (a gather with repeated indices, a reflected border) gets the *sum*.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,17 +33,21 @@ class Triangle(Node):
         return (keep(grad_out, self.diagonal),)
 
 
-def _full_index(index: np.ndarray, axis: int) -> tuple:
-    """Index arrays that pick ``x[i_0, ..., index[i], ..., i_n]`` for every position i of ``index``."""
-    grid = list(np.ogrid[tuple(slice(0, n) for n in index.shape)])
-    grid[axis] = index
-    return tuple(grid)
+def _flat_positions(shape: tuple, index: np.ndarray, axis: int) -> np.ndarray:
+    """Row-major positions in an array of ``shape`` of ``x[i_0, ..., index[i], ..., i_n]``, one per position i
+    of ``index`` (the element gather picks, or scatter writes)."""
+    strides = np.cumprod((1,) + shape[:0:-1])[::-1]  # elements, row-major
+    flat = index * strides[axis]
+    last = index.ndim - 1
+    for d, n in enumerate(index.shape):
+        if d != axis and n > 1:
+            flat = flat + (np.arange(n) * strides[d]).reshape((n,) + (1,) * (last - d))
+    return flat
 
 
-def _add_at(shape: tuple, where: tuple, values: np.ndarray) -> np.ndarray:
-    """zeros(shape) with ``values`` added at ``where`` (repeated positions add up), via one bincount."""
-    flat = np.ravel_multi_index(np.broadcast_arrays(*where), shape).ravel()
-    summed = np.bincount(flat, weights=values.ravel(), minlength=int(np.prod(shape)))
+def _add_at(shape: tuple, flat: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """zeros(shape) with ``values`` added at the row-major positions ``flat`` (repeats add up), via one bincount."""
+    summed = np.bincount(flat.ravel(), weights=values.ravel(), minlength=math.prod(shape))
     return summed.reshape(shape).astype(values.dtype, copy=False)
 
 
@@ -51,11 +56,11 @@ class Gather(Node):
 
     def forward(self, x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
         self.shape = x.shape
-        self.where = _full_index(index, axis)
-        return x[self.where]
+        self.flat = _flat_positions(x.shape, index, axis)
+        return np.take(x, self.flat)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (_add_at(self.shape, self.where, grad_out),)
+        return (_add_at(self.shape, self.flat, grad_out),)
 
 
 class Scatter(Node):
@@ -63,13 +68,13 @@ class Scatter(Node):
     positions (everywhere when adding), d/dsrc = the gradient gathered at the written positions."""
 
     def forward(self, x: np.ndarray, src: np.ndarray, index: np.ndarray, axis: int, add: bool) -> np.ndarray:
-        self.where, self.add = _full_index(index, axis), add
+        self.flat, self.add = _flat_positions(x.shape, index, axis), add
         src = np.broadcast_to(src, index.shape) if src.ndim == 0 else src[tuple(slice(0, n) for n in index.shape)]
         out = x.copy()
         if add:
-            np.add.at(out, self.where, src)
+            out += _add_at(x.shape, self.flat, src)
         else:
-            out[self.where] = src
+            out.reshape(-1)[self.flat] = src
         return out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -79,9 +84,9 @@ class Scatter(Node):
             grad_x = grad_out
             if not self.add:
                 grad_x = grad_out.copy()
-                grad_x[self.where] = 0
+                grad_x.reshape(-1)[self.flat] = 0
         if need_src:
-            grad_src = grad_out[self.where]
+            grad_src = np.take(grad_out, self.flat)
             shape = self.parents[1].shape
             if shape and shape != grad_src.shape:  # src larger than index: the unused part gets 0
                 full = np.zeros(shape, grad_src.dtype)
@@ -195,7 +200,7 @@ class AsStrided(Node):
         return x.reshape(-1)[self.where]
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (_add_at((int(np.prod(self.shape)),), (self.where,), grad_out).reshape(self.shape),)
+        return (_add_at(self.shape, self.where, grad_out),)
 
 
 # ---------------------------------------------------------------------------
