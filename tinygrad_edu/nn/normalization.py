@@ -85,9 +85,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                              f"shape {input.shape}")
-        mean = x.mean(axis=axes)
+        mean = np.add.reduce(x, axis=axes) / count
         centred = x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
-        var = np.square(centred).mean(axis=axes)
+        var = np.add.reduce(centred * centred, axis=axes) / count  # biased, as the normalisation uses
         if running_mean is not None:
             _update_running(running_mean, mean, momentum)
         if running_var is not None:
@@ -104,7 +104,7 @@ def _update_running(buffer: Tensor, batch_value: np.ndarray, momentum: float) ->
     """running = (1 - momentum) * running + momentum * batch_value, in place (a buffer, never in a graph)."""
     values = buffer.numpy()
     values *= 1 - momentum
-    values += momentum * batch_value.astype(values.dtype, copy=False)
+    values += momentum * batch_value
     bump_version(buffer)
 
 
@@ -267,10 +267,11 @@ class _BatchNorm(Module):
                              f"{input.shape}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.numpy()[...] += 1
-            bump_version(self.num_batches_tracked)
+            count = self.num_batches_tracked
+            np.add(count.numpy(), 1, out=count.numpy())
+            bump_version(count)
             if self.momentum is None:  # a cumulative moving average: every batch weighs the same
-                factor = 1.0 / float(self.num_batches_tracked.numpy())
+                factor = 1.0 / float(count.numpy())
         use_batch_stats = self.training or self.running_mean is None
         tracked = not self.training or self.track_running_stats
         return batch_norm(input, self.running_mean if tracked else None, self.running_var if tracked else None,

@@ -58,7 +58,8 @@ class BatchNorm(Node):
         self.axes = (0,) + tuple(range(2, x.ndim))
         self.training = training
         self.inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
-        self.x_hat = (x - mean.astype(x.dtype, copy=False).reshape(shape)) * self.inv_std
+        self.x_hat = x - mean.astype(x.dtype, copy=False).reshape(shape)
+        self.x_hat *= self.inv_std
         self.weight = None if weight is None else weight.reshape(shape).copy()
         if weight is None:
             return self.x_hat
@@ -70,17 +71,17 @@ class BatchNorm(Node):
     def backward(self, grad_out: np.ndarray) -> tuple:
         need = self.needs_input_grad
         axes, x_hat = self.axes, self.x_hat
-        grad_bias = grad_out.sum(axis=axes, keepdims=True)
-        grad_weight = (grad_out * x_hat).sum(axis=axes, keepdims=True)
+        grad_bias = np.add.reduce(grad_out, axis=axes, keepdims=True)
+        grad_weight = np.add.reduce(grad_out * x_hat, axis=axes, keepdims=True)
         grad_x = None
         if need[0]:
             scale = self.inv_std if self.weight is None else self.inv_std * self.weight
+            grad_x = grad_out * scale
             if self.training:
-                n = grad_out.size // grad_out.shape[1]
                 # The closed form with g = grad_out * weight: the weight factors out of both means.
-                grad_x = scale * (grad_out - grad_bias / n - x_hat * (grad_weight / n))
-            else:
-                grad_x = grad_out * scale
+                n = grad_out.size // grad_out.shape[1]
+                grad_x -= scale * grad_bias / n
+                grad_x -= x_hat * (scale * grad_weight / n)
         grads = [grad_x]
         if len(need) > 1:
             grads.append(grad_weight.reshape(-1) if need[1] else None)
