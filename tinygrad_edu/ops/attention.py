@@ -83,8 +83,11 @@ def attention_backward(grad_out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np
 
 
 class ScaledDotProductAttention(Node):
-    """out = P' @ v, P = softmax(q k^T * scale + mask), P' = P * keep;
-    dL/dv = P'^T g, dL/dq = dS k * scale, dL/dk = dS^T q * scale with dS = P * (dP - sum(dP * P)), dP = g v^T * keep.
+    """out = P v, P = softmax(s q k^T + M);  dv = P^T g, dS = P * (dP - rowsum(dP * P)), dq = s dS k, dk = s dS^T q.
+
+    Here s is ``scale``, M the mask, g = dL/d(out) and dP = g v^T (times
+    dropout's ``keep``, when given: then P is replaced by P * keep in the
+    output and in dv).
 
     ``q`` (..., L, E), ``k`` (..., S, E), ``v`` (..., S, Ev), batch axes
     broadcast as in matmul. ``mask``: an additive float array broadcastable to
@@ -107,8 +110,10 @@ class ScaledDotProductAttention(Node):
 
 
 class PackedSelfAttention(Node):
-    """Multi-head self-attention on packed projections: rows [q | k | v] -> rows [head_1 | ... | head_h];
-    the gradient is `ScaledDotProductAttention`'s, per head, packed back the same way.
+    """Self-attention on packed rows [q | k | v] -> [head_1 | ... | head_h];  per head the gradient of attention.
+
+    Each head's forward and backward are `ScaledDotProductAttention`'s; the
+    three gradients are packed back into the rows' layout.
 
     ``qkv``: (rows, 3E), one row per position, rows ordered (batch, position)
     when ``batch_first`` else (position, batch); each row holds q, k, v, each
