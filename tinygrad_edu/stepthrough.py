@@ -503,15 +503,15 @@ class NodeCheckReport:
 
 
 def _graph_nodes(out: Tensor) -> list[Tensor]:
-    """Every tensor made by a recorded operation that ``out`` depends on, in creation order."""
+    """One output tensor per recorded node that ``out`` depends on, in creation order."""
     seen: dict[int, Tensor] = {}
     stack = [out] if out._ctx is not None else []
     while stack:
         t = stack.pop()
-        if id(t) in seen:
+        if id(t._ctx) in seen:
             continue
-        seen[id(t)] = t
-        stack.extend(p for p in t._ctx.parents if p._ctx is not None and id(p) not in seen)
+        seen[id(t._ctx)] = t
+        stack.extend(p for p in t._ctx.parents if p._ctx is not None and id(p._ctx) not in seen)
     return sorted(seen.values(), key=lambda t: t._seq)
 
 
@@ -523,17 +523,25 @@ def _check_node(node: Tensor, labels: _Labels, rng: np.random.Generator, eps: fl
     if call is None:
         return NodeCheck(**head, inputs=(), skipped="built outside fn, so its forward cannot be replayed")
     arrays, options = call
-    # A random upstream gradient r: the node's backward must give d(sum(r * out))/d(input).
-    upstream = np.asarray(rng.standard_normal(node.shape)).astype(node.dtype, copy=False)
-    analytic_all = fn.backward(upstream)
+    # Random upstream gradients r (one per output): the node's backward must give d(sum(r * out))/d(input).
+    metas = fn.output_meta if fn.n_outputs > 1 else [(node.shape, node.dtype)]
+    upstream = [np.asarray(rng.standard_normal(shape)).astype(dtype, copy=False) for shape, dtype in metas]
+    analytic_all = fn.backward(*upstream)
     # A spare node of the same operation to run forward on perturbed copies (the original keeps its saved values).
     spare = object.__new__(type(fn))
     spare.parents, spare.needs_input_grad = fn.parents, fn.needs_input_grad
+
+    def weighted_output(args: list) -> float:
+        outs = spare.forward(*args, **options)
+        outs = outs if fn.n_outputs > 1 else (outs,)
+        return float(sum(np.sum(r * o, dtype=np.float64) for r, o in zip(upstream, outs)))
+
     checks = []
     for i, (parent, needed) in enumerate(zip(fn.parents, fn.needs_input_grad)):
         if not needed:
             continue
-        perturbed = np.array(arrays[i], dtype=np.float64)
+        # C order, so that the flat view below writes into it (a permuted input is not C-contiguous).
+        perturbed = np.array(arrays[i], dtype=np.float64, order="C")
         analytic = analytic_all[i]
         analytic = np.zeros(perturbed.shape) if analytic is None else np.asarray(analytic, dtype=np.float64)
         if analytic.shape != perturbed.shape:
@@ -545,9 +553,9 @@ def _check_node(node: Tensor, labels: _Labels, rng: np.random.Generator, eps: fl
         for j in range(flat.size):
             original = flat[j]
             flat[j] = original + eps
-            plus = float(np.sum(upstream * spare.forward(*args, **options), dtype=np.float64))
+            plus = weighted_output(args)
             flat[j] = original - eps
-            minus = float(np.sum(upstream * spare.forward(*args, **options), dtype=np.float64))
+            minus = weighted_output(args)
             flat[j] = original
             numeric[j] = (plus - minus) / (2 * eps)
         numeric = numeric.reshape(perturbed.shape)

@@ -79,15 +79,19 @@ def _wrap(data: np.ndarray, requires_grad: bool = False, ctx: Any = None) -> Ten
     return out
 
 
-def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None = None, **options: Any) -> Tensor:
+def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None = None, **options: Any) -> Any:
     """Run ``fn_cls`` forward and, when grad is on and needed, record it in the graph.
 
     ``arrays`` lets a caller feed forward converted arrays (dtype promotion)
-    while the graph still points at the original tensors.
+    while the graph still points at the original tensors. A node whose class
+    has ``n_outputs > 1`` returns a tuple of arrays and gets a tuple of tensors,
+    each knowing its place among the node's outputs.
     """
     fn = fn_cls(*parents)
     inputs = arrays if arrays is not None else [p._data for p in parents]
     data = fn.forward(*inputs, **options)
+    if fn_cls.n_outputs != 1:
+        return _record_outputs(fn, parents, inputs, options, data)
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     if autograd._grad_enabled and True in fn.needs_input_grad:
@@ -99,6 +103,27 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
             autograd._recorder.record(fn, inputs, options)
         return out
     return _wrap(data)
+
+
+def _record_outputs(fn: Any, parents: tuple, inputs: Any, options: dict, arrays: Sequence[np.ndarray]) -> tuple:
+    """`_apply` for a node with several outputs (a recurrence returning the sequence and its last state)."""
+    arrays = [np.asarray(a) for a in arrays]
+    if not (autograd._grad_enabled and True in fn.needs_input_grad):
+        return tuple(_wrap(a) for a in arrays)
+    fn.seq = next(_creation_counter)
+    fn.output_meta = [(a.shape, a.dtype) for a in arrays]
+    outputs = []
+    for index, array in enumerate(arrays):
+        out = _wrap(array, True, fn)
+        out._seq = fn.seq
+        if index:
+            out._out_index = index
+        outputs.append(out)
+    if type(fn).tracks_versions:
+        autograd.record_saved_versions(fn, parents, outputs[0] if type(fn).saves_output else None)
+    if autograd._recorder is not None:
+        autograd._recorder.record(fn, inputs, options)
+    return tuple(outputs)
 
 
 def _operands(a: Any, b: Any, *, true_divide: bool = False) -> tuple[Tensor, Tensor, list[np.ndarray]]:

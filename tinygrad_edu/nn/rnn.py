@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import autograd, ops
+from .. import ops
 from .._checks import check_int, check_probability
 from ..device import check_device
 from ..dtypes import get_default_dtype
-from ..tensor import ShapeError, Tensor, _wrap, cat, stack
+from ..tensor import ShapeError, Tensor, _apply, _wrap, cat, stack
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -28,36 +28,13 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _run(node_cls: type, *parents: Tensor, **options: Any) -> tuple[Tensor, ...]:
-    """Run a recurrence node (several outputs) and, when a gradient is needed, record it in the graph.
-
-    The several-output counterpart of ``tensor._apply``: each output knows its
-    node and its place among the node's outputs (``_out_index``).
-    """
-    node = node_cls(*parents)
-    arrays = node.forward(*[p._data for p in parents], **options)
-    if not (autograd._grad_enabled and True in node.needs_input_grad):
-        return tuple(_wrap(a) for a in arrays)
-    node.seq = next(autograd.creation_counter)
-    node.n_outputs = len(arrays)
-    node.output_meta = [(a.shape, a.dtype) for a in arrays]
-    outputs = []
-    for index, array in enumerate(arrays):
-        out = _wrap(array, True, node)
-        out._seq, out._out_index = node.seq, index
-        outputs.append(out)
-    if node_cls.tracks_versions:
-        autograd.record_saved_versions(node, parents, None)
-    return tuple(outputs)
-
-
 def _recurrence(mode: str, x: Tensor, state: tuple, weights: list, reverse: bool) -> tuple[Tensor, ...]:
     """One layer in one direction over a time-major sequence: (outputs, h_T[, c_T])."""
     if mode == "LSTM":
-        return _run(ops.LSTMSequence, x, *state, *weights, reverse=reverse)
+        return _apply(ops.LSTMSequence, x, *state, *weights, reverse=reverse)
     if mode == "GRU":
-        return _run(ops.GRUSequence, x, *state, *weights, reverse=reverse)
-    return _run(ops.RNNSequence, x, *state, *weights, reverse=reverse,
+        return _apply(ops.GRUSequence, x, *state, *weights, reverse=reverse)
+    return _apply(ops.RNNSequence, x, *state, *weights, reverse=reverse,
                 nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
 
 
