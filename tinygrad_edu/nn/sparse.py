@@ -186,8 +186,11 @@ class Embedding(Module):
 
     def forward(self, input: Any) -> Tensor:  # noqa: A002
         indices = _indices(f"Embedding({self.num_embeddings}, {self.embedding_dim})", input, self.num_embeddings)
-        return embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type,
-                         self.scale_grad_by_freq, self.sparse)
+        if self.max_norm is not None:
+            _renorm_rows(self.weight, indices, self.max_norm, self.norm_type)
+        # The checks of `embedding` are done above and at construction: straight to the lookup node.
+        return _apply(ops.Embedding, self.weight, indices=indices, padding_idx=self.padding_idx,
+                      scale_grad_by_freq=self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
