@@ -122,13 +122,7 @@ class ConvNd(Node):
         g = grad_out.reshape(n, self.groups, out_c // self.groups, -1)  # (N, g, C_out/g, P)
         grad_x = grad_w = grad_b = None
         if need[0]:
-            grad_cols = np.matmul(self.weight2.transpose(0, 2, 1), g)  # (N, g, C/g * K, P)
-            grad_cols = grad_cols.reshape(n, c, kh, kw, *self.out_size)
-            # col2im: each kernel offset's columns go back to the strided slice they were read from.
-            grad_xp = np.zeros((n, c) + self.padded_shape[2:], dtype=grad_out.dtype)
-            for i in range(kh):
-                for j in range(kw):
-                    grad_xp[_offset_slices(i, j, self.stride, self.dilation, self.out_size)] += grad_cols[:, :, i, j]
+            grad_xp = self._col2im(grad_out.reshape(n, out_c, *self.out_size))
             grad_x = _unpad_grad(grad_xp, self.x_shape, self.padding, self.padding_mode)
             if self.dims == 1:
                 grad_x = grad_x[:, :, 0, :]
@@ -144,6 +138,37 @@ class ConvNd(Node):
         if len(need) > 2 and need[2]:
             grad_b = g.sum(axis=(0, 3)).reshape(out_c)
         return (grad_x, grad_w, grad_b)[: len(need)]
+
+    def _col2im(self, grad_out: np.ndarray) -> np.ndarray:
+        """dL/d(padded x): the columns' gradient W^T @ grad_out, each column added back where it was read."""
+        n, c, hp, wp = self.padded_shape
+        out_c, _, kh, kw = self.weight_shape
+        (oh, ow), groups, dtype = self.out_size, self.groups, grad_out.dtype
+        weight_t = self.weight2.transpose(0, 2, 1)  # (g, C/g * K, C_out/g)
+        if self.stride != (1, 1):
+            grad_cols = np.matmul(weight_t, grad_out.reshape(n, groups, out_c // groups, oh * ow))
+            grad_cols = grad_cols.reshape(n, c, kh, kw, oh, ow)
+            grad_xp = np.zeros((n, c, hp, wp), dtype=dtype)
+            for i in range(kh):  # one strided slice per kernel offset: overlapping windows add up
+                for j in range(kw):
+                    grad_xp[_offset_slices(i, j, self.stride, self.dilation, self.out_size)] += grad_cols[:, :, i, j]
+            return grad_xp
+        # Stride 1: in the row-major flattening of each padded plane, the window of output (r, q) at
+        # kernel offset (i, j) starts at (r + i*dh) * wp + q + j*dw. Give grad_out the padded width wp
+        # (zeros in the extra columns): then each kernel offset's gradient is ONE contiguous run of
+        # oh * wp elements added at offset i*dh*wp + j*dw, long runs NumPy adds fast (the strided
+        # slices above have rows of only ow elements). The extra columns add zeros, harmlessly.
+        (dh, dw) = self.dilation
+        wide = np.zeros((n, out_c, oh, wp), dtype=dtype)
+        wide[..., :ow] = grad_out
+        grad_cols = np.matmul(weight_t, wide.reshape(n, groups, out_c // groups, oh * wp)).reshape(
+            n, c, kh * kw, oh * wp)
+        flat = np.zeros((n, c, hp * wp + (kw - 1) * dw), dtype=dtype)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dh * wp + j * dw
+                flat[:, :, start:start + oh * wp] += grad_cols[:, :, i * kw + j]
+        return flat[:, :, :hp * wp].reshape(n, c, hp, wp)
 
 
 def _pool_setup(node: Node, x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
