@@ -288,3 +288,21 @@ def test_norm_layers_train_in_lockstep_with_torch(rng):
     for key, value in theirs.state_dict().items():
         np.testing.assert_allclose(np.array(ours.state_dict()[key]), value.numpy(), rtol=1e-8, atol=1e-10,
                                    err_msg=key)
+
+
+def test_stepthrough_tools_cover_the_norm_nodes(rng):
+    """gradcheck_nodes re-runs each node alone: BatchNorm's batch statistics must come from its own input."""
+    bn, ln, gn, rms = nn.BatchNorm1d(3), nn.LayerNorm(3), nn.GroupNorm(1, 3), nn.RMSNorm(3)
+    emb = nn.Embedding(5, 3)  # (a padding row's gradient is 0 by design: finite differences would disagree)
+    x = tg.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+
+    def fn(x):
+        h = rms(gn(F.gelu(ln(bn(x))))) * emb(tg.tensor([0, 1, 2, 4]))
+        return F.huber_loss(h, tg.zeros(4, 3)) + F.kl_div(h.log_softmax(1), h.softmax(1), reduction="batchmean")
+
+    report = tg.gradcheck_nodes(fn, x)
+    assert "all" in str(report).splitlines()[0] and "agree" in str(report).splitlines()[0]
+    for module in (bn, ln, gn, rms):
+        module.zero_grad()
+    steps = tg.backward_steps(fn(x))
+    assert "BatchNorm" in str(steps) and "Embedding" in str(steps)

@@ -78,26 +78,22 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if tensor is not None and tensor.shape != (channels,):
             raise ShapeError(f"batch_norm: input of shape {input.shape} has {channels} channels (axis 1), "
                              f"so {name} must have shape ({channels},), got {tensor.shape}")
-    x = input.numpy()
-    axes = (0,) + tuple(range(2, x.ndim))
-    if training:
-        count = x.size // channels if channels else 0
-        if count <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
-                             f"shape {input.shape}")
-        mean = np.add.reduce(x, axis=axes) / count
-        centred = x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
-        var = np.add.reduce(centred * centred, axis=axes) / count  # biased, as the normalisation uses
-        if running_mean is not None:
-            _update_running(running_mean, mean, momentum)
-        if running_var is not None:
-            _update_running(running_var, var * (count / (count - 1)), momentum)
-    else:
+    if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        mean, var = running_mean.numpy(), running_var.numpy()
-    return _apply(ops.BatchNorm, *_affine_tensors(input, weight, bias), mean=mean, var=var, eps=eps,
-                  training=bool(training))
+        return _apply(ops.BatchNorm, *_affine_tensors(input, weight, bias), eps=eps, training=False,
+                      mean=running_mean.numpy(), var=running_var.numpy())
+    count = input.numel() // channels if channels else 0
+    if count <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                         f"shape {input.shape}")
+    stats: dict = {}  # the node computes the batch's mean and (biased) variance and hands them back here
+    out = _apply(ops.BatchNorm, *_affine_tensors(input, weight, bias), eps=eps, training=True, stats=stats)
+    if running_mean is not None:
+        _update_running(running_mean, stats["mean"], momentum)
+    if running_var is not None:
+        _update_running(running_var, stats["var"] * (count / (count - 1)), momentum)  # the unbiased variance
+    return out
 
 
 def _update_running(buffer: Tensor, batch_value: np.ndarray, momentum: float) -> None:

@@ -44,21 +44,32 @@ def standardized_grad(grad_x_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.nda
 class BatchNorm(Node):
     """out = (x - mean) / sqrt(var + eps) * weight + bias per channel (axis 1);  closed-form dL/dx, dL/dw, dL/db.
 
-    ``mean`` and ``var`` (shape (C,)) are the batch's own statistics in
-    training (``training=True``: the gradient flows through them, n = the
-    number of values per channel) or the running estimates in evaluation
-    (constants: dL/dx = g * weight / sqrt(var + eps)). In training,
+    In training (``training=True``) mean and var (biased) are the batch's own,
+    computed here from x over every axis but 1 (n values per channel), and the
+    gradient flows through them:
     dL/dx = weight / sqrt(var + eps) * (g - sum(g)/n - x_hat * sum(g * x_hat)/n),
-    dL/dweight = sum(g * x_hat), dL/dbias = sum(g), sums over every axis but 1.
+    dL/dweight = sum(g * x_hat), dL/dbias = sum(g). If ``stats`` is a dict it
+    receives them as ``stats["mean"]`` and ``stats["var"]`` (for the running
+    estimates). In evaluation the given ``mean`` and ``var`` (the running
+    estimates, shape (C,)) are constants: dL/dx = g * weight / sqrt(var + eps).
     """
 
     def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
-                mean: np.ndarray, var: np.ndarray, eps: float, training: bool) -> np.ndarray:
+                eps: float, training: bool, mean: np.ndarray | None = None, var: np.ndarray | None = None,
+                stats: dict | None = None) -> np.ndarray:
         shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
-        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.axes = axes = (0,) + tuple(range(2, x.ndim))
         self.training = training
+        if training:
+            count = x.size // x.shape[1]
+            mean = (np.add.reduce(x, axis=axes) / count).astype(x.dtype, copy=False)
+            self.x_hat = x - mean.reshape(shape)
+            var = np.add.reduce(self.x_hat * self.x_hat, axis=axes) / count
+            if stats is not None:
+                stats["mean"], stats["var"] = mean, var
+        else:
+            self.x_hat = x - mean.astype(x.dtype, copy=False).reshape(shape)
         self.inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
-        self.x_hat = x - mean.astype(x.dtype, copy=False).reshape(shape)
         self.x_hat *= self.inv_std
         self.weight = None if weight is None else weight.reshape(shape).copy()
         if weight is None:
