@@ -127,7 +127,8 @@ def test_pooling_has_no_parameters_and_an_empty_state_dict():
 
 @pytest.mark.parametrize("fn, name", [(F.max_pool2d, "max_pool2d"), (F.avg_pool2d, "avg_pool2d")])
 def test_bad_pooling_input_is_a_clear_error(fn, name):
-    with pytest.raises(ValueError, match=rf"{name}: expected input of shape \(N, C, H, W\) or \(C, H, W\), got \(8, 8\)"):
+    expected = rf"{name}: expected input of shape \(N, C, H, W\) or \(C, H, W\), got \(8, 8\)"
+    with pytest.raises(ValueError, match=expected):
         fn(tg.randn(8, 8), 2)
     with pytest.raises(ValueError, match=rf"{name}: stride must be an integer >= 1.*got 0"):
         fn(tg.randn(1, 1, 8, 8), 2, stride=0)

@@ -108,7 +108,9 @@ def _conv(who: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | Non
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
-    """1-D convolution (cross-correlation) of ``input`` (N, C_in, L) or (C_in, L) with ``weight`` (C_out, C_in/groups, k).
+    """1-D convolution (cross-correlation) of ``input`` (N, C_in, L) or (C_in, L) with ``weight``.
+
+    ``weight`` is (C_out, C_in/groups, k):
 
     out[n, o, i] = bias[o] + sum_{c, u} weight[o, c, u] * x_pad[n, c + group offset, i * stride + u * dilation],
     of length floor((L + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.
@@ -129,7 +131,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
-    """2-D convolution (cross-correlation) of ``input`` (N, C_in, H, W) or (C_in, H, W) with ``weight`` (C_out, C_in/groups, kH, kW).
+    """2-D convolution (cross-correlation) of ``input`` (N, C_in, H, W) or (C_in, H, W) with ``weight``.
+
+    ``weight`` is (C_out, C_in/groups, kH, kW):
 
     out[n, o, i, j] = bias[o] + sum_{c, u, v} weight[o, c, u, v] * x_pad[n, c + group offset,
     i * s_h + u * d_h, j * s_w + v * d_w]; each output side is

@@ -73,7 +73,7 @@ def _unpad_grad(grad_xp: np.ndarray, shape: tuple, padding: tuple, mode: str) ->
 
 
 class ConvNd(Node):
-    """out = W * x + b (cross-correlation);  dL/dW = grad_out (x) cols^T, dL/dx = col2im(W^T grad_out), dL/db = sum grad_out.
+    """out = W2 @ cols(x) + b;  dL/dW2 = grad_out @ cols^T, dL/dx = col2im(W2^T @ grad_out), dL/db = sum grad_out.
 
     ``x`` is (N, C_in, *spatial) or unbatched (C_in, *spatial), ``weight``
     (C_out, C_in / groups, *kernel), one or two spatial dimensions. With
