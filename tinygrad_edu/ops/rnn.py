@@ -20,6 +20,14 @@ Shared conventions (PyTorch's layouts; G is the number of gates: 1, 4 or 3):
   backward direction of a bidirectional layer); outputs stay in input order.
 
 A cell (``nn.LSTMCell``, ...) is the same node with T = 1.
+
+Inside, every per-step array is stored feature-major, (features, B): the
+step's product is then W_hh @ h (BLAS's fast layout for a small batch) and
+each gate is a contiguous block of rows, so the elementwise work of a step
+runs on contiguous memory. The input projection is one batched product
+straight into that layout, (T, G*H, B); the gradients of the gates are
+gathered as (G*H, T, B), so that each weight gradient is one matrix product
+over all steps.
 """
 
 from __future__ import annotations
@@ -31,13 +39,22 @@ from ..autograd import Node
 __all__ = ["RNNSequence", "LSTMSequence", "GRUSequence"]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """sigmoid(x) = (1 + tanh(x/2)) / 2: one ufunc, and stable for any x (no exp overflows)."""
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
+def _sigmoid_(x: np.ndarray) -> np.ndarray:
+    """sigmoid(x) = (1 + tanh(x/2)) / 2, in place: stable for any x (no exp overflows), four ufunc calls."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
+def _feature_major(a: np.ndarray) -> np.ndarray:
+    """(T, B, F) -> (T, F, B), contiguous."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1))
 
 
 class _Recurrence(Node):
-    """What the three recurrences share: the input projection and the gradients of the weights."""
+    """What the three recurrences share: the input projection, the layouts, the gradients of the weights."""
 
     n_outputs = 2
 
@@ -49,47 +66,49 @@ class _Recurrence(Node):
 
     @staticmethod
     def _project(x: np.ndarray, weight: np.ndarray, *biases: np.ndarray | None) -> np.ndarray:
-        """x_t W^T + biases for every step t at once: (T, B, I) -> (T, B, G*H)."""
-        steps, batch, features = x.shape
-        out = np.matmul(x.reshape(steps * batch, features), weight.T)
-        for bias in biases:
-            if bias is not None:
-                out += bias
-        return out.reshape(steps, batch, -1)
+        """W x_t + biases for every step t at once, feature-major: (T, B, I) -> (T, G*H, B)."""
+        out = np.matmul(weight, x.transpose(0, 2, 1))
+        biases = [b for b in biases if b is not None]
+        if biases:
+            out += sum(biases)[:, None]
+        return out
 
-    def _outputs(self, hs: np.ndarray) -> np.ndarray:
-        """The per-step hidden states h_1..h_T (a copy, in input order)."""
-        out = hs[1:]
-        return np.ascontiguousarray(out[::-1] if self.reverse else out)
+    def _outputs(self, hs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From the states h_0..h_T (T+1, H, B): the outputs h_1..h_T (T, B, H) in input order, and h_T."""
+        self.hs = np.ascontiguousarray(hs.transpose(0, 2, 1))  # (T+1, B, H), for W_hh's gradient
+        out = self.hs[1:]
+        return np.ascontiguousarray(out[::-1] if self.reverse else out), self.hs[-1].copy()
 
     def _grad_out(self, grad_out: np.ndarray) -> np.ndarray:
-        """The upstream gradient of the per-step outputs, in the order the recurrence visits them."""
-        return grad_out[::-1] if self.reverse else grad_out
+        """The upstream gradient of the outputs, feature-major, in the order the recurrence visits the steps."""
+        return _feature_major(grad_out[::-1] if self.reverse else grad_out)
 
-    def _input_grads(self, d_xp: np.ndarray, d_hp: np.ndarray, hs: np.ndarray, first: int,
-                     state_grads: tuple) -> tuple:
+    def _input_grads(self, d_xp: np.ndarray, d_hp: np.ndarray, first: int, state_grads: tuple) -> tuple:
         """All input gradients, given those of the projections xp_t = x_t W_ih^T + b_ih, hp_t = h_{t-1} W_hh^T + b_hh.
 
         dL/dx_t = dL/dxp_t W_ih, dL/dW_ih = sum_t dL/dxp_t^T x_t, dL/db_ih = sum_t dL/dxp_t,
-        and the same for W_hh, b_hh with h_{t-1} in place of x_t. ``first`` is the
-        index of ``w_ih`` among the inputs, after the state inputs.
+        and the same for W_hh, b_hh with h_{t-1} in place of x_t; each sum over
+        the steps is one matrix product. ``d_xp``, ``d_hp`` are (G*H, T, B),
+        ``state_grads`` feature-major (H, B), ``first`` the index of ``w_ih``
+        among the inputs.
         """
         need = self.needs_input_grad
-        x, w_ih = self.x, self.w_ih
+        x, hs = self.x, self.hs
         steps, batch, _ = x.shape
-        gate_width = d_xp.shape[-1]
-        d_xp2 = d_xp.reshape(steps * batch, gate_width)
-        d_hp2 = d_hp.reshape(steps * batch, gate_width)
+        rows = steps * batch
+        d_xp2 = d_xp.reshape(-1, rows)  # (G*H, T*B): column t*B + b for step t, sample b
+        d_hp2 = d_xp2 if d_hp is d_xp else d_hp.reshape(-1, rows)
         grad_x = None
         if need[0]:
-            grad_x = np.matmul(d_xp2, w_ih).reshape(x.shape)
+            grad_x = np.matmul(d_xp2.T, self.w_ih).reshape(x.shape)
             grad_x = grad_x[::-1] if self.reverse else grad_x
-        grad_w_ih = np.matmul(d_xp2.T, x.reshape(steps * batch, -1)) if need[first] else None
-        grad_w_hh = np.matmul(d_hp2.T, hs[:-1].reshape(steps * batch, -1)) if need[first + 1] else None
-        grads = (grad_x, *state_grads, grad_w_ih, grad_w_hh)
+        grad_w_ih = np.matmul(d_xp2, x.reshape(rows, -1)) if need[first] else None
+        grad_w_hh = np.matmul(d_hp2, hs[:-1].reshape(rows, -1)) if need[first + 1] else None
+        states = tuple(np.ascontiguousarray(g.T) for g in state_grads)  # back to (B, H)
+        grads = (grad_x, *states, grad_w_ih, grad_w_hh)
         if len(need) > first + 2:  # with biases
-            grad_b_ih = d_xp2.sum(axis=0) if need[first + 2] else None
-            grad_b_hh = (d_xp2 if d_hp is d_xp else d_hp2).sum(axis=0) if need[first + 3] else None
+            grad_b_ih = d_xp2.sum(axis=1) if need[first + 2] else None
+            grad_b_hh = d_hp2.sum(axis=1) if need[first + 3] else None
             grads += (grad_b_ih, grad_b_hh)
         return grads
 
@@ -111,29 +130,29 @@ class RNNSequence(_Recurrence):
         self.relu = nonlinearity == "relu"
         # Both biases are added at every step alike, so they join the input projection.
         a = self._project(x, w_ih, b_ih, b_hh)
-        hs = np.empty((x.shape[0] + 1, *h0.shape), dtype=a.dtype)
-        hs[0] = h0
-        w_hh_t = w_hh.T
+        hs = np.empty((x.shape[0] + 1, *h0.shape[::-1]), dtype=a.dtype)  # h_0..h_T, each (H, B)
+        hs[0] = h0.T
         for t in range(x.shape[0]):
             a_t = a[t]
-            a_t += hs[t] @ w_hh_t
+            a_t += w_hh @ hs[t]
             if self.relu:
                 np.maximum(a_t, 0, out=hs[t + 1])
             else:
                 np.tanh(a_t, out=hs[t + 1])
-        self.hs = hs
-        return self._outputs(hs), hs[-1].copy()
+        self.derivative = (hs[1:] > 0).astype(hs.dtype) if self.relu else 1 - hs[1:] * hs[1:]
+        return self._outputs(hs)
 
     def backward(self, grad_out: np.ndarray, grad_h_n: np.ndarray) -> tuple:
-        hs, w_hh = self.hs, self.w_hh
+        w_hh, derivative = self.w_hh, self.derivative
         grad_out = self._grad_out(grad_out)
-        derivative = (hs[1:] > 0).astype(hs.dtype) if self.relu else 1 - hs[1:] * hs[1:]
-        d_a = np.empty_like(derivative)
-        grad_h = grad_h_n
-        for t in range(len(d_a) - 1, -1, -1):
-            np.multiply(grad_h + grad_out[t], derivative[t], out=d_a[t])
-            grad_h = d_a[t] @ w_hh
-        return self._input_grads(d_a, d_a, hs, 2, (grad_h,))
+        steps, size, batch = derivative.shape
+        d_a = np.empty((size, steps, batch), dtype=derivative.dtype)  # dL/da_t for all t, (H, T, B)
+        grad_h = grad_h_n.T
+        for t in range(steps - 1, -1, -1):
+            d = (grad_h + grad_out[t]) * derivative[t]
+            d_a[:, t] = d
+            grad_h = w_hh.T @ d
+        return self._input_grads(d_a, d_a, 2, (grad_h,))
 
 
 class LSTMSequence(_Recurrence):
@@ -161,55 +180,53 @@ class LSTMSequence(_Recurrence):
                 b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None, *, reverse: bool = False) -> tuple:
         x = self._setup(x, w_ih, w_hh, reverse)
         steps, size = x.shape[0], h0.shape[-1]
-        gates = self._project(x, w_ih, b_ih, b_hh)
-        dtype = gates.dtype
-        # sigmoid(z) = tanh(z/2)/2 + 1/2 and tanh(z) = tanh(z)*1 + 0: all four gates in one tanh.
-        scale = np.full(4 * size, 0.5, dtype=dtype)
-        scale[2 * size:3 * size] = 1
-        shift = 0.5 - 0.5 * (scale == 1).astype(dtype)
-        hs = np.empty((steps + 1, *h0.shape), dtype=dtype)
-        cs = np.empty_like(hs)
-        tanh_c = np.empty((steps, *h0.shape), dtype=dtype)
-        hs[0], cs[0] = h0, c0
-        w_hh_t = w_hh.T
+        gates = self._project(x, w_ih, b_ih, b_hh)  # (T, 4H, B): rows i, f, g, o
+        state_shape = (steps + 1, size, h0.shape[0])
+        hs, cs = np.empty(state_shape, dtype=gates.dtype), np.empty(state_shape, dtype=gates.dtype)
+        tanh_c = np.empty((steps, size, h0.shape[0]), dtype=gates.dtype)
+        hs[0], cs[0] = h0.T, c0.T
         for t in range(steps):
             z = gates[t]
-            z += hs[t] @ w_hh_t
-            z *= scale
-            np.tanh(z, out=z)
-            z *= scale
-            z += shift  # now the activated gates [i f g o]
-            i, f, g, o = z[:, :size], z[:, size:2 * size], z[:, 2 * size:3 * size], z[:, 3 * size:]
+            z += w_hh @ hs[t]
+            _sigmoid_(z[:2 * size])
+            np.tanh(z[2 * size:3 * size], out=z[2 * size:3 * size])
+            _sigmoid_(z[3 * size:])
+            i, f, g, o = z[:size], z[size:2 * size], z[2 * size:3 * size], z[3 * size:]
             np.multiply(f, cs[t], out=cs[t + 1])
             cs[t + 1] += i * g
             np.tanh(cs[t + 1], out=tanh_c[t])
             np.multiply(o, tanh_c[t], out=hs[t + 1])
-        self.gates, self.hs, self.cs, self.tanh_c, self.scale = gates, hs, cs, tanh_c, scale
-        return self._outputs(hs), hs[-1].copy(), cs[-1].copy()
+        self.gates, self.cs, self.tanh_c = gates, cs, tanh_c
+        output, h_n = self._outputs(hs)
+        return output, h_n, cs[-1].T.copy()
 
     def backward(self, grad_out: np.ndarray, grad_h_n: np.ndarray, grad_c_n: np.ndarray) -> tuple:
         gates, cs, tanh_c, w_hh = self.gates, self.cs, self.tanh_c, self.w_hh
-        size = cs.shape[-1]
+        size = cs.shape[1]
         grad_out = self._grad_out(grad_out)
         # Each activation's derivative from its output s: s (1 - s) for a sigmoid, 1 - s^2 for tanh.
-        is_tanh = (self.scale == 1).astype(gates.dtype)
-        derivative = (is_tanh + (1 - is_tanh) * gates) - gates * gates
-        o = gates[..., 3 * size:]
-        dc_from_h = o * (1 - tanh_c * tanh_c)  # dc_t/dh_t, for every step at once
-        d_gates = np.empty_like(gates)
-        grad_h, grad_c = grad_h_n, grad_c_n
-        for t in range(len(gates) - 1, -1, -1):
+        derivative = -gates * gates
+        derivative[:, :2 * size] += gates[:, :2 * size]
+        derivative[:, 2 * size:3 * size] += 1
+        derivative[:, 3 * size:] += gates[:, 3 * size:]
+        dc_from_h = gates[:, 3 * size:] * (1 - tanh_c * tanh_c)  # dc_t/dh_t = o (1 - tanh(c_t)^2), all steps
+        steps, width, batch = gates.shape
+        d_gates = np.empty((width, steps, batch), dtype=gates.dtype)  # dL/d[i f g o] for all t, (4H, T, B)
+        d = np.empty((width, batch), dtype=gates.dtype)  # one step's, contiguous
+        grad_h, grad_c = grad_h_n.T, grad_c_n.T
+        for t in range(steps - 1, -1, -1):
             dh = grad_h + grad_out[t]
             dc = grad_c + dh * dc_from_h[t]
-            z, d = gates[t], d_gates[t]
-            np.multiply(dc, z[:, 2 * size:3 * size], out=d[:, :size])  # di = dc * g
-            np.multiply(dc, cs[t], out=d[:, size:2 * size])  # df = dc * c_{t-1}
-            np.multiply(dc, z[:, :size], out=d[:, 2 * size:3 * size])  # dg = dc * i
-            np.multiply(dh, tanh_c[t], out=d[:, 3 * size:])  # do = dh * tanh(c_t)
+            z = gates[t]
+            np.multiply(dc, z[2 * size:3 * size], out=d[:size])  # di = dc * g
+            np.multiply(dc, cs[t], out=d[size:2 * size])  # df = dc * c_{t-1}
+            np.multiply(dc, z[:size], out=d[2 * size:3 * size])  # dg = dc * i
+            np.multiply(dh, tanh_c[t], out=d[3 * size:])  # do = dh * tanh(c_t)
             d *= derivative[t]
-            grad_c = dc * z[:, size:2 * size]
-            grad_h = d @ w_hh
-        return self._input_grads(d_gates, d_gates, self.hs, 3, (grad_h, grad_c))
+            d_gates[:, t] = d
+            grad_c = dc * z[size:2 * size]
+            grad_h = w_hh.T @ d
+        return self._input_grads(d_gates, d_gates, 3, (grad_h, grad_c))
 
 
 class GRUSequence(_Recurrence):
@@ -235,44 +252,51 @@ class GRUSequence(_Recurrence):
                 b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None, *, reverse: bool = False) -> tuple:
         x = self._setup(x, w_ih, w_hh, reverse)
         steps, size = x.shape[0], h0.shape[-1]
-        xp = self._project(x, w_ih, b_ih)
-        hs = np.empty((steps + 1, *h0.shape), dtype=xp.dtype)
-        hs[0] = h0
-        rz = np.empty((steps, h0.shape[0], 2 * size), dtype=xp.dtype)  # the activated r and z
-        n = np.empty((steps, *h0.shape), dtype=xp.dtype)
+        # b_hr and b_hz add at every step alike and join the input projection; b_hn stays inside r * (.).
+        b_rz = None if b_hh is None else np.concatenate([b_hh[:2 * size], np.zeros_like(b_hh[2 * size:])])
+        xp = self._project(x, w_ih, b_ih, b_rz)  # (T, 3H, B): rows r, z, n
+        b_hn = None if b_hh is None else b_hh[2 * size:, None]
+        state_shape = (steps + 1, size, h0.shape[0])
+        hs = np.empty(state_shape, dtype=xp.dtype)
+        hs[0] = h0.T
+        rz = xp[:, :2 * size]  # becomes the activated r and z, in place
+        n = np.empty((steps, *state_shape[1:]), dtype=xp.dtype)
         hp_n = np.empty_like(n)  # h_{t-1} W_hn^T + b_hn, for r's gradient
-        w_hh_t = w_hh.T
         for t in range(steps):
-            hp = hs[t] @ w_hh_t
-            if b_hh is not None:
-                hp += b_hh
-            rz[t] = _sigmoid(xp[t, :, :2 * size] + hp[:, :2 * size])
-            hp_n[t] = hp[:, 2 * size:]
-            np.tanh(xp[t, :, 2 * size:] + rz[t, :, :size] * hp_n[t], out=n[t])
-            np.multiply(rz[t, :, size:], hs[t] - n[t], out=hs[t + 1])
+            hp = w_hh @ hs[t]
+            rz[t] += hp[:2 * size]
+            _sigmoid_(rz[t])
+            r, z = rz[t, :size], rz[t, size:]
+            hp_n[t] = hp[2 * size:]
+            if b_hn is not None:
+                hp_n[t] += b_hn
+            np.tanh(xp[t, 2 * size:] + r * hp_n[t], out=n[t])
+            np.multiply(z, hs[t] - n[t], out=hs[t + 1])
             hs[t + 1] += n[t]
-        self.hs, self.rz, self.n, self.hp_n = hs, rz, n, hp_n
-        return self._outputs(hs), hs[-1].copy()
+        self.rz, self.n, self.hp_n, self.h_prev = rz, n, hp_n, hs[:-1]
+        return self._outputs(hs)
 
     def backward(self, grad_out: np.ndarray, grad_h_n: np.ndarray) -> tuple:
-        hs, rz, n, w_hh = self.hs, self.rz, self.n, self.w_hh
-        size = hs.shape[-1]
+        rz, n, w_hh = self.rz, self.n, self.w_hh
+        size = n.shape[1]
         grad_out = self._grad_out(grad_out)
-        r, z = rz[..., :size], rz[..., size:]
+        r, z = rz[:, :size], rz[:, size:]
         # The factors of the three pre-activation gradients, for every step at once.
         to_n = (1 - z) * (1 - n * n)
-        to_z = (hs[:-1] - n) * z * (1 - z)
+        to_z = (self.h_prev - n) * z * (1 - z)
         to_r = self.hp_n * r * (1 - r)
-        d_xp = np.empty(rz.shape[:2] + (3 * size,), dtype=hs.dtype)
+        steps, _, batch = n.shape
+        d_xp = np.empty((3 * size, steps, batch), dtype=n.dtype)  # dL/dxp and dL/dhp for all t, (3H, T, B)
         d_hp = np.empty_like(d_xp)
-        grad_h = grad_h_n
-        for t in range(len(n) - 1, -1, -1):
+        dx, dhp = np.empty((2, 3 * size, batch), dtype=n.dtype)  # one step's, contiguous
+        grad_h = grad_h_n.T
+        for t in range(steps - 1, -1, -1):
             dh = grad_h + grad_out[t]
-            dx, dhp = d_xp[t], d_hp[t]
-            np.multiply(dh, to_n[t], out=dx[:, 2 * size:])
-            np.multiply(dh, to_z[t], out=dx[:, size:2 * size])
-            np.multiply(dx[:, 2 * size:], to_r[t], out=dx[:, :size])
-            dhp[:, :2 * size] = dx[:, :2 * size]
-            np.multiply(dx[:, 2 * size:], r[t], out=dhp[:, 2 * size:])
-            grad_h = dh * z[t] + dhp @ w_hh
-        return self._input_grads(d_xp, d_hp, hs, 2, (grad_h,))
+            np.multiply(dh, to_n[t], out=dx[2 * size:])
+            np.multiply(dh, to_z[t], out=dx[size:2 * size])
+            np.multiply(dx[2 * size:], to_r[t], out=dx[:size])
+            dhp[:2 * size] = dx[:2 * size]
+            np.multiply(dx[2 * size:], r[t], out=dhp[2 * size:])
+            d_xp[:, t], d_hp[:, t] = dx, dhp
+            grad_h = dh * z[t] + w_hh.T @ dhp
+        return self._input_grads(d_xp, d_hp, 2, (grad_h,))
