@@ -106,8 +106,11 @@ def contract(subscripts: list[str], arrays: list[np.ndarray], out: str) -> np.nd
 
 
 class Einsum(Node):
-    """out = einsum(inputs -> output, *operands);  d/d(operand k) = einsum of grad_out with the other operands,
-    onto operand k's subscripts."""
+    """out = einsum(inputs -> output, *operands);  d/d(operand k) = einsum(grad_out, other operands -> k's letters).
+
+    A letter summed within operand k alone broadcasts the gradient along it; a repeated letter
+    (a diagonal) puts it on the diagonal only.
+    """
 
     saves = ((0, None),)  # widened to every operand in forward
 

@@ -64,8 +64,11 @@ class Gather(Node):
 
 
 class Scatter(Node):
-    """out = x with src[i][j] written (or added, ``add=True``) at x[index[i][j]][j];  d/dx = 1 off the written
-    positions (everywhere when adding), d/dsrc = the gradient gathered at the written positions."""
+    """out = x with src written (or added) at index;  d/dx = 1 off the written places, d/dsrc = grad_out there.
+
+    Along ``axis`` 0 of a matrix: out[index[i][j]][j] = src[i][j] (``add=True``: +=). Adding keeps
+    d/dx = 1 everywhere.
+    """
 
     def forward(self, x: np.ndarray, src: np.ndarray, index: np.ndarray, axis: int, add: bool) -> np.ndarray:
         self.flat, self.add = _flat_positions(x.shape, index, axis), add
@@ -114,8 +117,10 @@ def _crop_slices(shape: tuple, widths: tuple) -> tuple[tuple, tuple, tuple]:
 
 
 class Pad(Node):
-    """out = x with ``widths`` borders (constant ``value``, or reflected / replicated / circular copies of x);
-    d/dx = 1 for each place an element of x lands (summed over its copies), 0 for the constant border."""
+    """out = x with borders of ``widths``;  d/dx = 1 for each place an element of x lands, summed over its copies.
+
+    The border holds a constant ``value`` (no gradient), or reflected / replicated / circular copies of x.
+    """
 
     def forward(self, x: np.ndarray, widths: tuple, mode: str, value: float) -> np.ndarray:
         self.shape, self.widths, self.mode = x.shape, widths, mode
@@ -170,8 +175,10 @@ class Repeat(Node):
 
 
 class Unfold(Node):
-    """out[..., i, ..., j] = x[..., i*step + j, ...] (windows of ``size`` along ``axis``, a new last axis);
-    d/dx = the sum over the windows each element appears in."""
+    """out[..., i, ..., j] = x[..., i*step + j, ...];  d/dx = the sum over the windows each element is in.
+
+    Windows of ``size`` along ``axis``, ``step`` apart; the offset j in a window is a new last axis.
+    """
 
     def forward(self, x: np.ndarray, axis: int, size: int, step: int) -> np.ndarray:
         self.shape, self.axis, self.size, self.step = x.shape, axis, size, step
@@ -189,8 +196,10 @@ class Unfold(Node):
 
 
 class AsStrided(Node):
-    """out[i_1, ..., i_k] = x.flat[offset + i_1 stride_1 + ... + i_k stride_k] (x read in row-major order);
-    each element of x gets the sum of the gradients of every position that read it."""
+    """out[i_1, ..., i_k] = x.flat[offset + sum_d i_d stride_d];  d/dx = the sum over the positions reading x.
+
+    ``x.flat`` is x in row-major order (a contiguous tensor's storage in PyTorch).
+    """
 
     def forward(self, x: np.ndarray, size: tuple, stride: tuple, offset: int) -> np.ndarray:
         self.shape = x.shape

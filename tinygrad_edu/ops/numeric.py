@@ -36,8 +36,11 @@ class Exp2(Node):
 
 
 class VectorNorm(Node):
-    """out = (sum |x_i|**p) ** (1/p) over ``axis``;  d/dx_i = sign(x_i) |x_i|**(p-1) / out**(p-1)
-    (0 where out = 0; for p = inf the maxima share it evenly; p = 0 counts non-zeros and has gradient 0)."""
+    """out = (sum |x_i|**p) ** (1/p) over ``axis``;  d/dx_i = sign(x_i) |x_i|**(p-1) / out**(p-1).
+
+    As PyTorch: 0 where out = 0; for p = inf the tied maxima share it evenly; p = 0 counts the
+    non-zeros and has gradient 0.
+    """
 
     saves = ((0, None),)
     saves_output = True
