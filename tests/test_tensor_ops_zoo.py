@@ -489,6 +489,20 @@ def test_in_place_masked_fill_after_a_save_is_caught() -> None:
         z2.sum().backward()
 
 
+def test_einsum_checks_only_the_operands_a_gradient_needs() -> None:
+    x = tg.ones(2, 3)
+    w = tg.ones(3, 4, requires_grad=True)
+    y = tg.einsum("ij,jk->ik", x, w)
+    with tg.no_grad():
+        w.mul_(2.0)  # w's own gradient does not read w
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 4), 2.0))
+    y = tg.einsum("ij,jk->ik", x, w)
+    x.mul_(2.0)  # but it reads x
+    with pytest.raises(RuntimeError, match="Einsum needs its input 0"):
+        y.sum().backward()
+
+
 def test_multinomial_law_and_reproducibility() -> None:
     weights = tg.tensor([0.0, 1.0, 3.0])
     tg.manual_seed(0)

@@ -112,11 +112,12 @@ class Einsum(Node):
     (a diagonal) puts it on the diagonal only.
     """
 
-    saves = ((0, None),)  # widened to every operand in forward
+    saves = ((0, 1), (1, 0))  # each operand's value, for the others' gradients (set per call in forward)
 
     def forward(self, *arrays: np.ndarray, inputs: tuple[str, ...], output: str) -> np.ndarray:
         self.arrays, self.inputs, self.output = arrays, inputs, output
-        self.saves = tuple((i, None) for i in range(len(arrays)))
+        count = len(arrays)
+        self.saves = tuple((i, j) for i in range(count) for j in range(count) if i != j)
         if len(arrays) == 1:
             return np.asarray(np.einsum(inputs[0] + "->" + output, arrays[0]))
         return np.asarray(contract(list(inputs), list(arrays), output))
