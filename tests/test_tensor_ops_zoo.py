@@ -378,6 +378,14 @@ def test_norm_gradient_at_zero_is_zero_and_inf_ties_share_evenly(torch: Any) -> 
     assert np.all(np.isfinite(x.grad.numpy()))
 
 
+def test_norm_below_1_has_no_gradient_at_zero_entries(torch: Any) -> None:
+    x = tg.tensor([0.0, 1.0, -2.0], dtype=tg.float64, requires_grad=True)
+    t = torch.tensor(x.numpy(), requires_grad=True)
+    x.norm(0.5).backward()
+    t.norm(0.5).backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+
+
 def test_prod_gradient_with_two_zeros_is_zero_and_exact_with_one() -> None:
     x = tg.tensor([0.0, 2.0, 0.0, 3.0], dtype=tg.float64, requires_grad=True)
     x.prod().backward()
@@ -602,6 +610,7 @@ BAD = [
         tg.ShapeError,
         r"pad: mode 'replicate' with 2 padded .* 3-d or 4-d",
     ),
+    (lambda: F.pad(X[None], (-2, -2), mode="replicate"), ValueError, r"pad: mode 'replicate' .* leaves no element"),
     (lambda: F.pad(X, (1, 1), mode="circular", value=2.0), ValueError, r"pad: value= is only used by mode='constant'"),
     (lambda: X.repeat(2), ValueError, r"repeat: needs at least one size per dimension \(2\), got sizes \(2,\)"),
     (lambda: X.repeat(-1, 2), ValueError, r"sizes must be non-negative integers"),

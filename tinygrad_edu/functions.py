@@ -168,6 +168,9 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if padded == 0 or padded > 3 or input.ndim not in (padded + 1, padded + 2):
         raise ShapeError(f"pad: mode {mode!r} with {padded} padded dimension(s) needs a {padded + 1}-d or "
                          f"{padded + 2}-d input, got shape {shape}")
+    if all(n + before + after < 1 for n, (before, after) in zip(shape[-padded:], per_axis[-padded:])):
+        raise ValueError(f"pad: mode {mode!r} with the padding {tuple(pad)} leaves no element of an input of "
+                         f"shape {shape}")
     for n, (before, after) in zip(shape[-padded:], per_axis[-padded:]):
         if mode == "circular" and (before < 0 or after < 0):
             raise ValueError(f"pad: mode 'circular' takes non-negative widths here, got {tuple(pad)}")

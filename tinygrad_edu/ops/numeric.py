@@ -83,4 +83,5 @@ class VectorNorm(Node):
             else:
                 scale = grad / norm ** (p - 1)
                 local = (x * np.abs(x) ** (p - 2) if p >= 2 else np.sign(x) * np.abs(x) ** (p - 1)) * scale
-        return (np.where(norm == 0, 0, local).astype(x.dtype, copy=False),)
+        # PyTorch's convention where the formula is 0/0 or 0 * inf: no gradient at a zero norm, nor at x_i = 0.
+        return (np.where((norm == 0) | (x == 0), 0, local).astype(x.dtype, copy=False),)
