@@ -267,7 +267,7 @@ def test_tiny_transformer_overfits_a_short_text():
     opt = tg.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     xs, ys = tg.tensor(x), tg.tensor(y).reshape(-1)
     first = None
-    for _ in range(150):
+    for _ in range(60):  # the loss is ~0.08 by step 40: what is left is the first positions' short context
         opt.zero_grad()
         loss = tg.nn.functional.cross_entropy(model(xs, mask).reshape(-1, len(chars)), ys)
         loss.backward()
