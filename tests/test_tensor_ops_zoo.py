@@ -449,6 +449,14 @@ def test_argmax_argmin_keepdim_match_pytorch(torch: Any) -> None:
                 assert not mine.requires_grad
 
 
+def test_argmax_argmin_ties_pick_the_first_as_pytorch(torch: Any) -> None:
+    x = np.array([[1.0, 3.0, 3.0], [0.0, 0.0, -1.0], [2.0, 2.0, 2.0]])
+    for name in ("argmax", "argmin"):
+        for dim in (None, 0, 1):
+            mine = getattr(tg.tensor(x), name)(dim)
+            np.testing.assert_array_equal(mine.numpy(), getattr(torch.tensor(x), name)(dim).numpy())
+
+
 def test_unfold_and_gather_on_0d_tensors(torch: Any) -> None:
     assert tg.tensor(2.0).unfold(0, 1, 1).shape == tuple(torch.tensor(2.0).unfold(0, 1, 1).shape)
     assert tg.tensor(2.0).gather(0, tg.tensor(0)).item() == 2.0
