@@ -30,6 +30,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "gelu", "silu", "elu", "gumbel_softmax", "binary_cross_entropy", "huber_loss", "smooth_l1_loss", "kl_div",
     "batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "one_hot",
+    "scaled_dot_product_attention",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
