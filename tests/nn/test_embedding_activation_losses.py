@@ -275,6 +275,14 @@ def test_loss_bad_input():
         nn.HuberLoss(delta=0)
     with pytest.raises(ValueError, match="beta"):
         nn.SmoothL1Loss(beta=-1)
+    with pytest.raises(ValueError, match="deprecated"):
+        F.smooth_l1_loss(tg.zeros(2), tg.zeros(2), True)
+    x, t = np.array([0.5, 3.0]), np.zeros(2)  # PyTorch's positional order: size_average, reduce, reduction
+    assert F.smooth_l1_loss(tg.tensor(x), tg.tensor(t), None, None, "sum").item() == \
+        TF.smooth_l1_loss(torch.tensor(x), torch.tensor(t), None, None, "sum").item()
+    assert F.binary_cross_entropy(tg.tensor([0.5]), tg.tensor([1.0]), None, None, None, "sum").item() == \
+        pytest.approx(TF.binary_cross_entropy(torch.tensor([0.5]), torch.tensor([1.0]), None, None, None,
+                                              "sum").item())
 
 
 def test_makemore_mlp_trains_in_lockstep_with_torch(rng):

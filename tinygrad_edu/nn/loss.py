@@ -90,6 +90,7 @@ class BCELoss(_Loss):
 
     Args:
         weight: a rescaling weight broadcast against the loss, or ``None``.
+        size_average, reduce: PyTorch's deprecated arguments; must stay ``None``.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
 
     Example:
@@ -98,12 +99,15 @@ class BCELoss(_Loss):
         0.367
     """
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
+    def __init__(self, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
         super().__init__(reduction)
+        if size_average is not None or reduce is not None:
+            raise ValueError("BCELoss: size_average and reduce are deprecated; use reduction= instead")
         self.weight = weight
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
@@ -134,6 +138,7 @@ class SmoothL1Loss(_Loss):
     """Smooth L1 loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (the Huber loss / beta).
 
     Args:
+        size_average, reduce: PyTorch's deprecated arguments; must stay ``None``.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
         beta: where the quadratic part turns linear (>= 0; 0 is the L1 loss).
 
@@ -143,12 +148,15 @@ class SmoothL1Loss(_Loss):
         1.3125
     """
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
         super().__init__(reduction)
+        if size_average is not None or reduce is not None:
+            raise ValueError("SmoothL1Loss: size_average and reduce are deprecated; use reduction= instead")
         self.beta = check_non_negative("SmoothL1Loss", "beta", beta)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class KLDivLoss(Module):
@@ -161,6 +169,7 @@ class KLDivLoss(Module):
     default ``'mean'`` divides by the number of elements, as in PyTorch.
 
     Args:
+        size_average, reduce: PyTorch's deprecated arguments; must stay ``None``.
         reduction: ``'mean'``, ``'batchmean'``, ``'sum'`` or ``'none'``.
         log_target: ``target`` holds log-probabilities.
 

@@ -27,6 +27,13 @@ def _reduced(who: str, loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _no_legacy_reduction(who: str, size_average: Any, reduce: Any) -> None:
+    """PyTorch's deprecated ``size_average``/``reduce`` are refused (``reduction`` says the same, clearly)."""
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{who}: size_average and reduce are deprecated and not supported; use reduction= "
+                         f"('mean', 'sum' or 'none') instead")
+
+
 def _operands(who: str, input: Tensor, target: Any) -> tuple[Tensor, Tensor]:  # noqa: A002
     """``input`` and ``target`` as Tensors of one shape and dtype (the target cast to the input's dtype)."""
     target = _as_tensor(target)
@@ -38,18 +45,20 @@ def _operands(who: str, input: Tensor, target: Any) -> tuple[Tensor, Tensor]:  #
 
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,  # noqa: A002
-                         reduction: str = "mean") -> Tensor:
+                         size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities p against targets y in [0, 1], as PyTorch's.
 
     loss = -w (y log p + (1 - y) log(1 - p)), each log clamped at -100 as in
     PyTorch (so p = 0 or 1 gives 100, not inf). For logits use
-    ``binary_cross_entropy_with_logits``, which is stabler.
+    ``binary_cross_entropy_with_logits``, which is stabler. ``size_average``
+    and ``reduce`` are PyTorch's deprecated arguments and must stay ``None``.
 
     Example:
         >>> import tinygrad_edu as tg
         >>> round(tg.nn.functional.binary_cross_entropy(tg.tensor([0.8, 0.4]), tg.tensor([1.0, 0.0])).item(), 4)
         0.367
     """
+    _no_legacy_reduction("binary_cross_entropy", size_average, reduce)
     input, target = _operands("binary_cross_entropy", input, target)
     probabilities = input.numpy()
     if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
@@ -83,17 +92,20 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     return _reduced("huber_loss", loss, reduction)
 
 
-def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+def smooth_l1_loss(input: Tensor, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``: the Huber loss divided by ``beta``.
 
     With d = input - target: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta;
-    ``beta=0`` is the L1 loss |d|.
+    ``beta=0`` is the L1 loss |d|. ``size_average`` and ``reduce`` are
+    PyTorch's deprecated arguments and must stay ``None``.
 
     Example:
         >>> import tinygrad_edu as tg
         >>> tg.nn.functional.smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction='none').tolist()
         [0.125, 2.5]
     """
+    _no_legacy_reduction("smooth_l1_loss", size_average, reduce)
     beta = check_non_negative("smooth_l1_loss", "beta", beta)
     input, target = _operands("smooth_l1_loss", input, target)
     if beta == 0:
@@ -119,8 +131,7 @@ def kl_div(input: Tensor, target: Any, size_average: Any = None, reduce: Any = N
         >>> round(tg.nn.functional.kl_div(tg.tensor([[0.9, 0.1]]).log(), p, reduction='batchmean').item(), 4)
         0.5108
     """
-    if size_average is not None or reduce is not None:
-        raise ValueError("kl_div: size_average and reduce are deprecated; use reduction= instead")
+    _no_legacy_reduction("kl_div", size_average, reduce)
     check_choice("kl_div", "reduction", reduction, ("mean", "batchmean", "sum", "none"))
     input, target = _operands("kl_div", input, target)
     loss = _apply(ops.KLDiv, input, target, log_target=bool(log_target))
