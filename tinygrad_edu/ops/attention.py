@@ -41,7 +41,11 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     """
     scores_t = np.matmul(k, np.swapaxes(q * np.asarray(scale, dtype=q.dtype), -1, -2))  # (..., S, L)
     if mask is not None:
-        scores_t = scores_t + np.swapaxes(mask, -1, -2)  # broadcasting may add batch axes: never in place
+        mask_t = np.swapaxes(mask, -1, -2)
+        if np.broadcast_shapes(scores_t.shape, mask_t.shape) == scores_t.shape:
+            scores_t += mask_t
+        else:
+            scores_t = scores_t + mask_t  # the mask adds batch axes: a new array
     top = scores_t.max(axis=-2, keepdims=True)
     if mask is not None:
         top[top == -np.inf] = 0  # fully masked rows: exp(-inf - 0) = 0, no nan from -inf - -inf
@@ -50,7 +54,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     total = _sum_over_keys(probs_t)
     if mask is not None:
         total[total == 0] = 1  # fully masked rows: probabilities 0, not 0/0
-    probs_t /= total
+    probs_t *= 1 / total  # one division per query, then products
     if keep is not None:
         return np.matmul(np.swapaxes(probs_t * np.swapaxes(keep, -1, -2), -1, -2), v), probs_t
     return np.matmul(np.swapaxes(probs_t, -1, -2), v), probs_t
