@@ -973,3 +973,12 @@ def test_clip_grad_value_invalid():
     ours, _ = _params_with_grads()
     with pytest.raises(ValueError, match="clip_value"):
         nn.utils.clip_grad_value_(ours, -0.5)
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 4, 5), (2, 1, 3, 5)])
+def test_linear_any_leading_shape_against_finite_differences(shape):
+    w = tg.randn(3, 5, requires_grad=True, dtype=tg.float64)
+    b = tg.randn(3, requires_grad=True, dtype=tg.float64)
+    x = tg.randn(*shape, requires_grad=True, dtype=tg.float64)
+    assert tg.nn.functional.linear(x, w, b).shape == shape[:-1] + (3,)
+    assert tg.gradcheck(lambda a, c, d: tg.nn.functional.linear(a, c, d), x, w, b)

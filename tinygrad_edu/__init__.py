@@ -121,7 +121,9 @@ from .tensor import (
 
 __version__ = "0.1.0"
 
-float = float32  # noqa: A001 - PyTorch's alias
+float = float32  # noqa: A001 - PyTorch's aliases, set last: they shadow the builtins in this module
+int = int32  # noqa: A001
+bool = bool_  # noqa: A001
 
 __all__ = [
     "Tensor", "tensor", "ShapeError", "set_default_dtype", "get_default_dtype", "from_numpy",
@@ -137,7 +139,7 @@ __all__ = [
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long", "float",
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
-    "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
+    "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
 ]
 
 
