@@ -23,6 +23,8 @@ channels of each sample; `RMSNorm` divides by the root mean square alone.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Node
@@ -36,9 +38,13 @@ def standardized_grad(grad_x_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.nda
     dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)); the two means
     are the gradient flowing through the mean and through the variance.
     """
-    mean_g = grad_x_hat.mean(axis=axes, keepdims=True)
-    mean_g_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
-    return inv_std * (grad_x_hat - mean_g - x_hat * mean_g_x_hat)
+    n = grad_x_hat.size // inv_std.size
+    mean_g = np.add.reduce(grad_x_hat, axis=axes, keepdims=True) / n
+    mean_g_x_hat = np.add.reduce(grad_x_hat * x_hat, axis=axes, keepdims=True) / n
+    grad_x = grad_x_hat - mean_g
+    grad_x -= x_hat * mean_g_x_hat
+    grad_x *= inv_std
+    return grad_x
 
 
 class BatchNorm(Node):
@@ -112,12 +118,13 @@ class LayerNorm(Node):
 
     def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
                 n_axes: int, eps: float) -> np.ndarray:
-        self.axes = tuple(range(x.ndim - n_axes, x.ndim))
-        mean = x.mean(axis=self.axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=self.axes, keepdims=True)
+        self.axes = axes = tuple(range(x.ndim - n_axes, x.ndim))
+        n = math.prod(x.shape[x.ndim - n_axes:])  # values per normalised group
+        centred = x - np.add.reduce(x, axis=axes, keepdims=True) / n
+        var = np.add.reduce(centred * centred, axis=axes, keepdims=True) / n
         self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
-        self.x_hat = centred * self.inv_std
+        centred *= self.inv_std
+        self.x_hat = centred
         self.weight = None if weight is None else weight.copy()
         if weight is None:
             return self.x_hat
@@ -158,7 +165,8 @@ class GroupNorm(Node):
         centred = grouped - mean
         var = (centred * centred).mean(axis=2, keepdims=True)
         self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
-        self.x_hat = centred * self.inv_std  # (N, groups, m)
+        centred *= self.inv_std
+        self.x_hat = centred  # (N, groups, m)
         self.shape = x.shape
         shape = (1, -1) + (1,) * (x.ndim - 2)
         self.weight = None if weight is None else weight.reshape(shape).copy()
