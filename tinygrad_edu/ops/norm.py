@@ -79,7 +79,7 @@ class BatchNorm(Node):
         self.x_hat *= self.inv_std
         self.weight = None if weight is None else weight.reshape(shape).copy()
         if weight is None:
-            return self.x_hat
+            return self.x_hat.copy()  # the output is the caller's to change; x_hat stays for backward
         out = self.x_hat * self.weight
         if bias is not None:
             out += bias.reshape(shape)
@@ -127,7 +127,7 @@ class LayerNorm(Node):
         self.x_hat = centred
         self.weight = None if weight is None else weight.copy()
         if weight is None:
-            return self.x_hat
+            return self.x_hat.copy()  # the output is the caller's to change; x_hat stays for backward
         out = self.x_hat * weight
         if bias is not None:
             out += bias
@@ -172,7 +172,7 @@ class GroupNorm(Node):
         self.weight = None if weight is None else weight.reshape(shape).copy()
         out = self.x_hat.reshape(x.shape)
         if weight is None:
-            return out
+            return out.copy()  # the output is the caller's to change; x_hat stays for backward
         out = out * self.weight
         if bias is not None:
             out += bias.reshape(shape)
@@ -208,7 +208,7 @@ class RMSNorm(Node):
         self.inv_rms = 1.0 / np.sqrt((x * x).mean(axis=self.axes, keepdims=True) + x.dtype.type(eps))
         self.x_normed = x * self.inv_rms
         self.weight = None if weight is None else weight.copy()
-        return self.x_normed if weight is None else self.x_normed * weight
+        return self.x_normed.copy() if weight is None else self.x_normed * weight
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         need = self.needs_input_grad
