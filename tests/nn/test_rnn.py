@@ -247,8 +247,9 @@ def test_dropout_between_layers_only_in_training():
     layer.train()
     c, _ = layer(x)
     assert not np.allclose(a.numpy(), c.numpy())
-    # One layer: dropout has nothing to act on, as in PyTorch.
-    single = nn.GRU(3, 4, dropout=0.5)
+    # One layer: dropout has nothing to act on, as in PyTorch (which warns).
+    with pytest.warns(UserWarning, match="num_layers=1"):
+        single = nn.GRU(3, 4, dropout=0.5)
     np.testing.assert_array_equal(single(x)[0].numpy(), single(x)[0].numpy())
 
 
@@ -303,6 +304,15 @@ def test_constructor_errors_are_clear():
         nn.GRU(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="LSTM.*hidden_size"):
         nn.LSTM(3, 0)
+
+
+def test_input_of_another_dtype_is_clear():
+    with pytest.raises(TypeError, match=r"LSTM.*float32.*float64"):
+        nn.LSTM(3, 4)(tg.zeros(5, 2, 3, dtype=tg.float64))
+    with pytest.raises(TypeError, match=r"GRU.*float32.*int64"):
+        nn.GRU(3, 4)(tg.zeros(5, 2, 3, dtype=tg.int64))
+    with pytest.raises(TypeError, match=r"LSTMCell.*float32.*float64"):
+        nn.LSTMCell(3, 4)(tg.zeros(2, 3, dtype=tg.float64))
 
 
 @pytest.mark.parametrize("name", CELLS)

@@ -10,6 +10,7 @@ PyTorch ``state_dict`` converted to arrays loads.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ def _recurrence(mode: str, x: Tensor, state: tuple, weights: list, reverse: bool
     if mode == "GRU":
         return _apply(ops.GRUSequence, x, *state, *weights, reverse=reverse)
     return _apply(ops.RNNSequence, x, *state, *weights, reverse=reverse,
-                nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
+                  nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
 
 
 def _shape_text(shape: tuple) -> str:
@@ -66,6 +67,9 @@ class RNNBase(Module):
         if proj_size:
             raise NotImplementedError(f"{name}: proj_size={proj_size} (projections) is not supported; use proj_size=0")
         self.proj_size = 0
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between recurrent layers, so with num_layers=1 it "
+                          f"does nothing (as in PyTorch, which warns the same)", UserWarning, stacklevel=3)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         if device is not None:
             check_device(device)  # anything but the CPU is a clear error
@@ -114,8 +118,10 @@ class RNNBase(Module):
             raise ShapeError(
                 f"{self._name}: expected input of shape {form.replace('H_in', str(self.input_size))} "
                 f"or unbatched (L, {self.input_size}) (input_size={self.input_size}), got shape {input.shape}")
-        if input.dtype.kind != "f":
-            raise TypeError(f"{self._name}: input must be a floating tensor, got dtype {input.dtype}")
+        weight_dtype = self.weight_ih_l0.dtype
+        if input.dtype != weight_dtype:
+            raise TypeError(f"{self._name}: input must have the parameters' dtype {weight_dtype}, got dtype "
+                            f"{input.dtype} (convert one of them with .to(...))")
         return input.ndim == 3
 
     def _check_state(self, what: str, state: Any, expected: tuple, batched: bool) -> None:
@@ -370,6 +376,9 @@ class RNNCellBase(Module):
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ShapeError(f"{name}: expected input of shape (N, {self.input_size}) or unbatched "
                              f"({self.input_size},) (input_size={self.input_size}), got shape {input.shape}")
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(f"{name}: input must have the parameters' dtype {self.weight_ih.dtype}, got dtype "
+                            f"{input.dtype} (convert one of them with .to(...))")
         batched = input.ndim == 2
         expected = (input.shape[0], self.hidden_size) if batched else (self.hidden_size,)
         out = []
