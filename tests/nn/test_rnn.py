@@ -220,7 +220,7 @@ def test_default_init_is_uniform_within_one_over_sqrt_hidden(name):
     values = np.concatenate([p.numpy().ravel() for p in layer.parameters()])
     assert np.abs(values).max() <= bound
     assert np.abs(values).max() > 0.95 * bound
-    assert abs(values.mean()) < 0.02 * bound * 10
+    assert abs(values.mean()) < 0.05 * bound
     np.testing.assert_allclose(values.std(), bound / math.sqrt(3), rtol=0.05)
 
 
@@ -344,15 +344,18 @@ def _char_lstm(lib, dtype):
             return self.head(out)
 
     model = CharLSTM()
-    return model.double() if lib is torch else model.to(dtype)
+    if lib is torch:
+        return model.double() if dtype == np.float64 else model
+    return model.to(dtype)
 
 
-def test_char_lstm_trains_in_lockstep_with_torch():
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)], ids=["float64", "float32"])
+def test_char_lstm_trains_in_lockstep_with_torch(dtype, tol):
     if not hasattr(nn, "Embedding"):
         pytest.skip("nn.Embedding not available yet")
     torch.manual_seed(0)
-    theirs = _char_lstm(torch, np.float64)
-    ours = _char_lstm(tg, np.float64)
+    theirs = _char_lstm(torch, dtype)
+    ours = _char_lstm(tg, dtype)
     _copy_weights(ours, theirs)
     opt = tg.optim.AdamW(ours.parameters(), lr=1e-2)
     topt = torch.optim.AdamW(theirs.parameters(), lr=1e-2)
@@ -368,10 +371,10 @@ def test_char_lstm_trains_in_lockstep_with_torch():
             lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
-        assert abs(losses[0] - losses[1]) < 1e-10, losses
+        assert abs(losses[0] - losses[1]) < tol, losses
     tparams = dict(theirs.named_parameters())
     for key, p in ours.named_parameters():
-        np.testing.assert_allclose(p.numpy(), tparams[key].detach().numpy(), atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(p.numpy(), tparams[key].detach().numpy(), atol=100 * tol, err_msg=key)
 
 
 @pytest.mark.slow
