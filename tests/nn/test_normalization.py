@@ -306,3 +306,15 @@ def test_stepthrough_tools_cover_the_norm_nodes(rng):
         module.zero_grad()
     steps = tg.backward_steps(fn(x))
     assert "BatchNorm" in str(steps) and "Embedding" in str(steps)
+
+
+def test_functional_norms_take_a_bias_without_a_weight(rng):
+    x, b3, b4 = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(3)
+    tf = torch.nn.functional
+    np.testing.assert_allclose(F.layer_norm(tg.tensor(x), (3,), None, tg.tensor(b3)).numpy(),
+                               tf.layer_norm(torch.tensor(x), (3,), None, torch.tensor(b3)).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(F.batch_norm(tg.tensor(x), None, None, None, tg.tensor(b4), True).numpy(),
+                               tf.batch_norm(torch.tensor(x), None, None, None, torch.tensor(b4), True).numpy(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(F.group_norm(tg.tensor(x), 3, None, tg.tensor(b3)).numpy(),
+                               tf.group_norm(torch.tensor(x), 3, None, torch.tensor(b3)).numpy(), rtol=1e-10)

@@ -19,7 +19,7 @@ from .._checks import check_int, check_number, check_positive
 from ..autograd import bump_version
 from ..device import check_device
 from ..dtypes import get_default_dtype
-from ..tensor import ShapeError, Tensor, _apply
+from ..tensor import ShapeError, Tensor, _apply, _wrap
 from .module import Module, Parameter
 
 __all__ = [
@@ -28,14 +28,11 @@ __all__ = [
 ]
 
 
-def _affine_tensors(input: Tensor, *tensors: Tensor | None) -> tuple[Tensor, ...]:  # noqa: A002
-    """The node's inputs: ``input`` then the weight and bias that are present (a bias needs a weight)."""
-    present = [input]
-    for tensor in tensors:
-        if tensor is None:
-            break
-        present.append(tensor)
-    return tuple(present)
+def _affine_tensors(input: Tensor, weight: Tensor | None, bias: Tensor | None) -> tuple[Tensor, ...]:  # noqa: A002
+    """The node's inputs: ``input``, then the weight and bias present (a bias alone gets a constant weight of 1)."""
+    if weight is None:
+        return (input,) if bias is None else (input, _wrap(np.ones(bias.shape, dtype=bias.dtype)), bias)
+    return (input, weight) if bias is None else (input, weight, bias)
 
 
 # ---------------------------------------------------------------------------
@@ -78,20 +75,27 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if tensor is not None and tensor.shape != (channels,):
             raise ShapeError(f"batch_norm: input of shape {input.shape} has {channels} channels (axis 1), "
                              f"so {name} must have shape ({channels},), got {tensor.shape}")
-    if not training:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        return _apply(ops.BatchNorm, *_affine_tensors(input, weight, bias), eps=eps, training=False,
-                      mean=running_mean.numpy(), var=running_var.numpy())
-    count = input.numel() // channels if channels else 0
-    if count <= 1:
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+    if training and input.numel() // max(channels, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                          f"shape {input.shape}")
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
+                weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float, eps: float) -> Tensor:
+    """`batch_norm` once its arguments are known to be valid (the layers check their own)."""
+    tensors = _affine_tensors(input, weight, bias)
+    if not training:
+        return _apply(ops.BatchNorm, *tensors, eps=eps, training=False, mean=running_mean.numpy(),
+                      var=running_var.numpy())
     stats: dict = {}  # the node computes the batch's mean and (biased) variance and hands them back here
-    out = _apply(ops.BatchNorm, *_affine_tensors(input, weight, bias), eps=eps, training=True, stats=stats)
+    out = _apply(ops.BatchNorm, *tensors, eps=eps, training=True, stats=stats)
     if running_mean is not None:
         _update_running(running_mean, stats["mean"], momentum)
     if running_var is not None:
+        count = input.numel() // input.shape[1]
         _update_running(running_var, stats["var"] * (count / (count - 1)), momentum)  # the unbiased variance
     return out
 
@@ -270,8 +274,8 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(count.numpy())
         use_batch_stats = self.training or self.running_mean is None
         tracked = not self.training or self.track_running_stats
-        return batch_norm(input, self.running_mean if tracked else None, self.running_var if tracked else None,
-                          self.weight, self.bias, use_batch_stats, factor, self.eps)
+        return _batch_norm(input, self.running_mean if tracked else None, self.running_var if tracked else None,
+                           self.weight, self.bias, use_batch_stats, factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
