@@ -63,14 +63,13 @@ class BatchNorm(Node):
     def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
                 eps: float, training: bool, mean: np.ndarray | None = None, var: np.ndarray | None = None,
                 stats: dict | None = None) -> np.ndarray:
-        shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
-        self.axes = axes = (0,) + tuple(range(2, x.ndim))
+        self.shape = shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
         self.training = training
         if training:
             count = x.size // x.shape[1]
-            mean = (np.add.reduce(x, axis=axes) / count).astype(x.dtype, copy=False)
+            mean = (channel_sums(x) / count).astype(x.dtype, copy=False)
             self.x_hat = x - mean.reshape(shape)
-            var = np.add.reduce(self.x_hat * self.x_hat, axis=axes) / count
+            var = channel_sums(self.x_hat * self.x_hat) / count
             if stats is not None:
                 stats["mean"], stats["var"] = mean, var
         else:
@@ -87,9 +86,9 @@ class BatchNorm(Node):
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         need = self.needs_input_grad
-        axes, x_hat = self.axes, self.x_hat
-        grad_bias = np.add.reduce(grad_out, axis=axes, keepdims=True)
-        grad_weight = np.add.reduce(grad_out * x_hat, axis=axes, keepdims=True)
+        x_hat = self.x_hat
+        grad_bias = channel_sums(grad_out)
+        grad_weight = channel_sums(grad_out * x_hat)
         grad_x = None
         if need[0]:
             scale = self.inv_std if self.weight is None else self.inv_std * self.weight
@@ -97,14 +96,34 @@ class BatchNorm(Node):
             if self.training:
                 # The closed form with g = grad_out * weight: the weight factors out of both means.
                 n = grad_out.size // grad_out.shape[1]
-                grad_x -= scale * grad_bias / n
-                grad_x -= x_hat * (scale * grad_weight / n)
+                grad_x -= scale * (grad_bias / n).reshape(self.shape)
+                grad_x -= x_hat * (scale * (grad_weight / n).reshape(self.shape))
         grads = [grad_x]
         if len(need) > 1:
-            grads.append(grad_weight.reshape(-1) if need[1] else None)
+            grads.append(grad_weight if need[1] else None)
         if len(need) > 2:
-            grads.append(grad_bias.reshape(-1) if need[2] else None)
+            grads.append(grad_bias if need[2] else None)
         return tuple(grads)
+
+
+def channel_sums(a: np.ndarray) -> np.ndarray:
+    """The sums of ``a`` over every axis but 1, shape (C,).
+
+    For (N, C) as a product with a vector of ones: BLAS runs it about twice as
+    fast as NumPy's reduction down axis 0 at the sizes of a training batch.
+    """
+    if a.ndim == 2:
+        key = (a.shape[0], a.dtype)
+        ones = _ONES.get(key)
+        if ones is None:
+            ones = _ONES[key] = np.ones(a.shape[0], dtype=a.dtype)
+            ones.flags.writeable = False
+        return np.dot(ones, a)
+    return np.add.reduce(a, axis=(0,) + tuple(range(2, a.ndim)))
+
+
+#: Vectors of ones for `channel_sums`, one per (length, dtype) met (batch sizes: a handful).
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
 class LayerNorm(Node):
