@@ -982,3 +982,21 @@ def test_linear_any_leading_shape_against_finite_differences(shape):
     x = tg.randn(*shape, requires_grad=True, dtype=tg.float64)
     assert tg.nn.functional.linear(x, w, b).shape == shape[:-1] + (3,)
     assert tg.gradcheck(lambda a, c, d: tg.nn.functional.linear(a, c, d), x, w, b)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3), (2, 3, 4), (2, 3, 4, 5)])
+@pytest.mark.parametrize("cls", ["Softmax", "LogSoftmax"])
+def test_softmax_without_dim_takes_torchs_implicit_dim_and_warns(cls, shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        ours = getattr(nn, cls)()(tg.tensor(x, dtype=tg.float64)).numpy()
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        theirs = getattr(torch.nn, cls)()(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_activations_accept_torchs_inplace_flag():
+    x = tg.tensor([-1.0, 2.0])
+    np.testing.assert_array_equal(nn.ReLU(inplace=True)(x).numpy(), [0.0, 2.0])
+    np.testing.assert_array_equal(nn.LeakyReLU(0.5, inplace=True)(x).numpy(), [-0.5, 2.0])
+    assert repr(nn.ReLU(inplace=True)) == repr(torch.nn.ReLU(inplace=True))

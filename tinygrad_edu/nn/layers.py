@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -71,10 +72,21 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    ``inplace`` is accepted so PyTorch code runs; the result is computed out
+    of place either way (the same numbers, and the input keeps its values).
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return input.relu()
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Tanh(Module):
@@ -92,11 +104,12 @@ class Sigmoid(Module):
 
 
 class LeakyReLU(Module):
-    """x for x > 0, else negative_slope * x."""
+    """x for x > 0, else negative_slope * x (``inplace`` accepted, computed out of place as `ReLU`)."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return F.leaky_relu(input, self.negative_slope)
@@ -105,25 +118,34 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class Softmax(Module):
-    """softmax along ``dim``."""
+def _implicit_softmax_dim(name: str, ndim: int) -> int:
+    """PyTorch's choice when ``dim`` is omitted (deprecated there too): 0 for 0-, 1- and 3-d input, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated (as in PyTorch). Change the call "
+                  f"to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
 
-    def __init__(self, dim: int) -> None:
+
+class Softmax(Module):
+    """softmax along ``dim`` (``dim=None``: PyTorch's deprecated implicit choice, with its warning)."""
+
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.softmax(self.dim)
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("softmax", input.ndim)
+        return input.softmax(dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
-    """log_softmax along ``dim``."""
+    """log_softmax along ``dim`` (``dim=None`` as `Softmax`)."""
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.log_softmax(self.dim)
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("log_softmax", input.ndim)
+        return input.log_softmax(dim)
 
 
 class Dropout(Module):
