@@ -1231,3 +1231,24 @@ def test_a_model_converted_after_the_optimizer_was_built_is_a_clear_error_not_a_
     optimizer = optim.Adam(model.parameters(), lr=0.1)
     optimizer.step()
     assert all(p.dtype == np.float64 for p in model.parameters())
+
+
+def test_building_an_optimizer_after_the_forward_pass_keeps_the_graph_usable_as_in_torch():
+    torch = pytest.importorskip("torch")
+    w = tg.tensor([1.0, -2.0], requires_grad=True)
+    wt = torch.tensor([1.0, -2.0], requires_grad=True)
+    loss, loss_t = (w * w).sum() + w[0], (wt * wt).sum() + wt[0]
+    optimizer, optimizer_t = optim.Adam([w], lr=0.1), torch.optim.Adam([wt], lr=0.1)
+    loss.backward()
+    loss_t.backward()                    # neither construction changed a value: both graphs still work
+    np.testing.assert_array_equal(w.grad.numpy(), wt.grad.numpy())
+    optimizer.step()
+    optimizer_t.step()
+    np.testing.assert_allclose(w.numpy(), wt.detach().numpy(), rtol=1e-6)
+    stale, stale_t = (w * w).sum(), (wt * wt).sum()
+    optimizer.step()
+    optimizer_t.step()                   # a step does change values: a graph from before it refuses, in both
+    with pytest.raises(RuntimeError):
+        stale_t.backward()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        stale.backward()

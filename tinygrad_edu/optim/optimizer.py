@@ -89,9 +89,14 @@ _grad_of = Tensor.grad.fget if isinstance(vars(Tensor).get("grad"), property) el
 
 
 def share(tensor: Tensor, array: np.ndarray) -> np.ndarray:
-    """Make ``tensor`` hold ``array`` (PyTorch's ``set_``); return the array it now reports from ``numpy()``."""
-    with no_grad():
-        return tensor.set_(array).numpy()
+    """Make ``tensor`` hold ``array`` (equal values); return the array it now reports from ``numpy()``.
+
+    Through ``tensor.data = array``, which, as in PyTorch, bumps no version
+    counter: the values do not change, so a graph built before the optimizer
+    (or before it took in rebound values) still backpropagates.
+    """
+    tensor.data = array
+    return tensor.numpy()
 
 
 class FlatGroup:
