@@ -204,6 +204,19 @@ def _float_dtype(dtype: Any) -> Any:
     return dtype or get_default_dtype()
 
 
+def _affine_parameters(module: Module, shape: Any, affine: bool, bias: bool, dtype: Any) -> None:
+    """A norm layer's learned scale ``weight`` (ones) and shift ``bias`` (zeros), or ``None`` as PyTorch has them."""
+    dtype = _float_dtype(dtype)
+    if affine:
+        module.weight = Parameter(Tensor(np.ones(shape), dtype=dtype))
+    else:
+        module.register_parameter("weight", None)
+    if affine and bias:
+        module.bias = Parameter(Tensor(np.zeros(shape), dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     """What `BatchNorm1d` and `BatchNorm2d` share; they differ only in the input shapes they accept."""
 
@@ -220,16 +233,7 @@ class _BatchNorm(Module):
         self.momentum = None if momentum is None else check_number(who, "momentum", momentum, low=0, high=1)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         self.use_bias = bool(bias)
-        dtype = _float_dtype(dtype)
-        if self.affine:
-            self.weight = Parameter(Tensor(np.ones(num_features), dtype=dtype))
-            if self.use_bias:
-                self.bias = Parameter(Tensor(np.zeros(num_features), dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, self.affine, self.use_bias, dtype)
         if self.track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(num_features), dtype=dtype))
             self.register_buffer("running_var", Tensor(np.ones(num_features), dtype=dtype))
@@ -364,16 +368,7 @@ class LayerNorm(Module):
         self.normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
         self.eps = check_positive("LayerNorm", "eps", eps)
         self.elementwise_affine, self.use_bias = bool(elementwise_affine), bool(bias)
-        dtype = _float_dtype(dtype)
-        if self.elementwise_affine:
-            self.weight = Parameter(Tensor(np.ones(self.normalized_shape), dtype=dtype))
-            if bias:
-                self.bias = Parameter(Tensor(np.zeros(self.normalized_shape), dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, self.elementwise_affine, bias, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         _check_trailing(f"LayerNorm({self.normalized_shape})", input, self.normalized_shape, None)
@@ -419,16 +414,7 @@ class GroupNorm(Module):
                              f"{num_channels} and num_groups={num_groups}")
         self.eps = check_positive("GroupNorm", "eps", eps)
         self.affine, self.use_bias = bool(affine), bool(bias)
-        dtype = _float_dtype(dtype)
-        if self.affine:
-            self.weight = Parameter(Tensor(np.ones(num_channels), dtype=dtype))
-            if self.use_bias:
-                self.bias = Parameter(Tensor(np.zeros(num_channels), dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_channels, self.affine, self.use_bias, dtype)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         if input.ndim < 2 or input.shape[1] != self.num_channels:
