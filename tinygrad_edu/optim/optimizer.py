@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import bump_version, enable_grad, no_grad
+from ..autograd import bump_version, enable_grad
 from ..tensor import ShapeError, Tensor
 from .explain import Recording, UpdateExplanation, explain_step, remember_step
 
@@ -184,8 +184,8 @@ class FlatGroup:
                                      f"{array.shape}; build a new optimizer for the new parameters")
                 if array is not held[i] and array.dtype != self.dtype:
                     raise TypeError(f"step: parameter {i} changed dtype from {self.dtype} to {array.dtype} "
-                                    f"after the optimizer was built (model.to(...) after optim.X(model.parameters())?); "
-                                    f"build the optimizer after converting the model")
+                                    f"after the optimizer was built (model.to(...) after "
+                                    f"optim.X(model.parameters())?); build the optimizer after converting the model")
                 if grad.shape != views[i].shape:
                     raise ShapeError(f"step: parameter of shape {views[i].shape} has a gradient of shape "
                                      f"{grad.shape}")
