@@ -598,3 +598,28 @@ def test_a_string_given_to_to_is_a_device_as_in_torch():
         torch.ones(2).to("float64")
     with pytest.raises(RuntimeError, match="'float64' is not available"):
         tg.ones(2).to("float64")
+
+
+def test_set_materialize_grads_false_hands_none_for_unused_outputs_as_torch():
+    seen = {}
+
+    def define(lib):
+        class Pair(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.set_materialize_grads(False)
+                return x * 2, x * 3
+
+            @staticmethod
+            def backward(ctx, grad_a, grad_b):
+                seen[lib.__name__] = grad_b
+                return grad_a * 2 if grad_b is None else grad_a * 2 + grad_b * 3
+
+        return Pair
+
+    for lib in (tg, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        a, _ = define(lib).apply(x)
+        a.sum().backward()
+        np.testing.assert_array_equal(np.asarray(x.grad.numpy()), [2.0, 2.0])
+    assert seen["tinygrad_edu"] is None and seen["torch"] is None

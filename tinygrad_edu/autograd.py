@@ -200,6 +200,7 @@ class Node:
     saved_versions: tuple | None = None  # ((counter, version, what), ...) checked before backward
     retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
     forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
+    materialize_grads = True  # outputs no gradient reached get zeros (a Function's ctx may turn it off)
     scope: tuple = ()  # ((module name, class name), ...) from outermost to innermost, only inside `record_scopes`
 
     #: Whether the engine records versions for this class (derived from the two above).
@@ -397,6 +398,8 @@ def _owner(array: np.ndarray) -> np.ndarray:
 
 def _zeros_for_missing(node: Node, grad_outs: list) -> list:
     """A node with several outputs gets zeros for the outputs no gradient reached (as PyTorch does)."""
+    if not node.materialize_grads:
+        return grad_outs
     return [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grad_outs, node.output_meta)]
 
 
@@ -530,7 +533,6 @@ class _FunctionNode(Node):
         self.function = function
         self.to_save: tuple = ()
         self.non_differentiable: set[int] = set()
-        self.materialize_grads = True
 
     @property
     def name(self) -> str:
@@ -663,27 +665,19 @@ class Function:
                                     if isinstance(t, Tensor)) or None
         del node.to_save
         record = _grad_enabled and True in engine_needs
-        wrapped = []
-        for k, out in enumerate(outputs):
-            differentiable = record and id(out) not in node.non_differentiable and out._data.dtype.kind == "f"
-            if any(out is a for a in inputs) or out._ctx is not None:
-                out = _wrap(out._data)  # an input returned as it is becomes a new tensor sharing its storage
-            else:
-                out._ctx = None
-            if differentiable:
-                out._requires_grad = True
-                out._ctx = node
-                out._seq = node.seq if node.seq >= 0 else -1
-                if len(outputs) > 1:
-                    out._out_index = k
-            wrapped.append(out)
         if record:
             node.seq = next(creation_counter)
             node.n_outputs = len(outputs)
-            if len(outputs) > 1:
-                node.output_meta = [(o.shape, o.dtype) for o in wrapped]
-            for out in wrapped:
-                if out._ctx is node:
-                    out._seq = node.seq
-        # Saved outputs: their versions were taken before they joined the graph; that is the value backward sees.
+        wrapped = []
+        for k, out in enumerate(outputs):
+            differentiable = record and id(out) not in node.non_differentiable and out._data.dtype.kind == "f"
+            if out._ctx is not None or any(out is a for a in inputs):
+                out = _wrap(out._data)  # an input returned as it is becomes a new tensor sharing its storage
+            if differentiable:
+                out._requires_grad, out._ctx, out._seq = True, node, node.seq
+                if k:
+                    out._out_index = k
+            wrapped.append(out)
+        if record and len(outputs) > 1:
+            node.output_meta = [(o.shape, o.dtype) for o in wrapped]
         return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]

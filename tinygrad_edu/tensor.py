@@ -652,7 +652,6 @@ class Tensor:
         source = values if isinstance(values, Tensor) else _wrap(np.asarray(values))
         if autograd._grad_enabled and (self._requires_grad or source._requires_grad):
             return self._inplace(name, lambda t: _apply(ops.Overwrite, t, source), source)
-        self._check_leaf_inplace(name)
         self._data[...] = source._data
         self._vc[0] += 1
         return self
