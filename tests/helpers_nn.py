@@ -13,6 +13,16 @@ def to_torch(array: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
     return torch.tensor(np.asarray(array).copy(), requires_grad=requires_grad)
 
 
+def t64(array: np.ndarray, requires_grad: bool = False) -> tg.Tensor:
+    """A float64 library tensor of ``array``."""
+    return tg.tensor(np.array(array, dtype=np.float64), requires_grad=requires_grad, dtype=tg.float64)
+
+
+def tg_of(array: np.ndarray) -> tg.Tensor:
+    """A library tensor of ``array`` keeping its dtype (bool or float64 masks)."""
+    return tg.tensor(array, dtype=array.dtype)
+
+
 def copy_linear(tg_layer: tg.nn.Linear, torch_layer: torch.nn.Linear) -> None:
     """Copy a tinygrad_edu Linear's parameters into a torch Linear of the same shape."""
     with torch.no_grad():

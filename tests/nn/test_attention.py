@@ -11,31 +11,21 @@ from tinygrad_edu.nn import functional as F
 
 torch = pytest.importorskip("torch")
 
+try:  # tests/ is on the path when pytest runs from the repository root
+    from helpers_nn import assert_close, t64, tg_of
+    from helpers_nn import to_torch as torch_of
+except ImportError:  # pragma: no cover - run as a package
+    from tests.helpers_nn import assert_close, t64, tg_of
+    from tests.helpers_nn import to_torch as torch_of
+
 # PyTorch warns when the two masks differ in type (bool and float); the merged result is still defined.
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 
 RNG = np.random.default_rng(0)
 
 
-def t64(array: np.ndarray, requires_grad: bool = False) -> tg.Tensor:
-    return tg.tensor(np.array(array, dtype=np.float64), requires_grad=requires_grad, dtype=tg.float64)
-
-
-def tg_of(array: np.ndarray) -> tg.Tensor:
-    """A library tensor of ``array`` keeping its dtype (bool or float64 masks)."""
-    return tg.tensor(array, dtype=array.dtype)
-
-
-def torch_of(array: np.ndarray, requires_grad: bool = False):
-    return torch.tensor(np.array(array), requires_grad=requires_grad)
-
-
 def close(actual, expected, rtol=1e-9, atol=1e-11) -> None:
-    if isinstance(actual, tg.Tensor):
-        actual = actual.numpy()
-    if isinstance(expected, torch.Tensor):
-        expected = expected.detach().numpy()
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+    assert_close(actual, expected, rtol=rtol, atol=atol)
 
 
 def bool_mask(shape: tuple, rng=RNG) -> np.ndarray:

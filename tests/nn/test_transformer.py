@@ -10,29 +10,20 @@ from tinygrad_edu import nn
 
 torch = pytest.importorskip("torch")
 
+try:  # tests/ is on the path when pytest runs from the repository root
+    from helpers_nn import assert_close, t64, tg_of
+    from helpers_nn import to_torch as torch_of
+except ImportError:  # pragma: no cover - run as a package
+    from tests.helpers_nn import assert_close, t64, tg_of
+    from tests.helpers_nn import to_torch as torch_of
+
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
 
 RNG = np.random.default_rng(1)
 
 
-def t64(array: np.ndarray, requires_grad: bool = False) -> tg.Tensor:
-    return tg.tensor(np.array(array, dtype=np.float64), requires_grad=requires_grad, dtype=tg.float64)
-
-
-def tg_of(array: np.ndarray) -> tg.Tensor:
-    return tg.tensor(array, dtype=array.dtype)
-
-
-def torch_of(array: np.ndarray, requires_grad: bool = False):
-    return torch.tensor(np.array(array), requires_grad=requires_grad)
-
-
 def close(actual, expected, rtol=1e-9, atol=1e-10) -> None:
-    if isinstance(actual, tg.Tensor):
-        actual = actual.numpy()
-    if isinstance(expected, torch.Tensor):
-        expected = expected.detach().numpy()
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+    assert_close(actual, expected, rtol=rtol, atol=atol)
 
 
 def load_into_torch(ours, theirs) -> None:
