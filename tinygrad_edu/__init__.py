@@ -9,6 +9,10 @@ written here moves to PyTorch by changing the import.
 
 from __future__ import annotations
 
+from . import memory
+
+memory._keep_on_import()  # before the first large array: see tinygrad_edu.memory
+
 from . import (  # factories first: it attaches tg.zeros & co. to Tensor as static methods
     autograd,
     data,
@@ -140,6 +144,7 @@ __all__ = [
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
+    "memory",
 ]
 
 
