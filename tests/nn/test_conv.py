@@ -13,6 +13,7 @@ from tinygrad_edu import nn
 
 F = nn.functional
 TF = torch.nn.functional
+pytestmark = pytest.mark.usefixtures("op_path")  # the compiled kernels and the NumPy form alike
 
 
 def _pair(module_tg, module_torch):
@@ -253,7 +254,8 @@ def _train(model, x, y, epochs: int, lr: float, batch_size: int = 32) -> None:
 
 
 @pytest.mark.slow
-def test_small_cnn_learns_digits():
+@pytest.mark.parametrize("op_path", ["compiled"], indirect=True)  # training: the default path only
+def test_small_cnn_learns_digits(op_path):
     """The zoo's cnn_digits model: 98-99 % on the held-out 450 digits over seeds 0-4 (about 2 s)."""
     pytest.importorskip("sklearn")
     tg.manual_seed(0)
@@ -267,7 +269,8 @@ def test_small_cnn_learns_digits():
 
 
 @pytest.mark.slow
-def test_small_cnn_learns_mnist_5k():
+@pytest.mark.parametrize("op_path", ["compiled"], indirect=True)  # training: the default path only
+def test_small_cnn_learns_mnist_5k(op_path):
     """A small CNN on the 4,000/1,000 MNIST split: 96 % on held-out digits (about 8 s on a quiet core).
 
     The zoo's narrower cnn_mnist (8 and 16 channels) reaches only 95.0-95.4 % in 8 epochs over

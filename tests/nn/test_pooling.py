@@ -11,6 +11,7 @@ from tinygrad_edu import nn
 
 F = nn.functional
 TF = torch.nn.functional
+pytestmark = pytest.mark.usefixtures("op_path")  # the compiled kernels and the NumPy form alike
 
 
 def _compare(fn, fn_t, x_np, seed=0):

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Node
+from ._fast import compiled
 
 __all__ = ["ConvNd", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "max_pool2d_indices", "adaptive_pool_matrix"]
 
@@ -102,15 +103,19 @@ class ConvNd(Node):
         out_h = (xp.shape[2] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         out_w = (xp.shape[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         self.padded_shape, self.out_size = xp.shape, (out_h, out_w)
-        # im2col: (N, C, KH, KW, OH, OW) view -> (N, g, C/g * KH * KW, OH * OW), the one copy.
-        cols = _windows(xp, (kh, kw), stride, dilation, (out_h, out_w)).reshape(
-            n, groups, c_group * kh * kw, out_h * out_w)
         self.weight2 = weight.reshape(groups, out_c // groups, c_group * kh * kw)
-        if self.needs_input_grad[1]:
-            self.cols = cols
-        out = np.matmul(self.weight2, cols).reshape(n, out_c, out_h, out_w)  # (N, g, C_out/g, P) in NCHW order
-        if bias is not None:
-            out += bias[:, None, None]
+        self.fast = compiled()
+        if self.fast is not None:
+            out = self._forward_compiled(xp, bias)
+        else:
+            # im2col: (N, C, KH, KW, OH, OW) view -> (N, g, C/g * KH * KW, OH * OW), the one copy.
+            cols = _windows(xp, (kh, kw), stride, dilation, (out_h, out_w)).reshape(
+                n, groups, c_group * kh * kw, out_h * out_w)
+            if self.needs_input_grad[1]:
+                self.cols = cols
+            out = np.matmul(self.weight2, cols).reshape(n, out_c, out_h, out_w)  # (N, g, C_out/g, P): NCHW
+            if bias is not None:
+                out += bias[:, None, None]
         if dims == 1:
             out = out[:, :, 0, :]
         return out[0] if self.unbatched else out
@@ -119,6 +124,16 @@ class ConvNd(Node):
         need = self.needs_input_grad
         n, c, _, _ = self.x_shape
         out_c, c_group, kh, kw = self.weight_shape
+        if self.fast is not None:
+            grad_xp, grad_w, grad_b = self._backward_compiled(grad_out.reshape(n, out_c, -1))
+            grad_x = None if grad_xp is None else _unpad_grad(grad_xp, self.x_shape, self.padding, self.padding_mode)
+            grad_w = None if grad_w is None else grad_w.reshape(self.weight_shape)
+            if self.dims == 1:
+                grad_x = None if grad_x is None else grad_x[:, :, 0, :]
+                grad_w = None if grad_w is None else grad_w[:, :, 0, :]
+            if self.unbatched and grad_x is not None:
+                grad_x = grad_x[0]
+            return (grad_x, grad_w, grad_b)[: len(need)]
         g = grad_out.reshape(n, self.groups, out_c // self.groups, -1)  # (N, g, C_out/g, P)
         grad_x = grad_w = grad_b = None
         if need[0]:
@@ -171,6 +186,47 @@ class ConvNd(Node):
         return flat[:, :, :hp * wp].reshape(n, c, hp, wp)
 
 
+    # The compiled path: the same products with the batch folded into the columns' width.
+    # cols is laid out (C, KH, KW, N, OH, OW), written by one compiled pass (ops.kernels.im2col), so
+    # each product is ONE matrix product over N * P columns instead of N small ones (at the digits
+    # CNN's 4 x 4 planes, 64 products of 16 columns each were a third of the step), and the weight's
+    # gradient needs no sum over the batch afterwards.
+
+    def _forward_compiled(self, xp: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        n, c, _, _ = xp.shape
+        out_c, c_group, kh, kw = self.weight_shape
+        (oh, ow), groups = self.out_size, self.groups
+        cols = np.empty((c, kh, kw, n, oh, ow), dtype=xp.dtype)
+        self.fast.im2col(kh, kw, *self.stride, *self.dilation)(xp, cols)
+        cols = cols.reshape(groups, c_group * kh * kw, n * oh * ow)
+        if self.needs_input_grad[1]:
+            self.cols = cols
+        out_t = np.matmul(self.weight2, cols).reshape(out_c, n, oh, ow)  # (g, C_out/g, N*P) = (C_out, N, ...)
+        out = np.empty((n, out_c, oh, ow), dtype=out_t.dtype)
+        np.copyto(out.transpose(1, 0, 2, 3), out_t)  # to NCHW
+        if bias is not None:
+            out += bias[:, None, None]
+        return out
+
+    def _backward_compiled(self, grad_out: np.ndarray) -> tuple:
+        """(dL/d(padded x), dL/dW2, dL/db) from grad_out (N, C_out, P)."""
+        need = self.needs_input_grad
+        n, c, hp, wp = self.padded_shape
+        out_c, c_group, kh, kw = self.weight_shape
+        (oh, ow), groups = self.out_size, self.groups
+        g = np.ascontiguousarray(grad_out.transpose(1, 0, 2)).reshape(groups, out_c // groups, n * oh * ow)
+        grad_xp = grad_w = grad_b = None
+        if need[0]:
+            grad_cols = np.matmul(self.weight2.transpose(0, 2, 1), g).reshape(c, kh, kw, n, oh, ow)
+            grad_xp = np.zeros((n, c, hp, wp), dtype=grad_out.dtype)
+            self.fast.col2im(kh, kw, *self.stride, *self.dilation)(grad_cols, grad_xp)
+        if need[1]:
+            grad_w = np.matmul(g, self.cols.transpose(0, 2, 1))
+        if len(need) > 2 and need[2]:
+            grad_b = g.reshape(out_c, -1).sum(axis=1)
+        return grad_xp, grad_w, grad_b
+
+
 def _pool_setup(node: Node, x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
                 ceil_mode: bool) -> tuple:
     """Flatten leading axes to one, and work out the output size and the extra right padding ceil_mode needs."""
@@ -209,7 +265,8 @@ def _running_max(candidates: list) -> tuple[np.ndarray, np.ndarray]:
     best = candidates[0]
     which = np.zeros(best.shape, dtype=np.int8)
     for k in range(1, len(candidates)):
-        better = candidates[k] > best  # strictly: a tie keeps the earlier index
+        better = candidates[k] > best  # strictly: a tie keeps the earlier index; a NaN always wins (PyTorch's rule)
+        better |= np.isnan(candidates[k])
         best = np.maximum(best, candidates[k])
         # indices only grow along the loop, so "k where better, else unchanged" is a maximum
         which = np.maximum(which, better.view(np.int8) * np.int8(k))
@@ -227,11 +284,17 @@ class MaxPool2d(Node):
                 ceil_mode: bool = False) -> np.ndarray:
         x, out_size, pads = _pool_setup(self, x, kernel_size, stride, padding, dilation, ceil_mode)
         xp = _pad(x, pads, value=-np.inf)
+        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_size
+        fast = compiled()
+        if fast is not None:  # the same rule in one compiled pass (ops.kernels.max_pool2d)
+            out = np.empty((xp.shape[0], oh, ow), dtype=xp.dtype)
+            self.argmax = np.empty(out.shape, dtype=np.int32)
+            fast.max_pool2d(kh, kw, sh, sw, dh, dw)(xp, out, self.argmax)
+            return out.reshape(self.x_shape[:-2] + out_size)
         # The window's maximum is the maximum over its rows of each row's maximum: a running maximum
         # over the KW column offsets (strided slices, every input row), then over the KH row offsets,
         # KH + KW vectorised passes and no copy of the windows. A later element replaces the best so
         # far only if strictly larger, so a tie keeps the first, as PyTorch's kernel does.
-        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_size
         row_max, col = _running_max([xp[:, :, j * dw:j * dw + sw * (ow - 1) + 1:sw] for j in range(kw)])
         out, row = _running_max([row_max[:, i * dh:i * dh + sh * (oh - 1) + 1:sh] for i in range(kh)])
         col_of_row = np.zeros(out.shape, dtype=np.int8)  # the column offset within the chosen row
@@ -244,6 +307,13 @@ class MaxPool2d(Node):
         g = grad_out.reshape((-1,) + self.out_size)
         argmax = self.argmax
         kw = self.kernel[1]
+        fast = compiled()
+        if fast is not None:  # the same scatter in one compiled pass
+            (top, bottom), (left, right) = self.pool_padding
+            h, w = self.x_shape[-2:]
+            grad_xp = np.zeros((g.shape[0], h + top + bottom, w + left + right), dtype=g.dtype)
+            fast.max_pool2d_backward(*self.kernel, *self.stride, *self.dilation)(g, argmax, grad_xp)
+            return (grad_xp[:, top:top + h, left:left + w].reshape(self.x_shape),)
         # the gradient reaching offset (i, j): grad_out where that offset held the maximum (a 0/1 product,
         # branch-free, see `_running_max`)
         return (_col2im_pool(self, lambda i, j: g * (argmax == i * kw + j), grad_out.dtype),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Node
+from ._fast import ELEMENTWISE_THRESHOLD, compiled
 
 # ---------------------------------------------------------------------------
 # Binary elementwise
@@ -214,16 +215,26 @@ class Tanh(Node):
 
 
 class Relu(Node):
-    """out = max(x, 0);  d/dx = 1 where x > 0, else 0 (0 at x = 0, as in PyTorch)."""
+    """out = max(x, 0);  d/dx = 1 where out > 0, else 0 (0 at x = 0; NaN passes its gradient, as in PyTorch)."""
 
     saves_output = True  # as PyTorch, which keeps relu's result
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.mask = x > 0
+        self.fast = fast = compiled() if x.size >= ELEMENTWISE_THRESHOLD and x.dtype.kind == "f" else None
+        if fast is not None:  # the same rule in one compiled pass (ops.kernels.relu)
+            self.out = np.empty_like(x)
+            fast.relu(np.ascontiguousarray(x).reshape(-1), self.out.reshape(-1))
+            return self.out
+        self.zeroed = x <= 0  # PyTorch's threshold_backward: no gradient where out <= 0 (NaN is not)
         return np.maximum(x, 0)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out * self.mask,)
+        if self.fast is not None:
+            grad_x = np.empty_like(self.out, dtype=np.result_type(grad_out, self.out))
+            self.fast.relu_backward(np.ascontiguousarray(np.broadcast_to(grad_out, grad_x.shape)).reshape(-1),
+                                     self.out.reshape(-1), grad_x.reshape(-1))
+            return (grad_x,)
+        return (np.where(self.zeroed, 0, grad_out),)
 
 
 class Abs(Node):
