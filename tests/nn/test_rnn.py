@@ -12,6 +12,7 @@ import tinygrad_edu as tg
 from tinygrad_edu import nn
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("op_path")  # the compiled LSTM cell and the NumPy loop alike
 
 LAYERS = ["RNN", "LSTM", "GRU"]
 CELLS = ["RNNCell", "LSTMCell", "GRUCell"]
@@ -378,7 +379,8 @@ def test_char_lstm_trains_in_lockstep_with_torch(dtype, tol):
 
 
 @pytest.mark.slow
-def test_lstm_learns_the_adding_task():
+@pytest.mark.parametrize("op_path", ["compiled"], indirect=True)  # training: the default path only
+def test_lstm_learns_the_adding_task(op_path):
     """Sum the two marked numbers of a sequence (Hochreiter & Schmidhuber's adding problem), T = 10."""
     tg.manual_seed(0)
     rng = np.random.default_rng(0)

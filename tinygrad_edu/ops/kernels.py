@@ -27,7 +27,8 @@ import functools
 
 import numba
 
-__all__ = ["enabled", "ENABLED", "max_pool2d", "max_pool2d_backward", "col2im", "im2col", "relu", "relu_backward"]
+__all__ = ["enabled", "ENABLED", "max_pool2d", "max_pool2d_backward", "col2im", "im2col", "relu", "relu_backward",
+           "lstm_cell", "lstm_cell_backward"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
@@ -175,3 +176,54 @@ def relu_backward(grad_out, out, grad_x):  # noqa: ANN001, ANN201
     zero = grad_x.dtype.type(0)
     for k in range(grad_out.size):
         grad_x[k] = zero if out[k] <= 0 else grad_out[k]
+
+
+# ---------------------------------------------------------------------------
+# The LSTM cell: the gate arithmetic of one time step, feature-major (rows, batch)
+#
+# Only arithmetic here: numba's tanh and exp are scalar library calls (no SIMD
+# maths library here: measured 38x slower than NumPy's tanh), so the ops keep
+# the transcendental functions in NumPy and hand the rest to these loops.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def lstm_cell(z, c_prev, c):  # noqa: ANN001, ANN201
+    """Finish the gates and update the cell: z (4H, B) holds tanh(x/2) for i, f, o and tanh(x) for g.
+
+    In place, i, f, o become sigmoid(x) = (1 + tanh(x/2)) / 2; then
+    c = f * c_prev + i * g.
+    """
+    size = c.shape[0]
+    half = z.dtype.type(0.5)
+    for k in range(size):
+        for b in range(c.shape[1]):
+            i = half + half * z[k, b]
+            f = half + half * z[size + k, b]
+            z[k, b], z[size + k, b] = i, f
+            z[3 * size + k, b] = half + half * z[3 * size + k, b]
+            c[k, b] = f * c_prev[k, b] + i * z[2 * size + k, b]
+
+
+@kernel
+def lstm_cell_backward(grad_h, grad_out, grad_c, z, c_prev, tanh_c, d, grad_c_prev):  # noqa: ANN001, ANN201
+    """One step of the LSTM's backward: dL/d[i f g o] (pre-activation) into ``d``, dL/dc_{t-1} into grad_c_prev.
+
+    With dh = grad_h + grad_out (from step t + 1 and from the output) and the
+    activated gates z = [i f g o]:
+    dc = grad_c + dh * o * (1 - tanh(c)^2); di = dc g i (1 - i), df = dc c_prev f (1 - f),
+    dg = dc i (1 - g^2), do = dh tanh(c) o (1 - o); dL/dc_{t-1} = dc * f.
+    """
+    size = grad_h.shape[0]
+    one = z.dtype.type(1)
+    for k in range(size):
+        for b in range(grad_h.shape[1]):
+            dh = grad_h[k, b] + grad_out[k, b]
+            tc = tanh_c[k, b]
+            i, f, g, o = z[k, b], z[size + k, b], z[2 * size + k, b], z[3 * size + k, b]
+            dc = grad_c[k, b] + dh * (o * (one - tc * tc))
+            d[k, b] = dc * g * (i * (one - i))
+            d[size + k, b] = dc * c_prev[k, b] * (f * (one - f))
+            d[2 * size + k, b] = dc * i * (one - g * g)
+            d[3 * size + k, b] = dh * tc * (o * (one - o))
+            grad_c_prev[k, b] = dc * f
