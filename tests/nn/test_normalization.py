@@ -10,6 +10,7 @@ from tinygrad_edu import nn
 from tinygrad_edu.nn import functional as F
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("op_path")  # the compiled kernels and the NumPy form alike
 
 
 def _randomize(module: nn.Module, rng: np.random.Generator) -> None:

@@ -24,11 +24,13 @@ here too: ``error_model='numpy'``, loops from 0 over slices).
 from __future__ import annotations
 
 import functools
+import math
 
 import numba
 
 __all__ = ["enabled", "ENABLED", "max_pool2d", "max_pool2d_backward", "col2im", "im2col", "relu", "relu_backward",
-           "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3"]
+           "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3",
+           "layer_norm", "layer_norm_backward"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
@@ -227,6 +229,66 @@ def lstm_cell_backward(grad_h, grad_out, grad_c, z, c_prev, tanh_c, d, grad_c_pr
             d[2 * size + k, b] = dc * i * (one - g * g)
             d[3 * size + k, b] = dh * tc * (o * (one - o))
             grad_c_prev[k, b] = dc * f
+
+
+# ---------------------------------------------------------------------------
+# Row-wise normalisation
+#
+# A layer norm standardises rows of a few dozen values: NumPy's reductions
+# along a short last axis cost a few ns per element and each formula line is a
+# pass; here each row is read once per sum. The sums may be reassociated (the
+# only fast-math flag, so they vectorise); like NumPy's pairwise sums they are
+# then not the sequential order, and equally accurate.
+# ---------------------------------------------------------------------------
+
+
+def row_kernel(function):  # noqa: ANN001, ANN201 - a decorator
+    """Compile a loop over rows whose sums may be reassociated (vectorised)."""
+    return numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})(function)
+
+
+@row_kernel
+def layer_norm(x, weight, bias, eps, out, x_hat, inv_std):  # noqa: ANN001, ANN201
+    """Each row of x (R, N): x_hat = (x - mean) / sqrt(var + eps) (biased var), out = x_hat * weight + bias."""
+    n = x.shape[1]
+    eps_ = x.dtype.type(eps)
+    for r in range(x.shape[0]):
+        row = x[r]
+        total = x.dtype.type(0)
+        for j in range(n):
+            total += row[j]
+        mean = total / n
+        squares = x.dtype.type(0)
+        for j in range(n):
+            centred = row[j] - mean
+            squares += centred * centred
+        inv = x.dtype.type(1) / math.sqrt(squares / n + eps_)
+        inv_std[r] = inv
+        for j in range(n):
+            standard = (row[j] - mean) * inv
+            x_hat[r, j] = standard
+            out[r, j] = standard * weight[j] + bias[j]
+
+
+@row_kernel
+def layer_norm_backward(grad_out, weight, x_hat, inv_std, grad_x, grad_weight, grad_bias):  # noqa: ANN001, ANN201
+    """dL/dx = inv_std (g - mean(g) - x_hat mean(g x_hat)) with g = grad_out * weight, per row;
+    dL/dweight += grad_out * x_hat and dL/dbias += grad_out over the rows (both start at zero)."""
+    n = grad_out.shape[1]
+    for r in range(grad_out.shape[0]):
+        g_row, xh_row = grad_out[r], x_hat[r]
+        sum_g = grad_out.dtype.type(0)
+        sum_gx = grad_out.dtype.type(0)
+        for j in range(n):
+            g = g_row[j] * weight[j]
+            sum_g += g
+            sum_gx += g * xh_row[j]
+            grad_weight[j] += g_row[j] * xh_row[j]
+            grad_bias[j] += g_row[j]
+        mean_g, mean_gx = sum_g / n, sum_gx / n
+        inv = inv_std[r]
+        for j in range(n):
+            grad_x[r, j] = inv * (g_row[j] * weight[j] - mean_g - xh_row[j] * mean_gx)
 
 
 # ---------------------------------------------------------------------------

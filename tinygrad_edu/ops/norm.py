@@ -140,6 +140,9 @@ class LayerNorm(Node):
                 n_axes: int, eps: float) -> np.ndarray:
         self.axes = axes = tuple(range(x.ndim - n_axes, x.ndim))
         n = math.prod(x.shape[x.ndim - n_axes:])  # values per normalised group
+        self.fast = compiled() if x.dtype.kind == "f" and n > 0 and x.size > 0 else None
+        if self.fast is not None:
+            return self._forward_compiled(x, weight, bias, n, eps)
         centred = x - np.add.reduce(x, axis=axes, keepdims=True) / n
         var = np.add.reduce(centred * centred, axis=axes, keepdims=True) / n
         self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
@@ -153,9 +156,30 @@ class LayerNorm(Node):
             out += bias
         return out
 
+    def _forward_compiled(self, x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, n: int,
+                          eps: float) -> np.ndarray:
+        """The same formulas, one compiled pass per row (ops.kernels.layer_norm), on x as (rows, n)."""
+        x2 = np.ascontiguousarray(x).reshape(-1, n)
+        self.weight = np.ones(n, x.dtype) if weight is None else weight.reshape(n).astype(x.dtype, copy=True)
+        shift = np.zeros(n, x.dtype) if bias is None else np.ascontiguousarray(bias.reshape(n), dtype=x.dtype)
+        out, self.x_hat = np.empty_like(x2), np.empty_like(x2)
+        self.inv_std = np.empty(x2.shape[0], dtype=x.dtype)
+        self.fast.layer_norm(x2, self.weight, shift, eps, out, self.x_hat, self.inv_std)
+        return out.reshape(x.shape)
+
     def backward(self, grad_out: np.ndarray) -> tuple:
         need = self.needs_input_grad
         n_axes = len(self.axes)
+        if self.fast is not None:
+            n = self.x_hat.shape[1]
+            g2 = np.ascontiguousarray(grad_out).reshape(-1, n)
+            grad_x = np.empty_like(g2)
+            grad_weight, grad_bias = np.zeros(n, dtype=g2.dtype), np.zeros(n, dtype=g2.dtype)
+            self.fast.layer_norm_backward(g2, self.weight, self.x_hat, self.inv_std, grad_x, grad_weight, grad_bias)
+            shape = grad_out.shape[grad_out.ndim - n_axes:]
+            grads = (grad_x.reshape(grad_out.shape) if need[0] else None,
+                     grad_weight.reshape(shape), grad_bias.reshape(shape))
+            return tuple(g if want else None for g, want in zip(grads, need))
         grad_x = None
         if need[0]:
             grad_x_hat = grad_out if self.weight is None else grad_out * self.weight
