@@ -19,7 +19,8 @@ except ImportError:  # pragma: no cover - run as a package
     from tests.helpers_nn import to_torch as torch_of
 
 # PyTorch warns when the two masks differ in type (bool and float); the merged result is still defined.
-pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+pytestmark = [pytest.mark.usefixtures("op_path"),  # the compiled kernels and the NumPy form alike
+              pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")]
 
 RNG = np.random.default_rng(0)
 

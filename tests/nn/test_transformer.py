@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover - run as a package
     from tests.helpers_nn import assert_close, t64, tg_of
     from tests.helpers_nn import to_torch as torch_of
 
-pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+pytestmark = [pytest.mark.usefixtures("op_path"),  # the compiled kernels and the NumPy form alike
+              pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")]
 
 RNG = np.random.default_rng(1)
 

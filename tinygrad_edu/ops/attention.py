@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Node
+from ._fast import compiled
 
 
 def _sum_over_keys(a: np.ndarray) -> np.ndarray:
@@ -40,6 +41,18 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     is 0 rather than 0/0, so its output is 0, as in PyTorch's CPU kernels.
     """
     scores_t = np.matmul(k, np.swapaxes(q * np.asarray(scale, dtype=q.dtype), -1, -2))  # (..., S, L)
+    fast = compiled()
+    if fast is not None:
+        probs_t = _softmax_compiled(fast, scores_t, mask)
+    else:
+        probs_t = _softmax(scores_t, mask)
+    if keep is not None:
+        return np.matmul(np.swapaxes(probs_t * np.swapaxes(keep, -1, -2), -1, -2), v), probs_t
+    return np.matmul(np.swapaxes(probs_t, -1, -2), v), probs_t
+
+
+def _softmax(scores_t: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """P^T = softmax over the keys (axis -2) of scores_t + mask^T, in place where the shapes allow."""
     if mask is not None:
         mask_t = np.swapaxes(mask, -1, -2)
         if np.broadcast_shapes(scores_t.shape, mask_t.shape) == scores_t.shape:
@@ -55,9 +68,22 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     if mask is not None:
         total[total == 0] = 1  # fully masked rows: probabilities 0, not 0/0
     probs_t *= 1 / total  # one division per query, then products
-    if keep is not None:
-        return np.matmul(np.swapaxes(probs_t * np.swapaxes(keep, -1, -2), -1, -2), v), probs_t
-    return np.matmul(np.swapaxes(probs_t, -1, -2), v), probs_t
+    return probs_t
+
+
+def _softmax_compiled(fast, scores_t: np.ndarray, mask: np.ndarray | None) -> np.ndarray:  # noqa: ANN001
+    """`_softmax` with the passes around the exp compiled (ops.kernels.softmax_shift, softmax_normalize)."""
+    mask_t = np.zeros((1, 1), dtype=scores_t.dtype) if mask is None else np.swapaxes(mask, -1, -2)
+    shape = np.broadcast_shapes(scores_t.shape, mask_t.shape)
+    if shape != scores_t.shape:
+        scores_t = np.array(np.broadcast_to(scores_t, shape))  # the mask adds batch axes: a new array
+    keys, queries = shape[-2:]
+    flat = scores_t.reshape(-1, keys, queries)
+    scratch = np.empty((flat.shape[0], queries), dtype=scores_t.dtype)  # each column's maximum, then its sum
+    fast.softmax_shift(flat, np.broadcast_to(mask_t, shape).reshape(flat.shape), scratch)
+    np.exp(flat, out=flat)
+    fast.softmax_normalize(flat, scratch)
+    return scores_t
 
 
 def attention_backward(grad_out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, probs_t: np.ndarray,
@@ -76,9 +102,15 @@ def attention_backward(grad_out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np
         if keep_t is not None:
             grad_t *= keep_t
         # The softmax rule, in place: dS = P * (dP - sum(dP * P)); then the scale of the scores.
-        grad_t -= _sum_over_keys(grad_t * probs_t)
-        grad_t *= probs_t
-        grad_t *= np.asarray(scale, dtype=grad_t.dtype)
+        fast = compiled()
+        if fast is not None and grad_t.shape == probs_t.shape and probs_t.flags.c_contiguous:
+            flat = grad_t.reshape(-1, *grad_t.shape[-2:])
+            fast.softmax_backward(flat, probs_t.reshape(flat.shape), scale,
+                                  np.empty((flat.shape[0], flat.shape[2]), dtype=grad_t.dtype))
+        else:
+            grad_t -= _sum_over_keys(grad_t * probs_t)
+            grad_t *= probs_t
+            grad_t *= np.asarray(scale, dtype=grad_t.dtype)
         if need_q:
             grad_q = np.matmul(np.swapaxes(grad_t, -1, -2), k)
         if need_k:

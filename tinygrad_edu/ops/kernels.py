@@ -30,7 +30,8 @@ import numba
 
 __all__ = ["enabled", "ENABLED", "max_pool2d", "max_pool2d_backward", "col2im", "im2col", "relu", "relu_backward",
            "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3",
-           "layer_norm", "layer_norm_backward"]
+           "layer_norm", "layer_norm_backward", "softmax_shift",
+           "softmax_normalize", "softmax_backward"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
@@ -289,6 +290,70 @@ def layer_norm_backward(grad_out, weight, x_hat, inv_std, grad_x, grad_weight, g
         inv = inv_std[r]
         for j in range(n):
             grad_x[r, j] = inv * (g_row[j] * weight[j] - mean_g - xh_row[j] * mean_gx)
+
+
+# ---------------------------------------------------------------------------
+# Attention's softmax, on transposed scores (n, S, L): the keys down, the queries across
+#
+# The exp stays with NumPy (see the LSTM note); these loops do the passes
+# around it: mask, maximum and shift before, the normalisation after, and the
+# softmax's backward rule. Sums over the keys run down the columns, so they
+# vectorise across the queries with no reassociation.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def softmax_shift(scores_t, mask_t, top):  # noqa: ANN001, ANN201
+    """scores_t += mask_t; then each column minus its maximum (0 for a column masked out entirely), in place."""
+    for m in range(scores_t.shape[0]):
+        col_max = top[m]
+        for l in range(scores_t.shape[2]):
+            col_max[l] = -math.inf
+        for s in range(scores_t.shape[1]):
+            for l in range(scores_t.shape[2]):
+                v = scores_t[m, s, l] + mask_t[m, s, l]
+                scores_t[m, s, l] = v
+                col_max[l] = max(col_max[l], v)
+        for l in range(scores_t.shape[2]):
+            if col_max[l] == -math.inf:
+                col_max[l] = 0
+        for s in range(scores_t.shape[1]):
+            for l in range(scores_t.shape[2]):
+                scores_t[m, s, l] -= col_max[l]
+
+
+@kernel
+def softmax_normalize(probs_t, total):  # noqa: ANN001, ANN201
+    """Each column of exp-scores divided by its sum (a column of zeros, all keys masked, stays 0), in place."""
+    one = probs_t.dtype.type(1)
+    for m in range(probs_t.shape[0]):
+        col_sum = total[m]
+        for l in range(probs_t.shape[2]):
+            col_sum[l] = 0
+        for s in range(probs_t.shape[1]):
+            for l in range(probs_t.shape[2]):
+                col_sum[l] += probs_t[m, s, l]
+        for l in range(probs_t.shape[2]):
+            col_sum[l] = one / col_sum[l] if col_sum[l] != 0 else one
+        for s in range(probs_t.shape[1]):
+            for l in range(probs_t.shape[2]):
+                probs_t[m, s, l] *= col_sum[l]
+
+
+@kernel
+def softmax_backward(grad_t, probs_t, scale, total):  # noqa: ANN001, ANN201
+    """dS = P * (dP - sum_keys(dP * P)) * scale, in place on dP^T (the softmax rule, then the scores' scale)."""
+    scale_ = grad_t.dtype.type(scale)
+    for m in range(grad_t.shape[0]):
+        col_sum = total[m]
+        for l in range(grad_t.shape[2]):
+            col_sum[l] = 0
+        for s in range(grad_t.shape[1]):
+            for l in range(grad_t.shape[2]):
+                col_sum[l] += grad_t[m, s, l] * probs_t[m, s, l]
+        for s in range(grad_t.shape[1]):
+            for l in range(grad_t.shape[2]):
+                grad_t[m, s, l] = (grad_t[m, s, l] - col_sum[l]) * probs_t[m, s, l] * scale_
 
 
 # ---------------------------------------------------------------------------
