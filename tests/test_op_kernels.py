@@ -6,6 +6,11 @@ The layer tests run both paths against PyTorch (the ``op_path`` fixture); here a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -64,3 +69,58 @@ def test_max_pool_with_nan_matches_pytorch_values_indices_and_gradient(kwargs):
 
 def test_the_switch_chooses_the_path(op_path):
     assert (_fast.compiled() is kernels) == (op_path == "compiled")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"padding_idx": 2}, {"scale_grad_by_freq": True}])
+def test_embedding_gradient_adds_repeated_rows_as_pytorch(kwargs):
+    weight_np = np.random.default_rng(0).standard_normal((7, 5))
+    indices = np.array([[1, 2, 1, 6], [2, 2, 0, 1]])
+    layer, layer_t = tg.nn.Embedding(7, 5, dtype=tg.float64, **kwargs), torch.nn.Embedding(7, 5, **kwargs).double()
+    layer.load_state_dict({"weight": weight_np})
+    with torch.no_grad():
+        layer_t.weight.copy_(torch.tensor(weight_np))
+    grad = np.random.default_rng(1).standard_normal((2, 4, 5))
+    out, out_t = layer(tg.tensor(indices)), layer_t(torch.tensor(indices))
+    out.backward(tg.tensor(grad, dtype=tg.float64))
+    out_t.backward(torch.tensor(grad))
+    np.testing.assert_allclose(layer.weight.grad.numpy(), layer_t.weight.grad.numpy(), rtol=1e-14, atol=1e-15)
+
+
+# One step of a CNN, an LSTM and a transformer layer; prints the loss and a gradient norm.
+ZOO_STEP = """
+import numpy as np
+import tinygrad_edu as tg
+from tinygrad_edu import nn
+
+def run():
+    tg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    lstm, norm = nn.LSTM(5, 8, batch_first=True), nn.LayerNorm(8)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=True)
+    x = tg.tensor(rng.standard_normal((6, 1, 8, 8)), dtype=tg.float64)
+    seq = tg.tensor(rng.standard_normal((6, 7, 5)), dtype=tg.float64)
+    for module in (cnn, lstm, norm, layer):
+        module.to(tg.float64)
+    mask = tg.triu(tg.full((7, 7), float("-inf"), dtype=tg.float64), diagonal=1)  # causal
+    loss = (cnn(x) ** 2).mean() + (layer(norm(lstm(seq)[0]), src_mask=mask) ** 2).mean()
+    loss.backward()
+    params = [*cnn.parameters(), *lstm.parameters(), *norm.parameters(), *layer.parameters()]
+    return f"{loss.item():.15e} " + " ".join(f"{float(np.linalg.norm(p.grad.numpy())):.15e}" for p in params)
+"""
+
+
+def test_numba_disable_jit_runs_the_numpy_forms_with_the_same_results(op_path):
+    if op_path != "compiled":
+        pytest.skip("compares the compiled run with a NUMBA_DISABLE_JIT=1 run")
+    namespace = {}
+    exec(ZOO_STEP, namespace)
+    compiled_result = namespace["run"]().split()
+    code = ZOO_STEP + "\nfrom tinygrad_edu.ops import _fast\nassert _fast.compiled() is None\nprint(run())\n"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": str(repo)})
+    plain_result = done.stdout.split()
+    assert len(plain_result) == len(compiled_result) > 10
+    np.testing.assert_allclose(np.array(plain_result, dtype=float), np.array(compiled_result, dtype=float),
+                               rtol=1e-12)
