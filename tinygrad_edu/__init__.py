@@ -9,15 +9,12 @@ written here moves to PyTorch by changing the import.
 
 from __future__ import annotations
 
-from . import memory
-
-memory._keep_on_import()  # before the first large array: see tinygrad_edu.memory
-
 from . import (  # factories first: it attaches tg.zeros & co. to Tensor as static methods
     autograd,
     data,
     datasets,
     factories,
+    memory,  # keeps freed memory for reuse from here on (see its docstring)
     nn,
     optim,
     surfaces,

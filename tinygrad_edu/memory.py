@@ -72,3 +72,6 @@ def _keep_on_import() -> None:
     if os.environ.get("TINYGRAD_EDU_SYSTEM_MALLOC", "") not in ("", "0"):
         return
     keep_freed_memory()
+
+
+_keep_on_import()

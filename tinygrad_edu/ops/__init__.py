@@ -17,6 +17,13 @@ The operations live in themed modules, re-exported here so that every op is
 `fused` (softmax, log-softmax, logsumexp, sigmoid, softplus, nll_loss: fused
 for numerical stability). A new family of
 operations (convolution, a fused recurrent step) gets a module of its own.
+
+Where the NumPy form of an op needs many passes over memory or many small
+calls (max pooling, im2col and col2im, an LSTM step's gate arithmetic, a
+layer norm's rows, attention's softmax, ReLU on large arrays, an embedding's
+scatter-add), the op also has a compiled fast path in `kernels` (numba), tested
+against the NumPy form, which stays the readable reference and runs whenever
+numba's JIT is off (``NUMBA_DISABLE_JIT=1``). `_fast.compiled` makes the choice.
 """
 
 from __future__ import annotations

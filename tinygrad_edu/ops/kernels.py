@@ -65,7 +65,7 @@ def _compile(function, name: str):  # noqa: ANN001, ANN202
     return kernel(function)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def max_pool2d(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN201
     """The compiled max pooling for one geometry: ``f(xp, out, argmax)``.
 
@@ -94,7 +94,7 @@ def max_pool2d(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: A
     return _compile(pool, f"max_pool2d_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def max_pool2d_backward(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN201
     """The compiled gradient of `max_pool2d` for one geometry: ``f(grad_out, argmax, grad_xp)``.
 
@@ -114,7 +114,7 @@ def max_pool2d_backward(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  
     return _compile(pool_backward, f"max_pool2d_backward_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def col2im(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN201
     """The compiled col2im for one geometry: ``f(grad_cols, grad_xp)``, the adjoint of `im2col`.
 
@@ -136,7 +136,7 @@ def col2im(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN20
     return _compile(scatter, f"col2im_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def im2col(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN201
     """The compiled im2col for one geometry: ``f(xp, cols)``.
 

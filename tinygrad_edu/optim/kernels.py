@@ -1,4 +1,4 @@
-"""The update rules, one numba-compiled kernel each: the only module that imports numba.
+"""The update rules, one numba-compiled kernel each (numba is imported only here and in ``ops.kernels``).
 
 Every kernel works in place on *flat* arrays: all parameters of a group laid
 end to end in one buffer (``param``), their gradients in another (``grad``)
