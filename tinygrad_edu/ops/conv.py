@@ -203,7 +203,7 @@ class ConvNd(Node):
         out_c, c_group, kh, kw = self.weight_shape
         (oh, ow), groups = self.out_size, self.groups
         cols = np.empty((c, kh, kw, n, oh, ow), dtype=xp.dtype)
-        self.fast.im2col(kh, kw, *self.stride, *self.dilation)(xp, cols)
+        self.fast.im2col(kh, kw, *self.stride, *self.dilation, *self.fast.plane(oh, ow))(xp, cols)
         cols = cols.reshape(groups, c_group * kh * kw, n * oh * ow)
         if self.needs_input_grad[1]:
             self.cols = cols
@@ -226,7 +226,7 @@ class ConvNd(Node):
             g = np.ascontiguousarray(grad_out.transpose(1, 0, 2)).reshape(groups, out_c // groups, width)
             grad_cols = np.matmul(self.weight2.transpose(0, 2, 1), g).reshape(c, kh, kw, n, oh, ow)
             grad_xp = np.zeros((n, c, hp, wp), dtype=grad_out.dtype)
-            self.fast.col2im(kh, kw, *self.stride, *self.dilation)(grad_cols, grad_xp)
+            self.fast.col2im(kh, kw, *self.stride, *self.dilation, *self.fast.plane(oh, ow))(grad_cols, grad_xp)
         if need[1] or (len(need) > 2 and need[2]):
             # The weight's gradient as its transpose, cols @ g^T with g^T (N*P, C_out) rows: BLAS runs
             # that orientation up to 2x faster at these shapes than g @ cols^T (benchmarks/zoo.py).
@@ -301,7 +301,7 @@ class MaxPool2d(Node):
         if fast is not None:  # the same rule in one compiled pass (ops.kernels.max_pool2d)
             out = np.empty((xp.shape[0], oh, ow), dtype=xp.dtype)
             self.argmax = np.empty(out.shape, dtype=np.int32)
-            fast.max_pool2d(kh, kw, sh, sw, dh, dw)(xp, out, self.argmax)
+            fast.max_pool2d(kh, kw, sh, sw, dh, dw, *fast.plane(oh, ow))(xp, out, self.argmax)
             return out.reshape(self.x_shape[:-2] + out_size)
         # The window's maximum is the maximum over its rows of each row's maximum: a running maximum
         # over the KW column offsets (strided slices, every input row), then over the KH row offsets,
@@ -324,7 +324,8 @@ class MaxPool2d(Node):
             (top, bottom), (left, right) = self.pool_padding
             h, w = self.x_shape[-2:]
             grad_xp = np.zeros((g.shape[0], h + top + bottom, w + left + right), dtype=g.dtype)
-            fast.max_pool2d_backward(*self.kernel, *self.stride, *self.dilation)(g, argmax, grad_xp)
+            fast.max_pool2d_backward(*self.kernel, *self.stride, *self.dilation, *fast.plane(*self.out_size))(
+                g, argmax, grad_xp)
             return (grad_xp[:, top:top + h, left:left + w].reshape(self.x_shape),)
         # the gradient reaching offset (i, j): grad_out where that offset held the maximum (a 0/1 product,
         # branch-free, see `_running_max`)
