@@ -62,9 +62,13 @@ def test_the_snapshot_is_independent_of_later_draws():
     (None, "get_rng_state"),
     ({"seed": 0}, "get_rng_state"),
     ({"format": "tinygrad_edu.rng_state", "seed": -1, "generator": {}}, "seed"),
-    ({"format": "tinygrad_edu.rng_state", "seed": None, "generator": {"bit_generator": "Nope"}}, "PCG64"),
-    ({"format": "tinygrad_edu.rng_state", "seed": None, "generator": {"bit_generator": "PCG64", "state": 3}},
+    ({"format": "tinygrad_edu.rng_state", "seed": 0, "generator": {"bit_generator": "Nope"}}, "MT19937"),
+    # a state saved before the streams became PyTorch's
+    ({"format": "tinygrad_edu.rng_state", "seed": 0, "generator": {"bit_generator": "PCG64"}}, "PCG64"),
+    ({"format": "tinygrad_edu.rng_state", "seed": 0, "generator": {"bit_generator": "MT19937", "state": 3}},
      "invalid"),
+    ({"format": "tinygrad_edu.rng_state", "seed": 0,
+      "generator": {"bit_generator": "MT19937", "state": {"key": [1, 2], "pos": 0}}}, "invalid"),
     (torch.get_rng_state(), "get_rng_state"),
 ])
 def test_a_bad_state_is_a_clear_error_that_changes_nothing(bad, match):

@@ -44,6 +44,7 @@ from .factories import (
     full,
     full_like,
     linspace,
+    normal,
     ones,
     ones_like,
     rand,
@@ -105,7 +106,7 @@ from .functions import (
     var,
 )
 from .gradcheck import GradcheckError, gradcheck
-from .rng import get_rng_state, manual_seed, set_rng_state
+from .rng import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
 from .serialization import load, save
 from .stepthrough import BackwardTrace, NodeCheckReport, backward_steps, gradcheck_nodes
 from .tensor import (
@@ -141,7 +142,7 @@ __all__ = [
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
-    "memory",
+    "memory", "Generator", "normal", "initial_seed",
 ]
 
 

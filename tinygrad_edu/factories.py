@@ -2,9 +2,10 @@
 
 Each takes ``dtype=`` and ``requires_grad=`` as PyTorch's do; float factories
 give the default float dtype (`tinygrad_edu.dtypes`). Random draws come from
-the library's one generator (`tinygrad_edu.rng`), so ``tg.manual_seed``
-governs them. The functions are attached to `Tensor` as static methods at the
-end of this module, as PyTorch offers both spellings.
+the library's global generator (`tinygrad_edu.rng`, PyTorch's CPU streams), so
+``tg.manual_seed`` governs them, or from a ``generator=`` of their own. The
+functions are attached to `Tensor` as static methods at the end of this
+module, as PyTorch offers both spellings.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .tensor import Tensor, _size_args, _wrap
 
 __all__ = [
     "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
-    "randint", "randperm", "arange", "linspace", "eye", "empty", "empty_like",
+    "randint", "randperm", "normal", "arange", "linspace", "eye", "empty", "empty_like",
 ]
 
 Scalar = int | float | bool
@@ -89,41 +90,88 @@ def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, requires_g
     return _factory(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
 
 
-def _random_floats(draw: str, size: tuple, dtype: DTypeLike) -> np.ndarray:
+def _random_floats(who: str, size: tuple, dtype: DTypeLike, draw: Any) -> np.ndarray:
+    """``draw(shape, dtype)`` in float32 or float64; other float dtypes draw float32 and round."""
     dt = _float_dtype(dtype)
     if dt.kind != "f":
-        raise TypeError(f"{draw} makes floating-point tensors, got dtype {dt}")
-    method = getattr(_rng.generator(), "standard_normal" if draw == "randn" else "random")
+        raise TypeError(f"{who} makes floating-point tensors, got dtype {dt}")
     if dt in (np.float32, np.float64):
-        return method(size, dtype=dt)
-    return method(size).astype(dt)
+        return draw(size, dt)
+    return draw(size, np.dtype(np.float32)).astype(dt)
 
 
-def randn(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the standard normal distribution N(0, 1) (seeded by `manual_seed`)."""
-    return _factory(_random_floats("randn", _size_args(size), dtype), requires_grad)
+def randn(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None,
+          requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal distribution N(0, 1): ``torch.randn``'s numbers for the same seed.
+
+    Exact for float64 at every size and for float32 below 16 elements; float32 tensors of 16 or more
+    elements go through PyTorch's vectorised Box–Muller (see `tinygrad_edu.rng.normal`).
+    """
+    gen = _rng.check_generator("randn", generator)
+    draw = lambda shape, dt: _rng.normal(gen, shape, dt, 0.0, 1.0)  # noqa: E731
+    return _factory(_random_floats("randn", _size_args(size), dtype, draw), requires_grad)
 
 
-def rand(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the uniform distribution on [0, 1) (seeded by `manual_seed`)."""
-    return _factory(_random_floats("rand", _size_args(size), dtype), requires_grad)
+def rand(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None,
+         requires_grad: bool = False) -> Tensor:
+    """Samples of the uniform distribution on [0, 1): ``torch.rand``'s numbers for the same seed (float32, float64)."""
+    gen = _rng.check_generator("rand", generator)
+    draw = lambda shape, dt: _rng.uniform(gen, shape, dt, 0.0, 1.0)  # noqa: E731
+    return _factory(_random_floats("rand", _size_args(size), dtype, draw), requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Any = (), dtype: DTypeLike = np.int64) -> Tensor:
-    """Random integers in [low, high) (``randint(high, size)`` starts at 0)."""
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: _rng.Generator | None = None,
+           dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std**2), as ``torch.normal``.
+
+    ``normal(mean, std, size)`` with numbers fills a tensor of ``size`` as ``Tensor.normal_(mean, std)``
+    does (PyTorch's numbers for the same seed). With a tensor ``mean`` or ``std`` (broadcast together,
+    ``size`` not given), it draws N(0, 1) of their shape and scales it: ``z * std + mean``, as PyTorch does.
+    """
+    gen = _rng.check_generator("normal", generator)
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        if size is not None:
+            raise ValueError("normal: size is only for a number mean and std; a tensor's shape sets the size")
+        mean_array = mean._data if isinstance(mean, Tensor) else np.asarray(mean)
+        std_array = std._data if isinstance(std, Tensor) else np.asarray(std)
+        if (std_array < 0).any():
+            raise ValueError("normal: std must be non-negative")
+        float_dtype = next((t.dtype for t in (mean, std) if isinstance(t, Tensor) and t.dtype.kind == "f"),
+                           _float_dtype(dtype))
+        shape = np.broadcast_shapes(mean_array.shape, std_array.shape)
+        z = _random_floats("normal", shape, float_dtype, lambda s, dt: _rng.normal(gen, s, dt, 0.0, 1.0))
+        return _factory((z * std_array.astype(z.dtype) + mean_array.astype(z.dtype)).astype(z.dtype), requires_grad)
+    if size is None:
+        raise ValueError("normal: give size when mean and std are numbers, e.g. tg.normal(0.0, 1.0, (3,))")
+    if not std >= 0:
+        raise ValueError(f"normal: std must be non-negative, got {std}")
+    shape = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    draw = lambda s, dt: _rng.normal(gen, s, dt, float(mean), float(std))  # noqa: E731
+    return _factory(_random_floats("normal", shape, dtype, draw), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), *, generator: _rng.Generator | None = None,
+            dtype: DTypeLike = np.int64) -> Tensor:
+    """Random integers in [low, high) (``randint(high, size)`` starts at 0): ``torch.randint``'s numbers.
+
+    Each element is ``random() % (high - low) + low`` over one 32-bit draw, or one 64-bit draw when
+    the range is 2**28 or more, as PyTorch's CPU kernel does.
+    """
     if high is None:
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    gen = _rng.check_generator("randint", generator)
     size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
-    return _wrap(_rng.generator().integers(low, high, size=size).astype(dtype))
+    return _wrap(_rng.random_integers(gen, size, int(low), int(high)).astype(dtype))
 
 
-def randperm(n: int) -> Tensor:
-    """A random ordering of 0, ..., n-1."""
+def randperm(n: int, *, generator: _rng.Generator | None = None, dtype: DTypeLike = np.int64) -> Tensor:
+    """A random ordering of 0, ..., n-1: ``torch.randperm``'s for the same seed (PyTorch's Fisher–Yates)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
-    return _wrap(_rng.generator().permutation(int(n)))
+    gen = _rng.check_generator("randperm", generator)
+    return _wrap(_rng.randperm(gen, int(n)).astype(dtype))
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,

@@ -1,43 +1,453 @@
-"""The library's one random-number generator, so that `manual_seed` governs every draw.
+"""The library's random numbers: PyTorch's CPU generator and its streams, bit for bit.
 
-Parameter initialisation, ``randn``/``rand``, dropout masks and data shuffling
-all draw from `generator()`; ``tg.manual_seed(n)`` replaces it with a freshly
-seeded one, which makes a whole run reproducible.
+PyTorch's CPU generator is a Mersenne Twister (mt19937) seeded exactly as
+``std::mt19937(seed)`` seeds it from the low 32 bits of the seed. Every random
+function is a fixed recipe over its 32-bit outputs, so the same recipe over the
+same outputs gives PyTorch's numbers: after ``tg.manual_seed(0)``,
+``tg.rand(3)`` prints what ``torch.rand(3)`` prints after ``torch.manual_seed(0)``.
+NumPy's ``MT19937`` bit generator makes the raw 32-bit stream (its
+``_legacy_seeding`` is ``std::mt19937``'s seeding); the recipes below turn it
+into numbers, vectorised with NumPy. The recipes (PyTorch's, from
+``ATen/core/DistributionsHelper.h``, ``TransformationHelper.h`` and
+``native/cpu/DistributionTemplates.h``):
 
-`get_rng_state` / `set_rng_state` (PyTorch's names) snapshot and restore that
-generator, so code that must not disturb the random stream (``lr_find``, a
-resumed ``fit``) can put it back exactly::
+- ``random()``: one 32-bit output; ``random64()``: two, the first as the high
+  half.
+- uniform on [from, to): a float32 takes the low 24 bits of ``random()``, a
+  float64 the low 53 bits of ``random64()``: u = bits / 2**digits, then
+  ``u * (to - from) + from`` in that dtype.
+- an integer in [low, high): ``random() % (high - low) + low``, or
+  ``random64()`` when the range is 2**28 or more.
+- normal, fewer than 16 elements (the scalar path): Box–Muller over float64
+  uniforms u1, u2: r = sqrt(-2 log1p(-u2)), theta = 2 pi u1; the element is
+  ``r cos(theta)`` and ``r sin(theta)`` is kept for the next scalar draw
+  (PyTorch's cached "next double normal sample").
+- normal, 16 or more elements (the vectorised path): a uniform per element in
+  the tensor's dtype, then Box–Muller on each block of 16 (u1 = 1 - u[j],
+  u2 = u[j + 8] for j < 8, cos into j, sin into j + 8); a tail that is not a
+  whole block is redrawn as 16 fresh uniforms written over the last 16 slots.
+
+`generator()` is the global `Generator` (``torch.default_generator``);
+``tg.manual_seed(n)`` reseeds it. A `Generator` object passed as
+``generator=`` draws from its own stream and leaves the global one alone.
+
+`get_rng_state` / `set_rng_state` (PyTorch's names) snapshot and restore the
+global generator, so code that must not disturb the random stream
+(``lr_find``, a resumed ``fit``) can put it back exactly::
 
     state = tg.get_rng_state()
     a = tg.randn(3)
     tg.set_rng_state(state)
     b = tg.randn(3)          # the same numbers as a, bit for bit
+
+For code that wants NumPy's vocabulary (the synthetic datasets, exercises),
+`Generator` also answers ``random``, ``standard_normal``, ``normal``,
+``uniform``, ``integers``, ``permutation`` and ``standard_exponential``,
+drawing from the same mt19937 stream with PyTorch's recipes (``random`` is
+``torch.rand`` in float64, ``permutation`` is ``torch.randperm``).
 """
 
 from __future__ import annotations
 
-import copy
+import math
+import os
 from typing import Any
 
 import numpy as np
 
-from ._checks import check_int, check_seed
-
-__all__ = ["manual_seed", "generator", "initial_seed", "get_rng_state", "set_rng_state"]
+__all__ = ["Generator", "manual_seed", "generator", "initial_seed", "seed", "get_rng_state", "set_rng_state",
+           "check_generator"]
 
 _STATE_FORMAT = "tinygrad_edu.rng_state"
-# The bit generators a state may name (NumPy's own; PCG64 is what default_rng makes).
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+# PyTorch's range for a seed: negative seeds wrap around modulo 2**64.
+_SEED_MIN, _SEED_MAX = -(1 << 63), (1 << 64) - 1
+# torch.Generator()'s seed before anyone sets one (c10's default_rng_seed_val).
+_DEFAULT_SEED = 67280421310721
+_MT_STATE_LEN = 624
+# A range of this size or more draws random64() instead of random() (PyTorch's threshold).
+_RANDOM64_RANGE = 1 << 28
 
-_seed: int | None = None
-_generator = np.random.default_rng()
+
+def _check_seed(who: str, value: Any) -> int:
+    """A seed in PyTorch's range [-2**63, 2**64 - 1], mapped into [0, 2**64) as PyTorch maps it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{who}: seed must be an integer in [{_SEED_MIN}, {_SEED_MAX}], got {value!r}")
+    value = int(value)
+    if not _SEED_MIN <= value <= _SEED_MAX:
+        raise ValueError(f"{who}: seed must be an integer in [{_SEED_MIN}, {_SEED_MAX}], got {value!r}")
+    return value % (1 << 64)
 
 
-def manual_seed(seed: int) -> np.random.Generator:
-    """Seed every random draw the library makes; returns the new generator.
+class Generator:
+    """PyTorch's CPU random generator (``torch.Generator``): an mt19937 stream and its seed.
+
+    ``tg.Generator().manual_seed(n)`` passed as ``generator=`` to ``rand``,
+    ``randn``, ``randint``, ``randperm``, ``normal``, ``multinomial``,
+    ``bernoulli``, ``DataLoader`` or ``random_split`` gives the numbers
+    ``torch.Generator().manual_seed(n)`` gives there, and leaves the global
+    stream (`manual_seed`) untouched.
 
     Args:
-        seed: a non-negative integer.
+        device: only ``"cpu"`` (the streams are the CPU's).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> g = tg.Generator().manual_seed(0)
+        >>> tg.rand(2, generator=g)
+        tensor([0.4963, 0.7682])
+    """
+
+    def __init__(self, device: Any = "cpu") -> None:
+        if str(device) != "cpu":
+            raise ValueError(f"Generator: only the 'cpu' device is supported, got {device!r}")
+        self.device = "cpu"
+        self._bits = np.random.MT19937(0)
+        self.manual_seed(_DEFAULT_SEED)
+
+    # -- PyTorch's interface ---------------------------------------------------
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Reseed: mt19937 from the low 32 bits of ``seed``; returns this generator.
+
+        Raises:
+            ValueError: ``seed`` is not an integer in [-2**63, 2**64 - 1] (negative seeds count modulo 2**64).
+        """
+        self._seed = _check_seed("manual_seed", seed)
+        self._bits._legacy_seeding(self._seed & 0xFFFFFFFF)
+        self._next_double_normal: float | None = None
+        return self
+
+    def initial_seed(self) -> int:
+        """The seed this generator was last seeded with (in [0, 2**64))."""
+        return self._seed
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy; returns the new seed."""
+        new_seed = int.from_bytes(os.urandom(8), "little")
+        self.manual_seed(new_seed)
+        return new_seed
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot of this generator for `set_state`, as plain data (see `get_rng_state`)."""
+        state = self._bits.state["state"]
+        return {"format": _STATE_FORMAT, "seed": self._seed,
+                "generator": {"bit_generator": "MT19937",
+                              "state": {"key": [int(k) for k in state["key"]], "pos": int(state["pos"])}},
+                "next_double_normal": self._next_double_normal}
+
+    def set_state(self, state: dict[str, Any]) -> Generator:
+        """Restore a `get_state` snapshot (checked completely before anything changes); returns this generator.
+
+        Raises:
+            ValueError: ``state`` is not a state `get_state` made (the message says what it got).
+        """
+        seed_value, key, pos, cached = _parse_state(state)
+        self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+        self._seed = seed_value
+        self._next_double_normal = cached
+        return self
+
+    def __repr__(self) -> str:
+        return f"Generator(seed={self._seed})"
+
+    # -- the raw streams -------------------------------------------------------
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> Any:
+        """Uniform [0, 1) floats (NumPy's name; PyTorch's ``rand`` recipe), a Python float if ``size`` is None."""
+        shape = () if size is None else size
+        values = uniform(self, np.empty(shape, dtype=np.dtype(dtype)).shape, np.dtype(dtype), 0.0, 1.0)
+        return float(values) if size is None else values
+
+    def random32(self, n: int) -> np.ndarray:
+        """The next ``n`` 32-bit outputs of mt19937 (PyTorch's ``random()``), as uint64."""
+        return self._bits.random_raw(int(n)).astype(np.uint64, copy=False)
+
+    def random64(self, n: int) -> np.ndarray:
+        """The next ``n`` 64-bit draws (PyTorch's ``random64()``: two outputs, the first the high half)."""
+        raw = self.random32(2 * int(n))
+        return (raw[0::2] << np.uint64(32)) | raw[1::2]
+
+    # -- NumPy's vocabulary, over PyTorch's recipes -------------------------------
+
+    def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> Any:
+        """N(0, 1) samples (``torch.randn``'s recipe for this many elements)."""
+        shape = () if size is None else size
+        values = normal(self, np.empty(shape, dtype=np.dtype(dtype)).shape, np.dtype(dtype), 0.0, 1.0)
+        return float(values) if size is None else values
+
+    def normal(self, loc: float = 0.0, scale: float = 1.0, size: Any = None) -> Any:
+        """N(loc, scale**2) samples in float64 (``Tensor.normal_``'s recipe)."""
+        shape = () if size is None else size
+        values = normal(self, np.empty(shape).shape, np.dtype(np.float64), float(loc), float(scale))
+        return float(values) if size is None else values
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: Any = None) -> Any:
+        """Uniform [low, high) samples in float64 (``Tensor.uniform_``'s recipe)."""
+        shape = () if size is None else size
+        values = uniform(self, np.empty(shape).shape, np.dtype(np.float64), float(low), float(high))
+        return float(values) if size is None else values
+
+    def integers(self, low: int, high: int | None = None, size: Any = None) -> Any:
+        """Integers in [low, high) (``randint``'s recipe); ``integers(high)`` starts at 0."""
+        if high is None:
+            low, high = 0, low
+        shape = () if size is None else size
+        values = random_integers(self, np.empty(shape).shape, int(low), int(high))
+        return int(values) if size is None else values
+
+    def permutation(self, x: Any) -> np.ndarray:
+        """``randperm(x)`` for an integer, else the elements of ``x`` in a random order (along axis 0)."""
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            return randperm(self, int(x))
+        array = np.asarray(x)
+        return array[randperm(self, len(array))]
+
+    def standard_exponential(self, size: Any = None) -> Any:
+        """Exponential(1) samples in float64 (``Tensor.exponential_``'s recipe: -log(1 - u))."""
+        shape = () if size is None else size
+        values = exponential(self, np.empty(shape).shape, np.dtype(np.float64), 1.0)
+        return float(values) if size is None else values
+
+    def exponential(self, scale: float = 1.0, size: Any = None) -> Any:
+        """Exponential samples of mean ``scale`` in float64."""
+        return self.standard_exponential(size) * scale
+
+
+def _parse_state(state: Any) -> tuple[int, np.ndarray, int, float | None]:
+    """The parts of a `Generator.get_state` snapshot; a ValueError saying what is wrong otherwise."""
+    if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT or "generator" not in state \
+            or "seed" not in state:
+        raise ValueError(f"set_rng_state expects a state returned by tg.get_rng_state() "
+                         f"(a dict with 'format', 'seed' and 'generator'), got {_describe(state)}")
+    seed_value = state["seed"]
+    if isinstance(seed_value, bool) or not isinstance(seed_value, (int, np.integer)) \
+            or not 0 <= seed_value < (1 << 64):
+        raise ValueError(f"set_rng_state: the state's seed must be an integer in [0, 2**64), got {seed_value!r}")
+    inner = state["generator"]
+    name = inner.get("bit_generator") if isinstance(inner, dict) else None
+    if name != "MT19937":
+        raise ValueError(f"set_rng_state: the state's generator must be an MT19937 state (PyTorch's "
+                         f"generator; states saved before the streams became PyTorch's held PCG64), "
+                         f"got {_describe(inner)}")
+    body = inner.get("state")
+    try:
+        key = np.asarray(body["key"], dtype=np.int64)
+        pos = int(body["pos"])
+        if key.shape != (_MT_STATE_LEN,) or (key < 0).any() or (key >= 1 << 32).any() \
+                or not 0 <= pos <= _MT_STATE_LEN:
+            raise ValueError(f"a key of {_MT_STATE_LEN} 32-bit words and a pos in [0, {_MT_STATE_LEN}] expected")
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid ({err})") from None
+    cached = state.get("next_double_normal")
+    if cached is not None and (isinstance(cached, bool) or not isinstance(cached, (float, int, np.floating))):
+        raise ValueError(f"set_rng_state: the state's next_double_normal must be a float or None, got {cached!r}")
+    return int(seed_value), key.astype(np.uint32), pos, None if cached is None else float(cached)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    return type(value).__name__
+
+
+def check_generator(who: str, gen: Any) -> Generator:
+    """``gen``, or the global generator for ``None``; a TypeError naming anything else."""
+    if gen is None:
+        return _global
+    if not isinstance(gen, Generator):
+        raise TypeError(f"{who}: generator must be a tg.Generator (or None for the global one), "
+                        f"got {type(gen).__name__}: {gen!r}")
+    return gen
+
+
+# -- the recipes ------------------------------------------------------------------
+
+def _unit_floats(gen: Generator, n: int, dtype: np.dtype) -> np.ndarray:
+    """``n`` uniforms on [0, 1): 24 bits of random() for float32, 53 bits of random64() for float64."""
+    if dtype == np.float64:
+        return (gen.random64(n) & np.uint64((1 << 53) - 1)).astype(np.float64) * 2.0 ** -53
+    bits = gen.random32(n) & np.uint64((1 << 24) - 1)
+    return bits.astype(np.float32) * np.float32(2.0 ** -24)
+
+
+def _fma(a: Any, b: Any, c: Any, dtype: np.dtype) -> np.ndarray:
+    """``a * b + c`` rounded once, in ``dtype``: the fused multiply-add PyTorch's compiler makes of it.
+
+    PyTorch's CPU kernels are compiled with FMA contraction, so ``x * scale + shift`` there is
+    rounded once, not twice. float32: the product is exact in float64 and the sum's rounding error
+    is known (TwoSum), which settles the one case where rounding twice differs (a float64 sum that
+    falls exactly halfway between two float32 values). float64: Dekker's exact product and TwoSum,
+    added once more -- exact except in cases rarer than one in 2**40 draws.
+    """
+    if dtype == np.float32:
+        a, b, c = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (a, b, c))
+        product = a * b  # exact: 24 + 24 bits
+        total = product + c
+        error = _two_sum_error(product, c, total)
+        rounded = total.astype(np.float32)
+        back = rounded.astype(np.float64)
+        neighbour = np.nextafter(rounded, np.where(total > back, np.inf, -np.inf).astype(np.float32))
+        halfway = (back != total) & ((back + neighbour.astype(np.float64)) * 0.5 == total) & (error != 0)
+        if halfway.any():
+            nudged = np.nextafter(total, np.where(error > 0, np.inf, -np.inf))
+            rounded = np.where(halfway, nudged, total).astype(np.float32)
+        return rounded
+    a, b, c = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
+    product = a * b
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    product_error = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+    total = product + c
+    return total + (_two_sum_error(product, c, total) + product_error)
+
+
+def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's split of float64 ``x`` into a high and a low half of 26 bits each."""
+    scaled = 134217729.0 * x  # 2**27 + 1
+    high = scaled - (scaled - x)
+    return high, x - high
+
+
+def _two_sum_error(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The exact rounding error of ``total = a + b`` (Knuth's TwoSum)."""
+    b_virtual = total - a
+    return (a - (total - b_virtual)) + (b - b_virtual)
+
+
+def _libm_log(x: np.ndarray) -> np.ndarray:
+    """float64 log by the C library (PyTorch's std::log); NumPy's own SIMD log differs in the last bit."""
+    return np.fromiter(map(math.log, x.ravel().tolist()), dtype=np.float64, count=x.size).reshape(x.shape)
+
+
+def _floating(who: str, dtype: Any) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"{who}: PyTorch's streams are reproduced for float32 and float64, got dtype {dtype}")
+    return dtype
+
+
+def uniform(gen: Generator, shape: tuple, dtype: Any, low: float, high: float) -> np.ndarray:
+    """Uniform [low, high) samples of ``shape``: ``Tensor.uniform_``'s recipe (one draw per element)."""
+    dtype = _floating("uniform_", dtype)
+    u = _unit_floats(gen, math.prod(shape), dtype)
+    low_, high_ = dtype.type(low), dtype.type(high)
+    return _fma(u, high_ - low_, low_, dtype).reshape(shape)
+
+
+def random_integers(gen: Generator, shape: tuple, low: int, high: int) -> np.ndarray:
+    """Integers in [low, high) as int64: ``random() % range + low``, random64() for a range >= 2**28."""
+    span = high - low
+    if span <= 0:
+        raise ValueError(f"randint: needs low < high, got low={low}, high={high}")
+    if span >= 1 << 64:
+        raise ValueError(f"randint: the range high - low must be below 2**64, got {span}")
+    n = math.prod(shape)
+    draws = gen.random64(n) if span >= _RANDOM64_RANGE else gen.random32(n)
+    # (draw % span + low) wraps modulo 2**64 in C++ and is then read as int64.
+    values = (draws % np.uint64(span)) + np.uint64(low % (1 << 64))
+    return values.view(np.int64).reshape(shape)
+
+
+def _normal_scalar(gen: Generator, n: int, mean: float, std: float) -> np.ndarray:
+    """``n`` float64 normals by PyTorch's scalar path (Box–Muller pairs, the sine cached for the next draw)."""
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        if gen._next_double_normal is not None:
+            value, gen._next_double_normal = gen._next_double_normal, None
+        else:
+            u1, u2 = _unit_floats(gen, 2, np.dtype(np.float64))
+            # math's functions are the C library's, as PyTorch's std::log1p, std::cos and std::sin.
+            radius = math.sqrt(-2.0 * math.log1p(-float(u2)))
+            theta = 2.0 * math.pi * float(u1)
+            gen._next_double_normal = radius * math.sin(theta)
+            value = radius * math.cos(theta)
+        out[i] = _fma(value, std, mean, np.dtype(np.float64))
+    return out
+
+
+def _box_muller_blocks(u: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Box–Muller on blocks of 16 uniforms (rows of ``u``): cos into slots 0-7, sin into 8-15."""
+    dtype = u.dtype.type
+    u1 = dtype(1) - u[:, :8]
+    u2 = u[:, 8:]
+    if u.dtype == np.float64:
+        radius = np.sqrt(-2.0 * _libm_log(u1))
+        theta = 2.0 * math.pi * u2
+        cos, sin = np.cos(theta), np.sin(theta)  # NumPy's float64 cos and sin agree with the C library's
+    else:
+        # float32: logf, cosf and sinf of the C library are (nearly always) correctly rounded, which the
+        # float64 result rounded to float32 reproduces; theta is 2*pi in double times u2, rounded to float.
+        radius = np.sqrt(np.float32(-2) * np.log(u1.astype(np.float64)).astype(np.float32))
+        theta = (2.0 * math.pi * u2.astype(np.float64)).astype(np.float32)
+        cos = np.cos(theta.astype(np.float64)).astype(np.float32)
+        sin = np.sin(theta.astype(np.float64)).astype(np.float32)
+    return np.concatenate([_fma(radius * cos, std, mean, u.dtype), _fma(radius * sin, std, mean, u.dtype)], axis=1)
+
+
+def normal(gen: Generator, shape: tuple, dtype: Any, mean: float, std: float) -> np.ndarray:
+    """N(mean, std**2) samples of ``shape``: ``Tensor.normal_``'s recipe for that many elements."""
+    dtype = _floating("normal_", dtype)
+    n = math.prod(shape)
+    if n < 16:
+        return _normal_scalar(gen, n, float(mean), float(std)).astype(dtype).reshape(shape)
+    u = _unit_floats(gen, n, dtype)
+    whole = n - n % 16
+    out = np.empty(n, dtype=dtype)
+    out[:whole] = _box_muller_blocks(u[:whole].reshape(-1, 16), mean, std).reshape(-1)
+    if whole != n:
+        # The tail: 16 fresh uniforms over the last 16 slots, transformed as one more block.
+        tail = _unit_floats(gen, 16, dtype)
+        out[n - 16:] = _box_muller_blocks(tail.reshape(1, 16), mean, std).reshape(-1)
+    return out.reshape(shape)
+
+
+def exponential(gen: Generator, shape: tuple, dtype: Any, rate: float) -> np.ndarray:
+    """Exponential(rate) samples: ``-1/rate * log(1 - u)`` over float64 uniforms, one per element."""
+    dtype = _floating("exponential_", dtype)
+    u = _unit_floats(gen, math.prod(shape), np.dtype(np.float64))
+    return (-1.0 / rate * np.log(1.0 - u)).astype(dtype).reshape(shape)
+
+
+def bernoulli(gen: Generator, shape: tuple, p: float) -> np.ndarray:
+    """Booleans that are True with probability ``p``: ``u < p`` over float64 uniforms, one per element."""
+    return (_unit_floats(gen, math.prod(shape), np.dtype(np.float64)) < p).reshape(shape)
+
+
+def randperm(gen: Generator, n: int) -> np.ndarray:
+    """``torch.randperm(n)``: 0..n-1 shuffled by PyTorch's Fisher–Yates (int64)."""
+    if n < (2 ** 32 - 1) // 20:
+        # For i = 0 .. n-2: swap slot i with slot i + random() % (n - i).
+        offsets = (gen.random32(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
+        order = list(range(n))
+        for i, offset in enumerate(offsets):
+            j = i + offset
+            order[i], order[j] = order[j], order[i]
+        return np.asarray(order, dtype=np.int64)
+    # PyTorch's large-n branch: the "inside-out" shuffle with random64() % (i + 1).
+    draws = gen.random64(n)
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        z = int(draws[i] % np.uint64(i + 1))
+        order[i] = order[z]
+        order[z] = i
+    return order
+
+
+# -- the global generator -------------------------------------------------------------
+
+_global = Generator()
+_global.seed()  # like torch.default_generator: unseeded runs differ until manual_seed is called
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (every random draw of the library); returns it.
+
+    Args:
+        seed: an integer in [-2**63, 2**64 - 1], as PyTorch accepts; negative seeds count modulo 2**64.
+            Only the low 32 bits reach mt19937, as in PyTorch.
+
+    Raises:
+        ValueError: ``seed`` is out of that range or not an integer (the message names it).
 
     Example:
         >>> import tinygrad_edu as tg
@@ -46,29 +456,31 @@ def manual_seed(seed: int) -> np.random.Generator:
         >>> bool((a == b).all())
         True
     """
-    global _generator, _seed
-    _seed = check_seed("manual_seed", seed)
-    _generator = np.random.default_rng(_seed)
-    return _generator
+    return _global.manual_seed(seed)
 
 
-def initial_seed() -> int | None:
-    """The seed last given to `manual_seed` (``None`` if it was never called)."""
-    return _seed
+def seed() -> int:
+    """Seed the global generator from the operating system's entropy; returns the seed (``torch.seed``)."""
+    return _global.seed()
 
 
-def generator() -> np.random.Generator:
-    """The generator every random draw of the library uses."""
-    return _generator
+def initial_seed() -> int:
+    """The seed the global generator was last seeded with (``torch.initial_seed``)."""
+    return _global.initial_seed()
+
+
+def generator() -> Generator:
+    """The global generator every random draw of the library uses unless given ``generator=``."""
+    return _global
 
 
 def get_rng_state() -> dict[str, Any]:
-    """A snapshot of the library's random generator, for `set_rng_state`.
+    """A snapshot of the global generator, for `set_rng_state`.
 
     As ``torch.get_rng_state()``, but the state is plain data (a dict of
-    strings and integers) rather than a byte tensor, so ``tg.save`` stores it
-    as it is (checkpoints do). Treat it as opaque: its contents may change
-    between versions.
+    strings, integers, a list of integers and a float or None) rather than a
+    byte tensor, so ``tg.save`` stores it as it is (checkpoints do). Treat it
+    as opaque: its contents may change between versions.
 
     Example:
         >>> import tinygrad_edu as tg
@@ -78,52 +490,18 @@ def get_rng_state() -> dict[str, Any]:
         >>> bool((tg.rand(2) == a).all())
         True
     """
-    return {"format": _STATE_FORMAT, "seed": _seed, "generator": copy.deepcopy(_generator.bit_generator.state)}
-
-
-def _bit_generator_from(state: Any) -> np.random.BitGenerator:
-    """A fresh bit generator holding ``state``; a ValueError saying what is wrong otherwise."""
-    if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT or "generator" not in state \
-            or "seed" not in state:
-        raise ValueError(f"set_rng_state expects a state returned by tg.get_rng_state() "
-                         f"(a dict with 'format', 'seed' and 'generator'), got {_describe(state)}")
-    seed = state["seed"]
-    if seed is not None:
-        check_int("set_rng_state", "the state's seed", seed, minimum=0)
-    inner = state["generator"]
-    name = inner.get("bit_generator") if isinstance(inner, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise ValueError(f"set_rng_state: the state's generator must be a NumPy bit generator state naming one of "
-                         f"{list(_BIT_GENERATORS)}, got {_describe(inner)}")
-    bit_generator = getattr(np.random, name)()
-    try:
-        bit_generator.state = copy.deepcopy(inner)
-    except (TypeError, ValueError, KeyError, OverflowError) as err:
-        raise ValueError(f"set_rng_state: the state's {name} generator state is invalid ({err})") from None
-    return bit_generator
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return f"a dict with keys {sorted(map(str, value))}"
-    return type(value).__name__
+    return _global.get_state()
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the library's random generator from a `get_rng_state` snapshot.
+    """Restore the global generator from a `get_rng_state` snapshot.
 
     Every draw afterwards (``randn``, init, dropout, shuffling) is what it was
     after the snapshot, bit for bit; `initial_seed` comes back too. The state
-    is checked completely before anything changes.
+    is checked completely before anything changes. The global generator stays
+    the same object, so one someone holds (`manual_seed` returns it) follows.
 
     Raises:
         ValueError: ``state`` is not a state `get_rng_state` made (the message says what it got).
     """
-    global _generator, _seed
-    bit_generator = _bit_generator_from(state)
-    if type(_generator.bit_generator) is type(bit_generator):
-        # In place, so a generator object someone holds (manual_seed returns it) follows too.
-        _generator.bit_generator.state = bit_generator.state
-    else:
-        _generator = np.random.Generator(bit_generator)
-    _seed = None if state["seed"] is None else int(state["seed"])
+    _global.set_state(state)

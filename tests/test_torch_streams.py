@@ -1,0 +1,175 @@
+"""The random streams are PyTorch's CPU streams: the same seed and calls give the same numbers, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+
+torch = pytest.importorskip("torch")
+
+SEEDS = [0, 1, 42, 2147483647]
+SIZES = [1, 3, 15, 16, 17, 100, 1000, (7, 9)]
+DTYPES = [(tg.float32, torch.float32), (tg.float64, torch.float64)]
+
+
+def _shape(size):
+    return size if isinstance(size, tuple) else (size,)
+
+
+def _same(ours, theirs):
+    a, b = np.asarray(ours.numpy()), theirs.numpy()
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes(), f"{np.count_nonzero(a != b)} of {a.size} differ"
+
+
+@pytest.fixture(autouse=True)
+def _restore_streams():
+    state, torch_state = tg.get_rng_state(), torch.get_rng_state()
+    yield
+    tg.set_rng_state(state)
+    torch.set_rng_state(torch_state)
+
+
+# -- the generator ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS + [2**32 + 5, 2**64 - 1, -1, -(2**63)])
+def test_the_raw_stream_and_initial_seed_are_pytorchs(seed):
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    assert tg_g.initial_seed() == g.initial_seed()
+    _same(tg.randint(0, 2**27, (50,), generator=tg_g), torch.randint(0, 2**27, (50,), generator=g))
+    assert tg.manual_seed(seed) is tg.rng.generator()
+    torch.manual_seed(seed)
+    assert tg.initial_seed() == torch.initial_seed()
+
+
+def test_a_new_generator_has_pytorchs_default_seed():
+    assert tg.Generator().initial_seed() == torch.Generator().initial_seed()
+    _same(tg.rand(5, generator=tg.Generator()), torch.rand(5, generator=torch.Generator()))
+
+
+@pytest.mark.parametrize("bad", [2**64, -(2**63) - 1, 1.5, "3", True, None])
+def test_a_seed_outside_pytorchs_range_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match=f"got {bad!r}"):
+        tg.manual_seed(bad)
+    with pytest.raises(ValueError, match="seed"):
+        tg.Generator().manual_seed(bad)
+
+
+def test_seed_gives_a_fresh_seed_that_initial_seed_reports():
+    g = tg.Generator()
+    new = g.seed()
+    assert g.initial_seed() == new and 0 <= new < 2**64
+    assert tg.rng.seed() == tg.initial_seed()
+
+
+@pytest.mark.parametrize("bad", [np.random.default_rng(0), 3, "cpu"])
+def test_a_generator_of_the_wrong_type_is_a_clear_error(bad):
+    for call in (lambda: tg.rand(3, generator=bad), lambda: tg.randn(3, generator=bad),
+                 lambda: tg.randint(0, 5, (3,), generator=bad), lambda: tg.randperm(4, generator=bad),
+                 lambda: tg.zeros(3).normal_(generator=bad), lambda: tg.zeros(3).uniform_(generator=bad)):
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            call()
+
+
+def test_generator_state_round_trips_and_is_independent_of_the_global_stream():
+    tg.manual_seed(7)
+    torch.manual_seed(7)
+    g, tg_g = torch.Generator().manual_seed(3), tg.Generator().manual_seed(3)
+    tg.randn(3, generator=tg_g)  # leaves a cached second normal sample, which the state must keep
+    torch.randn(3, generator=g)
+    state, torch_state = tg_g.get_state(), g.get_state()
+    first = tg.randn(5, generator=tg_g)
+    _same(first, torch.randn(5, generator=g))
+    assert tg_g.set_state(state) is tg_g
+    _same(tg.randn(5, generator=tg_g), torch.randn(5, generator=g.set_state(torch_state)))
+    # the global stream was never touched by the generator's draws
+    _same(tg.rand(4), torch.rand(4))
+
+
+# -- uniform, integers, permutations -------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+def test_rand_and_uniform_(seed, size, dtypes):
+    ours, theirs = dtypes
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.rand(*_shape(size), dtype=ours), torch.rand(*_shape(size), dtype=theirs))
+    _same(tg.zeros(*_shape(size), dtype=ours).uniform_(-2.5, 3.7),
+          torch.zeros(*_shape(size), dtype=theirs).uniform_(-2.5, 3.7))
+    g, tg_g = torch.Generator().manual_seed(seed + 1), tg.Generator().manual_seed(seed + 1)
+    _same(tg.zeros(*_shape(size), dtype=ours).uniform_(0.1, 0.2, generator=tg_g),
+          torch.zeros(*_shape(size), dtype=theirs).uniform_(0.1, 0.2, generator=g))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("low, high", [(0, 10), (-3, 5), (0, 2**28 - 1), (0, 2**28), (-2**40, 2**40),
+                                       (-2**63, 2**63 - 1)])
+def test_randint(seed, size, low, high):
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    _same(tg.randint(low, high, _shape(size), generator=tg_g), torch.randint(low, high, _shape(size), generator=g))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 15, 16, 17, 100, 1000, 60000])
+def test_randperm(seed, n):
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.randperm(n), torch.randperm(n))
+
+
+# -- normal ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("size", SIZES)
+def test_randn_and_normal_float64(seed, size):
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    shape = _shape(size)
+    _same(tg.randn(*shape, dtype=tg.float64), torch.randn(*shape, dtype=torch.float64))
+    _same(tg.zeros(*shape, dtype=tg.float64).normal_(0.3, 2.7),
+          torch.zeros(*shape, dtype=torch.float64).normal_(0.3, 2.7))
+    _same(tg.normal(-1.0, 0.5, shape, dtype=tg.float64), torch.normal(-1.0, 0.5, shape, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("size", [1, 3, 15])
+def test_randn_and_normal_float32_below_16_elements(seed, size):
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.randn(size, dtype=tg.float32), torch.randn(size, dtype=torch.float32))
+    _same(tg.zeros(size).normal_(0.3, 2.7), torch.zeros(size).normal_(0.3, 2.7))
+    _same(tg.normal(2.0, 3.0, (size,)), torch.normal(2.0, 3.0, (size,)))
+
+
+def test_the_scalar_paths_cached_sample_carries_from_one_call_to_the_next():
+    tg.manual_seed(5)
+    torch.manual_seed(5)
+    for size in (3, 1, 2, 100, 5, 16):  # odd sizes leave a cached sine; the >= 16 path neither uses nor clears it
+        _same(tg.randn(size, dtype=tg.float64), torch.randn(size, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_interleaved_calls(seed):
+    def run(lib, seed_fn):
+        seed_fn(seed)
+        out = [lib.rand(5), lib.randn(3, dtype=lib.float64), lib.randint(0, 7, (4,)), lib.randperm(9),
+               lib.zeros(20, dtype=lib.float64).normal_(1.0, 2.0), lib.rand(2, 2, dtype=lib.float64),
+               lib.randn(2, dtype=lib.float32), lib.zeros(6).uniform_(-1.0, 1.0), lib.randint(-5, 5, (17,))]
+        return [t.numpy() for t in out]
+    for a, b in zip(run(tg, tg.manual_seed), run(torch, torch.manual_seed)):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_the_global_state_round_trip_keeps_the_cached_normal():
+    tg.manual_seed(9)
+    tg.randn(1, dtype=tg.float64)  # caches the sine of the pair
+    state = tg.get_rng_state()
+    a = tg.randn(3, dtype=tg.float64).numpy()
+    tg.manual_seed(0)
+    tg.set_rng_state(state)
+    assert tg.randn(3, dtype=tg.float64).numpy().tobytes() == a.tobytes()
