@@ -1,4 +1,4 @@
-"""Gradient clipping, as ``torch.nn.utils``: the sources' remedy for exploding gradients."""
+"""Gradient clipping, as ``torch.nn.utils.clip_grad``: the sources' remedy for exploding gradients."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._checks import check_number
-from ..tensor import Tensor, _wrap
+from ..._checks import check_number
+from ...tensor import Tensor, _wrap
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
