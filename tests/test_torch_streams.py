@@ -126,24 +126,32 @@ def test_randperm(seed, n):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("size", SIZES)
-def test_randn_and_normal_float64(seed, size):
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+def test_randn_normal__and_normal(seed, size, dtypes):
+    # float32 from 16 elements on is PyTorch's AVX2 kernel (Cephes polynomials): see rng's docstring
+    ours, theirs = dtypes
     tg.manual_seed(seed)
     torch.manual_seed(seed)
     shape = _shape(size)
-    _same(tg.randn(*shape, dtype=tg.float64), torch.randn(*shape, dtype=torch.float64))
-    _same(tg.zeros(*shape, dtype=tg.float64).normal_(0.3, 2.7),
-          torch.zeros(*shape, dtype=torch.float64).normal_(0.3, 2.7))
-    _same(tg.normal(-1.0, 0.5, shape, dtype=tg.float64), torch.normal(-1.0, 0.5, shape, dtype=torch.float64))
+    _same(tg.randn(*shape, dtype=ours), torch.randn(*shape, dtype=theirs))
+    _same(tg.zeros(*shape, dtype=ours).normal_(0.3, 2.7), torch.zeros(*shape, dtype=theirs).normal_(0.3, 2.7))
+    _same(tg.normal(-1.0, 0.5, shape, dtype=ours), torch.normal(-1.0, 0.5, shape, dtype=theirs))
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    _same(tg.randn(*shape, dtype=ours, generator=tg_g), torch.randn(*shape, dtype=theirs, generator=g))
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("size", [1, 3, 15])
-def test_randn_and_normal_float32_below_16_elements(seed, size):
-    tg.manual_seed(seed)
-    torch.manual_seed(seed)
-    _same(tg.randn(size, dtype=tg.float32), torch.randn(size, dtype=torch.float32))
-    _same(tg.zeros(size).normal_(0.3, 2.7), torch.zeros(size).normal_(0.3, 2.7))
-    _same(tg.normal(2.0, 3.0, (size,)), torch.normal(2.0, 3.0, (size,)))
+def test_a_million_float32_normals():
+    tg.manual_seed(80085)
+    torch.manual_seed(80085)
+    _same(tg.randn(1000, 1000), torch.randn(1000, 1000))
+
+
+def test_normal_with_tensor_mean_and_std():
+    tg.manual_seed(3)
+    torch.manual_seed(3)
+    mean, std = np.linspace(-1, 1, 20, dtype=np.float32), np.linspace(0.1, 2, 20, dtype=np.float32)
+    _same(tg.normal(tg.tensor(mean), tg.tensor(std)), torch.normal(torch.tensor(mean), torch.tensor(std)))
+    _same(tg.normal(tg.tensor(mean[:5]), 2.0), torch.normal(torch.tensor(mean[:5]), 2.0))
 
 
 def test_the_scalar_paths_cached_sample_carries_from_one_call_to_the_next():

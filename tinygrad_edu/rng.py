@@ -366,22 +366,82 @@ def _normal_scalar(gen: Generator, n: int, mean: float, std: float) -> np.ndarra
 
 
 def _box_muller_blocks(u: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """Box–Muller on blocks of 16 uniforms (rows of ``u``): cos into slots 0-7, sin into 8-15."""
-    dtype = u.dtype.type
-    u1 = dtype(1) - u[:, :8]
-    u2 = u[:, 8:]
+    """Box–Muller on blocks of 16 uniforms (rows of ``u``): cos into slots 0-7, sin into 8-15.
+
+    float64 is PyTorch's ``normal_fill_16`` (the C library's log, cos and sin). float32 is its
+    ``normal_fill_16_AVX2``, which x86 builds run on any CPU with AVX2 (AVX-512 ones included):
+    Cephes' single-precision log and sincos polynomials (``avx_mathfun.h``) instead of the C
+    library's, compiled with fused multiply-adds -- reproduced here operation by operation.
+    """
     if u.dtype == np.float64:
+        u1 = 1.0 - u[:, :8]
         radius = np.sqrt(-2.0 * _libm_log(u1))
-        theta = 2.0 * math.pi * u2
+        theta = 2.0 * math.pi * u[:, 8:]
         cos, sin = np.cos(theta), np.sin(theta)  # NumPy's float64 cos and sin agree with the C library's
     else:
-        # float32: logf, cosf and sinf of the C library are (nearly always) correctly rounded, which the
-        # float64 result rounded to float32 reproduces; theta is 2*pi in double times u2, rounded to float.
-        radius = np.sqrt(np.float32(-2) * np.log(u1.astype(np.float64)).astype(np.float32))
-        theta = (2.0 * math.pi * u2.astype(np.float64)).astype(np.float32)
-        cos = np.cos(theta.astype(np.float64)).astype(np.float32)
-        sin = np.sin(theta.astype(np.float64)).astype(np.float32)
+        u1 = np.float32(1) - u[:, :8]
+        radius = np.sqrt(np.float32(-2) * _cephes_log(u1))
+        sin, cos = _cephes_sincos(np.float32(2 * math.pi) * u[:, 8:])
     return np.concatenate([_fma(radius * cos, std, mean, u.dtype), _fma(radius * sin, std, mean, u.dtype)], axis=1)
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
+    return _fma(a, b, c, _F32)
+
+
+def _cephes_log(x: np.ndarray) -> np.ndarray:
+    """Cephes' float32 log for x in (0, 1] as PyTorch's AVX2 build computes it (``log256_ps``).
+
+    x = m * 2**e with m in [sqrt(1/2), sqrt(2)); log x = e log 2 + log(1 + f), f = m - 1, by a
+    degree-9 polynomial in f, with log 2 split into two parts for accuracy.
+    """
+    f32 = np.float32
+    bits = x.view(np.uint32)
+    exponent = (bits >> np.uint32(23)).astype(np.int32) - 127
+    mantissa = ((bits & np.uint32(~0x7F800000 & 0xFFFFFFFF)) | f32(0.5).view(np.uint32)).view(np.float32)
+    e = exponent.astype(np.float32) + f32(1)
+    small = mantissa < f32(0.707106781186547524)
+    f = (mantissa - f32(1)) + np.where(small, mantissa, f32(0))
+    e = e - np.where(small, f32(1), f32(0))
+    z = f * f
+    y = np.full_like(f, f32(7.0376836292e-2))
+    for coefficient in (-1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
+                        -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1):
+        y = _fma32(y, f, f32(coefficient))
+    y = y * f
+    y = _fma32(y, z, e * f32(-2.12194440e-4))
+    y = _fma32(z, f32(-0.5), y)
+    return _fma32(e, f32(0.693359375), f + y)
+
+
+def _cephes_sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cephes' float32 sin and cos for x >= 0 as PyTorch's AVX2 build computes them (``sincos256_ps``).
+
+    x is reduced by the multiple j of pi/4 nearest above (an even j), in three parts of pi/4 for
+    accuracy; one polynomial gives sin, another cos, on the reduced argument; j picks and signs them.
+    """
+    f32 = np.float32
+    j = (x * f32(1.27323954473516)).astype(np.int32)  # 4/pi, truncated as cvttps does
+    j = (j + 1) & ~1
+    quadrant = j.astype(np.float32)
+    flip_sin = (j & 4) != 0
+    flip_cos = (~(j - 2) & 4) != 0
+    use_sine_polynomial = (j & 2) == 0
+    for part in (-0.78515625, -2.4187564849853515625e-4, -3.77489497744594108e-8):
+        x = _fma32(quadrant, f32(part), x)
+    z = x * x
+    cos_poly = _fma32(f32(2.443315711809948e-5), z, f32(-1.388731625493765e-3))
+    cos_poly = _fma32(cos_poly, z, f32(4.166664568298827e-2)) * z
+    cos_poly = _fma32(cos_poly, z, -(z * f32(0.5))) + f32(1)
+    sin_poly = _fma32(f32(-1.9515295891e-4), z, f32(8.3321608736e-3))
+    sin_poly = _fma32(sin_poly, z, f32(-1.6666654611e-1)) * z
+    sin_poly = _fma32(sin_poly, x, x)
+    sin = np.where(use_sine_polynomial, sin_poly, cos_poly)
+    cos = np.where(use_sine_polynomial, cos_poly, sin_poly)
+    return np.where(flip_sin, -sin, sin), np.where(flip_cos, -cos, cos)
 
 
 def normal(gen: Generator, shape: tuple, dtype: Any, mean: float, std: float) -> np.ndarray:
