@@ -104,8 +104,8 @@ def randn(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike 
           requires_grad: bool = False) -> Tensor:
     """Samples of the standard normal distribution N(0, 1): ``torch.randn``'s numbers for the same seed.
 
-    Exact for float64 at every size and for float32 below 16 elements; float32 tensors of 16 or more
-    elements go through PyTorch's vectorised Box–Muller (see `tinygrad_edu.rng.normal`).
+    Bit for bit in float32 and float64 at every size; below 16 elements PyTorch's scalar Box–Muller,
+    from 16 on its vectorised one (see `tinygrad_edu.rng` for the recipes and the one exception).
     """
     gen = _rng.check_generator("randn", generator)
     draw = lambda shape, dt: _rng.normal(gen, shape, dt, 0.0, 1.0)  # noqa: E731
