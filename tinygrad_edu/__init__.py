@@ -19,6 +19,7 @@ from . import (  # factories first: it attaches tg.zeros & co. to Tensor as stat
     optim,
     surfaces,
     train,
+    utils,
 )
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import accelerator, cuda, device
@@ -67,22 +68,30 @@ from .functions import (
     cos,
     cumsum,
     einsum,
+    eq,
+    equal,
     exp,
     exp2,
     flatten,
     gather,
+    ge,
+    gt,
+    le,
     log,
     log1p,
     log2,
     log10,
     log_softmax,
     logsumexp,
+    lt,
     masked_fill,
     max,
     mean,
     min,
     multinomial,
+    ne,
     norm,
+    numel,
     permute,
     pow,
     prod,
@@ -95,9 +104,11 @@ from .functions import (
     softmax,
     split,
     sqrt,
+    square,
     squeeze,
     std,
     sum,
+    t,
     tanh,
     transpose,
     tril,
@@ -111,6 +122,7 @@ from .serialization import load, save
 from .stepthrough import BackwardTrace, NodeCheckReport, backward_steps, gradcheck_nodes
 from .tensor import (
     ShapeError,
+    Size,
     Tensor,
     cat,
     matmul,
@@ -142,7 +154,8 @@ __all__ = [
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
-    "memory", "Generator", "normal", "initial_seed",
+    "memory", "Generator", "normal", "initial_seed", "utils",
+    "Size", "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel",
 ]
 
 

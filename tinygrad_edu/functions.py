@@ -22,6 +22,7 @@ __all__ = [
     "transpose", "permute", "pow",
     "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill", "cumsum", "prod",
     "norm", "log10", "log2", "exp2", "multinomial", "einsum", "pad", "as_strided",
+    "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel",
 ]
 
 
@@ -83,6 +84,16 @@ log2 = _method("log2")
 exp2 = _method("exp2")
 multinomial = _method("multinomial")
 as_strided = _method("as_strided")
+eq = _method("eq")
+ne = _method("ne")
+lt = _method("lt")
+le = _method("le")
+gt = _method("gt")
+ge = _method("ge")
+equal = _method("equal")
+square = _method("square")
+t = _method("t")
+numel = _method("numel")
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:

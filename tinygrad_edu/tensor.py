@@ -27,10 +27,34 @@ from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
 from .device import parse_to_args
 
-__all__ = ["Tensor", "tensor", "ShapeError", "matmul", "maximum", "minimum", "cat", "stack", "where"]
+__all__ = ["Tensor", "tensor", "ShapeError", "Size", "matmul", "maximum", "minimum", "cat", "stack", "where"]
 
 Scalar = int | float | bool
 DTypeLike = Any
+
+# PyTorch's legacy type names (``t.type()`` gives "torch.FloatTensor"), by NumPy dtype name.
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+class Size(tuple):
+    """A shape as ``torch.Size``: a tuple (equal to the plain tuple) that also has ``numel()``.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> s = tg.zeros(2, 3).size()
+        >>> s == (2, 3), s.numel(), s[1]
+        (True, 6, 3)
+    """
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds."""
+        return math.prod(self)
+
+    def __repr__(self) -> str:
+        return f"tg.Size({list(self)})"
+
 
 class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit an operation.
@@ -422,9 +446,9 @@ class Tensor:
         return _apply(ops.Permute, self, axes=tuple(range(self._data.ndim - 1, -1, -1)))
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape (or the length of dimension ``dim``), as in PyTorch."""
+        """The shape as a `Size` (or the length of dimension ``dim``), as in PyTorch."""
         if dim is None:
-            return self.shape
+            return Size(self.shape)
         return self.shape[_normalize_axis(dim, self.ndim, "size")]
 
     def dim(self) -> int:
@@ -433,6 +457,10 @@ class Tensor:
 
     def numel(self) -> int:
         """The number of elements."""
+        return self._data.size
+
+    def nelement(self) -> int:
+        """The number of elements (PyTorch's other name for `numel`)."""
         return self._data.size
 
     def numpy(self) -> np.ndarray:
@@ -492,6 +520,25 @@ class Tensor:
         if dt.kind != "f" or self.dtype.kind != "f":
             return _wrap(self._data.astype(dt))
         return _apply(ops.Cast, self, dtype=dt)
+
+    def type(self, dtype: Any = None) -> Any:
+        """Without ``dtype``: the type's name as PyTorch spells it (``'torch.FloatTensor'``); with it, `to` it.
+
+        ``dtype`` may be a dtype (``tg.float``) or PyTorch's type name (``'torch.DoubleTensor'``).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> tg.tensor([1.0]).type(), tg.tensor([1, 2]).type(tg.float).dtype
+            ('torch.FloatTensor', dtype('float32'))
+        """
+        if dtype is None:
+            return "torch." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name) + "Tensor"
+        if isinstance(dtype, str):
+            names = {f"torch.{name}Tensor": np.dtype(dt) for dt, name in _TYPE_NAMES.items()}
+            if dtype not in names:
+                raise ValueError(f"type: unknown type name {dtype!r}; expected one of {sorted(names)}")
+            dtype = names[dtype]
+        return self.to(dtype)
 
     def float(self) -> Tensor:
         """Convert to float32."""
@@ -685,18 +732,42 @@ class Tensor:
     clip_ = clamp_
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
-        """Fill with samples of the normal distribution N(mean, std**2), in place."""
+        """Fill with samples of N(mean, std**2), in place: ``Tensor.normal_``'s numbers for the same seed.
+
+        Bit for bit PyTorch's for float32 and float64 at every size (see `tinygrad_edu.rng` for the recipes).
+        """
         if not std >= 0:
             raise ValueError(f"normal_: std must be non-negative, got {std}")
-        rng = generator if generator is not None else _rng.generator()
-        return self._overwrite("normal_", rng.normal(mean, std, self.shape).astype(self.dtype, copy=False))
+        gen = _rng.check_generator("normal_", generator)
+        return self._overwrite("normal_", self._random_fill(lambda shape, dt: _rng.normal(gen, shape, dt, mean, std)))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
-        """Fill with samples of the uniform distribution on [a, b), in place."""
+        """Fill with samples of the uniform distribution on [a, b), in place (PyTorch's numbers for the same seed)."""
         if not a <= b:
             raise ValueError(f"uniform_: needs a <= b, got a={a}, b={b}")
-        rng = generator if generator is not None else _rng.generator()
-        return self._overwrite("uniform_", rng.uniform(a, b, self.shape).astype(self.dtype, copy=False))
+        gen = _rng.check_generator("uniform_", generator)
+        return self._overwrite("uniform_", self._random_fill(lambda shape, dt: _rng.uniform(gen, shape, dt, a, b)))
+
+    def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of the exponential distribution of rate ``lambd``, in place (PyTorch's recipe)."""
+        if not lambd > 0:
+            raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
+        gen = _rng.check_generator("exponential_", generator)
+        return self._overwrite("exponential_",
+                               self._random_fill(lambda shape, dt: _rng.exponential(gen, shape, dt, lambd)))
+
+    def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with 1 (probability ``p``) or 0, in place: ``u < p`` over one float64 uniform per element."""
+        if not 0 <= p <= 1:
+            raise ValueError(f"bernoulli_: p must be in [0, 1], got {p}")
+        gen = _rng.check_generator("bernoulli_", generator)
+        return self._overwrite("bernoulli_", _rng.bernoulli(gen, self.shape, p).astype(self.dtype))
+
+    def _random_fill(self, draw: Any) -> np.ndarray:
+        """``draw(shape, dtype)`` for this tensor: float32/float64 as they are, other dtypes via float32."""
+        if self.dtype in (np.float32, np.float64):
+            return draw(self.shape, self.dtype)
+        return draw(self.shape, np.dtype(np.float32)).astype(self.dtype)
 
     # -- arithmetic -------------------------------------------------------------
 
@@ -765,6 +836,35 @@ class Tensor:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return _compare(np.not_equal, "ne", self, other)
 
+    def eq(self, other: Any) -> Tensor:
+        """``self == other`` elementwise, a boolean tensor (PyTorch's method form; also `ne lt le gt ge`)."""
+        return _compare(np.equal, "eq", self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        """``self != other`` elementwise, a boolean tensor."""
+        return _compare(np.not_equal, "ne", self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        """``self < other`` elementwise, a boolean tensor."""
+        return _compare(np.less, "lt", self, other)
+
+    def le(self, other: Any) -> Tensor:
+        """``self <= other`` elementwise, a boolean tensor."""
+        return _compare(np.less_equal, "le", self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        """``self > other`` elementwise, a boolean tensor."""
+        return _compare(np.greater, "gt", self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        """``self >= other`` elementwise, a boolean tensor."""
+        return _compare(np.greater_equal, "ge", self, other)
+
+    def equal(self, other: Any) -> bool:
+        """True if ``other`` has the same shape and the same values (PyTorch's ``equal``; a Python bool)."""
+        other = _as_tensor(other)
+        return self.shape == other.shape and bool(np.array_equal(self._data, other._data))
+
     __hash__ = object.__hash__
 
     def __and__(self, other: Any) -> Tensor:
@@ -820,6 +920,10 @@ class Tensor:
     def abs(self) -> Tensor:
         """|x|, elementwise."""
         return _apply(ops.Abs, self)
+
+    def square(self) -> Tensor:
+        """x ** 2, elementwise (as ``x * x``: d/dx = 2x)."""
+        return self * self
 
     def sin(self) -> Tensor:
         """Sine, elementwise."""
@@ -1006,6 +1110,19 @@ class Tensor:
         if sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not an ordering of the {self.ndim} dimensions")
         return _apply(ops.Permute, self, axes=axes)
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; a vector or a scalar comes back as it is (PyTorch's ``t``).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> tg.zeros(2, 3).t().shape
+            (3, 2)
+        """
+        if self.ndim > 2:
+            raise ShapeError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape} "
+                             f"(use transpose(dim0, dim1) or permute)")
+        return self if self.ndim < 2 else self.transpose(0, 1)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap dimensions ``dim0`` and ``dim1``."""
@@ -1498,9 +1615,9 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product ``a @ b`` with NumPy's rules for vectors and batches."""
-    a, b, arrays = _operands(a, b)
+def matmul(input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
+    """Matrix product ``input @ other`` with NumPy's rules for vectors and batches."""
+    a, b, arrays = _operands(input, other)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
     try:

@@ -1,0 +1,125 @@
+"""PyTorch's spellings that teaching programs use, each against PyTorch's own behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+
+torch = pytest.importorskip("torch")
+
+DTYPES = [(tg.float32, torch.float32), (tg.float64, torch.float64), (tg.int64, torch.int64),
+          (tg.int32, torch.int32), (tg.bool, torch.bool), (tg.uint8, torch.uint8)]
+
+
+@pytest.mark.parametrize("ours, theirs", DTYPES)
+def test_type_names_as_pytorch(ours, theirs):
+    assert tg.zeros(2, dtype=ours).type() == torch.zeros(2, dtype=theirs).type()
+
+
+def test_type_converts_by_dtype_or_by_name_as_pytorch():
+    values = np.array([1.5, -2.25, 3.0])
+    ours, theirs = tg.tensor(values), torch.tensor(values, dtype=torch.float32)
+    for target_ours, target_theirs in [(tg.float64, torch.float64), ("torch.DoubleTensor", "torch.DoubleTensor"),
+                                       (tg.long, torch.long), ("torch.IntTensor", "torch.IntTensor")]:
+        converted, expected = ours.type(target_ours), theirs.type(target_theirs)
+        assert converted.type() == expected.type()
+        np.testing.assert_array_equal(converted.numpy(), expected.numpy())
+
+
+def test_type_keeps_the_gradient_path():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x.type(tg.float64) * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_type_with_an_unknown_name_says_what_it_expected():
+    with pytest.raises(ValueError, match=r"'torch.cuda.FloatTensor'.*torch.FloatTensor"):
+        tg.zeros(1).type("torch.cuda.FloatTensor")
+
+
+@pytest.mark.parametrize("shape", [(), (4,), (2, 3), (2, 3, 4)])
+def test_nelement_numel_and_size_as_pytorch(shape):
+    ours, theirs = tg.zeros(shape), torch.zeros(shape)
+    assert ours.nelement() == theirs.nelement() == tg.numel(ours)
+    assert ours.size() == tuple(theirs.size()) and isinstance(ours.size(), tuple)
+    assert ours.size().numel() == theirs.size().numel()
+    assert isinstance(ours.size(), tg.Size)
+    for dim in range(-len(shape), len(shape)):
+        assert ours.size(dim) == theirs.size(dim)
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_t_as_pytorch_values_and_gradient(shape):
+    values = np.random.default_rng(0).standard_normal(shape)
+    x, xt = tg.tensor(values, requires_grad=True, dtype=tg.float64), torch.tensor(values, requires_grad=True)
+    out, out_t = x.t(), xt.t()
+    np.testing.assert_array_equal(out.numpy(), out_t.detach().numpy())
+    np.testing.assert_array_equal(tg.t(x).numpy(), torch.t(xt).detach().numpy())
+    weights = np.arange(out_t.numel(), dtype=np.float64).reshape(out_t.shape)
+    (out * tg.tensor(weights, dtype=tg.float64)).sum().backward()
+    (out_t * torch.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_t_of_three_dimensions_is_an_error_as_in_pytorch():
+    with pytest.raises(RuntimeError, match=r"at most 2 dimensions.*\(2, 3, 4\)"):
+        tg.zeros(2, 3, 4).t()
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, 3, 4).t()
+
+
+@pytest.mark.parametrize("name", ["eq", "ne", "lt", "le", "gt", "ge"])
+@pytest.mark.parametrize("other", [0.5, "tensor", "row"])
+def test_comparison_methods_and_functions_as_pytorch(name, other):
+    rng = np.random.default_rng(1)
+    values = rng.integers(-2, 3, (3, 4)).astype(np.float64) / 2
+    other_np = {"tensor": rng.integers(-2, 3, (3, 4)) / 2, "row": rng.integers(-2, 3, (4,)) / 2}.get(other, other)
+    x, xt = tg.tensor(values, dtype=tg.float64), torch.tensor(values)
+    y = tg.tensor(other_np, dtype=tg.float64) if isinstance(other_np, np.ndarray) else other_np
+    yt = torch.tensor(other_np) if isinstance(other_np, np.ndarray) else other_np
+    expected = getattr(xt, name)(yt).numpy()
+    for result in (getattr(x, name)(y), getattr(tg, name)(x, y), getattr(tg, name)(x, other=y)):
+        assert result.dtype == np.bool_
+        np.testing.assert_array_equal(result.numpy(), expected)
+
+
+def test_equal_as_pytorch():
+    a = [[1.0, 2.0], [3.0, 4.0]]
+    for b in ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 5.0]], [1.0, 2.0]):
+        assert tg.tensor(a).equal(tg.tensor(b)) == torch.tensor(a).equal(torch.tensor(b))
+        assert tg.equal(tg.tensor(a), tg.tensor(b)) == torch.equal(torch.tensor(a), torch.tensor(b))
+
+
+def test_square_values_and_gradient_as_pytorch():
+    values = np.random.default_rng(2).standard_normal(5)
+    x, xt = tg.tensor(values, requires_grad=True, dtype=tg.float64), torch.tensor(values, requires_grad=True)
+    out, out_t = tg.square(x), torch.square(xt)
+    np.testing.assert_array_equal(out.numpy(), out_t.detach().numpy())
+    out.sum().backward()
+    out_t.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_matmul_takes_pytorchs_keyword_names():
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    ours = tg.matmul(input=tg.tensor(a, dtype=tg.float64), other=tg.tensor(b, dtype=tg.float64))
+    np.testing.assert_array_equal(ours.numpy(), torch.matmul(input=torch.tensor(a), other=torch.tensor(b)).numpy())
+
+
+def test_import_path_twins_are_the_same_objects():
+    from tinygrad_edu.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
+    from tinygrad_edu.utils.data import DataLoader, Dataset, TensorDataset, random_split
+
+    assert clip_grad_norm_ is tg.nn.utils.clip_grad_norm_ and clip_grad_value_ is tg.nn.utils.clip_grad_value_
+    assert (DataLoader, Dataset, TensorDataset, random_split) == (
+        tg.data.DataLoader, tg.data.Dataset, tg.data.TensorDataset, tg.data.random_split)
+    assert tg.utils.data.DataLoader is tg.data.DataLoader
+
+
+def test_zero_dimensional_tensors_format_and_index_as_pytorch():
+    loss, loss_t = tg.tensor(0.123456), torch.tensor(0.123456)
+    assert f"{loss:f} {loss:.3f} {loss:.2e}" == f"{loss_t:f} {loss_t:.3f} {loss_t:.2e}"
+    classes = ["cat", "dog", "bird"]
+    assert classes[tg.tensor([0.1, 0.7, 0.2]).argmax(0)] == classes[torch.tensor([0.1, 0.7, 0.2]).argmax(0)]
