@@ -181,3 +181,40 @@ def test_the_global_state_round_trip_keeps_the_cached_normal():
     tg.manual_seed(0)
     tg.set_rng_state(state)
     assert tg.randn(3, dtype=tg.float64).numpy().tobytes() == a.tobytes()
+
+
+# -- nn.init and the layers' default initialisation -------------------------------------------
+
+INITS = [("uniform_", (-0.3, 0.7)), ("normal_", (0.1, 0.5)), ("xavier_uniform_", ()), ("xavier_normal_", (2.0,)),
+         ("kaiming_uniform_", ()), ("kaiming_normal_", (0.0, "fan_out", "relu")), ("trunc_normal_", ()),
+         ("trunc_normal_", (0.0, 0.02, -0.04, 0.04)), ("trunc_normal_", (1.0, 1.0, 0.0, 0.2))]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name, args", INITS, ids=[f"{n}{a}" for n, a in INITS])
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+def test_init_functions(seed, name, args, dtypes):
+    ours, theirs = dtypes
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(getattr(tg.nn.init, name)(tg.zeros(20, 30, dtype=ours), *args),
+          getattr(torch.nn.init, name)(torch.zeros(20, 30, dtype=theirs), *args))
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    _same(getattr(tg.nn.init, name)(tg.zeros(7, 3, dtype=ours), *args, generator=tg_g),
+          getattr(torch.nn.init, name)(torch.zeros(7, 3, dtype=theirs), *args, generator=g))
+
+
+LAYERS = [("Linear", (37, 23)), ("Conv1d", (2, 3, 5)), ("Conv2d", (3, 4, 3)), ("Embedding", (10, 4)),
+          ("RNN", (3, 5)), ("LSTM", (3, 5)), ("GRU", (3, 5)), ("MultiheadAttention", (8, 2))]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name, args", LAYERS, ids=[n for n, _ in LAYERS])
+def test_every_layers_default_init_is_pytorchs(seed, name, args):
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    ours, theirs = getattr(tg.nn, name)(*args), getattr(torch.nn, name)(*args)
+    ours_params = dict(ours.named_parameters())
+    for key, value in theirs.named_parameters():
+        _same(ours_params[key], value.detach())
+    _same(tg.rand(3), torch.rand(3))  # and the stream goes on alike
