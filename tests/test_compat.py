@@ -123,3 +123,56 @@ def test_zero_dimensional_tensors_format_and_index_as_pytorch():
     assert f"{loss:f} {loss:.3f} {loss:.2e}" == f"{loss_t:f} {loss_t:.3f} {loss_t:.2e}"
     classes = ["cat", "dog", "bird"]
     assert classes[tg.tensor([0.1, 0.7, 0.2]).argmax(0)] == classes[torch.tensor([0.1, 0.7, 0.2]).argmax(0)]
+
+
+# PyTorch's functions called with every argument by keyword, as tutorials sometimes do.
+KEYWORD_CALLS = {
+    "sum": lambda L, t: L.sum(input=t, dim=1, keepdim=True),
+    "mean": lambda L, t: L.mean(input=t, dim=0),
+    "max": lambda L, t: L.max(input=t, dim=1)[0],
+    "softmax": lambda L, t: L.softmax(input=t, dim=1),
+    "cat": lambda L, t: L.cat(tensors=[t, t], dim=1),
+    "stack": lambda L, t: L.stack(tensors=[t, t], dim=0),
+    "where": lambda L, t: L.where(condition=t > 0, input=t, other=t * 2),
+    "maximum": lambda L, t: L.maximum(input=t, other=t * 2),
+    "minimum": lambda L, t: L.minimum(input=t, other=t * 2),
+    "clamp": lambda L, t: L.clamp(input=t, min=-0.5, max=0.5),
+    "pow": lambda L, t: L.pow(input=t, exponent=2),
+    "reshape": lambda L, t: L.reshape(input=t, shape=(4, 3)),
+    "Tensor.reshape": lambda L, t: t.reshape(shape=(2, 6)),
+    "Tensor.view": lambda L, t: t.view(12),
+    "transpose": lambda L, t: L.transpose(input=t, dim0=0, dim1=1),
+    "permute": lambda L, t: L.permute(input=t, dims=(1, 0)),
+    "Tensor.expand": lambda L, t: t[:1].expand(size=(3, 4)),
+    "argmax": lambda L, t: L.argmax(input=t, dim=1),
+    "matmul": lambda L, t: L.matmul(input=t, other=t.T),
+    "unsqueeze": lambda L, t: L.unsqueeze(input=t, dim=0),
+    "flatten": lambda L, t: L.flatten(input=t, start_dim=0),
+    "var": lambda L, t: L.var(input=t, dim=1, correction=0),
+    "logsumexp": lambda L, t: L.logsumexp(input=t, dim=1),
+    "split": lambda L, t: L.split(tensor=t, split_size_or_sections=2, dim=1)[1],
+    "chunk": lambda L, t: L.chunk(input=t, chunks=2, dim=1)[0],
+    "gather": lambda L, t: L.gather(input=t, dim=1, index=L.tensor([[0], [1], [2]])),
+    "masked_fill": lambda L, t: L.masked_fill(input=t, mask=t > 0, value=0.0),
+    "cumsum": lambda L, t: L.cumsum(input=t, dim=1),
+    "tril": lambda L, t: L.tril(input=t, diagonal=0),
+    "norm": lambda L, t: L.norm(input=t, p=2, dim=1),
+    "F.cross_entropy": lambda L, t: L.nn.functional.cross_entropy(input=t, target=L.tensor([0, 1, 2])),
+    "F.mse_loss": lambda L, t: L.nn.functional.mse_loss(input=t, target=t * 0),
+    "F.linear": lambda L, t: L.nn.functional.linear(input=t, weight=t, bias=None),
+}
+
+
+@pytest.mark.parametrize("name", list(KEYWORD_CALLS))
+def test_functions_take_pytorchs_keyword_names(name):
+    values = np.random.default_rng(3).standard_normal((3, 4))
+    ours = KEYWORD_CALLS[name](tg, tg.tensor(values, dtype=tg.float64))
+    theirs = KEYWORD_CALLS[name](torch, torch.tensor(values))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_sizes_given_twice_or_under_another_keyword_are_named():
+    with pytest.raises(TypeError, match="'size'"):
+        tg.zeros((2, 3)).reshape(size=(3, 2))
+    with pytest.raises(TypeError, match="'shape'"):
+        tg.zeros((2, 3)).reshape(3, shape=(3, 2))

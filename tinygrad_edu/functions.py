@@ -70,7 +70,13 @@ permute = _method("permute")
 pow = _method("pow")  # noqa: A001
 tril = _method("tril")
 triu = _method("triu")
-split = _method("split")
+
+
+def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> Any:
+    """``tg.split(t, ...)`` is ``t.split(...)`` (PyTorch names the first argument ``tensor`` here)."""
+    return _as_tensor(tensor).split(split_size_or_sections, dim)
+
+
 chunk = _method("chunk")
 gather = _method("gather")
 scatter = _method("scatter")

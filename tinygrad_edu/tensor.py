@@ -1066,10 +1066,9 @@ class Tensor:
 
     # -- shape ----------------------------------------------------------------------
 
-    def reshape(self, *shape: Any) -> Tensor:
-        """The same elements in a new shape (one dimension may be -1)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+    def reshape(self, *shape: Any, **keyword: Any) -> Tensor:
+        """The same elements in a new shape (one dimension may be -1); ``shape=`` as a keyword too."""
+        shape = _sizes_argument("reshape", shape, keyword, "shape")
         try:
             return _apply(ops.Reshape, self, shape=tuple(int(n) for n in shape))
         except ValueError as err:
@@ -1102,10 +1101,9 @@ class Tensor:
         dim = _normalize_axis(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def permute(self, *dims: Any) -> Tensor:
-        """Reorder the dimensions: ``out.shape[i] = self.shape[dims[i]]``."""
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
+    def permute(self, *dims: Any, **keyword: Any) -> Tensor:
+        """Reorder the dimensions: ``out.shape[i] = self.shape[dims[i]]``; ``dims=`` as a keyword too."""
+        dims = _sizes_argument("permute", dims, keyword, "dims")
         axes = tuple(_normalize_axis(d, self.ndim, "permute") for d in dims)
         if sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not an ordering of the {self.ndim} dimensions")
@@ -1132,10 +1130,9 @@ class Tensor:
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return _apply(ops.Permute, self, axes=tuple(axes))
 
-    def expand(self, *sizes: Any) -> Tensor:
-        """Broadcast to ``sizes`` (-1 keeps a dimension); the gradient is summed back."""
-        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-            sizes = tuple(sizes[0])
+    def expand(self, *sizes: Any, **keyword: Any) -> Tensor:
+        """Broadcast to ``sizes`` (-1 keeps a dimension; ``size=`` as a keyword too); the gradient is summed back."""
+        sizes = _sizes_argument("expand", sizes, keyword, "size")
         lead = len(sizes) - self.ndim
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
         try:
@@ -1615,6 +1612,20 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _sizes_argument(who: str, args: tuple, keyword: dict, name: str) -> tuple:
+    """PyTorch's ways of passing sizes: ``f(2, 3)``, ``f((2, 3))`` or ``f(name=(2, 3))``, as one tuple."""
+    if keyword:
+        unknown = sorted(set(keyword) - {name})
+        if unknown or args:
+            raise TypeError(f"{who}: unexpected keyword argument {(unknown or [name])[0]!r}; "
+                            f"give the sizes as {who}(2, 3), {who}((2, 3)) or {who}({name}=(2, 3))")
+        value = keyword[name]
+        return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return args
+
+
 def matmul(input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
     """Matrix product ``input @ other`` with NumPy's rules for vectors and batches."""
     a, b, arrays = _operands(input, other)
@@ -1630,14 +1641,14 @@ def matmul(input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
         ) from err
 
 
-def maximum(a: Any, b: Any) -> Tensor:
+def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
     """Elementwise maximum; at ties each input gets half the gradient (as in PyTorch)."""
-    return _binary(ops.Maximum, "maximum", a, b)
+    return _binary(ops.Maximum, "maximum", input, other)
 
 
-def minimum(a: Any, b: Any) -> Tensor:
+def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's names
     """Elementwise minimum, as -maximum(-a, -b)."""
-    a, b, arrays = _operands(a, b)
+    a, b, arrays = _operands(input, other)
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError as err:
