@@ -218,3 +218,53 @@ def test_every_layers_default_init_is_pytorchs(seed, name, args):
     for key, value in theirs.named_parameters():
         _same(ours_params[key], value.detach())
     _same(tg.rand(3), torch.rand(3))  # and the stream goes on alike
+
+
+# -- bernoulli, dropout, exponential ------------------------------------------------------------
+# PyTorch's default CPU kernels (u < p over float64 uniforms). PyTorch builds with MKL take MKL's
+# bernoulli on Intel CPUs instead; skip there rather than compare different algorithms.
+
+def _intel_cpu():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return "GenuineIntel" in cpuinfo.read(4096)
+    except OSError:
+        return False
+
+
+needs_default_bernoulli = pytest.mark.skipif(_intel_cpu(), reason="PyTorch uses MKL's bernoulli on Intel CPUs")
+
+
+@needs_default_bernoulli
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+def test_bernoulli_dropout_and_exponential(seed, size, dtypes):
+    ours, theirs = dtypes
+    shape = _shape(size)
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.zeros(*shape, dtype=ours).bernoulli_(0.3), torch.zeros(*shape, dtype=theirs).bernoulli_(0.3))
+    _same(tg.nn.functional.dropout(tg.ones(*shape, dtype=ours) * 1.7, 0.3),
+          torch.nn.functional.dropout(torch.ones(*shape, dtype=theirs) * 1.7, 0.3))
+    layer = tg.nn.Dropout(0.5)
+    _same(layer(tg.ones(*shape, dtype=ours)), torch.nn.Dropout(0.5)(torch.ones(*shape, dtype=theirs)))
+    _same(tg.zeros(*shape, dtype=ours).exponential_(2.0), torch.zeros(*shape, dtype=theirs).exponential_(2.0))
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    _same(tg.zeros(*shape, dtype=ours).bernoulli_(0.7, generator=tg_g),
+          torch.zeros(*shape, dtype=theirs).bernoulli_(0.7, generator=g))
+    _same(tg.rand(2), torch.rand(2))
+
+
+@needs_default_bernoulli
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_attention_dropout_draws_pytorchs_mask(is_causal):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4) for _ in range(3))
+    tg.manual_seed(1)
+    torch.manual_seed(1)
+    ours = tg.nn.functional.scaled_dot_product_attention(*(tg.tensor(t.numpy()) for t in (q, k, v)), dropout_p=0.4,
+                                                         is_causal=is_causal)
+    theirs = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.4, is_causal=is_causal)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    _same(tg.rand(3), torch.rand(3))  # the same number of draws was taken

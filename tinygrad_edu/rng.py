@@ -203,7 +203,7 @@ class Generator:
         return array[randperm(self, len(array))]
 
     def standard_exponential(self, size: Any = None) -> Any:
-        """Exponential(1) samples in float64 (``Tensor.exponential_``'s recipe: -log(1 - u))."""
+        """Exponential(1) samples in float64 (``Tensor.exponential_``'s recipe: -log1p(-u))."""
         shape = () if size is None else size
         values = exponential(self, np.empty(shape).shape, np.dtype(np.float64), 1.0)
         return float(values) if size is None else values
@@ -316,7 +316,12 @@ def _two_sum_error(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> np.ndarra
 
 def _libm_log(x: np.ndarray) -> np.ndarray:
     """float64 log by the C library (PyTorch's std::log); NumPy's own SIMD log differs in the last bit."""
-    return np.fromiter(map(math.log, x.ravel().tolist()), dtype=np.float64, count=x.size).reshape(x.shape)
+    return _libm(math.log, x)
+
+
+def _libm(function: Any, x: np.ndarray) -> np.ndarray:
+    """``function`` (one of `math`'s, which are the C library's) over every element of float64 ``x``."""
+    return np.fromiter(map(function, x.ravel().tolist()), dtype=np.float64, count=x.size).reshape(x.shape)
 
 
 def _floating(who: str, dtype: Any) -> np.dtype:
@@ -462,10 +467,10 @@ def normal(gen: Generator, shape: tuple, dtype: Any, mean: float, std: float) ->
 
 
 def exponential(gen: Generator, shape: tuple, dtype: Any, rate: float) -> np.ndarray:
-    """Exponential(rate) samples: ``-1/rate * log(1 - u)`` over float64 uniforms, one per element."""
+    """Exponential(rate) samples: ``-1/rate * log1p(-u)`` over float64 uniforms, one per element."""
     dtype = _floating("exponential_", dtype)
     u = _unit_floats(gen, math.prod(shape), np.dtype(np.float64))
-    return (-1.0 / rate * np.log(1.0 - u)).astype(dtype).reshape(shape)
+    return (-1.0 / rate * _libm(math.log1p, -u)).astype(dtype).reshape(shape)
 
 
 def bernoulli(gen: Generator, shape: tuple, p: float) -> np.ndarray:

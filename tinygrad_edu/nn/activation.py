@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from .. import rng as _rng
 from .._checks import check_choice, check_int, check_number, check_positive
-from ..rng import generator
 from ..tensor import Tensor, _apply, _as_tensor, _wrap
 from .module import Module
 
@@ -79,8 +79,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
 
     y = softmax((logits + g) / tau) along ``dim``, with g = -log(E), E ~ Exp(1)
     independent Gumbel noise drawn from the library generator
-    (`tinygrad_edu.rng.generator`, so `tg.manual_seed` makes it reproducible;
-    the draws are not PyTorch's). Small ``tau`` makes y nearly one-hot. With
+    (`tinygrad_edu.rng.generator`, so `tg.manual_seed` makes it reproducible)
+    as PyTorch draws it: ``-log(exponential_())`` in the logits' dtype. Small ``tau`` makes y nearly one-hot. With
     ``hard=True`` the result is exactly one-hot (the argmax of y) in the
     forward pass while its gradient is y's (the straight-through estimator:
     y_hard - y.detach() + y). ``eps`` is accepted for PyTorch's signature.
@@ -95,7 +95,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     logits = _as_tensor(logits)
     tau = check_positive("gumbel_softmax", "tau", tau)
     dim = check_int("gumbel_softmax", "dim", dim, minimum=-max(logits.ndim, 1), maximum=max(logits.ndim, 1) - 1)
-    gumbels = -np.log(generator().exponential(size=logits.shape)).astype(logits.dtype)
+    dtype = logits.dtype if logits.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    gumbels = -np.log(_rng.exponential(_rng.generator(), logits.shape, dtype, 1.0))
     y_soft = ((logits + _wrap(gumbels)) / tau).softmax(dim)
     if not hard:
         return y_soft

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .. import rng as _rng
 from .._checks import check_int, check_probability
 from ..dtypes import get_default_dtype
-from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _wrap, cat
 from . import functional as F
 from . import init
@@ -64,7 +64,8 @@ def _dropout_keep(shape: tuple, dropout_p: float, dtype: np.dtype) -> np.ndarray
         return None
     if dropout_p == 1.0:
         return np.zeros(shape, dtype=dtype)
-    keep = (generator().random(shape) >= dropout_p).astype(dtype)
+    # PyTorch's CPU dropout mask: bernoulli_(1 - p), one float64 uniform per weight, then / (1 - p).
+    keep = _rng.bernoulli(_rng.generator(), shape, 1.0 - dropout_p).astype(dtype)
     keep /= np.asarray(1.0 - dropout_p, dtype=dtype)
     return keep
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .. import rng as _rng
 from .._checks import check_choice, check_probability
 from ..functions import pad  # noqa: F401 - re-exported, as torch.nn.functional has it
-from ..rng import generator
 from ..tensor import ShapeError, Tensor, _apply, _as_tensor, _wrap, where
 from .activation import elu, gelu, gumbel_softmax, silu, softplus  # noqa: F401 - re-exported
 from .attention import scaled_dot_product_attention  # noqa: F401 - re-exported, as torch.nn.functional has it
@@ -86,14 +86,19 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
 
     The scaling keeps the expected value of every element unchanged, so
     nothing needs rescaling at evaluation time, when dropout does nothing.
+    The mask is PyTorch's CPU one for the same seed: ``bernoulli_(1 - p)``
+    (one float64 uniform u per element, kept when u < 1 - p), divided by
+    1 - p in the input's dtype and multiplied in. (PyTorch builds with MKL
+    draw a different mask on Intel CPUs: there ``bernoulli_`` is MKL's.)
     """
     check_probability("dropout", "p", p)
     if not training or p == 0.0:
         return input
     if p == 1.0:
         return input * 0.0
-    keep = generator().random(input.shape) >= p
-    mask = keep.astype(input.dtype) / np.asarray(1.0 - p, dtype=input.dtype)
+    dtype = input.dtype if input.dtype.kind == "f" else np.dtype(np.float32)
+    keep = _rng.bernoulli(_rng.generator(), input.shape, 1.0 - p)
+    mask = keep.astype(dtype) / np.asarray(1.0 - p, dtype=dtype)
     return input * _wrap(mask)
 
 
