@@ -268,3 +268,24 @@ def test_attention_dropout_draws_pytorchs_mask(is_causal):
     theirs = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.4, is_causal=is_causal)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
     _same(tg.rand(3), torch.rand(3))  # the same number of draws was taken
+
+
+# -- multinomial ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7,), (3, 10), (5, 1000)])
+@pytest.mark.parametrize("num_samples, replacement", [(1, False), (1, True), (3, False), (6, False), (3, True),
+                                                      (50, True)])
+def test_multinomial(seed, dtypes, shape, num_samples, replacement):
+    ours, theirs = dtypes
+    weights = np.random.default_rng(seed).random(shape)
+    weights[..., 1] = 0  # a category that can never come (while others remain)
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.tensor(weights, dtype=ours).multinomial(num_samples, replacement),
+          torch.tensor(weights, dtype=theirs).multinomial(num_samples, replacement))
+    _same(tg.rand(2), torch.rand(2))
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    _same(tg.multinomial(tg.tensor(weights, dtype=ours), num_samples, replacement, generator=tg_g),
+          torch.multinomial(torch.tensor(weights, dtype=theirs), num_samples, replacement, generator=g))

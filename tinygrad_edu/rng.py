@@ -478,6 +478,34 @@ def bernoulli(gen: Generator, shape: tuple, p: float) -> np.ndarray:
     return (_unit_floats(gen, math.prod(shape), np.dtype(np.float64)) < p).reshape(shape)
 
 
+def multinomial(gen: Generator, weights: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
+    """Category indices drawn by PyTorch's CPU ``multinomial`` from rows of non-negative ``weights`` (2-d).
+
+    Without replacement, or for one sample: q = exponential_(1) per weight in the weights' dtype, and
+    the indices of the ``num_samples`` largest w / q per row, largest first (the exponential race,
+    a draw one after another proportional to the remaining weights). With replacement: per row the
+    running sum of the weights in their dtype, divided by the total, the last set to 1; per sample
+    one float64 uniform u and the first index whose cumulative weight is >= u.
+    """
+    dtype = weights.dtype if weights.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    weights = weights.astype(dtype, copy=False)
+    if not replacement or num_samples == 1:
+        q = exponential(gen, weights.shape, dtype, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keys = weights / q
+        # Largest first; among equal keys (weights of 0) the lower index first.
+        order = np.argsort(-keys, axis=1, kind="stable")
+        return order[:, :num_samples].astype(np.int64)
+    samples = np.empty((weights.shape[0], num_samples), dtype=np.int64)
+    for row, row_weights in enumerate(weights):
+        cumulative = np.cumsum(row_weights, dtype=dtype)  # sequential, in the weights' dtype, as PyTorch's loop
+        cumulative = cumulative / cumulative[-1]
+        cumulative[-1] = 1
+        u = _unit_floats(gen, num_samples, np.dtype(np.float64))
+        samples[row] = np.searchsorted(cumulative.astype(np.float64), u, side="left")
+    return samples
+
+
 def randperm(gen: Generator, n: int) -> np.ndarray:
     """``torch.randperm(n)``: 0..n-1 shuffled by PyTorch's Fisher–Yates (int64)."""
     if n < (2 ** 32 - 1) // 20:
