@@ -289,3 +289,43 @@ def test_multinomial(seed, dtypes, shape, num_samples, replacement):
     g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
     _same(tg.multinomial(tg.tensor(weights, dtype=ours), num_samples, replacement, generator=tg_g),
           torch.multinomial(torch.tensor(weights, dtype=theirs), num_samples, replacement, generator=g))
+
+
+# -- DataLoader and random_split --------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, batch_size", [(1, 1), (10, 3), (10, 5), (100, 7), (1000, 64)])
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("own_generator", [False, True])
+def test_dataloader_orders_and_streams_are_pytorchs(n, batch_size, drop_last, shuffle, own_generator):
+    tg.manual_seed(0)
+    torch.manual_seed(0)
+    g, tg_g = (torch.Generator().manual_seed(5), tg.Generator().manual_seed(5)) if own_generator else (None, None)
+    ours = tg.data.DataLoader(tg.data.TensorDataset(tg.arange(n)), batch_size=batch_size, shuffle=shuffle,
+                              drop_last=drop_last, generator=tg_g)
+    theirs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_size=batch_size,
+                                         shuffle=shuffle, drop_last=drop_last, generator=g)
+    for _ in range(3):  # epochs
+        assert [b[0].numpy().tolist() for b in ours] == [b[0].tolist() for b in theirs]
+        _same(tg.rand(2), torch.rand(2))  # the global stream moved alike (a base seed per epoch, shuffled or not)
+        if own_generator:
+            _same(tg.rand(2, generator=tg_g), torch.rand(2, generator=g))
+
+
+def test_dataloader_rejects_a_numpy_generator():
+    with pytest.raises(TypeError, match="Generator"):
+        tg.data.DataLoader(tg.data.TensorDataset(tg.arange(4)), shuffle=True, generator=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("lengths", [[0.7, 0.3], [97, 3], [0.5, 0.25, 0.25]])
+def test_random_split(seed, lengths):
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    ours = tg.data.random_split(tg.data.TensorDataset(tg.arange(100)), lengths)
+    theirs = torch.utils.data.random_split(torch.utils.data.TensorDataset(torch.arange(100)), lengths)
+    assert [list(map(int, s.indices)) for s in ours] == [list(s.indices) for s in theirs]
+    g, tg_g = torch.Generator().manual_seed(seed), tg.Generator().manual_seed(seed)
+    ours = tg.data.random_split(tg.data.TensorDataset(tg.arange(100)), lengths, generator=tg_g)
+    theirs = torch.utils.data.random_split(torch.utils.data.TensorDataset(torch.arange(100)), lengths, generator=g)
+    assert [list(map(int, s.indices)) for s in ours] == [list(s.indices) for s in theirs]

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from . import autograd
+from . import rng as _rng
 from ._checks import check_int, check_probability
 from .factories import from_numpy
-from .rng import generator as _library_generator
 from .tensor import Tensor, stack
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split"]
@@ -195,9 +195,17 @@ class DataLoader:
         shuffle: draw a fresh random order of the samples at the start of every
             epoch (from the library generator, so ``tg.manual_seed`` makes it
             reproducible); every sample still appears exactly once per epoch.
+            The order is PyTorch's ``RandomSampler``'s for the same seed.
         drop_last: leave out the last batch when it is smaller than ``batch_size``.
-        generator: a ``np.random.Generator`` to shuffle with instead of the
-            library's one.
+        generator: a `tinygrad_edu.Generator` to draw from instead of the global one.
+
+    Random draws, as PyTorch's DataLoader makes them (so the global stream
+    after an epoch is where PyTorch's is): each epoch (each ``iter()``) first
+    draws a 64-bit "base seed" (for worker processes in PyTorch; unused here),
+    shuffled or not. With ``shuffle`` and no ``generator``, the first batch
+    then draws a second 64-bit seed, seeds a fresh `Generator` with it and
+    takes ``randperm(len(dataset))`` from that; with a ``generator``, the
+    ``randperm`` comes from it directly.
 
     Yields:
         For a `TensorDataset`, a tuple with one batched Tensor per tensor of the
@@ -224,8 +232,10 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, *,
-                 generator: np.random.Generator | None = None) -> None:
+                 generator: _rng.Generator | None = None) -> None:
         batch_size = check_int("DataLoader", "batch_size", batch_size, minimum=1)
+        if generator is not None:
+            _rng.check_generator("DataLoader", generator)
         if len(dataset) == 0:
             raise ValueError(f"DataLoader needs a non-empty dataset, got one of length 0 ({type(dataset).__name__})")
         self.dataset = dataset
@@ -240,24 +250,45 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
-        n = len(self.dataset)
-        if self.shuffle:
-            # Drawn here, once per epoch, so each `for` over the loader sees a new order.
-            rng = self.generator if self.generator is not None else _library_generator()
-            order = rng.permutation(n)
-        else:
-            order = np.arange(n)
-        return self._batches(order)
+        gen = _rng.check_generator("DataLoader", self.generator)
+        gen.random64(1)  # PyTorch's per-epoch base seed for workers: drawn (and unused) to keep the streams alike
+        return self._batches(gen)
 
-    def _batches(self, order: np.ndarray) -> Iterator[Any]:
+    def _order(self, gen: _rng.Generator) -> np.ndarray:
+        """This epoch's order: PyTorch's RandomSampler (a fresh Generator seeded from the stream) or 0..n-1."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        if self.generator is None:
+            # torch.empty((), dtype=torch.int64).random_(): a 64-bit draw reduced modulo 2**63.
+            seed = int(gen.random64(1)[0] % np.uint64(1 << 63))
+            gen = _rng.Generator().manual_seed(seed)
+        return _rng.randperm(gen, n)
+
+    def _batches(self, gen: _rng.Generator) -> Iterator[Any]:
+        order = self._order(gen)  # at the first batch, as PyTorch's sampler draws it
+        n = len(order)
         fast = getattr(self.dataset, "_batch", None)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
+            if start + self.batch_size > n:
+                self._sampler_runs_out()  # PyTorch's sampler is exhausted filling this last, partial batch
             indices = order[start:start + self.batch_size]
             batch = fast(indices) if fast is not None else None
             if batch is None:
                 with autograd.no_grad():
                     batch = _collate([self.dataset[int(i)] for i in indices])
             yield batch
+        if self.drop_last or n % self.batch_size == 0:
+            self._sampler_runs_out()  # asked for one batch more, PyTorch's sampler finds itself exhausted
+
+    def _sampler_runs_out(self) -> None:
+        """Mirror PyTorch's RandomSampler at its end: it draws one more (unused) ``randperm(n)``.
+
+        Its loop ``yield from randperm(n)[:num_samples % n]`` runs even when that slice is empty. Only a
+        ``generator`` the caller holds sees the draw (otherwise it comes from the epoch's private one).
+        """
+        if self.shuffle and self.generator is not None:
+            _rng.randperm(self.generator, len(self.dataset))
 
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
@@ -265,7 +296,7 @@ class DataLoader:
 
 
 def random_split(dataset: Any, lengths: Sequence[int | float], *,
-                 generator: np.random.Generator | None = None) -> list[Subset]:
+                 generator: _rng.Generator | None = None) -> list[Subset]:
     """Split ``dataset`` at random into non-overlapping `Subset`\\ s of the given lengths.
 
     ``lengths`` holds either integers that sum to ``len(dataset)``, or fractions
@@ -277,8 +308,9 @@ def random_split(dataset: Any, lengths: Sequence[int | float], *,
     Args:
         dataset: what to split.
         lengths: the sizes of the splits, as counts or as fractions.
-        generator: a ``np.random.Generator``; by default the library's one, so
-            ``tg.manual_seed`` makes the split reproducible.
+        generator: a `tinygrad_edu.Generator`; by default the global one, so
+            ``tg.manual_seed`` makes the split reproducible. The split is
+            PyTorch's for the same seed: ``randperm(len(dataset))`` cut in order.
 
     Raises:
         ValueError: empty ``lengths``, a negative count, a fraction outside
@@ -314,7 +346,6 @@ def random_split(dataset: Any, lengths: Sequence[int | float], *,
         counts = [math.floor(n * fraction) for fraction in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
-    rng = generator if generator is not None else _library_generator()
-    order = rng.permutation(n)
+    order = _rng.randperm(_rng.check_generator("random_split", generator), n)
     offsets = np.cumsum([0] + counts)
     return [Subset(dataset, order[offsets[i]:offsets[i + 1]]) for i in range(len(counts))]

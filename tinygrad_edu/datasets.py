@@ -8,6 +8,11 @@ ready for ``nn.CrossEntropyLoss``. Nothing is downloaded.
 library generator (so ``tg.manual_seed`` makes it reproducible, and two calls
 give different data), an integer uses a private ``np.random.default_rng(seed)``
 (the same integer always gives the same data, whatever the library's state).
+These data sets are this library's own, with no PyTorch counterpart, so an
+integer seed keeps NumPy's generator: the data a seed gives stays what it
+always was. The library generator (PyTorch's stream, `tinygrad_edu.rng`)
+answers the same NumPy method names, so ``seed=None`` and a
+`tinygrad_edu.Generator` passed as ``seed`` work alike.
 
     >>> import tinygrad_edu as tg
     >>> X, y = tg.datasets.moons(seed=0)
@@ -30,18 +35,18 @@ from typing import Any
 
 import numpy as np
 
+from . import rng as _rng_module
 from ._checks import check_int, check_non_negative, check_number, check_seed
-from .rng import generator as _library_generator
 from .tensor import Tensor
 
 __all__ = ["linear", "moons", "spirals", "blobs", "digits", "mnist", "names", "mnist1d"]
 
 
-def _rng(who: str, seed: Any) -> np.random.Generator:
-    """The library generator for ``None``, a private one for an integer (or a Generator as given)."""
+def _rng(who: str, seed: Any) -> Any:
+    """The library generator for ``None``, a private NumPy one for an integer (or a generator as given)."""
     if seed is None:
-        return _library_generator()
-    if isinstance(seed, np.random.Generator):
+        return _rng_module.generator()
+    if isinstance(seed, (np.random.Generator, _rng_module.Generator)):
         return seed
     return np.random.default_rng(check_seed(who, seed))
 
