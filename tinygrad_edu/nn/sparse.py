@@ -87,7 +87,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
                   scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
-def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+def one_hot(input: Any, num_classes: int = -1) -> Tensor:  # noqa: A002 - PyTorch's name
     """One-hot encoding of integer class indices, as ``torch.nn.functional.one_hot``.
 
     An index tensor of shape (*) becomes an int64 tensor of shape
@@ -99,7 +99,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
         >>> tg.nn.functional.one_hot(tg.tensor([0, 2]), 3).tolist()
         [[1, 0, 0], [0, 0, 1]]
     """
-    indices = tensor.numpy() if isinstance(tensor, Tensor) else np.asarray(tensor)
+    indices = input.numpy() if isinstance(input, Tensor) else np.asarray(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: the tensor must hold integer class indices, got dtype {indices.dtype}")
     num_classes = check_int("one_hot", "num_classes", num_classes, minimum=-1)
