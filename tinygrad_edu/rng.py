@@ -26,6 +26,32 @@ into numbers, vectorised with NumPy. The recipes (PyTorch's, from
   the tensor's dtype, then Box–Muller on each block of 16 (u1 = 1 - u[j],
   u2 = u[j + 8] for j < 8, cos into j, sin into j + 8); a tail that is not a
   whole block is redrawn as 16 fresh uniforms written over the last 16 slots.
+  float64 uses the C library's log, cos and sin; float32 uses the AVX2 kernel
+  that x86 builds of PyTorch run on every CPU with AVX2 (AVX-512 ones too):
+  Cephes' single-precision log and sincos polynomials.
+- every ``x * scale + shift`` in those kernels is a fused multiply-add (one
+  rounding), as PyTorch's compiler contracted it; `_fma` reproduces that.
+- exponential: ``-log1p(-u) / rate`` over a float64 uniform; bernoulli (and so
+  dropout's mask, ``bernoulli_(1 - p)``): ``u < p`` over a float64 uniform.
+- randperm(n): Fisher–Yates, swapping slot i with slot
+  ``i + random() % (n - i)`` for i = 0 .. n - 2.
+- multinomial: see `multinomial`.
+
+What is exact: all of the above, float32 and float64, every size, checked
+against PyTorch 2.13's x86-64 CPU wheel on an AMD CPU with AVX-512 (the tests
+in ``tests/test_torch_streams.py``). What is not:
+
+- float32 ``randn``/``normal_`` of 16 or more elements where PyTorch runs
+  without AVX2 (``ATEN_CPU_CAPABILITY=default``, ARM builds): it then uses the
+  C library's ``logf``/``cosf``/``sinf``, and about a third of the values
+  differ from these in the last bits (by under 2e-6).
+- ``bernoulli_`` and dropout on Intel CPUs with PyTorch's MKL builds: PyTorch
+  then draws the mask with MKL's own generator (seeded from one 32-bit draw).
+- tensors that are not contiguous (a transposed view) are filled here as if
+  they were; PyTorch fills them in memory order, and its normal takes the
+  scalar path for them at any size.
+- float16 and other float dtypes are drawn as float32 and rounded, which is
+  not PyTorch's half-precision recipe.
 
 `generator()` is the global `Generator` (``torch.default_generator``);
 ``tg.manual_seed(n)`` reseeds it. A `Generator` object passed as
