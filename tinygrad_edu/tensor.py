@@ -1453,8 +1453,8 @@ class Tensor:
 
         Returns:
             An int64 tensor of shape ``(num_samples,)`` for a vector of weights, or
-            ``(rows, num_samples)`` for a matrix (one distribution per row). The draws come from
-            NumPy's generator: they are not PyTorch's numbers for the same seed.
+            ``(rows, num_samples)`` for a matrix (one distribution per row): PyTorch's CPU numbers
+            for the same seed (see `tinygrad_edu.rng.multinomial` for the recipes).
         """
         weights = self._data
         if weights.ndim not in (1, 2) or weights.dtype.kind != "f":
@@ -1470,19 +1470,8 @@ class Tensor:
         if not replacement and num_samples > rows.shape[1]:
             raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
                              f"{rows.shape[1]} categories")
-        rng = generator if generator is not None else _rng.generator()
-        if replacement:
-            cdf = np.cumsum(rows, axis=1)
-            draws = rng.random((rows.shape[0], num_samples)) * cdf[:, -1:]
-            samples = np.stack([np.searchsorted(c, d, side="right") for c, d in zip(cdf, draws)])
-            samples = np.minimum(samples, rows.shape[1] - 1)
-        else:
-            # Exponential keys: the k smallest of E_i / w_i are a draw of k categories one after another
-            # (each step proportional to the remaining weights), the same law as PyTorch's; as there,
-            # categories of weight 0 come last, once the others are used up.
-            with np.errstate(divide="ignore"):
-                keys = rng.standard_exponential(rows.shape) / rows
-            samples = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+        gen = _rng.check_generator("multinomial", generator)
+        samples = _rng.multinomial(gen, weights.reshape(-1, weights.shape[-1]), int(num_samples), bool(replacement))
         samples = samples.astype(np.int64)
         return _wrap(samples if weights.ndim == 2 else samples[0])
 
