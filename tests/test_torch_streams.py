@@ -329,3 +329,26 @@ def test_random_split(seed, lengths):
     ours = tg.data.random_split(tg.data.TensorDataset(tg.arange(100)), lengths, generator=tg_g)
     theirs = torch.utils.data.random_split(torch.utils.data.TensorDataset(torch.arange(100)), lengths, generator=g)
     assert [list(map(int, s.indices)) for s in ours] == [list(s.indices) for s in theirs]
+
+
+@needs_default_bernoulli
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_tutorials_sequence_of_draws(seed):
+    def run(lib):
+        lib.manual_seed(seed)
+        layer = lib.nn.Linear(6, 4)
+        x = lib.randn(5, 6)
+        hidden = lib.nn.functional.dropout(layer(x), 0.25)
+        picks = lib.multinomial(lib.rand(3, 8, dtype=lib.float64), 4)
+        loader = lib.utils.data.DataLoader(lib.utils.data.TensorDataset(lib.arange(12)), batch_size=5, shuffle=True)
+        order = [b[0] for b in loader]
+        return [layer.weight, layer.bias, x, hidden, picks, *order, lib.randperm(7), lib.randint(0, 3, (4,)),
+                lib.normal(0.0, 2.0, (20,))]
+    ours, theirs = run(tg), run(torch)
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if i == 3:  # the dropped-out hidden layer: its mask is exact, the matmul's rounding may differ
+            np.testing.assert_array_equal(a.numpy() == 0, b.detach().numpy() == 0)
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+        else:
+            _same(a, b.detach())
