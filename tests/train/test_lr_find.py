@@ -170,7 +170,7 @@ def test_restores_model_optimizer_and_rng_exactly(optimizer_name):
     # Twin runs from the same seed, one after the other (they share the library generator):
     # the first never calls lr_find, the second calls it in the middle.
     model_a, opt_a, loader_a = make_setup(optimizer_name)
-    state_a = tg_rng.generator().bit_generator.state
+    state_a = tg.get_rng_state()
     train_a_few_steps(model_a, opt_a, loader_a, 12)
     final_a = model_a.state_dict()
 
@@ -180,14 +180,14 @@ def test_restores_model_optimizer_and_rng_exactly(optimizer_name):
     opt_state_before = opt_b.state_dict()
     grads_before = [p.grad.numpy().copy() for p in model_b.parameters()]
     generator_before = tg_rng.generator()
-    rng_before = generator_before.bit_generator.state
+    rng_before = tg.get_rng_state()
     assert rng_before == state_a
 
     result = lr_find(model_b, nn.MSELoss(), opt_b, loader_b, num_iter=60)
     assert len(result.lrs) > 10  # it did train (dropout and shuffling drew random numbers)
 
     assert tg_rng.generator() is generator_before
-    assert tg_rng.generator().bit_generator.state == rng_before
+    assert tg.get_rng_state() == rng_before
     for key, value in model_b.state_dict().items():
         assert value.dtype == params_before[key].dtype
         assert np.array_equal(value, params_before[key]), key
@@ -217,14 +217,14 @@ def test_restores_eval_mode_gradients_and_a_loaders_own_generator():
     opt = optim.SGD(model.parameters(), lr=0.1)
     nn.MSELoss()(model(x), y).backward()
     grads = [p.grad.numpy().copy() for p in model.parameters()]
-    own = np.random.default_rng(123)
+    own = tg.Generator().manual_seed(123)
     loader = DataLoader(TensorDataset(x, y), batch_size=40, shuffle=True, generator=own)
-    own_state = own.bit_generator.state
+    own_state = own.get_state()
     lr_find(model, nn.MSELoss(), opt, loader, num_iter=30)
     assert not any(m.training for m in model.modules())
     for p, g in zip(model.parameters(), grads):
         assert np.array_equal(p.grad.numpy(), g)
-    assert own.bit_generator.state == own_state
+    assert own.get_state() == own_state
 
 
 def test_restores_everything_when_the_loss_function_raises():
@@ -233,7 +233,7 @@ def test_restores_everything_when_the_loss_function_raises():
     model = nn.Linear(1, 1)
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     train_a_few_steps(model, opt, [(x, y)], 3)
-    params, opt_state, rng_state = model.state_dict(), opt.state_dict(), tg_rng.generator().bit_generator.state
+    params, opt_state, rng_state = model.state_dict(), opt.state_dict(), tg.get_rng_state()
     calls = []
 
     def failing(pred, target):
@@ -248,7 +248,7 @@ def test_restores_everything_when_the_loss_function_raises():
     assert all(np.array_equal(v, params[k]) for k, v in model.state_dict().items())
     assert opt.param_groups[0]["lr"] == 0.05
     assert np.array_equal(opt.state_dict()["state"][0]["momentum_buffer"], opt_state["state"][0]["momentum_buffer"])
-    assert tg_rng.generator().bit_generator.state == rng_state
+    assert tg.get_rng_state() == rng_state
 
 
 def test_restores_after_a_divergent_sweep():
