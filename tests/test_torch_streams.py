@@ -352,3 +352,16 @@ def test_a_tutorials_sequence_of_draws(seed):
             np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
         else:
             _same(a, b.detach())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int16", "uint8", "float32", "float64", "bool"])
+@pytest.mark.parametrize("bounds", [(), (10,), (3, 17)])
+def test_random_(seed, dtype, bounds):
+    if dtype == "bool" and bounds:
+        pytest.skip("PyTorch accepts only random_() for bool")
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.zeros(40, dtype=np.dtype(dtype)).random_(*bounds),
+          torch.zeros(40, dtype=getattr(torch, dtype)).random_(*bounds))
+    _same(tg.rand(2), torch.rand(2))

@@ -379,6 +379,32 @@ def random_integers(gen: Generator, shape: tuple, low: int, high: int) -> np.nda
     return values.view(np.int64).reshape(shape)
 
 
+def random_fill(gen: Generator, shape: tuple, dtype: Any, low: int = 0, high: int | None = None) -> np.ndarray:
+    """``Tensor.random_``'s values of ``dtype``: integers in [low, high), by default [0, 2**mantissa or max].
+
+    With ``high`` given: `random_integers`' recipe. Without (and ``low`` 0): one draw reduced modulo
+    max + 1 for integers (random64() for int64, random() otherwise; a bool takes the low bit), or
+    modulo 2**digits + 1 for floats (random64() for float64, random() for float32). With only ``low``,
+    the range ends at the dtype's largest value (2**digits for floats).
+    """
+    dtype = np.dtype(dtype)
+    n = math.prod(shape)
+    if dtype == np.bool_:
+        top = 2
+    elif dtype.kind == "f":
+        top = (1 << np.finfo(dtype).nmant + 1) + 1
+    else:
+        top = int(np.iinfo(dtype).max) + 1
+    if high is None and low == 0:
+        wide = dtype in (np.int64, np.float64)
+        draws = gen.random64(n) if wide else gen.random32(n)
+        values = draws & np.uint64(1) if dtype == np.bool_ else draws % np.uint64(top)
+        return values.astype(dtype).reshape(shape)
+    if high is None:
+        high = top
+    return random_integers(gen, shape, int(low), int(high)).astype(dtype)
+
+
 def _normal_scalar(gen: Generator, n: int, mean: float, std: float) -> np.ndarray:
     """``n`` float64 normals by PyTorch's scalar path (Box–Muller pairs, the sine cached for the next draw)."""
     out = np.empty(n, dtype=np.float64)
