@@ -22,7 +22,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures go to files; no window opens
 
-import numpy as np  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import nn, optim, viz  # noqa: E402
@@ -40,7 +39,7 @@ def run(out: str, quick: bool = False, n: int = 256, lr: float = 0.02, epochs: i
         tg.manual_seed(seed)                                  # the same initial weights for every run
         model = nn.Linear(1, 1)
         loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                            generator=np.random.default_rng(seed))
+                            generator=tg.Generator().manual_seed(seed))
         steps_per_epoch[label] = len(loader)
         history = tg.train.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), loader,
                                val=(x, y), epochs=epochs, progress=False)

@@ -157,7 +157,10 @@ def _check_vanishing_exploding(r):
     unclipped, _ = r["runs"]["no clipping"]
     clipped, norms = r["runs"]["clip_grad_norm_(1.0)"]
     assert not np.isfinite(unclipped[-1]) and len(unclipped) < 10
-    assert _finite(clipped) and clipped[-1] < clipped[0] / 100 and norms[0] > 1.0
+    # The claim: with clipping the same rate trains instead of blowing up. How far the loss falls
+    # depends on where the seed's init starts it (over seeds 0-7 with PyTorch's streams: from 9.6 to
+    # 1,660, falling 3x to 1,300x), so the test asks for a clear fall, not a fixed factor.
+    assert _finite(clipped) and clipped[-1] < clipped[0] / 2 and norms[0] > 1.0
 
 
 EXAMPLES = {
