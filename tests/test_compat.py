@@ -177,3 +177,20 @@ def test_sizes_given_twice_or_under_another_keyword_are_named():
         tg.zeros((2, 3)).reshape(size=(3, 2))
     with pytest.raises(TypeError, match="'shape'"):
         tg.zeros((2, 3)).reshape(3, shape=(3, 2))
+
+
+def _print_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(3), rng.standard_normal((2, 3)), np.array([1.0, 2.0, 3.0]), np.array([1e-5, 1.0]),
+            np.array([1.0, 2000.0]), np.array([np.nan, 1.0, np.inf]), rng.standard_normal(30),
+            rng.standard_normal((3, 4, 5)), rng.standard_normal(2000), np.array([0.0, 0.0]), np.array([1.5, -2.0]),
+            rng.standard_normal((40, 3)), np.array(3.5), np.array([1e9, 2.0]), rng.integers(0, 100, 20),
+            rng.standard_normal((1500, 2)) * 10, np.array([-0.0, 1.0]), np.array([]), np.array([True, False]),
+            rng.standard_normal((2, 2, 2, 2))]
+
+
+@pytest.mark.parametrize("index", range(len(_print_cases())))
+def test_tensors_print_as_pytorch_prints_them(index):
+    values = _print_cases()[index]
+    values = values.astype(np.float32) if values.dtype.kind == "f" else values
+    assert repr(tg.tensor(values)) == repr(torch.tensor(values))

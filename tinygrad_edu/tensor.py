@@ -756,12 +756,40 @@ class Tensor:
         return self._overwrite("exponential_",
                                self._random_fill(lambda shape, dt: _rng.exponential(gen, shape, dt, lambd)))
 
-    def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
-        """Fill with 1 (probability ``p``) or 0, in place: ``u < p`` over one float64 uniform per element."""
-        if not 0 <= p <= 1:
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with 1 (probability ``p``) or 0, in place: ``u < p`` over one uniform per element.
+
+        ``p`` is a number or a tensor of probabilities broadcast to this shape; PyTorch's numbers for
+        the same seed (see `tinygrad_edu.rng.bernoulli`).
+        """
+        if isinstance(p, Tensor):
+            probabilities = p._data
+            if not ((probabilities >= 0) & (probabilities <= 1)).all():
+                raise ValueError("bernoulli_: every probability in p must be in [0, 1]")
+            try:
+                np.broadcast_to(probabilities, self.shape)
+            except ValueError:
+                raise ShapeError(f"bernoulli_: p of shape {p.shape} does not broadcast to {self.shape}") from None
+        elif not 0 <= p <= 1:
             raise ValueError(f"bernoulli_: p must be in [0, 1], got {p}")
+        else:
+            probabilities = p
         gen = _rng.check_generator("bernoulli_", generator)
-        return self._overwrite("bernoulli_", _rng.bernoulli(gen, self.shape, p).astype(self.dtype))
+        return self._overwrite("bernoulli_", _rng.bernoulli(gen, self.shape, probabilities).astype(self.dtype))
+
+    def random_(self, *bounds: int, generator: Any = None) -> Tensor:
+        """Fill with random integers, in place: ``random_()``, ``random_(to)`` or ``random_(from, to)``.
+
+        [from, to) when given; otherwise [0, the dtype's largest value] (2**mantissa bits for floats),
+        PyTorch's numbers for the same seed (see `tinygrad_edu.rng.random_fill`).
+        """
+        if len(bounds) > 2:
+            raise TypeError(f"random_: takes random_(), random_(to) or random_(from, to), got {len(bounds)} bounds")
+        low, high = (0, None) if not bounds else (0, bounds[0]) if len(bounds) == 1 else bounds
+        if high is not None and not low < high:
+            raise ValueError(f"random_: needs from < to, got from={low}, to={high}")
+        gen = _rng.check_generator("random_", generator)
+        return self._overwrite("random_", _rng.random_fill(gen, self.shape, self.dtype, low, high))
 
     def _random_fill(self, draw: Any) -> np.ndarray:
         """``draw(shape, dtype)`` for this tensor: float32/float64 as they are, other dtypes via float32."""
@@ -1550,7 +1578,7 @@ class Tensor:
         return array.copy() if copy else array
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
+        body = _array_text(self._data)
         extras = []
         if self._data.dtype != dtypes.default_dtype() and self._data.dtype != np.int64 and self._data.dtype != np.bool_:
             extras.append(f"dtype={self._data.dtype}")
@@ -1562,6 +1590,55 @@ class Tensor:
 
     # -- factories as static methods, as in PyTorch ---------------------------------
     # (assigned below, once the functions exist)
+
+
+def _array_text(array: np.ndarray, precision: int = 4) -> str:
+    """The values as PyTorch prints them: its choice of integer, fixed or scientific notation, its widths.
+
+    PyTorch's rule (``torch._tensor_str``), over the finite nonzero values (of
+    the shown part only, for an array summarised with "..."): all whole
+    numbers print as ``3.``; otherwise a ratio of largest to smallest above
+    1000, a largest above 1e8 or a smallest below 1e-4 switches to ``1.2346e+05``;
+    otherwise 4 decimals. Every value is padded to the widest.
+    """
+    options = {"separator": ", ", "prefix": "tensor(", "max_line_width": 80, "threshold": 1000, "edgeitems": 3}
+    if array.dtype.kind != "f":
+        return np.array2string(array, **options)
+    shown = array
+    if array.size > options["threshold"]:
+        for axis in range(array.ndim):
+            if shown.shape[axis] > 2 * options["edgeitems"]:
+                edge = options["edgeitems"]
+                shown = np.concatenate([np.take(shown, range(edge), axis),
+                                        np.take(shown, range(shown.shape[axis] - edge, shown.shape[axis]), axis)], axis)
+    values = shown.reshape(-1).astype(np.float64)
+    values = values[np.isfinite(values) & (values != 0)]
+    whole, scientific, width = True, False, 1
+    if values.size:
+        smallest, largest = np.abs(values).min(), np.abs(values).max()
+        whole = bool(np.all(values == np.ceil(values)))
+        scientific = largest / smallest > 1000.0 or largest > 1.0e8 or (not whole and smallest < 1.0e-4)
+        if scientific:
+            width = max(len(f"{v:.{precision}e}") for v in values)
+        elif whole:
+            width = max(len(f"{v:.0f}") + 1 for v in values)
+        else:
+            width = max(len(f"{v:.{precision}f}") for v in values)
+
+    def number(value: float) -> str:
+        value = float(value)
+        if scientific:
+            text = f"{value:{width}.{precision}e}"
+        elif whole:
+            text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
+        else:
+            text = f"{value:.{precision}f}"
+        return text.rjust(width)
+
+    text = np.array2string(array, formatter={"float_kind": number}, **options)
+    if array.ndim == 1 and array.size > options["threshold"]:
+        text = text.replace(", ...,", ",  ...,", 1)  # PyTorch pads a vector's ellipsis like a number
+    return text
 
 
 def _reduced_count(shape: tuple, dim: Any) -> int:
