@@ -365,3 +365,16 @@ def test_random_(seed, dtype, bounds):
     _same(tg.zeros(40, dtype=np.dtype(dtype)).random_(*bounds),
           torch.zeros(40, dtype=getattr(torch, dtype)).random_(*bounds))
     _same(tg.rand(2), torch.rand(2))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(50,), (4, 50)])
+def test_bernoulli_with_a_tensor_of_probabilities(seed, dtypes, shape):
+    ours, theirs = dtypes
+    p = np.linspace(0, 1, 50)
+    tg.manual_seed(seed)
+    torch.manual_seed(seed)
+    _same(tg.zeros(*shape).bernoulli_(tg.tensor(p, dtype=ours)),
+          torch.zeros(*shape).bernoulli_(torch.tensor(p, dtype=theirs)))
+    _same(tg.rand(2), torch.rand(2))

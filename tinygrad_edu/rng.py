@@ -525,8 +525,17 @@ def exponential(gen: Generator, shape: tuple, dtype: Any, rate: float) -> np.nda
     return (-1.0 / rate * _libm(math.log1p, -u)).astype(dtype).reshape(shape)
 
 
-def bernoulli(gen: Generator, shape: tuple, p: float) -> np.ndarray:
-    """Booleans that are True with probability ``p``: ``u < p`` over float64 uniforms, one per element."""
+def bernoulli(gen: Generator, shape: tuple, p: Any) -> np.ndarray:
+    """Booleans that are True with probability ``p``: ``u < p``, one uniform u per element.
+
+    A number ``p`` compares float64 uniforms. An array of probabilities (broadcast to ``shape``)
+    compares uniforms of its own precision, as PyTorch's kernel does: float64 ones for float64
+    probabilities, float32 ones (24 bits of one 32-bit draw) for any other dtype.
+    """
+    if isinstance(p, np.ndarray):
+        precision = np.dtype(np.float64) if p.dtype == np.float64 else np.dtype(np.float32)
+        probabilities = np.broadcast_to(p.astype(precision, copy=False), shape)
+        return _unit_floats(gen, math.prod(shape), precision).reshape(shape) < probabilities
     return (_unit_floats(gen, math.prod(shape), np.dtype(np.float64)) < p).reshape(shape)
 
 
