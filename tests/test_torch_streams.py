@@ -378,3 +378,15 @@ def test_bernoulli_with_a_tensor_of_probabilities(seed, dtypes, shape):
     _same(tg.zeros(*shape).bernoulli_(tg.tensor(p, dtype=ours)),
           torch.zeros(*shape).bernoulli_(torch.tensor(p, dtype=theirs)))
     _same(tg.rand(2), torch.rand(2))
+
+
+def test_randints_argument_forms_are_pytorchs():
+    tg.manual_seed(0)
+    torch.manual_seed(0)
+    _same(tg.randint(10, (3,)), torch.randint(10, (3,)))
+    _same(tg.randint(3, 10, (2, 2)), torch.randint(3, 10, (2, 2)))
+    _same(tg.randint(5, size=(4,)), torch.randint(5, size=(4,)))
+    with pytest.raises(TypeError, match="5.0"):
+        tg.randint(0, 5.0, (2,))
+    with pytest.raises(ValueError, match="low=4, high=4"):
+        tg.randint(4, 4, (2,))

@@ -157,8 +157,13 @@ def randint(low: int, high: int | None = None, size: Any = (), *, generator: _rn
     Each element is ``random() % (high - low) + low`` over one 32-bit draw, or one 64-bit draw when
     the range is 2**28 or more, as PyTorch's CPU kernel does.
     """
-    if high is None:
+    if isinstance(high, (tuple, list)):  # randint(high, size), PyTorch's two-argument form
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"randint: {name} must be an integer, got {value!r}")
     if high <= low:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
     gen = _rng.check_generator("randint", generator)
