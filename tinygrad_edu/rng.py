@@ -45,8 +45,10 @@ in ``tests/test_torch_streams.py``). What is not:
   without AVX2 (``ATEN_CPU_CAPABILITY=default``, ARM builds): it then uses the
   C library's ``logf``/``cosf``/``sinf``, and about a third of the values
   differ from these in the last bits (by under 2e-6).
-- ``bernoulli_`` and dropout on Intel CPUs with PyTorch's MKL builds: PyTorch
-  then draws the mask with MKL's own generator (seeded from one 32-bit draw).
+- ``bernoulli_`` with a number p (and so dropout) on Intel CPUs: PyTorch's
+  MKL builds check the CPU's vendor and, on Intel, draw the mask with MKL's
+  own generator (seeded from one 32-bit draw) -- so its sources read; that
+  path could not be run here, and is not reproduced.
 - tensors that are not contiguous (a transposed view) are filled here as if
   they were; PyTorch fills them in memory order, and its normal takes the
   scalar path for them at any size.

@@ -88,8 +88,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
     nothing needs rescaling at evaluation time, when dropout does nothing.
     The mask is PyTorch's CPU one for the same seed: ``bernoulli_(1 - p)``
     (one float64 uniform u per element, kept when u < 1 - p), divided by
-    1 - p in the input's dtype and multiplied in. (PyTorch builds with MKL
-    draw a different mask on Intel CPUs: there ``bernoulli_`` is MKL's.)
+    1 - p in the input's dtype and multiplied in. (On Intel CPUs PyTorch's
+    MKL builds draw the mask with MKL's generator instead; see `tinygrad_edu.rng`.)
     """
     check_probability("dropout", "p", p)
     if not training or p == 0.0:
