@@ -10,7 +10,9 @@ import tinygrad_edu as tg
 torch = pytest.importorskip("torch")
 
 DTYPES = [(tg.float32, torch.float32), (tg.float64, torch.float64), (tg.int64, torch.int64),
-          (tg.int32, torch.int32), (tg.bool, torch.bool), (tg.uint8, torch.uint8)]
+          (tg.int32, torch.int32), (tg.bool, torch.bool), (tg.uint8, torch.uint8), (tg.half, torch.half),
+          (tg.float16, torch.float16), (tg.int8, torch.int8), (tg.int16, torch.int16), (tg.short, torch.short),
+          (tg.float, torch.float), (tg.double, torch.double), (tg.long, torch.long), (tg.int, torch.int)]
 
 
 @pytest.mark.parametrize("ours, theirs", DTYPES)

@@ -30,10 +30,14 @@ from .dtypes import (
     float32,
     float64,
     get_default_dtype,
+    half,
+    int8,
+    int16,
     int32,
     int64,
     long,
     set_default_dtype,
+    short,
     uint8,
 )
 from .factories import (
@@ -151,6 +155,7 @@ __all__ = [
     "surfaces",
     "backward_steps", "BackwardTrace", "gradcheck_nodes", "NodeCheckReport",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long", "float",
+    "half", "short", "int8", "int16",
     "empty", "empty_like", "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill",
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",

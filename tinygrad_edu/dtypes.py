@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = [
     "set_default_dtype", "get_default_dtype", "default_dtype", "kind_rank", "scalar_rank", "SCALAR_TYPES",
-    "result_dtype", "float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "double", "long",
+    "result_dtype", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "double",
+    "long", "half", "short",
 ]
 
 DTypeLike = Any
@@ -27,9 +28,13 @@ float64 = np.dtype(np.float64)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
 bool_ = np.dtype(np.bool_)
 double = float64  # PyTorch's aliases (``tg.float`` is set in the package, where it shadows nothing)
 long = int64
+half = float16
+short = int16
 
 _default_dtype = float32
 
