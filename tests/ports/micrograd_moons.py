@@ -52,7 +52,8 @@ def main(torch):
             for p in model.parameters():
                 p -= learning_rate * p.grad
         if k % 10 == 0 or k == 99:
-            out.append(f"step {k} loss {total_loss.item():.6f}, accuracy {acc.item() * 100}%")
+            out.append(f"step {k} loss {total_loss.item():.6f}")
+            out.append(f"accuracy at step {k}: {acc.item() * 100}%")
 
     xx, yy = np.meshgrid(np.arange(-2.0, 3.0, 0.25), np.arange(-1.5, 2.0, 0.25))
     grid = torch.tensor(np.c_[xx.ravel(), yy.ravel()], dtype=torch.float32)

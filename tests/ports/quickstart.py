@@ -29,8 +29,8 @@ def main(torch):
     test_dataloader = DataLoader(test_data, batch_size=batch_size)
     out = []
     for X, y in test_dataloader:
-        out.append(f"Shape of X [N, H, W]: {tuple(X.shape)}")
-        out.append(f"Shape of y: {tuple(y.shape)} {y.dtype}")
+        out.append(f"Shape of X [N, H, W]: {X.shape}")
+        out.append(f"Shape of y: {y.shape} {y.dtype}")
         break
 
     device = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
