@@ -390,3 +390,20 @@ def test_randints_argument_forms_are_pytorchs():
         tg.randint(0, 5.0, (2,))
     with pytest.raises(ValueError, match="low=4, high=4"):
         tg.randint(4, 4, (2,))
+
+
+@needs_default_bernoulli
+@pytest.mark.parametrize("shape", [(5, 4), (6, 9), (20, 3)])
+@pytest.mark.parametrize("dtypes", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("fill", ["normal_", "uniform_", "exponential_", "bernoulli_", "random_"])
+def test_a_strided_view_is_filled_in_memory_order_as_pytorch_fills_it(shape, dtypes, fill):
+    ours, theirs = dtypes
+    args = (0, 9) if fill == "random_" else ()
+    for view in (lambda t: t.t(), lambda t: t[:, ::2]):
+        tg.manual_seed(0)
+        torch.manual_seed(0)
+        a, b = tg.zeros(*shape, dtype=ours), torch.zeros(*shape, dtype=theirs)
+        getattr(view(a), fill)(*args)
+        getattr(view(b), fill)(*args)
+        _same(a, b)
+        _same(tg.rand(2), torch.rand(2))

@@ -29,6 +29,9 @@ into numbers, vectorised with NumPy. The recipes (PyTorch's, from
   float64 uses the C library's log, cos and sin; float32 uses the AVX2 kernel
   that x86 builds of PyTorch run on every CPU with AVX2 (AVX-512 ones too):
   Cephes' single-precision log and sincos polynomials.
+- a tensor that is not contiguous (a transposed view) is filled in memory
+  order, one draw per element as its strides walk the storage, and normal
+  takes the scalar path for it at any size (``Tensor._random_fill``).
 - every ``x * scale + shift`` in those kernels is a fused multiply-add (one
   rounding), as PyTorch's compiler contracted it; `_fma` reproduces that.
 - exponential: ``-log1p(-u) / rate`` over a float64 uniform; bernoulli (and so
@@ -49,9 +52,6 @@ in ``tests/test_torch_streams.py``). What is not:
   MKL builds check the CPU's vendor and, on Intel, draw the mask with MKL's
   own generator (seeded from one 32-bit draw) -- so its sources read; that
   path could not be run here, and is not reproduced.
-- tensors that are not contiguous (a transposed view) are filled here as if
-  they were; PyTorch fills them in memory order, and its normal takes the
-  scalar path for them at any size.
 - float16 and other float dtypes are drawn as float32 and rounded, which is
   not PyTorch's half-precision recipe.
 
@@ -503,11 +503,14 @@ def _cephes_sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(flip_sin, -sin, sin), np.where(flip_cos, -cos, cos)
 
 
-def normal(gen: Generator, shape: tuple, dtype: Any, mean: float, std: float) -> np.ndarray:
-    """N(mean, std**2) samples of ``shape``: ``Tensor.normal_``'s recipe for that many elements."""
+def normal(gen: Generator, shape: tuple, dtype: Any, mean: float, std: float, contiguous: bool = True) -> np.ndarray:
+    """N(mean, std**2) samples of ``shape``: ``Tensor.normal_``'s recipe for that many elements.
+
+    ``contiguous=False`` (a strided view being filled) takes the scalar path at every size, as PyTorch.
+    """
     dtype = _floating("normal_", dtype)
     n = math.prod(shape)
-    if n < 16:
+    if n < 16 or not contiguous:
         return _normal_scalar(gen, n, float(mean), float(std)).astype(dtype).reshape(shape)
     u = _unit_floats(gen, n, dtype)
     whole = n - n % 16
