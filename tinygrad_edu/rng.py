@@ -304,8 +304,10 @@ def _fma(a: Any, b: Any, c: Any, dtype: np.dtype) -> np.ndarray:
     PyTorch's CPU kernels are compiled with FMA contraction, so ``x * scale + shift`` there is
     rounded once, not twice. float32: the product is exact in float64 and the sum's rounding error
     is known (TwoSum), which settles the one case where rounding twice differs (a float64 sum that
-    falls exactly halfway between two float32 values). float64: Dekker's exact product and TwoSum,
-    added once more -- exact except in cases rarer than one in 2**40 draws.
+    falls exactly halfway between two float32 values): exact. float64: Dekker's exact product and
+    TwoSum, their two error terms added before the last rounding -- which can still differ from a
+    true fused multiply-add when those terms land the sum near a halfway point; no case was found
+    in 15 million draws against PyTorch.
     """
     if dtype == np.float32:
         a, b, c = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (a, b, c))
