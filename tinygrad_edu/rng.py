@@ -312,15 +312,23 @@ def _fma(a: Any, b: Any, c: Any, dtype: np.dtype) -> np.ndarray:
     if dtype == np.float32:
         a, b, c = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (a, b, c))
         product = a * b  # exact: 24 + 24 bits
-        total = product + c
-        error = _two_sum_error(product, c, total)
+        total = np.asarray(product + c)
+        # Halfway between two float32 values: the 29 float64 mantissa bits float32 drops are 1000...0
+        # (for float32's normal range; anything smaller is checked the same careful way).
+        dropped = total.view(np.uint64) & np.uint64((1 << 29) - 1)
+        suspect = (dropped == np.uint64(1 << 28)) | ((np.abs(total) < 2.0 ** -126) & (total != 0))
         rounded = total.astype(np.float32)
-        back = rounded.astype(np.float64)
-        neighbour = np.nextafter(rounded, np.where(total > back, np.inf, -np.inf).astype(np.float32))
-        halfway = (back != total) & ((back + neighbour.astype(np.float64)) * 0.5 == total) & (error != 0)
-        if halfway.any():
-            nudged = np.nextafter(total, np.where(error > 0, np.inf, -np.inf))
-            rounded = np.where(halfway, nudged, total).astype(np.float32)
+        if suspect.any():
+            where = np.nonzero(suspect)
+            product_s, c_s = np.broadcast_to(product, total.shape)[where], np.broadcast_to(c, total.shape)[where]
+            total_s = total[where]
+            error = _two_sum_error(product_s, c_s, total_s)
+            back = total_s.astype(np.float32).astype(np.float64)
+            neighbour = np.nextafter(total_s.astype(np.float32),
+                                     np.where(total_s > back, np.inf, -np.inf).astype(np.float32))
+            halfway = (back != total_s) & ((back + neighbour.astype(np.float64)) * 0.5 == total_s) & (error != 0)
+            nudged = np.where(halfway, np.nextafter(total_s, np.where(error > 0, np.inf, -np.inf)), total_s)
+            rounded[where] = nudged.astype(np.float32)
         return rounded
     a, b, c = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
     product = a * b
