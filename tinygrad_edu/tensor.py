@@ -739,14 +739,15 @@ class Tensor:
         if not std >= 0:
             raise ValueError(f"normal_: std must be non-negative, got {std}")
         gen = _rng.check_generator("normal_", generator)
-        return self._overwrite("normal_", self._random_fill(lambda shape, dt: _rng.normal(gen, shape, dt, mean, std)))
+        return self._overwrite("normal_", self._random_fill(
+            lambda shape, dt, contiguous: _rng.normal(gen, shape, dt, mean, std, contiguous)))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill with samples of the uniform distribution on [a, b), in place (PyTorch's numbers for the same seed)."""
         if not a <= b:
             raise ValueError(f"uniform_: needs a <= b, got a={a}, b={b}")
         gen = _rng.check_generator("uniform_", generator)
-        return self._overwrite("uniform_", self._random_fill(lambda shape, dt: _rng.uniform(gen, shape, dt, a, b)))
+        return self._overwrite("uniform_", self._random_fill(lambda shape, dt, _: _rng.uniform(gen, shape, dt, a, b)))
 
     def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
         """Fill with samples of the exponential distribution of rate ``lambd``, in place (PyTorch's recipe)."""
@@ -754,7 +755,7 @@ class Tensor:
             raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
         gen = _rng.check_generator("exponential_", generator)
         return self._overwrite("exponential_",
-                               self._random_fill(lambda shape, dt: _rng.exponential(gen, shape, dt, lambd)))
+                               self._random_fill(lambda shape, dt, _: _rng.exponential(gen, shape, dt, lambd)))
 
     def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
         """Fill with 1 (probability ``p``) or 0, in place: ``u < p`` over one uniform per element.
@@ -775,7 +776,14 @@ class Tensor:
         else:
             probabilities = p
         gen = _rng.check_generator("bernoulli_", generator)
-        return self._overwrite("bernoulli_", _rng.bernoulli(gen, self.shape, probabilities).astype(self.dtype))
+        in_memory_order = self._memory_order()
+        if in_memory_order is None:
+            return self._overwrite("bernoulli_", _rng.bernoulli(gen, self.shape, probabilities).astype(self.dtype))
+        if isinstance(probabilities, np.ndarray):  # a strided view: draw in memory order, as PyTorch
+            probabilities = np.broadcast_to(probabilities, self.shape).reshape(-1)[in_memory_order]
+        values = np.empty(self._data.size, dtype=np.bool_)
+        values[in_memory_order] = _rng.bernoulli(gen, (self._data.size,), probabilities)
+        return self._overwrite("bernoulli_", values.reshape(self.shape).astype(self.dtype))
 
     def random_(self, *bounds: int, generator: Any = None) -> Tensor:
         """Fill with random integers, in place: ``random_()``, ``random_(to)`` or ``random_(from, to)``.
@@ -789,13 +797,34 @@ class Tensor:
         if high is not None and not low < high:
             raise ValueError(f"random_: needs from < to, got from={low}, to={high}")
         gen = _rng.check_generator("random_", generator)
-        return self._overwrite("random_", _rng.random_fill(gen, self.shape, self.dtype, low, high))
+        in_memory_order = self._memory_order()
+        if in_memory_order is None:
+            return self._overwrite("random_", _rng.random_fill(gen, self.shape, self.dtype, low, high))
+        values = np.empty(self._data.size, dtype=self.dtype)  # a strided view: in memory order, as PyTorch
+        values[in_memory_order] = _rng.random_fill(gen, (self._data.size,), self.dtype, low, high)
+        return self._overwrite("random_", values.reshape(self.shape))
 
     def _random_fill(self, draw: Any) -> np.ndarray:
-        """``draw(shape, dtype)`` for this tensor: float32/float64 as they are, other dtypes via float32."""
-        if self.dtype in (np.float32, np.float64):
-            return draw(self.shape, self.dtype)
-        return draw(self.shape, np.dtype(np.float32)).astype(self.dtype)
+        """``draw(shape, dtype, contiguous)`` for this tensor, in the order PyTorch fills it.
+
+        float32/float64 are drawn as they are, other dtypes via float32. A view that is not contiguous
+        (a transpose) is filled in memory order, as PyTorch's iterator walks its strides.
+        """
+        dtype = self.dtype if self.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+        in_memory_order = self._memory_order()
+        if in_memory_order is None:
+            return draw(self.shape, dtype, True).astype(self.dtype, copy=False)
+        values = np.empty(self._data.size, dtype=dtype)
+        values[in_memory_order] = draw((self._data.size,), dtype, False)
+        return values.reshape(self.shape).astype(self.dtype, copy=False)
+
+    def _memory_order(self) -> np.ndarray | None:
+        """For a view that is not contiguous, its elements' flat indices sorted by address; else None."""
+        data = self._data
+        if data.flags.c_contiguous or data.size < 2:
+            return None
+        offsets = sum(index * stride for index, stride in zip(np.indices(data.shape), data.strides))
+        return np.argsort(offsets.reshape(-1), kind="stable")
 
     # -- arithmetic -------------------------------------------------------------
 
