@@ -196,3 +196,20 @@ def test_tensors_print_as_pytorch_prints_them(index):
     values = _print_cases()[index]
     values = values.astype(np.float32) if values.dtype.kind == "f" else values
     assert repr(tg.tensor(values)) == repr(torch.tensor(values))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 42])
+def test_bernoulli_function_and_method_give_pytorchs_draws(dtype, seed):
+    probabilities = np.random.default_rng(seed).random((7, 9)).astype(dtype)
+    torch.manual_seed(seed)
+    expected = torch.bernoulli(torch.tensor(probabilities)).numpy()
+    expected_method = torch.tensor(probabilities).bernoulli().numpy()
+    tg.manual_seed(seed)
+    ours = tg.bernoulli(tg.tensor(probabilities, dtype=dtype))
+    np.testing.assert_array_equal(ours.numpy(), expected)
+    assert ours.dtype == dtype
+    np.testing.assert_array_equal(tg.tensor(probabilities, dtype=dtype).bernoulli().numpy(), expected_method)
+    g, gt = tg.Generator().manual_seed(seed + 1), torch.Generator().manual_seed(seed + 1)
+    np.testing.assert_array_equal(tg.bernoulli(tg.tensor(probabilities, dtype=dtype), generator=g).numpy(),
+                                  torch.bernoulli(torch.tensor(probabilities), generator=gt).numpy())

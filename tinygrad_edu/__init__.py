@@ -66,6 +66,7 @@ from .functions import (
     argmax,
     argmin,
     as_strided,
+    bernoulli,
     chunk,
     clamp,
     clip,
@@ -160,7 +161,7 @@ __all__ = [
     "cumsum", "prod", "norm", "as_strided", "log10", "log2", "exp2", "multinomial", "einsum",
     "int", "bool", "autograd", "factories", "device", "cuda", "accelerator", "get_rng_state", "set_rng_state",
     "memory", "Generator", "normal", "initial_seed", "utils",
-    "Size", "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel",
+    "Size", "bernoulli", "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel",
 ]
 
 

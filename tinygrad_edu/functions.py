@@ -22,7 +22,7 @@ __all__ = [
     "transpose", "permute", "pow",
     "tril", "triu", "split", "chunk", "gather", "scatter", "scatter_add", "masked_fill", "cumsum", "prod",
     "norm", "log10", "log2", "exp2", "multinomial", "einsum", "pad", "as_strided",
-    "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel",
+    "eq", "ne", "lt", "le", "gt", "ge", "equal", "square", "t", "numel", "bernoulli",
 ]
 
 
@@ -100,6 +100,7 @@ equal = _method("equal")
 square = _method("square")
 t = _method("t")
 numel = _method("numel")
+bernoulli = _method("bernoulli")
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:

@@ -757,6 +757,21 @@ class Tensor:
         return self._overwrite("exponential_",
                                self._random_fill(lambda shape, dt, _: _rng.exponential(gen, shape, dt, lambd)))
 
+    def bernoulli(self, p: Any = None, *, generator: Any = None) -> Tensor:
+        """A new tensor of 0s and 1s, 1 with probability ``self`` elementwise (or ``p`` if given): ``torch.bernoulli``.
+
+        PyTorch's numbers for the same seed. Not differentiable (its output is a sample).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> tg.bernoulli(tg.tensor([0.0, 1.0])).tolist()
+            [0.0, 1.0]
+        """
+        if self.dtype.kind != "f":
+            raise TypeError(f"bernoulli: needs a floating tensor of probabilities, got dtype {self.dtype}")
+        return _wrap(np.zeros(self.shape, dtype=self.dtype)).bernoulli_(self.detach() if p is None else p,
+                                                                        generator=generator)
+
     def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
         """Fill with 1 (probability ``p``) or 0, in place: ``u < p`` over one uniform per element.
 
