@@ -213,3 +213,36 @@ def test_bernoulli_function_and_method_give_pytorchs_draws(dtype, seed):
     g, gt = tg.Generator().manual_seed(seed + 1), torch.Generator().manual_seed(seed + 1)
     np.testing.assert_array_equal(tg.bernoulli(tg.tensor(probabilities, dtype=dtype), generator=g).numpy(),
                                   torch.bernoulli(torch.tensor(probabilities), generator=gt).numpy())
+
+
+FACTORY_CALLS = {
+    "zeros": lambda lib, d: lib.zeros(2, 3, device=d),
+    "zeros size=": lambda lib, d: lib.zeros(size=(2, 3), device=d),
+    "ones": lambda lib, d: lib.ones((2,), device=d),
+    "empty": lambda lib, d: lib.empty(size=(0,), device=d),
+    "full": lambda lib, d: lib.full((2,), 7.0, device=d),
+    "zeros_like": lambda lib, d: lib.zeros_like(lib.ones(2), device=d),
+    "ones_like": lambda lib, d: lib.ones_like(lib.ones(2), device=d),
+    "full_like": lambda lib, d: lib.full_like(lib.ones(2), 3.0, device=d),
+    "arange": lambda lib, d: lib.arange(5, device=d),
+    "linspace": lambda lib, d: lib.linspace(0, 1, 5, device=d),
+    "eye": lambda lib, d: lib.eye(3, device=d),
+    "tensor": lambda lib, d: lib.tensor([1.0, 2.0], device=d),
+    "randn size=": lambda lib, d: lib.randn(size=(4,), device=d),
+    "rand": lambda lib, d: lib.rand(3, device=d),
+    "randint": lambda lib, d: lib.randint(0, 10, (5,), device=d),
+    "randperm": lambda lib, d: lib.randperm(6, device=d),
+    "normal": lambda lib, d: lib.normal(0.0, 1.0, (3,), device=d),
+}
+
+
+@pytest.mark.parametrize("name", list(FACTORY_CALLS))
+def test_factories_take_device_and_size_as_pytorch(name):
+    torch.manual_seed(3)
+    expected = FACTORY_CALLS[name](torch, torch.device("cpu")).numpy()
+    tg.manual_seed(3)
+    ours = FACTORY_CALLS[name](tg, tg.device("cpu"))
+    assert ours.dtype == expected.dtype
+    np.testing.assert_array_equal(ours.numpy(), expected)
+    with pytest.raises(RuntimeError, match="'cuda' is not available"):
+        FACTORY_CALLS[name](tg, "cuda")

@@ -57,15 +57,10 @@ CONVEX = ("float32 sums over 2000 points add in another order than PyTorch's; gr
 SMALL_LOOP = ("a few hundred float32 steps of (momentum) SGD or Adam on a small problem: last-bit differences in "
               "sums and matrix products grow slowly, to about 1e-5 relative in the printed losses")
 
-DEVICE = ("factories take no device= keyword, as PyTorch's do and API.md promises ('device= on factories'): "
-          "torch.linspace(-math.pi, math.pi, 2000, device=device, dtype=dtype) raises "
-          "TypeError: linspace() got an unexpected keyword argument 'device' (likewise randn, full, zeros, arange, "
-          "tensor)")
-
 CHECKS = {
-    "lpe_tensors": Check(1e-4, 1e-6, CONVEX, exact=("init",), missing=DEVICE),
-    "lpe_autograd": Check(1e-4, 1e-6, CONVEX, exact=("init",), missing=DEVICE),
-    "lpe_function": Check(1e-4, 1e-6, CONVEX, missing=DEVICE),
+    "lpe_tensors": Check(1e-4, 1e-6, CONVEX, exact=("init",)),
+    "lpe_autograd": Check(1e-4, 1e-6, CONVEX, exact=("init",)),
+    "lpe_function": Check(1e-4, 1e-6, CONVEX),
     "lpe_nn": Check(1e-4, 1e-6, CONVEX, exact=("init",)),
     "lpe_optim": Check(
         1e-2, 2e-3,
@@ -142,10 +137,7 @@ CHECKS = {
         "the attention model overfits its short text with AdamW at lr 3e-3: differences of one ulp in the first "
         "steps grow about tenfold every four steps from step 16 on (measured with dropout off), so the printed "
         "losses differ by up to ~2% after 150 steps",
-        exact=("27.352 K",), unchecked=("sample",),
-        missing="factories take no device= keyword: torch.arange(T, device=device) in the model's forward raises "
-                "TypeError: arange() got an unexpected keyword argument 'device' (and torch.zeros((1, 1), "
-                "dtype=torch.long, device=device) would next)"),
+        exact=("27.352 K",), unchecked=("sample",)),
     "autograd_tutorial": Check(
         1e-6, 1e-7, "one forward and backward pass of a 5x3 layer: float32 rounding only",
         exact=("init", "requires_grad", "First call", "Second call", "Call after", "Does", "rand"),

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import dtypes
 from . import rng as _rng
-from .tensor import Tensor, _size_args, _wrap
+from .device import check_device
+from .tensor import Tensor, _size_args, _sizes_argument, _wrap
 
 __all__ = [
     "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
@@ -42,32 +43,46 @@ def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
     return _wrap(array, bool(requires_grad))
 
 
+def _factory_size(who: str, size: tuple, keyword: dict) -> tuple:
+    """The size a factory was given: ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))``, checked."""
+    return _size_args(_sizes_argument(who, size, keyword, "size"))
+
+
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
     return dtypes.default_dtype() if dtype is None else np.dtype(dtype)
 
 
-def zeros(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros of the given size."""
-    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+def zeros(*size: Any, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False,
+          **keyword: Any) -> Tensor:
+    """A tensor of zeros of the given size (``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``)."""
+    check_device(device)
+    return _factory(np.zeros(_factory_size("zeros", size, keyword), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False,
+          **keyword: Any) -> Tensor:
     """A tensor of the given size; PyTorch leaves its values uninitialised, here they are zeros."""
-    return _factory(np.zeros(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+    check_device(device)
+    return _factory(np.zeros(_factory_size("empty", size, keyword), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def empty_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def empty_like(t: Tensor, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor with the shape (and, unless given, the dtype) of ``t``; zeros here (uninitialised in PyTorch)."""
+    check_device(device)
     return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
 
 
-def ones(*size: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False,
+         **keyword: Any) -> Tensor:
     """A tensor of ones of the given size."""
-    return _factory(np.ones(_size_args(size), dtype=_float_dtype(dtype)), requires_grad)
+    check_device(device)
+    return _factory(np.ones(_factory_size("ones", size, keyword), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (its dtype inferred from the value)."""
+    check_device(device)
     if dtype is None:
         rank = dtypes.scalar_rank(fill_value)
         dtype = (np.bool_, np.int64, dtypes.default_dtype())[rank]
@@ -75,18 +90,22 @@ def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: 
     return _factory(np.full(size, fill_value, dtype=dtype), requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t: Tensor, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with the shape (and, unless given, the dtype) of ``t``."""
+    check_device(device)
     return _factory(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
 
 
-def ones_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Tensor, dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with the shape (and, unless given, the dtype) of ``t``."""
+    check_device(device)
     return _factory(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad)
 
 
-def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def full_like(t: Tensor, fill_value: Scalar, dtype: DTypeLike = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
     """``fill_value`` with the shape (and, unless given, the dtype) of ``t``."""
+    check_device(device)
     return _factory(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
 
 
@@ -100,34 +119,37 @@ def _random_floats(who: str, size: tuple, dtype: DTypeLike, draw: Any) -> np.nda
     return draw(size, np.dtype(np.float32)).astype(dt)
 
 
-def randn(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None, device: Any = None,
+          requires_grad: bool = False, **keyword: Any) -> Tensor:
     """Samples of the standard normal distribution N(0, 1): ``torch.randn``'s numbers for the same seed.
 
     Bit for bit in float32 and float64 at every size; below 16 elements PyTorch's scalar Box–Muller,
     from 16 on its vectorised one (see `tinygrad_edu.rng` for the recipes and the one exception).
     """
+    check_device(device)
     gen = _rng.check_generator("randn", generator)
     draw = lambda shape, dt: _rng.normal(gen, shape, dt, 0.0, 1.0)  # noqa: E731
-    return _factory(_random_floats("randn", _size_args(size), dtype, draw), requires_grad)
+    return _factory(_random_floats("randn", _factory_size("randn", size, keyword), dtype, draw), requires_grad)
 
 
-def rand(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(*size: Any, generator: _rng.Generator | None = None, dtype: DTypeLike = None, device: Any = None,
+         requires_grad: bool = False, **keyword: Any) -> Tensor:
     """Samples of the uniform distribution on [0, 1): ``torch.rand``'s numbers for the same seed (float32, float64)."""
+    check_device(device)
     gen = _rng.check_generator("rand", generator)
     draw = lambda shape, dt: _rng.uniform(gen, shape, dt, 0.0, 1.0)  # noqa: E731
-    return _factory(_random_floats("rand", _size_args(size), dtype, draw), requires_grad)
+    return _factory(_random_floats("rand", _factory_size("rand", size, keyword), dtype, draw), requires_grad)
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: _rng.Generator | None = None,
-           dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+           dtype: DTypeLike = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Samples of N(mean, std**2), as ``torch.normal``.
 
     ``normal(mean, std, size)`` with numbers fills a tensor of ``size`` as ``Tensor.normal_(mean, std)``
     does (PyTorch's numbers for the same seed). With a tensor ``mean`` or ``std`` (broadcast together,
     ``size`` not given), it draws N(0, 1) of their shape and scales it: ``z * std + mean``, as PyTorch does.
     """
+    check_device(device)
     gen = _rng.check_generator("normal", generator)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         if size is not None:
@@ -151,12 +173,13 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: _rng
 
 
 def randint(low: int, high: int | None = None, size: Any = (), *, generator: _rng.Generator | None = None,
-            dtype: DTypeLike = np.int64) -> Tensor:
+            dtype: DTypeLike = np.int64, device: Any = None) -> Tensor:
     """Random integers in [low, high) (``randint(high, size)`` starts at 0): ``torch.randint``'s numbers.
 
     Each element is ``random() % (high - low) + low`` over one 32-bit draw, or one 64-bit draw when
     the range is 2**28 or more, as PyTorch's CPU kernel does.
     """
+    check_device(device)
     if isinstance(high, (tuple, list)):  # randint(high, size), PyTorch's two-argument form
         low, high, size = 0, low, high
     elif high is None:
@@ -171,20 +194,23 @@ def randint(low: int, high: int | None = None, size: Any = (), *, generator: _rn
     return _wrap(_rng.random_integers(gen, size, int(low), int(high)).astype(dtype))
 
 
-def randperm(n: int, *, generator: _rng.Generator | None = None, dtype: DTypeLike = np.int64) -> Tensor:
+def randperm(n: int, *, generator: _rng.Generator | None = None, dtype: DTypeLike = np.int64,
+             device: Any = None) -> Tensor:
     """A random ordering of 0, ..., n-1: ``torch.randperm``'s for the same seed (PyTorch's Fisher–Yates)."""
+    check_device(device)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
     gen = _rng.check_generator("randperm", generator)
     return _wrap(_rng.randperm(gen, int(n)).astype(dtype))
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None,
+def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Values from ``start`` up to (not including) ``end`` in steps of ``step``.
 
     Integer arguments give an int64 tensor, any float argument the default float dtype.
     """
+    check_device(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -195,13 +221,17 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: DType
     return _factory(np.arange(start, end, step, dtype=dtype), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    check_device(device)
     return _factory(np.linspace(start, end, int(steps), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: DTypeLike = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """The identity matrix (``n`` by ``m``, square if ``m`` is omitted)."""
+    check_device(device)
     return _factory(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 

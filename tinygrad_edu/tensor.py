@@ -25,7 +25,7 @@ from . import autograd, dtypes, ops
 from . import rng as _rng
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
-from .device import parse_to_args
+from .device import check_device, parse_to_args
 
 __all__ = ["Tensor", "tensor", "ShapeError", "Size", "matmul", "maximum", "minimum", "cat", "stack", "where"]
 
@@ -336,7 +336,8 @@ class Tensor:
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None, device: Any = None) -> None:
+        check_device(device)  # the CPU is the only device: anything else is a clear error
         array = _to_array(data, dtype)
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(
