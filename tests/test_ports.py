@@ -96,11 +96,7 @@ CHECKS = {
         "the last-bit differences of float32 matrix products",
         exact=("first batch",)),
     "micrograd_moons": Check(
-        1e-4, 1e-6, SMALL_LOOP, exact=("number", "accuracy", "decision"),
-        missing="Tensor.mean() multiplies the float32 sum by float32(1/n) instead of dividing by n as PyTorch "
-                "does, so it is not the correctly rounded mean: ((yt > 0) == (scores > 0)).float().mean() with "
-                "92 of 100 right gives 0.91999996 (printed 91.99999570846558%) where PyTorch gives 0.92000002 "
-                "(92.00000166893005%) - ops.reduce.Mean"),
+        1e-4, 1e-6, SMALL_LOOP, exact=("number", "accuracy", "decision")),
     "makemore_bigram": Check(
         1e-5, 1e-6,
         "the negative log-likelihood adds 1029 float32 logs one by one (PyTorch's vectorised log and libm's may "

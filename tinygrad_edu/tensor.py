@@ -1053,7 +1053,7 @@ class Tensor:
         if self._data.dtype.kind != "f":
             raise RuntimeError(f"mean: needs a floating-point tensor (as in PyTorch), got dtype {self.dtype}; "
                             f"convert with .float() first")
-        return _apply(ops.Mean, self, axis=dim, keepdim=keepdim, scale=1.0 / count if count else math.nan)
+        return _apply(ops.Mean, self, axis=dim, keepdim=keepdim, count=count)
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None, axis: Any = None, keepdims: Any = None) -> Tensor:

@@ -36,16 +36,22 @@ class Sum(Node):
 
 
 class Mean(Node):
-    """out = sum of x over ``axis`` times 1/n (n elements summed);  d/dx_i = 1/n for every summed element."""
+    """out = (sum of x over ``axis``) / n (n elements summed);  d/dx_i = 1/n for every summed element.
 
-    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, scale: float) -> np.ndarray:
+    Divided, not multiplied by 1/n: PyTorch divides in both directions, and in float32 the two can
+    differ in the last bit (92/100 is 0.92000001 one way and 0.91999996 the other).
+    """
+
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, count: int) -> np.ndarray:
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
-        self.scale = x.dtype.type(scale) if x.dtype.kind == "f" else scale
-        return np.asarray(x.sum(axis=axis, keepdims=keepdim) * self.scale)
+        self.count = x.dtype.type(count) if x.dtype.kind == "f" else count
+        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is nan, as in PyTorch
+            return np.asarray(x.sum(axis=axis, keepdims=keepdim) / self.count)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         grad = np.empty(self.shape, dtype=grad_out.dtype)
-        grad[...] = _expand_back(grad_out * self.scale, self.shape, self.axis, self.keepdim)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad[...] = _expand_back(grad_out / self.count, self.shape, self.axis, self.keepdim)
         return (grad,)
 
 
