@@ -188,7 +188,7 @@ def _print_cases() -> list[np.ndarray]:
             rng.standard_normal((3, 4, 5)), rng.standard_normal(2000), np.array([0.0, 0.0]), np.array([1.5, -2.0]),
             rng.standard_normal((40, 3)), np.array(3.5), np.array([1e9, 2.0]), rng.integers(0, 100, 20),
             rng.standard_normal((1500, 2)) * 10, np.array([-0.0, 1.0]), np.array([]), np.array([True, False]),
-            rng.standard_normal((2, 2, 2, 2))]
+            rng.standard_normal((2, 2, 2, 2)), np.array([True, True]), np.array([[True], [True]]), np.array([False])]
 
 
 @pytest.mark.parametrize("index", range(len(_print_cases())))
@@ -196,6 +196,12 @@ def test_tensors_print_as_pytorch_prints_them(index):
     values = _print_cases()[index]
     values = values.astype(np.float32) if values.dtype.kind == "f" else values
     assert repr(tg.tensor(values)) == repr(torch.tensor(values))
+
+
+def test_empty_tensors_show_size_and_dtype_as_pytorch():
+    assert repr(tg.zeros((0, 3))) == repr(torch.zeros((0, 3))) == "tensor([], size=(0, 3))"
+    assert repr(tg.tensor([], dtype=tg.bool)) == "tensor([], dtype=bool)"  # PyTorch: dtype=torch.bool
+    assert repr(torch.tensor([], dtype=torch.bool)) == "tensor([], dtype=torch.bool)"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

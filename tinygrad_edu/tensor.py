@@ -1625,7 +1625,13 @@ class Tensor:
     def __repr__(self) -> str:
         body = _array_text(self._data)
         extras = []
-        if self._data.dtype != dtypes.default_dtype() and self._data.dtype != np.int64 and self._data.dtype != np.bool_:
+        if self._data.size == 0:  # PyTorch's rule: an empty tensor shows its size (unless 1-d) and dtype
+            body = "[]"
+            if self._data.ndim != 1:
+                extras.append(f"size={self.shape}")
+            if self._data.dtype != dtypes.default_dtype():
+                extras.append(f"dtype={self._data.dtype}")
+        elif self._data.dtype not in (dtypes.default_dtype(), np.int64, np.bool_):
             extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx!r}")
@@ -1647,6 +1653,9 @@ def _array_text(array: np.ndarray, precision: int = 4) -> str:
     otherwise 4 decimals. Every value is padded to the widest.
     """
     options = {"separator": ", ", "prefix": "tensor(", "max_line_width": 80, "threshold": 1000, "edgeitems": 3}
+    if array.dtype.kind == "b":  # padded to the widest value present ("True" alone needs no room for "False")
+        width = 5 if (~array).any() else 4
+        return np.array2string(array, formatter={"bool": lambda v: str(bool(v)).rjust(width)}, **options)
     if array.dtype.kind != "f":
         return np.array2string(array, **options)
     shown = array
