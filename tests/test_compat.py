@@ -9,6 +9,8 @@ import tinygrad_edu as tg
 
 torch = pytest.importorskip("torch")
 
+from tests.test_torch_streams import needs_default_bernoulli  # noqa: E402 - PyTorch's Intel builds use MKL
+
 DTYPES = [(tg.float32, torch.float32), (tg.float64, torch.float64), (tg.int64, torch.int64),
           (tg.int32, torch.int32), (tg.bool, torch.bool), (tg.uint8, torch.uint8), (tg.half, torch.half),
           (tg.float16, torch.float16), (tg.int8, torch.int8), (tg.int16, torch.int16), (tg.short, torch.short),
@@ -252,3 +254,14 @@ def test_factories_take_device_and_size_as_pytorch(name):
     np.testing.assert_array_equal(ours.numpy(), expected)
     with pytest.raises(RuntimeError, match="'cuda' is not available"):
         FACTORY_CALLS[name](tg, "cuda")
+
+
+@needs_default_bernoulli
+@pytest.mark.parametrize("seed", [3, 42])
+def test_dropout_of_a_transposed_view_draws_in_memory_order_as_pytorch(seed):
+    for make in (lambda lib: lib.ones(3, 4).t(), lambda lib: lib.ones(2, 3, 4).permute(2, 0, 1),
+                 lambda lib: lib.ones(5, 6)[:, ::2]):
+        torch.manual_seed(seed)
+        expected = torch.nn.functional.dropout(make(torch), 0.5).numpy()
+        tg.manual_seed(seed)
+        np.testing.assert_array_equal(tg.nn.functional.dropout(make(tg), 0.5).numpy(), expected)

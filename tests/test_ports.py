@@ -151,11 +151,10 @@ CHECKS = {
         "Adam on a two-layer encoder: the losses agree to ~1e-4 (measured with dropout off), and one borderline "
         "test sequence of 200 moves the accuracy by 0.005",
         exact=("parameters", "test labels"),
-        missing="dropout draws its mask in the tensor's logical order where PyTorch draws it in memory order (its "
-                "mask is empty_like(input), which keeps a non-contiguous input's strides): "
-                "F.dropout(torch.ones(3, 4).t(), 0.5) after manual_seed(3) gives a different mask from PyTorch's, "
-                "and MultiheadAttention's batch_first output is such a transposed view, so "
-                "TransformerEncoderLayer's dropout1 (and the model's losses in train mode) differ from step 0"),
+        missing="dropout now draws in memory order as PyTorch does, but the layouts differ: PyTorch's "
+                "MultiheadAttention with batch_first=True returns a transposed view (memory laid out (L, N, E)), "
+                "the library's attention a contiguous (N, L, E) array, so TransformerEncoderLayer's dropout1 "
+                "draws its mask in another order and the train-mode losses differ from step 0"),
     "lstm_tagger": Check(
         1e-3, 1e-4,
         "900 SGD steps through a one-layer LSTM; the scores print with 4 decimals, so their last digit carries "

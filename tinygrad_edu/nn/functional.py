@@ -98,6 +98,13 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
         return input * 0.0
     dtype = input.dtype if input.dtype.kind == "f" else np.dtype(np.float32)
     keep = _rng.bernoulli(_rng.generator(), input.shape, 1.0 - p)
+    order = input._memory_order()
+    if order is not None:
+        # PyTorch's mask is empty_like(input), which keeps a view's strides, so it is filled in the
+        # order the input's elements lie in memory (a transposed input: column by column).
+        in_memory_order = np.empty(keep.size, dtype=keep.dtype)
+        in_memory_order[order] = keep.reshape(-1)
+        keep = in_memory_order.reshape(input.shape)
     mask = keep.astype(dtype) / np.asarray(1.0 - p, dtype=dtype)
     return input * _wrap(mask)
 
