@@ -265,3 +265,15 @@ def test_dropout_of_a_transposed_view_draws_in_memory_order_as_pytorch(seed):
         expected = torch.nn.functional.dropout(make(torch), 0.5).numpy()
         tg.manual_seed(seed)
         np.testing.assert_array_equal(tg.nn.functional.dropout(make(tg), 0.5).numpy(), expected)
+
+
+def test_load_takes_pytorchs_map_location_and_weights_only(tmp_path):
+    path = tmp_path / "model.tg"
+    tg.save({"w": tg.ones(2)}, path)
+    for kwargs in ({}, {"weights_only": True}, {"map_location": "cpu"}, {"map_location": tg.device("cpu"),
+                                                                          "weights_only": False}):
+        np.testing.assert_array_equal(tg.load(path, **kwargs)["w"], [1.0, 1.0])
+    with pytest.raises(RuntimeError, match="'cuda' is not available"):
+        tg.load(path, map_location="cuda")
+    with pytest.raises(TypeError, match="weights_only"):
+        tg.load(path, weights_only="yes")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._files import atomic_write_bytes
+from .device import check_device
 from .tensor import Tensor
 
 __all__ = ["save", "load", "FORMAT"]
@@ -132,13 +133,21 @@ def _decode(node: Any, archive: zipfile.ZipFile, path: str) -> Any:
     raise ValueError(f"load: {path!r} holds an unknown entry type {kind!r}")
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: bool | None = None) -> Any:
     """Load an object written by `save` (arrays come back as ``np.ndarray``).
+
+    ``map_location`` and ``weights_only`` are PyTorch's, accepted so that ``torch.load(path,
+    map_location=device, weights_only=True)`` runs unchanged: the only device is the CPU (another
+    is an error), and loading never runs code whatever ``weights_only`` says (the format holds no
+    pickle), which is what PyTorch's ``weights_only=True`` asks for.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         ValueError: if the file is truncated, corrupt, or not written by `save`.
     """
+    check_device(map_location)
+    if weights_only is not None and not isinstance(weights_only, bool):
+        raise TypeError(f"load: weights_only must be True, False or None, got {weights_only!r}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
