@@ -277,3 +277,28 @@ def test_load_takes_pytorchs_map_location_and_weights_only(tmp_path):
         tg.load(path, map_location="cuda")
     with pytest.raises(TypeError, match="weights_only"):
         tg.load(path, weights_only="yes")
+
+
+@pytest.mark.parametrize("case", ["value", "src", "add", "graph"])
+def test_scatter_in_place_as_pytorch(case):
+    rng = np.random.default_rng(0)
+    base, src = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    index = np.array([[0, 1, 2, 0], [2, 0, 1, 1]])
+
+    def run(lib):
+        x = lib.tensor(base.copy(), requires_grad=case == "graph", dtype=lib.float64)
+        s = lib.tensor(src.copy(), requires_grad=case == "graph", dtype=lib.float64)
+        y = x * 1.0 if case == "graph" else x  # a leaf that requires grad cannot change in place
+        if case == "value":
+            y.scatter_(0, lib.tensor(index), value=2.5)
+        elif case == "add":
+            y.scatter_add_(0, lib.tensor(index), s)
+        else:
+            y.scatter_(0, lib.tensor([[0, 1, 2, 0], [1, 2, 0, 1]]), s)
+        if case == "graph":
+            (y * lib.tensor(np.arange(12.0).reshape(3, 4), dtype=lib.float64)).sum().backward()
+            return y.detach().numpy(), x.grad.numpy(), s.grad.numpy()
+        return (y.numpy(),)
+
+    for ours, theirs in zip(run(tg), run(torch)):
+        np.testing.assert_array_equal(ours, theirs)

@@ -1383,6 +1383,23 @@ class Tensor:
             raise TypeError("scatter: give exactly one of src (a tensor or number) and value")
         return self._scatter("scatter", dim, index, value if src is None else src, add=False)
 
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        """`scatter` in place: ``src`` (or ``value``) written into this tensor at ``index`` along ``dim``.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> tg.zeros(3).scatter_(0, tg.tensor([1]), value=1.0).tolist()
+            [0.0, 1.0, 0.0]
+        """
+        if (src is None) == (value is None):
+            raise TypeError("scatter_: give exactly one of src (a tensor or number) and value")
+        source = value if src is None else src
+        return self._inplace("scatter_", lambda t: t._scatter("scatter_", dim, index, source, add=False), source)
+
+    def scatter_add_(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        """`scatter_add` in place: ``src`` added into this tensor at ``index`` along ``dim``."""
+        return self._inplace("scatter_add_", lambda t: t._scatter("scatter_add_", dim, index, src, add=True), src)
+
     def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``: out[index[i][j]][j] += src[i][j] for dim 0.
 
