@@ -34,7 +34,24 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _ntuple(who: str, name: str, value: Any, n: int, minimum: int) -> tuple[int, ...]:
-    """``value`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints, each >= ``minimum``."""
+    """``value`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints, each >= ``minimum``.
+
+    A layer checks the same few values on every call: plain ints and tuples of them are
+    remembered once they have passed (a bad value is checked, and refused, every time).
+    """
+    key = (who, name, value, n, minimum)
+    if type(value) is int or (type(value) is tuple and all(type(v) is int for v in value)):
+        checked = _CHECKED.get(key)
+        if checked is None:
+            checked = _CHECKED[key] = _check_ntuple(who, name, value, n, minimum)
+        return checked
+    return _check_ntuple(who, name, value, n, minimum)
+
+
+_CHECKED: dict[tuple, tuple[int, ...]] = {}  # (who, name, value, n, minimum) -> the checked tuple
+
+
+def _check_ntuple(who: str, name: str, value: Any, n: int, minimum: int) -> tuple[int, ...]:
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
     if len(values) != n:
         raise ValueError(f"{who}: {name} must be an integer or a tuple of {n} integers, got {value!r}")

@@ -222,15 +222,20 @@ class ConvNd(Node):
         (oh, ow), groups = self.out_size, self.groups
         width = n * oh * ow
         grad_xp = grad_w = grad_b = None
-        if need[0]:
+        # grad_out as rows, one per output position (N*P, C_out): the orientation in which BLAS runs
+        # these products fastest here (up to 2x, benchmarks/zoo.py).
+        g_rows = np.ascontiguousarray(grad_out.transpose(0, 2, 1)).reshape(width, out_c)
+        if need[0] and groups == 1:
+            grad_rows = g_rows @ self.weight2[0]  # the columns' gradient as rows, (N, OH, OW, C, KH, KW)
+            grad_xp = np.zeros((n, c, hp, wp), dtype=grad_out.dtype)
+            self.fast.col2im_rows(kh, kw, *self.stride, *self.dilation)(grad_rows.reshape(n, oh, ow, c, kh, kw),
+                                                                        grad_xp)
+        elif need[0]:
             g = np.ascontiguousarray(grad_out.transpose(1, 0, 2)).reshape(groups, out_c // groups, width)
             grad_cols = np.matmul(self.weight2.transpose(0, 2, 1), g).reshape(c, kh, kw, n, oh, ow)
             grad_xp = np.zeros((n, c, hp, wp), dtype=grad_out.dtype)
             self.fast.col2im(kh, kw, *self.stride, *self.dilation, *self.fast.plane(oh, ow))(grad_cols, grad_xp)
         if need[1] or (len(need) > 2 and need[2]):
-            # The weight's gradient as its transpose, cols @ g^T with g^T (N*P, C_out) rows: BLAS runs
-            # that orientation up to 2x faster at these shapes than g @ cols^T (benchmarks/zoo.py).
-            g_rows = np.ascontiguousarray(grad_out.transpose(0, 2, 1)).reshape(width, out_c)
             if need[1]:
                 by_group = g_rows.reshape(width, groups, out_c // groups).transpose(1, 0, 2)
                 grad_w = np.matmul(self.cols, by_group).transpose(0, 2, 1)  # (g, C_out/g, C/g * K)

@@ -28,7 +28,7 @@ import math
 
 import numba
 
-__all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im", "im2col",
+__all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im", "col2im_rows", "im2col",
            "relu", "relu_backward", "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3", "layer_norm",
            "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward"]
 
@@ -144,6 +144,26 @@ def col2im(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int = 0, ow
                                 grad_xp[n, c, r * sh + i * dh, q * sw + j * dw] += grad_cols[c, i, j, n, r, q]
 
     return _compile(scatter, f"col2im_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}_o{oh}x{ow}")
+
+
+@functools.cache
+def col2im_rows(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):  # noqa: ANN201
+    """`col2im` for the columns' gradient laid out as rows: ``f(grad_rows, grad_xp)``.
+
+    ``grad_rows`` (N, OH, OW, C, KH, KW): entry (n, r, q, c, i, j) was read from input
+    (n, c, r * sh + i * dh, q * sw + j * dw) and is added there in ``grad_xp`` (zeros, (N, C, Hp, Wp)).
+    """
+
+    def scatter(grad_rows, grad_xp):  # noqa: ANN001, ANN202
+        for n in range(grad_rows.shape[0]):
+            for r in range(grad_rows.shape[1]):
+                for q in range(grad_rows.shape[2]):
+                    for c in range(grad_rows.shape[3]):
+                        for i in range(kh):
+                            for j in range(kw):
+                                grad_xp[n, c, r * sh + i * dh, q * sw + j * dw] += grad_rows[n, r, q, c, i, j]
+
+    return _compile(scatter, f"col2im_rows_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}")
 
 
 @functools.cache
