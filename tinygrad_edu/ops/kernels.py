@@ -28,9 +28,9 @@ import math
 
 import numba
 
-__all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im", "col2im_rows", "im2col",
-           "relu", "relu_backward", "lstm_cell", "lstm_cell_backward", "index_add_rows", "copy3", "layer_norm",
-           "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward"]
+__all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im",
+           "col2im_rows", "im2col", "relu", "relu_backward", "lstm_cell", "lstm_cell_backward", "index_add_rows",
+           "copy3", "layer_norm", "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
