@@ -124,3 +124,26 @@ def test_numba_disable_jit_runs_the_numpy_forms_with_the_same_results(op_path):
     assert len(plain_result) == len(compiled_result) > 10
     np.testing.assert_allclose(np.array(plain_result, dtype=float), np.array(compiled_result, dtype=float),
                                rtol=1e-12)
+
+
+def test_randperm_loops_compiled_equal_their_python_form(op_path):
+    if op_path != "compiled":
+        pytest.skip("compares the compiled loops with the Python ones written out here")
+    rng = np.random.default_rng(0)
+    n = 500
+    offsets = np.array([rng.integers(0, n - i) for i in range(n - 1)], dtype=np.int64)
+    order = np.arange(n, dtype=np.int64)
+    kernels.fisher_yates(order, offsets)
+    expected = list(range(n))
+    for i, offset in enumerate(offsets):
+        expected[i], expected[i + offset] = expected[i + offset], expected[i]
+    np.testing.assert_array_equal(order, expected)
+    picks = np.array([rng.integers(0, i + 1) for i in range(n)], dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    kernels.inside_out(order, picks)
+    expected = [0] * n
+    for i, z in enumerate(picks):
+        expected[i] = expected[z]
+        expected[z] = i
+    np.testing.assert_array_equal(order, expected)
+    assert sorted(order) == list(range(n))

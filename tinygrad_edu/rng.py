@@ -83,6 +83,8 @@ from typing import Any
 
 import numpy as np
 
+from .ops._fast import compiled
+
 __all__ = ["Generator", "manual_seed", "generator", "initial_seed", "seed", "get_rng_state", "set_rng_state",
            "check_generator"]
 
@@ -586,17 +588,26 @@ def randperm(gen: Generator, n: int) -> np.ndarray:
     """``torch.randperm(n)``: 0..n-1 shuffled by PyTorch's Fisher–Yates (int64)."""
     if n < (2 ** 32 - 1) // 20:
         # For i = 0 .. n-2: swap slot i with slot i + random() % (n - i).
-        offsets = (gen.random32(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
+        offsets = gen.random32(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)
+        fast = compiled() if n > 1000 else None  # a DataLoader's shuffle of 60,000: 60 ms in Python, 1 in numba
+        if fast is not None:
+            order = np.arange(n, dtype=np.int64)
+            fast.fisher_yates(order, offsets.astype(np.int64))
+            return order
         order = list(range(n))
-        for i, offset in enumerate(offsets):
+        for i, offset in enumerate(offsets.tolist()):
             j = i + offset
             order[i], order[j] = order[j], order[i]
         return np.asarray(order, dtype=np.int64)
     # PyTorch's large-n branch: the "inside-out" shuffle with random64() % (i + 1).
-    draws = gen.random64(n)
+    picks = (gen.random64(n) % np.arange(1, n + 1, dtype=np.uint64)).astype(np.int64)
     order = np.empty(n, dtype=np.int64)
+    fast = compiled()
+    if fast is not None:
+        fast.inside_out(order, picks)
+        return order
     for i in range(n):
-        z = int(draws[i] % np.uint64(i + 1))
+        z = int(picks[i])
         order[i] = order[z]
         order[z] = i
     return order

@@ -30,7 +30,8 @@ import numba
 
 __all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im",
            "col2im_rows", "im2col", "relu", "relu_backward", "lstm_cell", "lstm_cell_backward", "index_add_rows",
-           "copy3", "layer_norm", "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward"]
+           "copy3", "layer_norm", "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward",
+           "fisher_yates", "inside_out"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
@@ -415,3 +416,25 @@ def copy3(src, dst):  # noqa: ANN001, ANN201
         for b in range(dst.shape[1]):
             for c in range(dst.shape[2]):
                 dst[a, b, c] = src[a, b, c]
+
+
+# ---------------------------------------------------------------------------
+# Shuffling (tinygrad_edu.rng.randperm's loops, whose draws come precomputed)
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def fisher_yates(order, offsets):  # noqa: ANN001, ANN201
+    """For i = 0, 1, ...: swap order[i] with order[i + offsets[i]] (PyTorch's randperm for n < 2**32 / 20)."""
+    for i in range(offsets.size):
+        j = i + offsets[i]
+        order[i], order[j] = order[j], order[i]
+
+
+@kernel
+def inside_out(order, picks):  # noqa: ANN001, ANN201
+    """For i = 0, 1, ...: order[i] = order[picks[i]], order[picks[i]] = i (PyTorch's randperm for large n)."""
+    for i in range(order.size):
+        z = picks[i]
+        order[i] = order[z]
+        order[z] = i
