@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import timeit
 
 import numpy as np
+from _worker import run_worker  # benchmarks/_worker.py: one fresh process per contender
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn
@@ -130,16 +128,6 @@ def worker(contender: str, repeats: int) -> None:
     print(json.dumps(result))
 
 
-def run_worker(contender: str, repeats: int) -> dict[str, float] | None:
-    done = subprocess.run([sys.executable, __file__, "--worker", contender, "--repeats", str(repeats)],
-                          capture_output=True, text=True, env=os.environ.copy())
-    if done.returncode != 0:
-        if contender == "torch" and "No module named 'torch'" in done.stderr:
-            return None
-        raise RuntimeError(f"the {contender} worker failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats inside each worker")
@@ -154,7 +142,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {c: [] for c in contenders}
     for _ in range(args.rounds):
         for contender in contenders:
-            result = run_worker(contender, args.repeats)
+            result = run_worker(__file__, contender, "--repeats", str(args.repeats))
             if result is not None:
                 runs[contender].append(result)
     med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in runs.items() if rs}

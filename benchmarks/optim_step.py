@@ -40,6 +40,7 @@ import tempfile
 import timeit
 
 import numpy as np
+from _worker import run_worker  # benchmarks/_worker.py: one fresh process per contender
 
 SIZES = {
     "1e4": [10_000],
@@ -231,15 +232,6 @@ def cold_start(rounds: int) -> dict[str, float]:
     return {"first-ever import + compile + step": first, "warm import + first step": warm, "import numba": numba_only}
 
 
-def run_worker(*args: str) -> dict | None:
-    done = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        if "No module named 'torch'" in done.stderr:
-            return None
-        raise RuntimeError(f"worker {args} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
@@ -268,7 +260,8 @@ def main() -> None:
     sizes = [s for s in SIZES if not (args.quick and s == "1e7")]
 
     def median_of_rounds(*worker_args: str):
-        runs = [r for r in (run_worker(*worker_args, "--repeats", str(args.repeats)) for _ in range(args.rounds)) if r]
+        runs = [run_worker(__file__, *worker_args, "--repeats", str(args.repeats)) for _ in range(args.rounds)]
+        runs = [r for r in runs if r]
         if not runs:
             return None
         if isinstance(next(iter(runs[0].values())), dict):

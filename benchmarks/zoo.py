@@ -21,11 +21,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import timeit
 
 import numpy as np
+from _worker import run_worker  # benchmarks/_worker.py: one fresh process per contender
 
 MODELS = ["mlp_moons", "makemore_mlp", "deep_bn", "cnn_digits", "cnn_mnist", "char_rnn", "char_lstm", "tiny_gpt"]
 
@@ -190,17 +189,6 @@ def worker(contender: str, repeats: int, names: list[str]) -> None:
     print(json.dumps(results))
 
 
-def run_worker(contender: str, repeats: int, names: list[str]) -> dict | None:
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    done = subprocess.run([sys.executable, __file__, "--worker", contender, "--repeats", str(repeats),
-                           "--only", *names], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        if contender == "torch" and "No module named 'torch'" in done.stderr:
-            return None
-        raise RuntimeError(f"the {contender} worker failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -221,7 +209,8 @@ def main() -> None:
         for name in names:
             merged: dict = {}
             for contender in (["tinygrad_edu", "torch"] if round_ % 2 == 0 else ["torch", "tinygrad_edu"]):
-                merged.update(run_worker(contender, args.repeats, [name]) or {})
+                merged.update(run_worker(__file__, contender, "--repeats", str(args.repeats), "--only", name,
+                                         env=dict(os.environ, OMP_NUM_THREADS="2")) or {})
             for key, value in merged.items():
                 if isinstance(value, float):
                     times.setdefault(key, []).append(value)

@@ -14,8 +14,14 @@ def compiled() -> types.ModuleType | None:
 
     None with ``NUMBA_DISABLE_JIT=1`` (a debugger then steps through array
     code) or when a test sets ``ops.kernels.ENABLED = False``. The first call
-    imports numba.
+    imports numba; later calls (one per op) only read the module kept here.
     """
-    from . import kernels
+    global _kernels
+    if _kernels is None:
+        from . import kernels
 
-    return kernels if kernels.ENABLED else None
+        _kernels = kernels
+    return _kernels if _kernels.ENABLED else None
+
+
+_kernels: types.ModuleType | None = None

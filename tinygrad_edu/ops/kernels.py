@@ -11,7 +11,7 @@ time. Each function here does that work in one compiled loop (numba).
 Every kernel has a readable NumPy twin in the op that calls it, and that twin
 is the reference: ``tests/test_op_kernels.py`` runs each op both ways and
 compares, and PyTorch checks the NumPy form. The ops call a kernel only when
-`enabled` says so; with ``NUMBA_DISABLE_JIT=1`` (or ``ENABLED = False``) they
+`ops._fast.compiled` says so; with ``NUMBA_DISABLE_JIT=1`` (or ``ENABLED = False``) they
 take the NumPy path, so a student stepping through an op in a debugger reads
 array code, not a compiled loop run as slow Python.
 
@@ -28,18 +28,13 @@ import math
 
 import numba
 
-__all__ = ["enabled", "ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im",
+__all__ = ["ENABLED", "plane", "SMALL_PLANE", "max_pool2d", "max_pool2d_backward", "col2im",
            "col2im_rows", "im2col", "relu", "relu_backward", "lstm_cell", "lstm_cell_backward", "index_add_rows",
            "copy3", "layer_norm", "layer_norm_backward", "softmax_shift", "softmax_normalize", "softmax_backward",
            "fisher_yates", "inside_out"]
 
 #: Set to False to make every op take its NumPy path (tests compare the two this way).
 ENABLED = not numba.config.DISABLE_JIT
-
-
-def enabled() -> bool:
-    """True if the ops should call these kernels (numba compiles, and ENABLED is set)."""
-    return ENABLED
 
 
 def kernel(function):  # noqa: ANN001, ANN201 - a decorator
