@@ -1220,8 +1220,25 @@ class Tensor:
     # -- the model zoo's operations: masks, splits, picks, padding, scans, products, norms --------
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
-        """Return ``self``: every tensor here is usable as it is (kept so PyTorch code runs unchanged)."""
-        return self
+        """This tensor laid out in row-major order: ``self`` if it already is, else a copy in the graph.
+
+        As in PyTorch, the values are the same either way; the layout decides
+        the order in which a later dropout draws its mask.
+        """
+        if self._data.flags.c_contiguous:
+            return self
+        return _apply(ops.Contiguous, self)
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        """True when the elements lie in memory in row-major order, without gaps (as PyTorch's)."""
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """The step in elements from one index to the next along each dimension (or along ``dim``), as PyTorch's."""
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        if dim is None:
+            return strides
+        return strides[_normalize_axis(dim, self.ndim, "stride")]
 
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor converted to ``other``'s dtype, as ``self.to(other.dtype)``."""

@@ -410,3 +410,39 @@ def test_mha_bad_input():
         mha(x, x, x, key_padding_mask=tg.tensor(np.zeros((5, 3), dtype=bool)))
     with pytest.raises(ValueError, match="is_causal"):
         mha(x, x, x, is_causal=True)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("self_attention", [False, True])
+def test_mha_output_is_laid_out_as_pytorchs(batch_first, need_weights, self_attention):
+    """PyTorch's output lies in memory as (L, N, E), a transposed view when batch-first; a dropout after it
+    draws its mask in memory order, so the layout is part of reproducing PyTorch's numbers."""
+    ours, theirs = pair(8, 2, batch_first=batch_first)
+    x = RNG.standard_normal((3, 4, 8))
+    inputs = [x] * 3 if self_attention else [x, RNG.standard_normal((3, 4, 8)), RNG.standard_normal((3, 4, 8))]
+    ours_in = [t64(a) for a in inputs]
+    theirs_in = [torch_of(a) for a in inputs]
+    if self_attention:
+        ours_in, theirs_in = [ours_in[0]] * 3, [theirs_in[0]] * 3
+    out = ours(*ours_in, need_weights=need_weights)[0]
+    out_t = theirs(*theirs_in, need_weights=need_weights)[0]
+    close(out, out_t)
+    assert out.stride() == out_t.stride()
+    assert out.is_contiguous() == out_t.is_contiguous()
+
+
+@pytest.mark.parametrize("shape, dims", [((2, 3), (1, 0)), ((2, 3, 4), (2, 0, 1)), ((5,), (0,))])
+def test_stride_is_contiguous_and_contiguous_match_torch(shape, dims):
+    a = RNG.standard_normal(shape)
+    leaf, leaf_t = t64(a, True), torch_of(a, True)
+    ours, theirs = leaf.permute(*dims), leaf_t.permute(*dims)
+    assert ours.stride() == theirs.stride() and ours.stride(-1) == theirs.stride(-1)
+    assert ours.is_contiguous() == theirs.is_contiguous()
+    made, made_t = ours.contiguous(), theirs.contiguous()
+    assert made.is_contiguous() and made.stride() == made_t.stride()
+    close(made, made_t)
+    g = RNG.standard_normal(made.shape)
+    (made * t64(g)).sum().backward()
+    (made_t * torch_of(g)).sum().backward()
+    close(leaf.grad, leaf_t.grad)

@@ -402,12 +402,14 @@ class MultiheadAttention(Module):
                 weights = weights.squeeze(0)
         else:
             heads_out = _attend(q, k, v, mask, dropout_p, scale)
-        # One row per position for the output projection (a 2-D matmul is faster than a batched one).
-        out = heads_out.permute(0, 2, 1, 3).reshape(batch * length, self.embed_dim)
-        out = self.out_proj(out).reshape(batch, length, self.embed_dim)
+        # One row per (position, batch) pair for the output projection (a 2-D matmul is faster than a batched
+        # one), in PyTorch's order: its output is laid out (L, N, E) and returned batch-first as a transposed
+        # view, which decides the order in which a dropout after it draws its mask.
+        out = heads_out.permute(2, 0, 1, 3).reshape(length * batch, self.embed_dim)
+        out = self.out_proj(out).reshape(length, batch, self.embed_dim)
         if not batched:
-            out = out.squeeze(0)
-        elif not self.batch_first:
+            out = out.squeeze(1)
+        elif self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
 
@@ -429,8 +431,10 @@ class MultiheadAttention(Module):
                                  x.dtype)
         out = _apply(ops.PackedSelfAttention, qkv, batch=batch, heads=heads,
                      batch_first=self.batch_first or not batched, scale=scale, mask=mask, keep=keep)
-        out = self.out_proj(out)
-        return out.reshape(x.shape) if batched else out
+        out = self.out_proj(out)  # rows ordered (position, batch), as PyTorch's output is laid out
+        if not batched:
+            return out
+        return out.reshape(length, batch, self.embed_dim).transpose(0, 1) if self.batch_first else out.reshape(x.shape)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool,
                  batch: int) -> tuple[Tensor, Tensor, Tensor]:

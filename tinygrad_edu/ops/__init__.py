@@ -41,7 +41,7 @@ from .norm import BatchNorm, Embedding, GroupNorm, LayerNorm, RMSNorm
 from .numeric import Exp2, LogBase, VectorNorm
 from .reduce import Amax, Mean, SelectAlong, Sum
 from .rnn import GRUSequence, LSTMSequence, RNNSequence
-from .shape import Cast, Cat, Expand, GetItem, Overwrite, Permute, Reshape, Where
+from .shape import Cast, Cat, Contiguous, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
 __all__ = [
     "Add",
@@ -73,6 +73,7 @@ __all__ = [
     "Overwrite",
     "Expand",
     "Cast",
+    "Contiguous",
     "MatMul",
     "Linear",
     "LogSumExp",

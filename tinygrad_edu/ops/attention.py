@@ -153,8 +153,10 @@ class PackedSelfAttention(Node):
 
     ``qkv``: (rows, 3E), one row per position, rows ordered (batch, position)
     when ``batch_first`` else (position, batch); each row holds q, k, v, each
-    split into ``heads`` consecutive slices of d = E / heads. The output has
-    the same row order, shape (rows, E), the heads' outputs side by side (what
+    split into ``heads`` consecutive slices of d = E / heads. The output rows
+    are ordered (position, batch) whatever the input's order, as PyTorch lays
+    out attention's output (so that a dropout after it draws its mask in
+    PyTorch's order); shape (rows, E), the heads' outputs side by side (what
     concat(head_1, ..., head_h) is). ``mask`` broadcasts to
     (batch, heads, L, L); ``keep`` as in `ScaledDotProductAttention`.
     """
@@ -169,16 +171,12 @@ class PackedSelfAttention(Node):
         self.scale, self.keep = scale, keep
         self.q, self.k, self.v = self._split(qkv)
         heads_out, self.probs_t = attention_forward(self.q, self.k, self.v, scale, mask, keep)
-        # (batch, heads, L, d) back to rows: the heads side by side.
-        order = (0, 2, 1, 3) if batch_first else (2, 0, 1, 3)
-        return np.ascontiguousarray(heads_out.transpose(order)).reshape(rows, heads * d)
+        # (batch, heads, L, d) back to rows ordered (position, batch): the heads side by side.
+        return np.ascontiguousarray(heads_out.transpose(2, 0, 1, 3)).reshape(rows, heads * d)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         batch, length, heads, d, batch_first = self.layout
-        if batch_first:
-            g = grad_out.reshape(batch, length, heads, d).transpose(0, 2, 1, 3)
-        else:
-            g = grad_out.reshape(length, batch, heads, d).transpose(1, 2, 0, 3)
+        g = grad_out.reshape(length, batch, heads, d).transpose(1, 2, 0, 3)
         grads = attention_backward(g, self.q, self.k, self.v, self.probs_t, self.scale, self.keep,
                                    (True, True, True))
         packed = np.empty((batch, length, 3, heads, d) if batch_first else (length, batch, 3, heads, d),

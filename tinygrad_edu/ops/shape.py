@@ -129,6 +129,20 @@ class Expand(Node):
         return (grad_out,)
 
 
+class Contiguous(Node):
+    """out = x copied into row-major (C) order;  d/dx = 1.
+
+    The values do not change, only the memory layout, which decides the order
+    of a later in-memory draw (dropout's mask), as in PyTorch.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x)
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        return (grad_out,)
+
+
 class Cast(Node):
     """out = x converted to another dtype;  d/dx = 1 (cast back by the engine)."""
 
