@@ -178,12 +178,29 @@ EXAMPLES = {
     "12_vanishing_exploding": (["vanishing_exploding.png"], _check_vanishing_exploding),
 }
 
+
+
+def _checks_from_files() -> dict:
+    """Examples 13 on: each has its check in ``tests/example_checks/check_<name>.py``, which defines
+    ``FIGURES`` (the file names the example writes with ``--out``) and ``check(results)`` (its claim, asserted
+    on what ``run`` returned)."""
+    found = {}
+    for path in sorted((ROOT / "tests" / "example_checks").glob("check_[0-9][0-9]_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[path.stem.removeprefix("check_")] = (list(module.FIGURES), module.check)
+    return found
+
+
+EXAMPLES.update(_checks_from_files())
+
 _MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".gif": b"GIF8"}
 
 
 def test_every_numbered_example_is_tested():
     scripts = sorted(p.stem for p in (ROOT / "examples").glob("[0-9][0-9]_*.py"))
-    assert scripts == list(EXAMPLES)
+    assert scripts == sorted(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
