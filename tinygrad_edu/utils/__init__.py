@@ -1,11 +1,12 @@
 """Import-path twins of ``torch.utils``, so PyTorch code runs with only its import changed.
 
 ``tg.utils.data`` is ``tg.data``: ``from tinygrad_edu.utils.data import DataLoader`` works as
-``from torch.utils.data import DataLoader`` does.
+``from torch.utils.data import DataLoader`` does. ``tg.utils.checkpoint`` is gradient checkpointing,
+as ``torch.utils.checkpoint``: ``tg.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False)``.
 """
 
 from __future__ import annotations
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["data", "checkpoint"]
