@@ -11,6 +11,8 @@ from .adafactor import Adafactor, adafactor_step
 from .adagrad import Adagrad, adagrad_step
 from .adam import Adam, AdamW, adam_step, adamw_step
 from .explain import UpdateExplanation, explain_step
+from .lamb import LAMB, lamb_step
+from .lars import LARS, lars_step
 from .lion import Lion, lion_step
 from .nadam import NAdam, nadam_step
 from .optimizer import Optimizer
@@ -19,12 +21,13 @@ from .rmsprop import RMSprop, rmsprop_step
 from .sgd import SGD, Momentum, momentum_step, sgd_step
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam", "Lion", "Adafactor",
-           "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
+           "LARS", "LAMB", "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
            "sgd_step", "momentum_step", "rmsprop_step", "adagrad_step", "adam_step", "adamw_step", "nadam_step",
-           "radam_step", "lion_step", "adafactor_step"]
+           "radam_step", "lion_step", "adafactor_step", "lars_step", "lamb_step"]
 
 #: Every optimizer, simplest first. Each class names its kernel (``kernel``) and its readable rule (``rule``).
-REGISTRY: tuple[type[Optimizer], ...] = (SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion, Adafactor)
+REGISTRY: tuple[type[Optimizer], ...] = (SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion, Adafactor,
+                                         LARS, LAMB)
 
 _BY_NAME = {cls.__name__.lower(): cls for cls in REGISTRY}
 

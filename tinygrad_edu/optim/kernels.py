@@ -49,7 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["sgd", "momentum", "adam", "rmsprop", "adagrad", "nadam", "radam", "lion", "pick",
+__all__ = ["sgd", "momentum", "adam", "rmsprop", "adagrad", "nadam", "radam", "lion", "lars", "lamb", "came", "pick",
            "PARALLEL_THRESHOLD"]
 
 #: Groups of at least this many elements run the parallel twin of a kernel (both cores). Below it,
@@ -502,3 +502,253 @@ def adafactor(param, grad, row_var, row_offsets, col_var, col_offsets, variance,
                         P[j] = P[j] * decay + step * u
                     else:
                         sum_of_squares += float(u) * float(u)
+
+
+# -- layer-wise optimizers: LARS and LAMB --------------------------------------------------------------------------
+# Their step size depends on norms of whole tensors (a "layer"), so each works in three passes over the chunks:
+# (1, parallel) each chunk's sums of squares, in float64; (2, serial) the sums added up per parameter in chunk
+# order -- the parallel twin adds them in exactly the serial order, so the two agree bit for bit -- and each
+# parameter's trust ratio; (3, parallel) the element-wise update.
+
+
+@numba.njit
+def norms_per_parameter(chunks, sums, n_params):  # noqa: ANN001, ANN201
+    """``norms[i] = (sqrt(sum of sums[c, 0]), sqrt(sum of sums[c, 1]))`` over parameter i's chunks, in chunk order."""
+    totals = np.zeros((n_params, 2))
+    for c in range(chunks.shape[0]):
+        i = chunks[c, 2]
+        totals[i, 0] += sums[c, 0]
+        totals[i, 1] += sums[c, 1]
+    return np.sqrt(totals)
+
+
+@parallel_kernel
+def lars(param, grad, momentum_buffer, chunks, active, excluded, steps, lr, momentum, weight_decay,
+         trust_coefficient, eps, nesterov, maximize):  # noqa: ANN001, ANN201
+    """LARS: SGD with momentum on layer-wise trust-ratio-scaled gradients (see ``optim.LARS``).
+
+    ``excluded[i]``: parameter i takes plain momentum steps (no trust ratio, no weight decay).
+    """
+    dtype = param.dtype.type
+    sign = dtype(-1.0 if maximize else 1.0)  # maximize as exact arithmetic, as in adam
+    lr_, mu = dtype(lr), dtype(momentum)
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+    # Pass 1: ||theta||^2 and ||g||^2 per chunk.
+    sums = np.zeros((chunks.shape[0], 2))
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if not active[i] or excluded[i]:
+            continue
+        P, G = param[lo:hi], grad[lo:hi]
+        theta_squares, g_squares = 0.0, 0.0
+        for j in range(hi - lo):
+            theta_squares += float(P[j]) * float(P[j])
+            g_squares += float(G[j]) * float(G[j])
+        sums[c, 0] = theta_squares
+        sums[c, 1] = g_squares
+    # Pass 2: each parameter's local learning rate (its trust ratio), in float64.
+    norms = norms_per_parameter(chunks, sums, steps.size)
+    local_lrs = np.ones(steps.size)
+    decays = np.full(steps.size, weight_decay)
+    for i in range(steps.size):
+        if excluded[i]:
+            decays[i] = 0.0                                      # plain momentum: u = 1 * (g + 0 * theta) = g
+            continue
+        w_norm, g_norm = norms[i, 0], norms[i, 1]
+        if w_norm > 0 and g_norm > 0:                            # else 1: a zero tensor (or gradient) still moves
+            local_lrs[i] = trust_coefficient * w_norm / (g_norm + weight_decay * w_norm + eps)
+    # Pass 3: per element, chunk by chunk.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        first = steps[i] == 1
+        local_lr, lambda_ = dtype(local_lrs[i]), dtype(decays[i])
+        P, G = param[lo:hi], grad[lo:hi]
+        B = momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
+        for j in range(hi - lo):
+            u = local_lr * (sign * G[j] + lambda_ * P[j])        # u = local_lr (g + lambda theta)
+            d = u
+            if mu != 0:
+                b = u if first else mu * B[j] + u                # b = mu b + u (b = u on the first step)
+                B[j] = b
+                d = u + mu * b if nesterov else b
+            P[j] = P[j] - lr_ * d                                # theta -= lr d
+
+
+@parallel_kernel
+def lamb(param, grad, exp_avg, exp_avg_sq, chunks, active, steps, lr, beta1, beta2, eps, weight_decay,
+         bias_correction, maximize):  # noqa: ANN001, ANN201
+    """LAMB: Adam's direction plus decoupled decay, scaled per tensor by ||theta|| / ||u|| (see ``optim.LAMB``)."""
+    dtype = param.dtype.type
+    sign = dtype(-1.0 if maximize else 1.0)  # maximize as exact arithmetic, as in adam
+    beta1_, one_minus_beta1 = dtype(beta1), dtype(1 - beta1)
+    beta2_, one_minus_beta2 = dtype(beta2), dtype(1 - beta2)
+    eps_, lambda_ = dtype(eps), dtype(weight_decay)
+    bias_corrections1 = np.ones(steps.size)
+    bias_corrections2 = np.ones(steps.size)
+    for i in range(steps.size):
+        if active[i]:
+            steps[i] += 1
+            if bias_correction:
+                bias_corrections1[i] = 1 - beta1 ** steps[i]    # 1 - beta1^t
+                bias_corrections2[i] = 1 - beta2 ** steps[i]    # 1 - beta2^t
+    # Pass 1: the moments (stored), and ||theta||^2 and ||u||^2 per chunk.
+    sums = np.zeros((chunks.shape[0], 2))
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if not active[i]:
+            continue
+        bc1, bc2 = dtype(bias_corrections1[i]), dtype(bias_corrections2[i])
+        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        theta_squares, u_squares = 0.0, 0.0
+        for j in range(hi - lo):
+            g = sign * G[j]
+            m = beta1_ * M[j] + one_minus_beta1 * g              # m = beta1 m + (1 - beta1) g
+            v = beta2_ * V[j] + one_minus_beta2 * g * g          # v = beta2 v + (1 - beta2) g^2
+            M[j] = m
+            V[j] = v
+            r = (m / bc1) / (np.sqrt(v / bc2) + eps_)            # r = m_hat / (sqrt(v_hat) + eps)
+            u = r + lambda_ * P[j]                               # u = r + lambda theta
+            theta_squares += float(P[j]) * float(P[j])
+            u_squares += float(u) * float(u)
+        sums[c, 0] = theta_squares
+        sums[c, 1] = u_squares
+    # Pass 2: each parameter's trust ratio ||theta|| / ||u||, in float64 (1 where a norm is 0).
+    norms = norms_per_parameter(chunks, sums, steps.size)
+    step_sizes = np.zeros(steps.size)
+    for i in range(steps.size):
+        w_norm, u_norm = norms[i, 0], norms[i, 1]
+        trust_ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
+        step_sizes[i] = lr * trust_ratio
+    # Pass 3: u again from the stored moments (the same operations on the same values: the same u), and the step.
+    for c in numba.prange(chunks.shape[0]):
+        lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
+        if not active[i]:
+            continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
+        bc1, bc2 = dtype(bias_corrections1[i]), dtype(bias_corrections2[i])
+        step_size = dtype(step_sizes[i])
+        P, M, V = param[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for j in range(hi - lo):
+            r = (M[j] / bc1) / (np.sqrt(V[j] / bc2) + eps_)
+            u = r + lambda_ * P[j]
+            P[j] = P[j] - step_size * u                          # theta -= lr * trust_ratio * u
+
+
+@kernel
+def came(param, grad, exp_avg, sq_row, sq_row_offsets, sq_col, sq_col_offsets, res_row, res_row_offsets, res_col,
+         res_col_offsets, exp_avg_sq, exp_avg_sq_offsets, offsets, rows, cols, active, steps, lr, eps1, eps2,
+         clip_threshold, beta1, beta2, beta3, weight_decay, maximize):  # noqa: ANN001, ANN201
+    """CAME: Adafactor's factored second moment, clipped and averaged, scaled by a factored confidence (see
+    ``optim.CAME``).
+
+    Parameter i is factored when ``rows[i] > 0``: a stack of ``rows[i] x cols[i]`` matrices (its last two
+    dimensions), whose row and column statistics (r, c of g^2; R, C of the instability) live in ``sq_row``,
+    ``sq_col``, ``res_row`` and ``res_col`` at their own offsets; otherwise its full second moment v lives in
+    ``exp_avg_sq``. Four passes over a factored parameter: the statistics of g^2; the RMS of u; the momentum
+    and the statistics of the instability; the update. Sums are kept in float64.
+    """
+    dtype = param.dtype.type
+    sign = dtype(-1.0 if maximize else 1.0)
+    decay = dtype(1 - lr * weight_decay)                         # theta <- theta (1 - lr lambda)
+    lr_, eps1_, eps2_ = dtype(lr), dtype(eps1), dtype(eps2)
+    beta1_, one_minus_beta1 = dtype(beta1), dtype(1 - beta1)
+    beta2_, one_minus_beta2 = dtype(beta2), dtype(1 - beta2)
+    beta3_, one_minus_beta3 = dtype(beta3), dtype(1 - beta3)
+    column_sums = np.zeros(max(1, cols.max()), dtype=np.float64)
+    for i in range(offsets.size - 1):
+        if not active[i]:
+            continue
+        steps[i] += 1
+        lo, hi = offsets[i], offsets[i + 1]
+        n = hi - lo
+        if n == 0:
+            continue
+        P, G, M = param[lo:hi], grad[lo:hi], exp_avg[lo:hi]
+        factored = rows[i] > 0
+        n_rows, n_cols = max(rows[i], 1), max(cols[i], 1)
+        n_matrices = n // (n_rows * n_cols) if factored else 0
+        if factored:
+            r = sq_row[sq_row_offsets[i]:sq_row_offsets[i + 1]]
+            c = sq_col[sq_col_offsets[i]:sq_col_offsets[i + 1]]
+            R = res_row[res_row_offsets[i]:res_row_offsets[i + 1]]
+            C = res_col[res_col_offsets[i]:res_col_offsets[i + 1]]
+            # Pass 1: r = beta2 r + (1 - beta2) mean(g^2 + eps1 over each row); c likewise over each column.
+            for b in range(n_matrices):
+                Gb, rb, cb = G[b * n_rows * n_cols:], r[b * n_rows:], c[b * n_cols:]
+                column_sums[:n_cols] = 0.0
+                for row in range(n_rows):
+                    row_sum = 0.0
+                    for col in range(n_cols):
+                        g = Gb[row * n_cols + col]
+                        g2 = float(g * g + eps1_)
+                        row_sum += g2
+                        column_sums[col] += g2
+                    rb[row] = beta2_ * rb[row] + one_minus_beta2 * dtype(row_sum / n_cols)
+                for col in range(n_cols):
+                    cb[col] = beta2_ * cb[col] + one_minus_beta2 * dtype(column_sums[col] / n_rows)
+        else:
+            v = exp_avg_sq[exp_avg_sq_offsets[i]:exp_avg_sq_offsets[i + 1]]
+            for j in range(n):
+                g = G[j]
+                v[j] = beta2_ * v[j] + one_minus_beta2 * (g * g + eps1_)   # v = beta2 v + (1 - beta2) (g^2 + eps1)
+        # Pass 2: RMS(u), u = g / sqrt(v_hat) computed here and again in pass 3 rather than stored.
+        sum_of_squares = 0.0
+        if factored:
+            for b in range(n_matrices):
+                Gb, rb, cb = G[b * n_rows * n_cols:], r[b * n_rows:], c[b * n_cols:]
+                r_mean = 0.0
+                for row in range(n_rows):
+                    r_mean += float(rb[row])
+                r_mean_ = dtype(r_mean / n_rows)
+                for row in range(n_rows):
+                    for col in range(n_cols):
+                        u = sign * Gb[row * n_cols + col] / np.sqrt(rb[row] * cb[col] / r_mean_)  # v = r c / mean(r)
+                        sum_of_squares += float(u) * float(u)
+        else:
+            for j in range(n):
+                u = sign * G[j] / np.sqrt(v[j])
+                sum_of_squares += float(u) * float(u)
+        clip = dtype(max(1.0, np.sqrt(sum_of_squares / n) / clip_threshold))   # max(1, RMS(u) / d)
+        # Pass 3: u_hat = u / clip, m = beta1 m + (1 - beta1) u_hat; for matrices, the instability's statistics.
+        if factored:
+            for b in range(n_matrices):
+                Gb, Mb = G[b * n_rows * n_cols:], M[b * n_rows * n_cols:]
+                rb, cb, Rb, Cb = r[b * n_rows:], c[b * n_cols:], R[b * n_rows:], C[b * n_cols:]
+                r_mean = 0.0
+                for row in range(n_rows):
+                    r_mean += float(rb[row])
+                r_mean_ = dtype(r_mean / n_rows)
+                column_sums[:n_cols] = 0.0
+                for row in range(n_rows):
+                    row_sum = 0.0
+                    for col in range(n_cols):
+                        j = row * n_cols + col
+                        u_hat = sign * Gb[j] / np.sqrt(rb[row] * cb[col] / r_mean_) / clip
+                        m = beta1_ * Mb[j] + one_minus_beta1 * u_hat
+                        Mb[j] = m
+                        instability = float((u_hat - m) * (u_hat - m) + eps2_)   # U = (u_hat - m)^2, plus eps2
+                        row_sum += instability
+                        column_sums[col] += instability
+                    Rb[row] = beta3_ * Rb[row] + one_minus_beta3 * dtype(row_sum / n_cols)
+                for col in range(n_cols):
+                    Cb[col] = beta3_ * Cb[col] + one_minus_beta3 * dtype(column_sums[col] / n_rows)
+            # Pass 4: theta <- theta (1 - lr lambda) - lr m / sqrt(S), S = R C / mean(R): the confidence.
+            for b in range(n_matrices):
+                Pb, Mb, Rb, Cb = P[b * n_rows * n_cols:], M[b * n_rows * n_cols:], R[b * n_rows:], C[b * n_cols:]
+                R_mean = 0.0
+                for row in range(n_rows):
+                    R_mean += float(Rb[row])
+                R_mean_ = dtype(R_mean / n_rows)
+                for row in range(n_rows):
+                    for col in range(n_cols):
+                        j = row * n_cols + col
+                        Pb[j] = Pb[j] * decay - lr_ * (Mb[j] / np.sqrt(Rb[row] * Cb[col] / R_mean_))
+        else:
+            for j in range(n):
+                u_hat = sign * G[j] / np.sqrt(v[j]) / clip
+                m = beta1_ * M[j] + one_minus_beta1 * u_hat
+                M[j] = m
+                P[j] = P[j] * decay - lr_ * m                    # vectors: no confidence, theta -= lr m
