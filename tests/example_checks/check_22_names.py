@@ -62,13 +62,17 @@ def torch_nll(r, name, words):
     gru = torch.nn.GRU(16, 64, batch_first=True)
     gru.load_state_dict({k.removeprefix("gru."): v for k, v in weights.items() if k.startswith("gru.")})
     total, count = 0.0, 0
+    by_length = {}
+    for word in words:   # names of one length form one batch: no padding involved
+        by_length.setdefault(len(word), []).append([index[c] for c in "." + word + "."])
     with torch.no_grad():
-        for word in words:   # one name at a time: no padding involved
-            tokens = [index[c] for c in "." + word + "."]
-            states, _ = gru(weights["embedding.weight"][torch.tensor([tokens[:-1]])])
-            logits = states[0] @ weights["out.weight"].T + weights["out.bias"]
-            total += torch.nn.functional.cross_entropy(logits, torch.tensor(tokens[1:]), reduction="sum").item()
-            count += len(tokens) - 1
+        for tokens in by_length.values():
+            tokens = torch.tensor(tokens)
+            states, _ = gru(weights["embedding.weight"][tokens[:, :-1]])
+            logits = states @ weights["out.weight"].T + weights["out.bias"]
+            total += torch.nn.functional.cross_entropy(logits.reshape(-1, 27), tokens[:, 1:].reshape(-1),
+                                                       reduction="sum").item()
+            count += tokens[:, 1:].numel()
     return total / count
 
 
