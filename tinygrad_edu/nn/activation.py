@@ -80,10 +80,20 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     y = softmax((logits + g) / tau) along ``dim``, with g = -log(E), E ~ Exp(1)
     independent Gumbel noise drawn from the library generator
     (`tinygrad_edu.rng.generator`, so `tg.manual_seed` makes it reproducible)
-    as PyTorch draws it: ``-log(exponential_())`` in the logits' dtype. Small ``tau`` makes y nearly one-hot. With
-    ``hard=True`` the result is exactly one-hot (the argmax of y) in the
-    forward pass while its gradient is y's (the straight-through estimator:
-    y_hard - y.detach() + y). ``eps`` is accepted for PyTorch's signature.
+    as PyTorch draws it: ``-log(exponential_())`` in the logits' dtype (the
+    draws E are PyTorch's bit for bit; its vectorised CPU log and softmax may
+    round the last bits differently). The argmax of y is an exact sample of
+    the categorical distribution, P(k) = softmax(logits)_k, for every ``tau``
+    (the Gumbel-max trick); small ``tau`` makes y nearly one-hot, large ``tau``
+    nearly uniform. With ``hard=True`` the result is exactly one-hot (the
+    argmax of y) in the forward pass while its gradient is y's (the
+    straight-through estimator, PyTorch's y_hard - y.detach() + y). ``eps`` is
+    accepted for PyTorch's signature; as there, any other value than the
+    default warns that it has no effect.
+
+    Raises:
+        TypeError: ``logits`` not floating point (PyTorch cannot draw integer noise either).
+        ValueError: ``tau`` not a finite number > 0, ``dim`` out of range.
 
     Example:
         >>> import tinygrad_edu as tg
@@ -92,9 +102,16 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
         >>> sample.sum(-1).tolist()
         [1.0, 1.0]
     """
+    import warnings  # only here: the one function of this module that warns
+
     logits = _as_tensor(logits)
+    if logits.dtype.kind != "f":
+        raise TypeError(f"gumbel_softmax: logits must be a floating-point tensor, got dtype {logits.dtype}")
     tau = check_positive("gumbel_softmax", "tau", tau)
     dim = check_int("gumbel_softmax", "dim", dim, minimum=-max(logits.ndim, 1), maximum=max(logits.ndim, 1) - 1)
+    if eps != 1e-10:
+        warnings.warn("gumbel_softmax: the `eps` parameter is deprecated and has no effect (as in PyTorch)",
+                      UserWarning, stacklevel=2)
     dtype = logits.dtype if logits.dtype in (np.float32, np.float64) else np.dtype(np.float32)
     gumbels = -np.log(_rng.exponential(_rng.generator(), logits.shape, dtype, 1.0))
     y_soft = ((logits + _wrap(gumbels)) / tau).softmax(dim)
@@ -103,7 +120,9 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     soft = y_soft.numpy()
     y_hard = np.zeros_like(soft)
     np.put_along_axis(y_hard, np.expand_dims(soft.argmax(axis=dim), dim), 1, axis=dim)
-    return y_soft - y_soft.detach() + _wrap(y_hard)
+    # PyTorch's order: (1 - y) + y and (0 - y) + y are exactly 1 and 0 in floating point, and only the
+    # last term carries a gradient.
+    return _wrap(y_hard) - y_soft.detach() + y_soft
 
 
 class GELU(Module):
