@@ -143,6 +143,26 @@ def test_several_outputs_non_tensor_arguments_and_keywords():
     assert_identical(plain, [w.grad.numpy(), b.grad.numpy(), x.grad.numpy()])
 
 
+def test_tensors_in_keywords_and_containers_get_their_gradients():
+    tg.manual_seed(0)
+    x = tg.randn(3, 4, requires_grad=True)
+    bias = tg.randn(4, requires_grad=True)
+    pair = [tg.randn(4, requires_grad=True), tg.randn(4, requires_grad=True)]
+
+    def function(x, pair, *, bias):
+        return ((x + bias) * pair[0]).tanh() - pair[1] * x
+
+    results = []
+    for checkpointed in (False, True):
+        for t in (x, bias, *pair):
+            t.grad = None
+        y = (checkpoint(function, x, pair, bias=bias, use_reentrant=False) if checkpointed
+             else function(x, pair, bias=bias))
+        (y ** 2).sum().backward()
+        results.append([t.grad.numpy().copy() for t in (x, bias, *pair)])
+    assert_identical(*results)
+
+
 def test_captured_tensors_from_the_surrounding_graph():
     """A tensor made outside and captured inside (not an argument) gets its gradient through the outer walk."""
     tg.manual_seed(0)
