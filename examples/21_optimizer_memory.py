@@ -133,8 +133,9 @@ def measure_state(seed: int = 0) -> tuple[dict[str, dict], list[tuple[int, ...]]
     """One step of each optimizer (the registry's defaults, then `VARIANTS`) on a fresh `small_cnn`.
 
     Returns:
-        ``({label: {"name", "kwargs", "state_nbytes", "ratio"}}, parameter shapes, parameter bytes)``;
-        ``ratio`` is ``state_nbytes`` over the parameters' bytes.
+        ``({label: {"name", "kwargs", "state_nbytes", "ratio", "finite"}}, parameter shapes, parameter
+        bytes)``; ``ratio`` is ``state_nbytes`` over the parameters' bytes, ``finite`` whether every
+        parameter is still finite after the step.
     """
     settings = [(cls.__name__, {}) for cls in optim.REGISTRY]
     settings += [(name, kwargs) for name, kwargs in VARIANTS if name in optim.names()]
@@ -152,7 +153,9 @@ def measure_state(seed: int = 0) -> tuple[dict[str, dict], list[tuple[int, ...]]
         param_nbytes = sum(p.numpy().nbytes for p in model.parameters())
         label = name + ("(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")" if kwargs else "")
         nbytes = optimizer.state_nbytes()
-        measured[label] = {"name": name, "kwargs": kwargs, "state_nbytes": nbytes, "ratio": nbytes / param_nbytes}
+        finite = all(bool(np.isfinite(p.numpy()).all()) for p in model.parameters())
+        measured[label] = {"name": name, "kwargs": kwargs, "state_nbytes": nbytes, "ratio": nbytes / param_nbytes,
+                           "finite": finite}
     return measured, shapes, param_nbytes
 
 
@@ -181,7 +184,8 @@ def run(out: str, quick: bool = False, seed: int = 0) -> dict:
     print(f"  {'optimizer':<40} {'state bytes':>12} {'state / params':>15} {'without step counts':>20}")
     for label, m in measured.items():
         values = (m["state_nbytes"] - 8 * n_tensors) / param_nbytes
-        print(f"  {label:<40} {m['state_nbytes']:>12,} {m['ratio']:>15.3f} {values:>20.3f}")
+        warning = "" if m["finite"] else "   <- the step made some parameters NaN/inf"
+        print(f"  {label:<40} {m['state_nbytes']:>12,} {m['ratio']:>15.3f} {values:>20.3f}{warning}")
 
     psi = 70e9
     arithmetic = {
@@ -244,6 +248,8 @@ def check_claim(results: dict) -> None:
     steps = 8 * len(results["shapes"])
     ratio = {label: (m["state_nbytes"] - steps) / results["param_nbytes"] for label, m in measured.items()}
     assert ratio["Adam"] == 2.0 and ratio["SGD"] == 0.0 and ratio["Adafactor"] < 0.5, f"state ratios: {ratio}"
+    broken = [label for label, m in measured.items() if not m["finite"]]
+    assert not broken, f"one step of {broken} made parameters of the small CNN NaN or infinite"
     assert abs(results["arithmetic"]["Adam, two fp32 moments"] - 560) < 1e-9, results["arithmetic"]
     fits = results["fits"]
     assert fits[0] is fits[1] is fits[2] is None and fits[3] == 14, f"fewest devices per stage: {fits}"

@@ -85,6 +85,7 @@ def check(r):
     assert set(tg.optim.names()) <= names, "every registered optimizer is measured"
     step_bytes = STEP_COUNT_BYTES * len(shapes)
     for label, m in r["measured"].items():
+        assert m["finite"], f"one step of {label} made parameters of the small CNN NaN or infinite"
         values = expected_values(m["name"], m["kwargs"], shapes)
         assert m["state_nbytes"] == itemsize * values + step_bytes, (label, m["state_nbytes"], values)
         reference = torch_state_bytes(m["name"], m["kwargs"], shapes)
