@@ -1209,7 +1209,7 @@ def test_kernels_work_from_a_read_only_package(tmp_path):
 def test_optimizers_by_name_and_unknown_names_list_the_valid_ones():
     assert optim.get("adam") is optim.Adam and optim.get("AdamW") is optim.AdamW and optim.get("sgd") is optim.SGD
     assert set(optim.names()) == {"SGD", "Momentum", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam",
-                                  "Lion", "Adafactor", "LARS", "LAMB"}
+                                  "Lion", "Adafactor", "LARS", "LAMB", "CAME"}
     with pytest.raises(KeyError) as info:
         optim.get("adamax")
     message = str(info.value)

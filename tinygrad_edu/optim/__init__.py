@@ -10,6 +10,7 @@ from . import lr_scheduler
 from .adafactor import Adafactor, adafactor_step
 from .adagrad import Adagrad, adagrad_step
 from .adam import Adam, AdamW, adam_step, adamw_step
+from .came import CAME, came_step
 from .explain import UpdateExplanation, explain_step
 from .lamb import LAMB, lamb_step
 from .lars import LARS, lars_step
@@ -21,13 +22,13 @@ from .rmsprop import RMSprop, rmsprop_step
 from .sgd import SGD, Momentum, momentum_step, sgd_step
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam", "Lion", "Adafactor",
-           "LARS", "LAMB", "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
+           "LARS", "LAMB", "CAME", "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
            "sgd_step", "momentum_step", "rmsprop_step", "adagrad_step", "adam_step", "adamw_step", "nadam_step",
-           "radam_step", "lion_step", "adafactor_step", "lars_step", "lamb_step"]
+           "radam_step", "lion_step", "adafactor_step", "lars_step", "lamb_step", "came_step"]
 
 #: Every optimizer, simplest first. Each class names its kernel (``kernel``) and its readable rule (``rule``).
 REGISTRY: tuple[type[Optimizer], ...] = (SGD, Momentum, RMSprop, Adagrad, Adam, AdamW, NAdam, RAdam, Lion, Adafactor,
-                                         LARS, LAMB)
+                                         LARS, LAMB, CAME)
 
 _BY_NAME = {cls.__name__.lower(): cls for cls in REGISTRY}
 
