@@ -1,0 +1,107 @@
+"""Warmup and the Transformer: why Adam's first steps are risky, and whether a small encoder needs warmup.
+
+What it teaches (the experiment's code is in ``tinygrad_edu/demos/warmup.py``, also
+``tinygrad-edu demo warmup``):
+
+1. Why warmup (Liu et al. 2020, RAdam): Adam divides each step by sqrt(v̂_t). Simulated
+   with gradients g_t ~ N(0, 1) in 1,000,000 independent runs (beta2 = 0.999), the
+   variance of the adaptive step psi_t = 1 / sqrt(v̂_t) is
+
+       t = 1: 1.8e6 and growing with the number of runs (true value infinite: psi_1 = 1/|g_1|,
+              P(psi_1 > y) = erf(1/(y sqrt 2)), measured 0.0797 / 0.0081 / 0.00082 at y = 10 / 100 / 1000
+              against 0.0797 / 0.0080 / 0.00080)
+       t = 2: about 11, not settling either (true value infinite, logarithmically)
+       t = 3: 1.06, t = 5: 0.25, t = 10: 0.076, t = 50: 0.011 (finite, falling)
+
+   and RAdam's closed form from rho_t (the curve beside it) agrees within 3 % from t = 3
+   (the check compares the simulation with the exact variance computed by quadrature).
+2. Does warmup matter for a small Transformer? A 2-layer encoder (d_model 32) learns to sort
+   8 digits; Post-LN and Pre-LN, Adam at 1e-3 and 3e-3 (rates fixed before any run), with
+   and without a linear warmup over the first 5 % of 300 steps, 3 seeds. Final held-out loss
+   (seeds 0, 1, 2):
+
+       lr 1e-3  Post-LN  no warmup  0.063 0.098 0.075     warmup  0.072 0.111 0.086
+       lr 1e-3  Pre-LN   no warmup  0.073 0.074 0.062     warmup  0.081 0.080 0.068
+       lr 3e-3  Post-LN  no warmup  0.007 0.011 0.010     warmup  0.017 0.031 0.009
+       lr 3e-3  Pre-LN   no warmup  0.014 0.015 0.012     warmup  0.024 0.040 0.013
+
+   Every one of the 24 runs trained (99 %+ of digits right); none diverged or stalled,
+   Post-LN included. So the claim that Post-LN *needs* warmup does NOT reproduce at this
+   toy scale: warmup only spends its first 15 steps at a lower rate, and ends a little
+   behind in 11 of 12 pairs. Xiong et al.'s argument is about deep, wide Post-LN stacks
+   (the gradient at the output grows with them); a 2-layer, 32-wide model at these rates
+   is simply stable. nanoGPT's "not super necessary" is what is seen here, for both
+   layouts. (``--quick``: the first 60 steps, 2 seeds; the same picture: all train, the
+   warmup runs behind.)
+
+Run:  python examples/15_transformer_warmup.py [--out warmup] [--quick] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures go to files; no window opens
+
+import numpy as np  # noqa: E402
+
+from tinygrad_edu.demos import warmup  # noqa: E402
+
+
+def run(out: str, quick: bool = False, seed: int = 0) -> dict:
+    """Simulate Var[1/sqrt(v̂_t)], train the 16 (full: 24) encoders, print the numbers, write ``warmup.png``."""
+    return warmup.run(out, quick=quick, seed=seed)
+
+
+def _mean_losses(results: dict) -> dict:
+    return {key: float(np.mean([r["final_loss"] for r in runs])) for key, runs in results["runs"].items()}
+
+
+def check_claim(results: dict) -> None:
+    """The adaptive step's variance is huge first and finite later; at this scale every run trains, warmup or not.
+
+    Asserted: the t = 1 variance dwarfs the later ones and psi_1's tail follows erf; from t = 5 the
+    simulation agrees with RAdam's closed form within 10 %; no run diverged or stalled, in either
+    layout, at either rate, with or without warmup; and warmup did not improve the mean final loss
+    of any configuration by more than 10 % (it does not help here: the honest toy-scale result).
+    """
+    variance = results["variance"]
+    simulated, radam = variance["simulated"], variance["radam"]
+    assert simulated[0] > 1e3 * simulated[2], f"Var[psi_1] {simulated[0]:.3g} is not >> Var[psi_3] {simulated[2]:.3g}"
+    assert np.all(np.diff(simulated[2:]) < 0), f"Var[psi_t] does not fall after t = 3: {simulated[2:8]}"
+    exact_tail = [math.erf(1 / (y * math.sqrt(2))) for y in variance["tail_points"]]
+    assert np.allclose(variance["t1_tail"], exact_tail, rtol=0.2), f"tail {variance['t1_tail']} vs {exact_tail}"
+    relative = np.abs(simulated[4:] / radam[4:] - 1)
+    assert relative.max() < 0.1, f"simulation vs RAdam's approximation: worst {relative.max():.3f}"
+    bad = {key: v for key, v in results["verdicts"].items() if set(v) != {"trained"}}
+    assert not bad, f"runs that did not train: {bad}"
+    mean = _mean_losses(results)
+    for (norm_first, warm, lr), loss in mean.items():
+        if warm:
+            without = mean[(norm_first, False, lr)]
+            assert loss > 0.9 * without, (f"warmup helped {'Pre' if norm_first else 'Post'}-LN at lr {lr:g}: "
+                                          f"{loss:.4f} against {without:.4f} without")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="warmup", help="directory for the figure")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and steps (for the tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    results = run(args.out, args.quick, seed=args.seed)
+    check_claim(results)
+    mean = _mean_losses(results)
+    pairs = ", ".join(f"{'Pre' if nf else 'Post'}-LN lr {lr:g} {loss:.3f} -> {mean[(nf, True, lr)]:.3f}"
+                      for (nf, warm, lr), loss in mean.items() if not warm)
+    print(f"claim check: Var[psi_1] {results['variance']['simulated'][0]:.3g} >> Var[psi_10] "
+          f"{results['variance']['simulated'][9]:.3g}; all {sum(len(v) for v in results['verdicts'].values())} "
+          f"runs trained; mean final loss without -> with warmup: {pairs} (warmup does not help at this scale)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
