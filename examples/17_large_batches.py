@@ -60,10 +60,13 @@ What came out (seeds 0-2, 30 epochs; mean final test accuracy, the rate after wa
 - With the same epochs, every method ends lower at the full batch than at B = 32
   (30 updates instead of 1,290), so this budget cannot separate "fewer steps"
   from a generalisation gap of sharp minima; that part is not shown here.
-- SGD's linear scaling holds up to B = 256 and breaks beyond (rates 1.6 and 4.2
-  with momentum 0.9: the loss jumps and the runs end near chance). Warmup did
-  NOT help here: without it the runs did as well or better (0.96 against 0.83 at
-  B = 512, mean of 3 seeds).
+- SGD's linear scaling holds up to B = 256 and breaks beyond: rates 1.6 and 4.2
+  with momentum 0.9 end at 0.83 (B = 512) and near chance (the full batch).
+  Warmup did NOT help here; it hurt at B = 512 (0.83 against 0.96, in each of
+  the 3 seeds): with warmup the loss falls at the low early rates (to 0.7-1.0
+  after 4 epochs) and then jumps to 3.4-3.7 when the rate reaches 1.6, and it
+  recovers only partly; without warmup it jumps at once (epoch 3) and then
+  settles lower. A toy-scale result, not a general one.
 - LARS, with the very same linear rule (a global rate of 126 at the full batch),
   stays at 0.97: the trust ratio keeps every layer's step a fixed fraction of its
   weights. LAMB with the square-root rule degrades more (0.89).
@@ -321,7 +324,7 @@ def check_claim(results: dict) -> str:
     sgd_full = accuracy[("SGD, linear scaling + warmup", full)]
     lars_full = accuracy[("LARS, linear scaling + warmup", full)]
     lamb_full = accuracy[("LAMB, sqrt scaling + warmup", full)]
-    assert sgd_full < 0.5 < 0.9 < lars_full, (
+    assert sgd_full < 0.5 and lars_full > 0.85, (
         f"with the same linear rule at the full batch, SGD should break down and LARS hold: "
         f"SGD {sgd_full:.3f}, LARS {lars_full:.3f}")
     best_tuned = max(accuracy[(method, full)] for method in results["tuned_grids"])

@@ -98,7 +98,7 @@ def check(r):
     sgd_full = accuracy[("SGD, linear scaling + warmup", full)]
     lars_full = accuracy[("LARS, linear scaling + warmup", full)]
     lamb_full = accuracy[("LAMB, sqrt scaling + warmup", full)]
-    assert sgd_full < 0.5 and lars_full > 0.9 and lamb_full > 0.5, (sgd_full, lars_full, lamb_full)
+    assert sgd_full < 0.5 and lars_full > 0.85 and lamb_full > 0.5, (sgd_full, lars_full, lamb_full)
     # Nado et al.: Nesterov/Adam with their rate tuned at the full batch match LARS/LAMB (within 0.05)
     best_tuned = max(accuracy[(method, full)] for method in r["tuned_grids"])
     assert best_tuned > max(lars_full, lamb_full) - 0.05 and best_tuned > sgd_full + 0.3
