@@ -255,6 +255,37 @@ def test_against_pytorch_checkpoint():
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
+def test_against_pytorch_checkpoint_with_dropout():
+    """Dropout inside both libraries' checkpoints: the same masks in forward and recomputation, the same gradients."""
+    torch = pytest.importorskip("torch")
+    from tests.test_torch_streams import _intel_cpu
+
+    if _intel_cpu():
+        pytest.skip("PyTorch uses MKL's bernoulli on Intel CPUs")
+    model = mlp(dropout=0.4, width=12, depth=3)
+    reference = torch.nn.Sequential(*[
+        torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear)
+        else torch.nn.Dropout(m.p) if isinstance(m, nn.Dropout)
+        else torch.nn.Tanh() if isinstance(m, nn.Tanh) else torch.nn.ReLU() for m in model.children()])
+    reference.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    data = np.random.default_rng(1).normal(size=(9, 5)).astype(np.float32)
+    for use_reentrant in REENTRANT:
+        model.zero_grad()
+        reference.zero_grad()
+        x, xt = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+        tg.manual_seed(4)
+        torch.manual_seed(4)
+        ours = checkpoint_sequential(model, 2, x, use_reentrant=use_reentrant)
+        theirs = torch.utils.checkpoint.checkpoint_sequential(reference, 2, xt, use_reentrant=use_reentrant)
+        (ours ** 2).sum().backward()
+        (theirs ** 2).sum().backward()
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+        for p, q in zip(list(model.parameters()) + [x], list(reference.parameters()) + [xt]):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6)
+        # Both libraries' generators went on from the same place.
+        np.testing.assert_array_equal(tg.rand(4).numpy(), torch.rand(4).numpy())
+
+
 def test_context_fn_and_no_grad():
     entered = []
 

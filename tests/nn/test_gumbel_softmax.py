@@ -24,6 +24,8 @@ import tinygrad_edu.nn.functional as F
 torch = pytest.importorskip("torch")
 import torch.nn.functional as TF  # noqa: E402
 
+from tests.test_torch_streams import needs_default_bernoulli  # noqa: E402 - PyTorch's Intel builds draw with MKL
+
 CASES = [  # shape, dim, dtype, tau
     ((10,), 0, "float32", 1.0),
     ((4, 7), -1, "float32", 0.5),
@@ -48,6 +50,7 @@ def both(x, seed=7, **kwargs):
     return ours, theirs
 
 
+@needs_default_bernoulli
 @pytest.mark.parametrize("shape, dim, dtype, tau", CASES)
 def test_hard_samples_equal_pytorchs_bit_for_bit(shape, dim, dtype, tau):
     ours, theirs = both(logits_of(shape, dtype), tau=tau, hard=True, dim=dim)
@@ -57,6 +60,7 @@ def test_hard_samples_equal_pytorchs_bit_for_bit(shape, dim, dtype, tau):
     np.testing.assert_array_equal(ours.numpy().sum(axis=dim), 1.0)
 
 
+@needs_default_bernoulli
 @pytest.mark.parametrize("shape, dim, dtype, tau", CASES)
 def test_soft_samples_equal_pytorchs_to_the_last_bits(shape, dim, dtype, tau):
     x = logits_of(shape, dtype)
@@ -157,35 +161,43 @@ def test_mean_of_soft_samples_matches_an_independent_monte_carlo(tau):
 # -- the straight-through gradient ------------------------------------------------------------------
 
 
+def straight_through_grads(x, upstream, hard):
+    logits = tg.from_numpy(x.copy()).requires_grad_()
+    tg.manual_seed(9)
+    F.gumbel_softmax(logits, tau=0.8, hard=hard).backward(tg.from_numpy(upstream))
+    return logits.grad.numpy().copy()
+
+
+def test_straight_through_gradient_is_the_soft_samples():
+    x = logits_of((6, 5), "float64", seed=1)
+    upstream = np.random.default_rng(2).normal(size=(6, 5))
+    hard = straight_through_grads(x, upstream, hard=True)
+    np.testing.assert_array_equal(hard, straight_through_grads(x, upstream, hard=False))  # the same noise
+    # The soft sample's Jacobian by central differences in float64, with the noise held fixed (same seed).
+
+    def soft(values):
+        tg.manual_seed(9)
+        return float((F.gumbel_softmax(tg.from_numpy(values), tau=0.8).numpy() * upstream).sum())
+
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = 1e-6
+        numeric[index] = (soft(x + step) - soft(x - step)) / 2e-6
+    np.testing.assert_allclose(hard, numeric, rtol=1e-6, atol=1e-8)
+
+
+@needs_default_bernoulli
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_straight_through_gradient_is_the_soft_samples(dtype):
+def test_straight_through_gradient_matches_pytorchs(dtype):
     x = logits_of((6, 5), dtype, seed=1)
     upstream = np.random.default_rng(2).normal(size=(6, 5)).astype(dtype)
-    grads = {}
-    for hard in (False, True):
-        logits = tg.from_numpy(x.copy()).requires_grad_()
-        tg.manual_seed(9)
-        F.gumbel_softmax(logits, tau=0.8, hard=hard).backward(tg.from_numpy(upstream))
-        grads[hard] = logits.grad.numpy().copy()
-    np.testing.assert_array_equal(grads[True], grads[False])  # the same noise, the same soft sample
-    # PyTorch's straight-through gradient of the same sample.
+    ours = straight_through_grads(x, upstream, hard=True)
     theirs = torch.from_numpy(x.copy()).requires_grad_()
     torch.manual_seed(9)
     TF.gumbel_softmax(theirs, tau=0.8, hard=True).backward(torch.from_numpy(upstream))
-    np.testing.assert_allclose(grads[True], theirs.grad.numpy(), rtol=1e-4 if dtype == "float32" else 1e-12,
+    np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-4 if dtype == "float32" else 1e-12,
                                atol=1e-6 if dtype == "float32" else 1e-14)
-    # And the soft sample's Jacobian by finite differences in float64, with the noise held fixed.
-    if dtype == "float64":
-        def soft(values):
-            tg.manual_seed(9)
-            return float((F.gumbel_softmax(tg.from_numpy(values), tau=0.8).numpy() * upstream).sum())
-
-        numeric = np.zeros_like(x)
-        for index in np.ndindex(x.shape):
-            step = np.zeros_like(x)
-            step[index] = 1e-6
-            numeric[index] = (soft(x + step) - soft(x - step)) / 2e-6
-        np.testing.assert_allclose(grads[True], numeric, rtol=1e-6, atol=1e-8)
 
 
 # -- bad input --------------------------------------------------------------------------------------
