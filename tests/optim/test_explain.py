@@ -29,6 +29,9 @@ EXTRA = {
     "RAdam": [dict(betas=(0.9, 0.8), weight_decay=0.1, maximize=True)],
     "Lion": [dict(weight_decay=0.1, maximize=True)],
     "Adafactor": [dict(beta2_decay=-0.5, d=2.0, weight_decay=0.1, maximize=True)],
+    "LARS": [dict(weight_decay=0.01, nesterov=True, maximize=True), dict(lars_exclude=True, momentum=0.0)],
+    "LAMB": [dict(weight_decay=0.1, bias_correction=False, maximize=True)],
+    "CAME": [dict(weight_decay=0.1, clip_threshold=0.5, betas=(0.5, 0.9, 0.99), maximize=True)],
 }
 CASES = [(name, optim.get(name), dict(lr=0.1, **kw)) for name in optim.names() for kw in [{}] + EXTRA.get(name, [])]
 IDS = [f"{name}-" + ",".join(f"{k}={v}" for k, v in kw.items()) for name, _, kw in CASES]

@@ -523,11 +523,11 @@ def norms_per_parameter(chunks, sums, n_params):  # noqa: ANN001, ANN201
 
 
 @parallel_kernel
-def lars(param, grad, momentum_buffer, chunks, active, excluded, steps, lr, momentum, weight_decay,
-         trust_coefficient, eps, nesterov, maximize):  # noqa: ANN001, ANN201
+def lars(param, grad, momentum_buffer, chunks, active, steps, lr, momentum, weight_decay, trust_coefficient, eps,
+         nesterov, lars_exclude, maximize):  # noqa: ANN001, ANN201
     """LARS: SGD with momentum on layer-wise trust-ratio-scaled gradients (see ``optim.LARS``).
 
-    ``excluded[i]``: parameter i takes plain momentum steps (no trust ratio, no weight decay).
+    ``lars_exclude``: the group takes plain momentum steps (no trust ratio, no weight decay).
     """
     dtype = param.dtype.type
     sign = dtype(-1.0 if maximize else 1.0)  # maximize as exact arithmetic, as in adam
@@ -539,7 +539,7 @@ def lars(param, grad, momentum_buffer, chunks, active, excluded, steps, lr, mome
     sums = np.zeros((chunks.shape[0], 2))
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        if not active[i] or excluded[i]:
+        if not active[i] or lars_exclude:
             continue
         P, G = param[lo:hi], grad[lo:hi]
         theta_squares, g_squares = 0.0, 0.0
@@ -551,13 +551,10 @@ def lars(param, grad, momentum_buffer, chunks, active, excluded, steps, lr, mome
     # Pass 2: each parameter's local learning rate (its trust ratio), in float64.
     norms = norms_per_parameter(chunks, sums, steps.size)
     local_lrs = np.ones(steps.size)
-    decays = np.full(steps.size, weight_decay)
+    lambda_ = dtype(0.0 if lars_exclude else weight_decay)      # lars_exclude: u = 1 * (g + 0 * theta) = g
     for i in range(steps.size):
-        if excluded[i]:
-            decays[i] = 0.0                                      # plain momentum: u = 1 * (g + 0 * theta) = g
-            continue
         w_norm, g_norm = norms[i, 0], norms[i, 1]
-        if w_norm > 0 and g_norm > 0:                            # else 1: a zero tensor (or gradient) still moves
+        if w_norm > 0 and g_norm > 0 and not lars_exclude:       # else 1: a zero tensor (or gradient) still moves
             local_lrs[i] = trust_coefficient * w_norm / (g_norm + weight_decay * w_norm + eps)
     # Pass 3: per element, chunk by chunk.
     for c in numba.prange(chunks.shape[0]):
@@ -565,7 +562,7 @@ def lars(param, grad, momentum_buffer, chunks, active, excluded, steps, lr, mome
         if not active[i]:
             continue  # (a continue, not an if-block: LLVM vectorises the flat body better)
         first = steps[i] == 1
-        local_lr, lambda_ = dtype(local_lrs[i]), dtype(decays[i])
+        local_lr = dtype(local_lrs[i])
         P, G = param[lo:hi], grad[lo:hi]
         B = momentum_buffer[lo:hi] if mu != 0 else momentum_buffer
         for j in range(hi - lo):

@@ -143,15 +143,10 @@ class LARS(Optimizer):
     def _state_shapes(self, group: dict[str, Any], p: Any) -> dict[str, tuple]:
         return {"momentum_buffer": p.shape} if group["momentum"] != 0 else {}
 
-    def _excluded(self, group: dict[str, Any], flat: FlatGroup) -> np.ndarray:
-        """The per-parameter flag the kernel reads: the group's ``lars_exclude``, for each of its tensors."""
-        return np.full(len(flat.params), bool(group["lars_exclude"]))
-
     def _update(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
         buffer = flat.state.get("momentum_buffer", flat.empty)
         if group["momentum"] != 0 and buffer.size != flat.param.size:
             raise ValueError("momentum was switched on after the first step; build a new LARS to use momentum")
-        flat.kernel("lars")(flat.param, flat.grad, buffer, flat.chunks, active, self._excluded(group, flat),
-                            flat.steps, group["lr"], group["momentum"], group["weight_decay"],
-                            group["trust_coefficient"], group["eps"], bool(group["nesterov"]),
-                            bool(group["maximize"]))
+        flat.kernel("lars")(flat.param, flat.grad, buffer, flat.chunks, active, flat.steps, group["lr"],
+                            group["momentum"], group["weight_decay"], group["trust_coefficient"], group["eps"],
+                            bool(group["nesterov"]), bool(group["lars_exclude"]), bool(group["maximize"]))
