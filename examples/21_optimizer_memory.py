@@ -61,7 +61,13 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import nn, optim, viz  # noqa: E402
-from tinygrad_edu._checks import check_choice, check_int, check_non_negative, check_positive  # noqa: E402
+from tinygrad_edu._checks import (  # noqa: E402
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_seed,
+)
 
 GB = 1e9                 # the sources and the ZeRO paper count in decimal gigabytes
 STAGES = (0, 1, 2, 3)    # ZeRO stages: 0 = plain data parallelism
@@ -178,6 +184,7 @@ def min_devices(n_params: float, stage: int, limit_gb: float, max_shards: int = 
 
 def run(out: str, quick: bool = False, seed: int = 0) -> dict:
     """Measure each optimizer's state on a small CNN, do the 70B arithmetic, draw GB per device against N."""
+    check_seed("run", seed)
     os.makedirs(out, exist_ok=True)
     measured, shapes, param_nbytes = measure_state(seed)
     n_tensors = len(shapes)

@@ -51,6 +51,7 @@ import numpy as np
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn, optim
+from tinygrad_edu._checks import check_int, check_number, check_seed
 
 __all__ = ["VOCAB", "run", "split_words", "encode", "bigram_counts", "bigram_probabilities", "bigram_nll",
            "context_windows", "padded_names", "NameMLP", "NameGRU", "train", "sample"]
@@ -64,7 +65,15 @@ IGNORE = -100          # target value the loss skips (padding after a name's end
 
 
 def encode(word: str) -> list[int]:
-    """The token indices of ``word`` (letters a-z only), e.g. ``encode("ab") == [1, 2]``."""
+    """The token indices of ``word`` (letters a-z only; ``.`` is 0).
+
+    Raises:
+        ValueError: ``word`` holds anything but lowercase letters, naming them.
+
+    Example:
+        >>> encode("abz")
+        [1, 2, 26]
+    """
     bad = sorted(set(word) - set(string.ascii_lowercase))
     if bad:
         raise ValueError(f"encode: names are lowercase a-z, {word!r} has {bad}")
@@ -73,7 +82,18 @@ def encode(word: str) -> list[int]:
 
 def split_words(words: list[str], val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED
                 ) -> tuple[list[str], list[str]]:
-    """A fixed random split: ``(train, val)``, the validation part ``val_fraction`` of the names."""
+    """A fixed random split: ``(train, val)``, the validation part ``val_fraction`` of the names.
+
+    The order is ``tg.randperm`` with its own seeded ``tg.Generator``, so the
+    split does not depend on (or disturb) the global random state.
+
+    Example:
+        >>> train_part, val_part = split_words(["ann", "bob", "cy", "dee", "eve"], val_fraction=0.4)
+        >>> len(train_part), len(val_part), sorted(train_part + val_part)[0]
+        (3, 2, 'ann')
+    """
+    check_number("split_words", "val_fraction", val_fraction, low=0, high=1, low_inclusive=False, high_inclusive=False)
+    check_seed("split_words", seed)
     order = tg.randperm(len(words), generator=tg.Generator().manual_seed(seed)).tolist()
     n_val = int(round(val_fraction * len(words)))
     return [words[i] for i in order[n_val:]], [words[i] for i in order[:n_val]]
@@ -93,20 +113,39 @@ def _pairs(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bigram_counts(words: list[str]) -> np.ndarray:
-    """``N[i, j]``: how many times token j follows token i in ``words`` (27 x 27 integers)."""
+    """``N[i, j]``: how many times token j follows token i in ``words`` (27 x 27 integers).
+
+    Example:
+        >>> counts = bigram_counts(["ab", "a"])      # .a ab b.  and  .a a.
+        >>> int(counts[0, 1]), int(counts[1, 2]), int(counts[1, 0]), int(counts.sum())
+        (2, 1, 1, 5)
+    """
     counts = np.zeros((len(VOCAB), len(VOCAB)), dtype=np.int64)
     np.add.at(counts, _pairs(words), 1)
     return counts
 
 
 def bigram_probabilities(counts: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
-    r"""Row-normalised smoothed counts: :math:`P[i, j] = (N[i, j] + s) / \sum_k (N[i, k] + s)` (float64)."""
+    r"""Row-normalised smoothed counts: :math:`P[i, j] = (N[i, j] + s) / \sum_k (N[i, k] + s)` (float64).
+
+    Example:
+        >>> P = bigram_probabilities(bigram_counts(["ab", "a"]))
+        >>> bool(abs(P.sum(axis=1) - 1).max() < 1e-12), round(float(P[0, 1]), 4)    # (2 + 1) / (2 + 27)
+        (True, 0.1034)
+    """
     smoothed = counts + smoothing
     return smoothed / smoothed.sum(axis=1, keepdims=True)
 
 
 def bigram_nll(probabilities: np.ndarray, words: list[str]) -> float:
-    r"""Average negative log-likelihood per token: :math:`-\frac{1}{T}\sum_t \log P[x_{t-1}, x_t]` over all names."""
+    r"""Average negative log-likelihood per token: :math:`-\frac{1}{T}\sum_t \log P[x_{t-1}, x_t]` over all names.
+
+    Example:
+        >>> import math
+        >>> uniform = np.full((27, 27), 1 / 27)
+        >>> bool(abs(bigram_nll(uniform, ["anna"]) - math.log(27)) < 1e-12)
+        True
+    """
     previous, following = _pairs(words)
     return float(-np.mean(np.log(probabilities[previous, following])))
 
@@ -187,6 +226,8 @@ def train(model: nn.Module, data: tuple[tg.Tensor, tg.Tensor], val: tuple[tg.Ten
         ``{"batch_loss": [...] per step, "val_steps": [...], "val_loss": [...]}`` (the validation NLL
         ``evaluations`` times, evenly spaced, the last after the last step).
     """
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("evaluations", evaluations)):
+        check_int("train", name, value, minimum=1)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     inputs, targets = data
@@ -218,6 +259,8 @@ def sample(model: Any, n: int, generator: tg.Generator, max_length: int = 50) ->
     `NameGRU`. Each next character is ``tg.multinomial(p, 1, generator=generator)``
     from the model's distribution ``p`` given what was drawn so far.
     """
+    check_int("sample", "n", n, minimum=0)
+    check_int("sample", "max_length", max_length, minimum=1)
     names = []
     for _ in range(n):
         tokens: list[int] = []
@@ -258,6 +301,7 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     Raises:
         ImportError: the ``names`` extra is missing (``pip install "tinygrad-edu[names]"``).
     """
+    check_seed("names.run", seed)
     words = tg.datasets.names()
     train_words, val_words = split_words(words)
     uniform = math.log(len(VOCAB))
