@@ -6,7 +6,7 @@ docstring math and its readable ``rule`` function), its kernel in
 ``kernels.py``, and one entry here.
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adafactor import Adafactor, adafactor_step
 from .adagrad import Adagrad, adagrad_step
 from .adam import Adam, AdamW, adam_step, adamw_step
@@ -22,7 +22,8 @@ from .rmsprop import RMSprop, rmsprop_step
 from .sgd import SGD, Momentum, momentum_step, sgd_step
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam", "Lion", "Adafactor",
-           "LARS", "LAMB", "CAME", "lr_scheduler", "explain_step", "UpdateExplanation", "get", "names", "REGISTRY",
+           "LARS", "LAMB", "CAME", "lr_scheduler", "swa_utils", "explain_step", "UpdateExplanation", "get", "names",
+           "REGISTRY",
            "sgd_step", "momentum_step", "rmsprop_step", "adagrad_step", "adam_step", "adamw_step", "nadam_step",
            "radam_step", "lion_step", "adafactor_step", "lars_step", "lamb_step", "came_step"]
 
