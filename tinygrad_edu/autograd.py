@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import itertools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from heapq import heappop, heappush
 from typing import Any, TypeVar
 
@@ -404,7 +404,8 @@ def _zeros_for_missing(node: Node, grad_outs: list) -> list:
 
 
 def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
-         on_node: Callable[[Node, Any, list], None] | None = None, retain: bool = True) -> None:
+         on_node: Callable[[Node, Any, list], None] | None = None, retain: bool = True,
+         stop_at: Collection[int] = ()) -> None:
     """Backpropagate ``seed`` = dL/d(root) through the graph: the one walk of the library.
 
     ``backward()`` and `tinygrad_edu.backward_steps` both run this; they
@@ -415,7 +416,10 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
     a gradient: ``grad`` summed down to the parent's shape, ``running`` the
     parent's total so far when it was reached before, else ``None``; for a
     leaf, ``running`` is what ``on_leaf`` returned). With ``retain=False``
-    the tensors that called ``retain_grad()`` are left alone too.
+    the tensors that called ``retain_grad()`` are left alone too. Tensors whose
+    ``id`` is in ``stop_at`` are treated as leaves: the walk hands them their
+    gradient and goes no further (gradient checkpointing's inner walk ends at
+    the tensors its segment read from the surrounding graph).
 
     The order: every node gets a creation number (``seq``) when it is
     recorded, and an operation is always recorded after the ones that made its
@@ -487,7 +491,7 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                 owner_id = id(grad)
             running = None
             source = parent._ctx
-            if source is None:
+            if source is None or (stop_at and id(parent) in stop_at):
                 running = on_leaf(parent, grad)
                 handed_out.add(owner_id)
             elif source.n_outputs == 1:

@@ -191,8 +191,8 @@ class CheckpointNode(Node):
                  if grad is not None and out._requires_grad]
         if not pairs:
             return nothing
-        # The walk stops at the arguments (fresh leaves) and at the outside tensors: those made by earlier
-        # operations are cut from their graph for the length of the walk (the outer walk takes them on).
+        # The walk stops at the arguments (fresh leaves) and at the outside tensors: past those made by earlier
+        # operations, the outer walk takes their gradient on.
         targets = {id(leaf): k for k, leaf in enumerate(fresh_inputs)}
         outside = self.parents[self.n_inputs:]
         offset = len(fresh_inputs)
@@ -205,15 +205,8 @@ class CheckpointNode(Node):
             if k is not None:
                 grads[k] = grad if grads[k] is None else grads[k] + grad
 
-        cut = [(t, t._ctx) for t in outside if t._ctx is not None]
-        for tensor, _ in cut:
-            tensor._ctx = None
-        try:
-            root = _wrap(np.zeros(()), True, _Seeds([out for out, _ in pairs], [grad for _, grad in pairs]))
-            walk(root, np.zeros(()), collect, retain=False)
-        finally:
-            for tensor, ctx in cut:
-                tensor._ctx = ctx
+        root = _wrap(np.zeros(()), True, _Seeds([out for out, _ in pairs], [grad for _, grad in pairs]))
+        walk(root, np.zeros(()), collect, retain=False, stop_at={id(t) for t in outside})
         # One gradient per parent: the arguments that require grad, then the outside tensors.
         argument_grads = [grads[k] for k, a in enumerate(fresh_inputs) if a._requires_grad]
         return tuple(argument_grads + grads[offset:])
