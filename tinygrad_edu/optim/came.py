@@ -39,17 +39,17 @@ def came_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *
         r_t = beta2 * state.get("exp_avg_sq_row", 0) + (1 - beta2) * np.mean(g_t * g_t + eps1, axis=-1, keepdims=True)
         c_t = beta2 * state.get("exp_avg_sq_col", 0) + (1 - beta2) * np.mean(g_t * g_t + eps1, axis=-2, keepdims=True)
         state["exp_avg_sq_row"], state["exp_avg_sq_col"] = r_t, c_t
-        v_t = r_t * c_t / np.mean(r_t, axis=-2, keepdims=True)
-        terms.update(r_t=r_t, c_t=c_t)
+        v_hat = r_t * c_t / np.mean(r_t, axis=-2, keepdims=True)
+        terms.update(r_t=r_t, c_t=c_t, v_hat=v_hat)
     else:
-        v_t = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * (g_t * g_t + eps1)
-        state["exp_avg_sq"] = v_t
-    u_t = g_t / np.sqrt(v_t)
+        v_hat = terms["v_t"] = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * (g_t * g_t + eps1)
+        state["exp_avg_sq"] = v_hat
+    u_t = g_t / np.sqrt(v_hat)
     u_rms = _rms(u_t)
     u_hat = u_t / max(1.0, u_rms / clip_threshold)
     m_t = beta1 * state.get("exp_avg", 0) + (1 - beta1) * u_hat
     state["exp_avg"] = m_t
-    terms.update({"v_t": v_t, "u_t": u_t, "RMS(u_t)": u_rms, "u_hat": u_hat, "m_t": m_t})
+    terms.update({"u_t": u_t, "RMS(u_t)": u_rms, "u_hat": u_hat, "m_t": m_t})
     if factored:
         U_t = (u_hat - m_t) ** 2
         R_t = beta3 * state.get("exp_avg_res_row", 0) + (1 - beta3) * np.mean(U_t + eps2, axis=-1, keepdims=True)
@@ -79,31 +79,28 @@ class CAME(Optimizer):
     With ``lr`` = eta, ``betas`` = (beta1, beta2, beta3), ``eps`` = (eps1, eps2),
     ``clip_threshold`` = d and ``weight_decay`` = lambda, starting from zero
     state, each step with gradient g_t does (mean(x) over each row keeps one
-    number per row, and mean(r_t) is the mean over the rows)::
+    number per row)::
 
-        g_t     <- -g_t                                              if maximize
-        if theta has 2 or more dimensions (factored over the last two):
-            r_t = beta2 * r_{t-1} + (1 - beta2) * mean(g_t^2 + eps1 over each row)
-            c_t = beta2 * c_{t-1} + (1 - beta2) * mean(g_t^2 + eps1 over each column)
-            v_t = r_t c_t / mean(r_t)                                Adafactor's second moment
-        else:
-            v_t = beta2 * v_{t-1} + (1 - beta2) * (g_t^2 + eps1)
-        u_t     =  g_t / sqrt(v_t)
-        u_hat   =  u_t / max(1, RMS(u_t) / d)                        update clipping (RMS(x) = sqrt(mean(x^2)))
+        g_t     <- -g_t                                     if maximize
+        r_t     =  beta2 * r_{t-1} + (1 - beta2) * mean(g_t^2 + eps1 over each row)      a matrix: factored
+        c_t     =  beta2 * c_{t-1} + (1 - beta2) * mean(g_t^2 + eps1 over each column)
+        v_hat   =  r_t c_t / mean(r_t)                      as Adafactor (mean(r_t): over the rows)
+        v_t     =  beta2 * v_{t-1} + (1 - beta2) * (g_t^2 + eps1)     a vector or scalar, instead: v_hat = v_t
+        u_t     =  g_t / sqrt(v_hat)
+        u_hat   =  u_t / max(1, RMS(u_t) / d)               update clipping (RMS(x) = sqrt(mean(x^2)))
         m_t     =  beta1 * m_{t-1} + (1 - beta1) * u_hat
-        if theta has 2 or more dimensions:
-            U_t = (u_hat - m_t)^2                                    the instability
-            R_t = beta3 * R_{t-1} + (1 - beta3) * mean(U_t + eps2 over each row)
-            C_t = beta3 * C_{t-1} + (1 - beta3) * mean(U_t + eps2 over each column)
-            S_t = R_t C_t / mean(R_t)                                its factored average
-            update = eta * m_t / sqrt(S_t)                           confident: a large step
-        else:
-            update = eta * m_t
-        theta_decayed = theta * (1 - eta * lambda)                   decoupled weight decay
+        U_t     =  (u_hat - m_t)^2                          a matrix: the instability
+        R_t     =  beta3 * R_{t-1} + (1 - beta3) * mean(U_t + eps2 over each row)
+        C_t     =  beta3 * C_{t-1} + (1 - beta3) * mean(U_t + eps2 over each column)
+        S_t     =  R_t C_t / mean(R_t)                      its factored average (a vector or scalar: S_t = 1)
+        update  =  eta * m_t / sqrt(S_t)                    confident (small S_t): a large step
+        theta_decayed = theta * (1 - eta * lambda)          decoupled weight decay
         theta   <- theta_decayed - update
 
+    A matrix is a parameter of 2 or more dimensions, factored over its last
+    two (a stack of matrices, each with its own statistics, clipped as a whole).
     The paper's Algorithm 1 (matrices only) writes the row and column sums and
-    divides by the sum of r_t (1_n^T r_t): the same v_t and S_t as the means
+    divides by the sum of r_t (1_n^T r_t): the same v_hat and S_t as the means
     here, which follow the authors' code (yangluo7/CAME). As in that code, a
     vector takes the momentum step without a confidence, weight decay is
     decoupled, and there is no bias correction. `came_step` is this rule for one
