@@ -575,6 +575,9 @@ def lars(param, grad, momentum_buffer, chunks, active, steps, lr, momentum, weig
             P[j] = P[j] - lr_ * d                                # theta -= lr d
 
 
+LAMB_BLOCK = 512  # elements of u kept at a time (in L1) between computing them and summing their squares
+
+
 @parallel_kernel
 def lamb(param, grad, exp_avg, exp_avg_sq, chunks, active, steps, lr, beta1, beta2, eps, weight_decay,
          bias_correction, maximize):  # noqa: ANN001, ANN201
@@ -592,25 +595,31 @@ def lamb(param, grad, exp_avg, exp_avg_sq, chunks, active, steps, lr, beta1, bet
             if bias_correction:
                 bias_corrections1[i] = 1 - beta1 ** steps[i]    # 1 - beta1^t
                 bias_corrections2[i] = 1 - beta2 ** steps[i]    # 1 - beta2^t
-    # Pass 1: the moments (stored), and ||theta||^2 and ||u||^2 per chunk.
+    # Pass 1: the moments (stored), and ||theta||^2 and ||u||^2 per chunk. In blocks: u is written to a small
+    # buffer by a loop that vectorises, then summed (in float64, in order) by another; one loop doing both would
+    # not vectorise, and runs ten times slower.
     sums = np.zeros((chunks.shape[0], 2))
     for c in numba.prange(chunks.shape[0]):
         lo, hi, i = chunks[c, 0], chunks[c, 1], chunks[c, 2]
         if not active[i]:
             continue
         bc1, bc2 = dtype(bias_corrections1[i]), dtype(bias_corrections2[i])
-        P, G, M, V = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        u_block = np.empty(LAMB_BLOCK, dtype=param.dtype)
         theta_squares, u_squares = 0.0, 0.0
-        for j in range(hi - lo):
-            g = sign * G[j]
-            m = beta1_ * M[j] + one_minus_beta1 * g              # m = beta1 m + (1 - beta1) g
-            v = beta2_ * V[j] + one_minus_beta2 * g * g          # v = beta2 v + (1 - beta2) g^2
-            M[j] = m
-            V[j] = v
-            r = (m / bc1) / (np.sqrt(v / bc2) + eps_)            # r = m_hat / (sqrt(v_hat) + eps)
-            u = r + lambda_ * P[j]                               # u = r + lambda theta
-            theta_squares += float(P[j]) * float(P[j])
-            u_squares += float(u) * float(u)
+        for start in range(lo, hi, LAMB_BLOCK):
+            stop = min(start + LAMB_BLOCK, hi)
+            P, G, M, V = param[start:stop], grad[start:stop], exp_avg[start:stop], exp_avg_sq[start:stop]
+            for j in range(stop - start):
+                g = sign * G[j]
+                m = beta1_ * M[j] + one_minus_beta1 * g          # m = beta1 m + (1 - beta1) g
+                v = beta2_ * V[j] + one_minus_beta2 * g * g      # v = beta2 v + (1 - beta2) g^2
+                M[j] = m
+                V[j] = v
+                r = (m / bc1) / (np.sqrt(v / bc2) + eps_)        # r = m_hat / (sqrt(v_hat) + eps)
+                u_block[j] = r + lambda_ * P[j]                  # u = r + lambda theta
+            for j in range(stop - start):
+                theta_squares += float(P[j]) * float(P[j])
+                u_squares += float(u_block[j]) * float(u_block[j])
         sums[c, 0] = theta_squares
         sums[c, 1] = u_squares
     # Pass 2: each parameter's trust ratio ||theta|| / ||u||, in float64 (1 where a norm is 0).
