@@ -337,7 +337,7 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     for name in models:
         beats = "" if name == "bigram" else ("  (beats the bigram)" if nll[name]["val"] < nll["bigram"]["val"]
                                             else "  (does NOT beat the bigram at this budget)")
-        print(f"  {name:<8} {steps.get(name, 0):>6} {nll[name]['train']:>10.3f} {nll[name]['val']:>8.3f}   "
+        print(f"  {name:<8} {steps.get(name, '--'):>6} {nll[name]['train']:>10.3f} {nll[name]['val']:>8.3f}   "
               + " ".join(s.rstrip(".") for s in samples[name]) + beats)
 
     files = []
