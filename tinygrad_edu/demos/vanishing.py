@@ -211,7 +211,7 @@ def _figure(norms: dict, curves: dict, best: dict, path: str) -> str:
     right.set_xlabel("epoch")
     right.set_ylabel("test accuracy")
     right.set_ylim(0, 1)
-    right.set_title("each network at its best rate of the same grid, same batches and budget")
+    right.set_title("each network at its best rate of one grid")
     right.legend(fontsize=8)
     return viz.save_figure(fig, path, dpi=100)
 
