@@ -74,8 +74,8 @@ class LARS(Optimizer):
     A tensor whose weights or gradient are all zero gets local_lr = 1 (as in
     torchlars, NVIDIA apex's LARC and timm), so that zero-initialised tensors
     can start moving. Biases and normalization weights are commonly left out
-    of both the adaptation and the weight decay (Goyal et al., 2017; the LARS
-    authors' own ImageNet runs): put them in a parameter group with
+    of both the adaptation and the weight decay (SimCLR, Chen et al. 2020; BYOL,
+    Grill et al. 2020): put them in a parameter group with
     ``lars_exclude=True`` and that group takes plain momentum steps,
     u_t = g_t (local_lr = 1, lambda = 0)::
 
