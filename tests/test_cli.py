@@ -61,3 +61,26 @@ def test_the_main_demo_learns_the_line_and_runs_as_a_command(tmp_path):
     assert abs(w - 3) < 0.05 and abs(b - 1) < 0.05
     assert {"linear_regression_loss.png", "quadratic_contour.png", "quadratic_surface_3d.png"} <= set(
         os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["vanishing", "warmup", "names"])
+def test_claim_demos_run_their_experiment_in_full_mode(name, tmp_path, capsys, monkeypatch):
+    """The claim demos hand ``--out`` to `tinygrad_edu.demos.<name>.run` (full mode) and print what it wrote.
+
+    The experiments themselves run (in quick mode, their claims asserted) in tests/test_examples.py."""
+    import importlib
+
+    module = importlib.import_module(f"tinygrad_edu.demos.{name}")
+    calls = []
+
+    def run(out=None, quick=False, seed=0):
+        calls.append((out, quick, seed))
+        path = os.path.join(out, f"{name}.png")
+        with open(path, "wb") as handle:
+            handle.write(b"\x89PNG")
+        return {"files": [path]}
+
+    monkeypatch.setattr(module, "run", run)
+    assert cli.main(["demo", name, "--out", str(tmp_path)]) == 0
+    assert calls == [(str(tmp_path), False, 0)]
+    assert str(tmp_path / f"{name}.png") in capsys.readouterr().out

@@ -1,7 +1,9 @@
 """The command line: ``tinygrad-edu demo [NAME] [--out DIR]`` and ``tinygrad-edu demo --list``.
 
 Each demo reproduces one picture of the sources, writes it to ``--out``
-(``tinygrad_edu_demo/`` by default) and prints where. With no name, the main
+(``tinygrad_edu_demo/`` by default) and prints where. ``vanishing``, ``warmup``
+and ``names`` measure a claim of the sources (their experiments live in
+`tinygrad_edu.demos`, shared with examples 13, 15 and 22). With no name, the main
 demo runs: the sources' linear regression trained and its loss curve drawn,
 then SGD, Momentum and Adam on the 2-D quadratic surface.
 """
@@ -96,11 +98,35 @@ def demo_sgd_vs_adam(out: str) -> list[str]:
     return [_save(viz.compare_losses(runs), out, "sgd_vs_adam.png")]
 
 
+def demo_vanishing(out: str) -> list[str]:
+    """Vanishing gradients in a 20-layer net on digits: sigmoid, Xavier, ReLU + He, BatchNorm, residuals."""
+    from .demos import vanishing
+
+    return vanishing.run(out)["files"]
+
+
+def demo_warmup(out: str) -> list[str]:
+    """Adam's risky first steps (RAdam's variance) and Post-LN/Pre-LN encoders with and without warmup."""
+    from .demos import warmup
+
+    return warmup.run(out)["files"]
+
+
+def demo_names(out: str) -> list[str]:
+    """A character model of first names: bigram counts, an MLP, a GRU; their losses and sampled names."""
+    from .demos import names
+
+    return names.run(out)["files"]
+
+
 DEMOS: dict[str, Callable[[str], list[str]]] = {
     "linear": demo_linear,
     "surface": demo_surface,
     "descent-1d": demo_descent_1d,
     "sgd-vs-adam": demo_sgd_vs_adam,
+    "vanishing": demo_vanishing,
+    "warmup": demo_warmup,
+    "names": demo_names,
 }
 MAIN = ("linear", "surface")
 
