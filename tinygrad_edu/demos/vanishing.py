@@ -150,19 +150,42 @@ def build(name: str, depth: int | None = None, width: int = WIDTH, inputs: int =
 
 
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
-    """The model's Linear layers in forward order (the input layer first)."""
+    """The model's Linear layers in forward order (the input layer first).
+
+    Example:
+        >>> from tinygrad_edu.demos.vanishing import build, linear_layers
+        >>> len(linear_layers(build("ReLU, He + BN + residual", depth=5, width=8)))
+        5
+    """
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def layer_grad_norms(model: nn.Module, x: tg.Tensor, y: tg.Tensor) -> np.ndarray:
-    """One forward and backward pass of the cross-entropy; ||dL/dW|| (Frobenius) of each Linear layer, first first."""
+    """One forward and backward pass of the cross-entropy; ||dL/dW|| (Frobenius) of each Linear layer, first first.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu.demos.vanishing import build, layer_grad_norms
+        >>> net = build("sigmoid, default init", depth=6, width=16)
+        >>> norms = layer_grad_norms(net, tg.rand(32, 64), tg.randint(0, 10, (32,)))
+        >>> norms.shape, bool(norms[0] < norms[-1])
+        ((6,), True)
+    """
     model.zero_grad()
     nn.CrossEntropyLoss()(model(x), y).backward()
     return np.array([np.linalg.norm(m.weight.grad.numpy()) for m in linear_layers(model)])
 
 
 def accuracy(model: nn.Module, x: tg.Tensor, y: tg.Tensor) -> float:
-    """Fraction of ``x`` classified right, in evaluation mode (batch norm uses its running statistics)."""
+    """Fraction of ``x`` classified right, in evaluation mode (batch norm uses its running statistics).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu.demos.vanishing import accuracy, build
+        >>> net = build("ReLU, He + BatchNorm", depth=3, width=8)
+        >>> 0.0 <= accuracy(net, tg.rand(20, 64), tg.randint(0, 10, (20,))) <= 1.0
+        True
+    """
     model.eval()
     with tg.no_grad():
         predicted = model(x).numpy().argmax(axis=1)
@@ -175,6 +198,14 @@ def train(model: nn.Module, x_train: tg.Tensor, y_train: tg.Tensor, x_test: tg.T
     """Mini-batch SGD with momentum, the rate cosine-annealed from ``lr`` to 0 over the budget; test accuracy per epoch.
 
     Returns the test accuracy before training and after each epoch (``epochs + 1`` numbers).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu.demos.vanishing import build, train
+        >>> x, y = tg.rand(64, 64), tg.randint(0, 10, (64,))
+        >>> len(train(build("ReLU, He init", depth=3, width=8), x, y, x, y, epochs=2, batch_size=32, lr=0.01,
+        ...           momentum=0.9, seed=0))
+        3
     """
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True,
                         generator=tg.Generator().manual_seed(seed))     # the same batches for every variant
@@ -236,6 +267,12 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0, epochs: int 
         the best rate and its accuracy), ``accuracy`` (name -> test accuracy before training and after each
         epoch at the best rate), ``reference`` (the initial weights of ``"sigmoid, default init"`` and the
         training set, to recompute its norms independently), the settings, and ``files``.
+
+    Example:
+        >>> from tinygrad_edu.demos import vanishing
+        >>> results = vanishing.run(quick=True)  # doctest: +SKIP
+        >>> results["ratio"]["sigmoid, default init"] < 1e-10  # doctest: +SKIP
+        True
     """
     if quick:
         epochs, rates = 2, (0.01, 0.3)
