@@ -340,6 +340,7 @@ def test_plot_returns_a_figure_with_a_log_axis_and_the_suggestion():
     np.testing.assert_allclose(smoothed.get_xdata(), result.lrs)
     marker = [line for line in ax.lines if line.get_label().startswith("suggestion")][0]
     assert marker.get_xdata()[0] == pytest.approx(result.suggestion)
+    assert result.plot(title="range test").axes[0].get_title() == "range test"
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [

@@ -99,10 +99,10 @@ class LRFinderResult:
     diverged: bool = False
     suggestion_index: int | None = field(default=None, repr=False)
 
-    def plot(self, ax: Any = None, skip_end: int = 0) -> Any:
+    def plot(self, ax: Any = None, skip_end: int = 0, title: str | None = None) -> Any:
         """Plot the smoothed (and faint raw) loss against the rate on a log axis; return the Figure.
 
-        The same as ``tg.viz.plot_lr_find(self, ax, skip_end=skip_end)``:
+        The same as ``tg.viz.plot_lr_find(self, ax, skip_end=skip_end, title=title)``:
         plotting lives in ``tg.viz``.
 
         Args:
@@ -110,10 +110,11 @@ class LRFinderResult:
                 pyplot, so no window opens).
             skip_end: leave out this many points at the end (the blow-up can
                 dwarf the interesting part of the curve).
+            title: the axes' title (by default one naming the suggestion).
         """
         from .. import viz  # imported here so `import tinygrad_edu` does not import matplotlib
 
-        return viz.plot_lr_find(self, ax, skip_end=skip_end)
+        return viz.plot_lr_find(self, ax, skip_end=skip_end, title=title)
 
 
 def _one_batch(train: Any) -> bool:
