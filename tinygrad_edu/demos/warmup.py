@@ -44,14 +44,21 @@ What it teaches, in two parts.
    position-only baseline (the loss of knowing only which digits each sorted
    position tends to hold, computed exactly); otherwise it trained.
 
-What was measured (300 steps, seeds 0-2, see the README for the table): at this
-toy scale no run diverged or stalled; every configuration trained. Warmup did not
-make a consistent difference at either rate for either layout: the claim that
-Post-LN *needs* warmup does not show in a 2-layer, 32-wide model trained for
-300 steps, which is what Xiong et al.'s analysis predicts for shallow stacks
-(their gradient-scale argument grows with depth and width). The numbers are
-printed by ``run``; the example ``examples/15_transformer_warmup.py`` asserts
-them.
+What was measured (full mode: 1,000,000 simulated runs; 300 steps, seeds 0-2):
+
+- Var[psi_t]: t = 1 1.8e6 (and 1.8e3, 1.1e4, 3.5e4 over the first 1e3, 1e4, 1e5 runs: no limit),
+  t = 2 about 11 (4.5, 4.9, 14, 11: no limit either), t = 3 1.06 (exact 1.090, approached
+  slowly from below: psi_3's fourth moment is infinite), t = 5 0.25, t = 10 0.076, t = 50 0.011;
+  RAdam's approximation 1.092, 0.252, 0.076, 0.011 at t = 3, 5, 10, 50.
+- Training: all 24 runs trained (held-out accuracy 98.5-100 % of digits); none diverged or
+  stalled, Post-LN without warmup at 3e-3 included. Mean final held-out loss without -> with
+  warmup: Post-LN 1e-3 0.079 -> 0.089, Pre-LN 1e-3 0.070 -> 0.076, Post-LN 3e-3 0.009 -> 0.019,
+  Pre-LN 3e-3 0.014 -> 0.025. Warmup ended behind in 11 of the 12 paired runs: at this toy
+  scale it only spends its first 15 steps at a lower rate. The claim that Post-LN *needs*
+  warmup does not show in a 2-layer, 32-wide model at these rates; Xiong et al.'s argument is
+  about the gradient's scale near the output at initialisation, which grows with the width, and
+  Pre-LN's advantage grows with the depth (a factor sqrt(L)), both small here. The example
+  ``examples/15_transformer_warmup.py`` prints and asserts these numbers.
 """
 
 from __future__ import annotations
@@ -316,7 +323,7 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
                   f"{float(radam_rho(step)):6.2f}, its approximation {radam[step - 1]:.4g}")
     for step, values in by_runs.items():
         print(f"  sample variance at t = {step} over the first " + ", ".join(f"{n:,}" for n in sizes) + " runs: "
-              + ", ".join(f"{v:.4g}" for v in values) + ("   (finite: settles)" if step == 3 else
+              + ", ".join(f"{v:.4g}" for v in values) + ("   (finite: converges)" if step == 3 else
                                                          "   (infinite: does not settle)"))
     print("  P(psi_1 > y) for y = " + ", ".join(f"{y:g}" for y in tail_points) + ": "
           + ", ".join(f"{p:.4g}" for p in tail) + "   (exact erf(1/(y sqrt 2)): "
