@@ -23,7 +23,10 @@ What a hook receives:
 - ``on_batch_end``: ``logs = {'loss', 'size', 'lr'}`` — the batch's loss (as
   computed, before any ``1/accumulate`` scaling), its number of samples, the
   first group's rate — plus each metric on the batch, and ``'grad_norm'`` (the
-  norm before clipping) after a step when ``clip_grad_norm`` is set.
+  norm before clipping) after a step when ``clip_grad_norm`` is set. ``'lr'``
+  is the rate this batch's step used: a per-batch scheduler has already been
+  stepped when ``on_batch_end`` runs, so the optimizer's ``param_groups`` then
+  hold the *next* step's rate (and momentum, for `OneCycleLR`).
 - ``on_epoch_end``: the epoch's line of the `History`: ``'train_loss'``,
   ``'val_loss'``, ``'lr'``, the metrics and ``'val_'`` metrics.
 - ``on_train_end``: the last epoch's logs (empty if no epoch ran).
