@@ -22,16 +22,19 @@ experiment is `tinygrad_edu.demos.vanishing`, also ``tinygrad-edu demo vanishing
 * ReLU, PyTorch's default init: 2.5e-6, at chance — ReLU alone is not enough
   either; its init (std 1/sqrt(3 fan_in)) shrinks the signal by about 0.58 a layer.
 * ReLU + He init (std sqrt(2 / fan_in)): every layer's gradient within a factor
-  1.5 of the others (first/last 0.92); 81 % test accuracy at its best rate
+  1.6 of the others (first/last 0.92); 81 % test accuracy at its best rate
   (0.01; it diverges to chance at 0.1 and 0.3).
 * sigmoid + BatchNorm: first/last 0.89, and the sigmoid net trains: 78 %
   (at 0.3), as Ioffe & Szegedy report for sigmoid MLPs.
 * ReLU/He + BatchNorm: no vanishing, but the gradient now *grows* toward the
-  input (first/last 5.6): batch norm in a deep plain stack makes gradients
+  input (first/last 5.6, a factor 15 from layer 1 to layer 18): batch norm in a deep plain stack makes gradients
   explode at initialisation (Yang et al. 2019 explain why), and this net
   reaches only 52 % at this budget, less than without batch norm (PyTorch, run
   by hand on the same set-up, behaves the same).
 * + residual connections, x + ReLU(BN(W x)): the best of all, 90 % (at 0.01).
+  Its hidden layers' gradients are within a factor 6.5 of each other; first/last
+  is 0.073 only because the output layer's gradient is large (56): its input is
+  the sum of 18 residual branches.
 
 The budget is small (8 epochs): these are not the networks' final accuracies,
 only a fair race. The --quick run (2 epochs, rates 0.01 and 0.3) shows the
