@@ -112,9 +112,16 @@ def gradient_samples(name: str, theta: float, n: int) -> np.ndarray:
     return thetas.grad.numpy().copy()
 
 
-def zero_crossing(thetas: np.ndarray, means: np.ndarray) -> float | None:
-    """The theta where the mean gradient changes sign (linear interpolation), or None if it never does."""
-    for i in range(len(thetas) - 1):
+def zero_crossing(thetas: np.ndarray, means: np.ndarray, se: np.ndarray) -> float | None:
+    """The theta where the mean gradient turns from negative to positive (linear interpolation).
+
+    None unless the mean is significantly negative somewhere (below -3 standard errors): a mean that is
+    small and positive everywhere would otherwise cross zero by noise alone.
+    """
+    negative = np.flatnonzero(means < -3 * se)
+    if len(negative) == 0:
+        return None
+    for i in range(negative[0], len(thetas) - 1):
         if means[i] <= 0 < means[i + 1]:
             return float(thetas[i] - means[i] * (thetas[i + 1] - thetas[i]) / (means[i + 1] - means[i]))
     return None
@@ -160,8 +167,9 @@ def run(out: str, quick: bool = False, seed: int = 0, samples: int = 100_000, ru
             means.append(g.mean())
             variances.append(g.var(ddof=1))
         means, variances = np.array(means), np.array(variances)
-        stats[name] = {"mean": means, "var": variances, "se": np.sqrt(variances / samples),
-                       "bias": means - exact, "stationary": zero_crossing(THETAS, means)}
+        se = np.sqrt(variances / samples)
+        stats[name] = {"mean": means, "var": variances, "se": se, "bias": means - exact,
+                       "stationary": zero_crossing(THETAS, means, se)}
 
     print(f"\n{samples} single-sample estimates of dL/dtheta per theta (exact: {exact:.4g} everywhere):")
     print(f"  {'estimator':<31}" + "".join(f"  theta={th}: mean (bias)   var  " for th in TABLE_THETAS)

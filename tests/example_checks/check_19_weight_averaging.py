@@ -7,11 +7,12 @@
   solves the linear equation
       2 lr (H M + M H) = 4 lr^2 [F(M) / B + (1 - 1/B) H M H + S / B],
   H = mean a a^T, F(M) = mean a a^T M a a^T, S = mean r^2 a a^T; the floor is trace(M). Every measured floor
-  must be within 20 % of it (the Monte Carlo error of a few thousand correlated steps is a few per cent),
-  and floor / lr constant within 30 %.
+  must be within 8 % of it (the example averages 32 independent runs: its Monte Carlo error is about 1 %),
+  and floor / lr constant within 20 %. Reshuffled epochs: lower, and floor / lr not constant.
 - The averages: EMA (w_ema <- decay w_ema + (1 - decay) w, the first update a copy) and the equal-weight mean
   from the start step, transcribed in NumPy over the recorded weights, must equal AveragedModel's at every
-  step; the SWA average ends far below the floor and keeps improving.
+  step; the SWA average ends far below the floor, within reach of Polyak & Juditsky's asymptotic
+  variance trace(H^-1 S H^-1) / (B T), and keeps improving.
 - The MLP: the EMA recomputed in NumPy from every recorded step's weights equals the AveragedModel's final
   weights; a NumPy forward pass (ReLU MLP, log-softmax cross-entropy) of the EMA's and the model's last
   weights on the validation set reproduces the last validation losses; the EMA's curve is smoother.
@@ -68,34 +69,44 @@ def check(r):
     assert abs(r["s2"] - np.mean(residual ** 2)) < 1e-12
     batch = 10
 
-    # The floor: measured against the exact stationary value, and proportional to the rate.
+    # The floor: measured (mean over the runs and the steps after the burn-in) against the exact stationary
+    # value, and proportional to the rate (the exact floor / lr grows by 5 % from lr 0.01 to 0.04).
     measured = r["floors"]["with replacement"]
     for lr, floor in measured.items():
         exact = _exact_floor(design, residual, lr, batch)
-        assert abs(floor - exact) < 0.2 * exact, f"lr {lr}: measured floor {floor:.5f}, exact {exact:.5f}"
+        assert abs(floor - exact) < 0.08 * exact, f"lr {lr}: measured floor {floor:.5f}, exact {exact:.5f}"
     ratios = [floor / lr for lr, floor in measured.items()]
-    assert max(ratios) < 1.3 * min(ratios), ratios
-    # Reshuffling (each point once per epoch) has a lower floor at the smallest rate.
+    assert max(ratios) < 1.2 * min(ratios), ratios
+    # Reshuffling (each point once per epoch) has a lower floor, not proportional to the rate.
     reshuffled = r["floors"]["reshuffled epochs"]
-    assert reshuffled[min(reshuffled)] < 0.7 * measured[min(measured)]
+    assert all(reshuffled[lr] < 0.9 * measured[lr] for lr in measured), (reshuffled, measured)
+    shuffled_ratios = [floor / lr for lr, floor in reshuffled.items()]
+    assert max(shuffled_ratios) > 1.5 * min(shuffled_ratios), shuffled_ratios
 
     # The averages: NumPy transcriptions over the recorded iterates (equal up to float64 rounding: the
     # library, as PyTorch, computes them as lerps and running means, in another order).
     main, decay, start = r["main"], r["ema_decay"], r["swa_start"]
+    assert main["weights"].shape == (r["steps"], r["runs"], design.shape[1])
     np.testing.assert_allclose(main["ema"], _ema(main["weights"], decay), rtol=1e-8, atol=1e-8)
     tail = main["weights"][start:]
-    swa = np.cumsum(tail, axis=0) / np.arange(1, len(tail) + 1)[:, None]
+    swa = np.cumsum(tail, axis=0) / np.arange(1, len(tail) + 1)[:, None, None]
     np.testing.assert_allclose(main["swa"][start:], swa, rtol=1e-8, atol=1e-8)
     assert np.all(np.isnan(main["swa"][:start]))
     steps = r["steps"]
-    last = np.sum((main["weights"] - w_ls) ** 2, axis=1)
-    swa_distance = np.sum((swa - w_ls) ** 2, axis=1)
-    ema_distance = np.sum((main["ema"] - w_ls) ** 2, axis=1)
+    last = np.sum((main["weights"] - w_ls) ** 2, axis=-1).mean(axis=1)       # mean over the runs
+    swa_distance = np.sum((swa - w_ls) ** 2, axis=-1).mean(axis=1)
+    ema_distance = np.sum((main["ema"] - w_ls) ** 2, axis=-1).mean(axis=1)
     floor = last[steps // 2:].mean()
-    assert abs(floor - _exact_floor(design, residual, r["main_rate"], batch)) < 0.3 * floor
-    assert swa_distance[-1] < floor / 50, (swa_distance[-1], floor)
-    quarter = steps // 4 - start - 1
-    assert swa_distance[-1] < swa_distance[quarter] / 2, (swa_distance[quarter], swa_distance[-1])
+    assert abs(floor - _exact_floor(design, residual, r["main_rate"], batch)) < 0.08 * floor
+    # Polyak & Juditsky: the average of T iterates has E||w_bar - w_ls||^2 -> trace(H^-1 Sigma H^-1) / T with
+    # the loss's Hessian 2H and the gradient noise covariance Sigma = 4 S / B, i.e. trace(H^-1 S H^-1) / (B T):
+    # the mean over the runs follows it at a quarter, half and all of the steps (it keeps improving as 1/T).
+    h_inverse = np.linalg.inv(design.T @ design / len(design))
+    s = (residual[:, None, None] ** 2 * np.einsum("ni,nj->nij", design, design)).mean(axis=0)
+    for t in (steps // 4, steps // 2, steps):
+        polyak = np.trace(h_inverse @ s @ h_inverse) / batch / (t - start)
+        assert 0.7 * polyak < swa_distance[t - start - 1] < 1.4 * polyak, (t, swa_distance[t - start - 1], polyak)
+    assert swa_distance[-1] < floor / 10, (swa_distance[-1], floor)
     assert ema_distance[steps // 2:].mean() < floor / 3
 
     # The MLP: its EMA recomputed, and both validation losses recomputed by a NumPy forward pass.
@@ -108,5 +119,5 @@ def check(r):
     assert abs(_mlp_loss([w[-1] for w in mlp["weights"]], x_val, y_val) - mlp["val_loss"]["model"][-1]) < 1e-4
     n_last = r["last"]
     spread = {name: np.std(v[-n_last:]) for name, v in mlp["val_loss"].items()}
-    assert spread["EMA"] < spread["model"] / 5, spread
+    assert spread["EMA"] < spread["model"] / 3, spread     # 9x-34x over seeds 0-7, full and quick
     assert np.mean(mlp["val_loss"]["EMA"][-n_last:]) < np.mean(mlp["val_loss"]["model"][-n_last:])

@@ -106,7 +106,6 @@ def check(r):
     assert final["exact"] < 0.01 and final["REINFORCE"] < 0.1, final
     assert abs(final["straight-through"] - t) < 0.05, final
     # tau = 0.1: the relaxed gradient stays positive (minimum at 0 too) but fades with theta: slower than REINFORCE.
-    assert stats["Gumbel-softmax tau=0.1"]["stationary"] is None
     assert all(_soft_gradient(th, t, 0.1) > 0 for th in (0.001, 0.01, 0.05, 0.2, 0.5))
     assert final["Gumbel-softmax tau=0.1"] > final["REINFORCE"], final
     for name in ("Gumbel-softmax tau=0.5", "Gumbel-softmax tau=1", "ST Gumbel-softmax (hard) tau=1"):
