@@ -131,6 +131,37 @@ def radam_variance(rho: float) -> float:
     return rho / (rho - 2) - mean**2
 
 
+def radam_rectifier(rho: np.ndarray, beta2: float = BETA2) -> np.ndarray:
+    """RAdam's r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)); NaN where rho_t <= 5.
+
+    RAdam multiplies the adaptive step by r_t so that Var[r_t psi_t] equals the variance at rho_inf
+    (under its approximation); where rho_t <= 5 (PyTorch's threshold, the paper's is 4) it takes a
+    plain momentum step with no adaptive part at all.
+
+    Example:
+        >>> r = radam_rectifier(radam_rho(np.array([1, 6, 1000])))
+        >>> bool(np.isnan(r[0])), bool(0 < r[1] < r[2] < 1)
+        (True, True)
+    """
+    rho = np.asarray(rho, dtype=np.float64)
+    rho_inf = 2 / (1 - beta2) - 1
+    with np.errstate(invalid="ignore"):
+        r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    return np.where(rho > 5, r, np.nan)
+
+
+def warmup_factors(steps: int, warmup_steps: int) -> np.ndarray:
+    """The factor eta_t / eta of ``LinearLR(start_factor=1/W, total_iters=W)`` at steps t = 1..steps (W = warmup_steps).
+
+    Example:
+        >>> warmup_factors(5, 4).tolist()
+        [0.25, 0.4375, 0.625, 0.8125, 1.0]
+    """
+    t = np.arange(steps)
+    start = 1 / warmup_steps
+    return start + (1 - start) * np.minimum(t, warmup_steps) / warmup_steps
+
+
 # -- part 2: a small encoder sorting digits -------------------------------------------------------------------
 
 class SortingEncoder(nn.Module):
@@ -255,11 +286,16 @@ def _figure(variance: dict[str, Any], runs: dict, baseline: float, path: str) ->
     left.semilogy(t, variance["simulated"], "o-", ms=3, label=f"simulated, {variance['runs']:,} runs")
     approx = np.where(np.isfinite(variance["radam"]), variance["radam"], np.nan)
     left.semilogy(t, approx, "--", label="RAdam's approximation (rho_t)")
-    left.semilogy(t[:2], variance["simulated"][:2], "rx", ms=10, label="t = 1, 2: true variance infinite")
+    left.semilogy(t, variance["with_warmup"], "s-", ms=3, label="with linear warmup: (eta_t / eta) psi_t")
+    left.semilogy(t, variance["rectified"], "^-", ms=3, label="RAdam: r_t psi_t (none while rho_t <= 5)")
+    left.axhline(variance["limit"], color="grey", lw=0.8, ls=":", label="the variance at rho_inf")
+    for values in (variance["simulated"], variance["with_warmup"]):
+        left.semilogy(t[:2], values[:2], "rx", ms=10, label="t = 1, 2: true variance infinite"
+                      if values is variance["simulated"] else None)
     left.set_xlabel("step t")
     left.set_ylabel("Var[1 / sqrt(v̂_t)]")
     left.set_title("Adam's adaptive step, g_t ~ N(0, 1)")
-    left.legend()
+    left.legend(fontsize=8)
     styles = {(False, False): ("tab:red", "-"), (False, True): ("tab:red", ":"),
               (True, False): ("tab:blue", "-"), (True, True): ("tab:blue", ":")}
     for axis, lr in ((middle, RATES[0]), (right, RATES[1])):
@@ -310,17 +346,26 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
         if i < 3:
             first.append(psi)                # t = 1, 2, 3 kept whole for the sample-size picture
     radam = np.array([radam_variance(float(rho)) for rho in radam_rho(t)])
+    # The step's adaptive part under linear warmup, eta_t/eta psi_t, and under RAdam, r_t psi_t.
+    with_warmup = warmup_factors(sim_steps, warmup_steps) ** 2 * simulated
+    rectified = radam_rectifier(radam_rho(t)) ** 2 * simulated
     sizes = [10**k for k in range(3, int(math.log10(sim_runs)) + 1)]
     by_runs = {step: [float(first[step - 1][:n].var()) for n in sizes] for step in (1, 2, 3)}
     tail_points = [10.0, 100.0, 1000.0]
     tail = [float((first[0] > y).mean()) for y in tail_points]
-    variance = {"t": t, "simulated": simulated, "radam": radam, "runs": sim_runs, "sizes": sizes,
+    variance = {"t": t, "simulated": simulated, "radam": radam, "with_warmup": with_warmup, "rectified": rectified,
+                "limit": radam_variance(2 / (1 - BETA2) - 1), "runs": sim_runs, "sizes": sizes,
                 "by_runs": by_runs, "tail_points": tail_points, "t1_tail": tail, "mean_psi": mean_psi}
     print(f"Adam's adaptive step psi_t = 1/sqrt(v̂_t), g_t ~ N(0, 1), beta2 = {BETA2}, {sim_runs:,} runs:")
     for step in (1, 2, 3, 5, 10, 20, 50):
         if step <= sim_steps:
             print(f"  t = {step:>2}: Var[psi_t] = {simulated[step - 1]:10.4g}   RAdam's rho_t = "
                   f"{float(radam_rho(step)):6.2f}, its approximation {radam[step - 1]:.4g}")
+    print(f"  with linear warmup over {warmup_steps} steps, Var[(eta_t/eta) psi_t] at t = 1, 2, 3, 10: "
+          + ", ".join(f"{with_warmup[k - 1]:.4g}" for k in (1, 2, 3, 10))
+          + "; RAdam's Var[r_t psi_t] at t = 6, 10, 50: "
+          + ", ".join(f"{rectified[k - 1]:.4g}" for k in (6, 10, 50))
+          + f" (its target, the variance at rho_inf: {variance['limit']:.4g}; no adaptive step while rho_t <= 5)")
     for step, values in by_runs.items():
         print(f"  sample variance at t = {step} over the first " + ", ".join(f"{n:,}" for n in sizes) + " runs: "
               + ", ".join(f"{v:.4g}" for v in values) + ("   (finite: converges)" if step == 3 else
