@@ -12,7 +12,7 @@ one sample. Every gradient below is d/dtheta, estimated from ONE sample of b, an
 exact 0.1:
 
 1. REINFORCE (the score function): (b - t)^2 * d/dtheta log p(b; theta). Unbiased at every theta,
-   but its variance (about 0.25-0.5 here) is 25-50x the squared signal.
+   but its variance (0.25 at theta = 0.5, 0.5 at 0.2, 1.8 at 0.05) is 25x-180x the squared signal.
 2. Straight-through (Bengio, Leonard & Courville 2013): use the sample b forward and pretend
    db/dtheta = 1 backward (``b + theta - theta.detach()``). Its mean is 2(theta - t), the slope of
    (theta - t)^2, not of L: exact only at theta = 0.5, and zero at theta = t. Gradient descent with
@@ -21,7 +21,7 @@ exact 0.1:
    ``F.gumbel_softmax(logits, tau)`` with logits (log(1 - theta), log theta) gives a relaxed sample
    y in (0, 1), and the gradient of (y - t)^2 is exact for the *relaxed* objective E[(y_tau - t)^2],
    not for L. Large tau: low variance, large bias; small tau: less bias, variance exploding
-   (tau = 0.1 has a variance of about 1.4-2.2 here, 5x REINFORCE's). ``hard=True`` (the
+   (tau = 0.1: 1.4-2.2 at theta in [0.2, 0.8], 4x-5x REINFORCE's; tau = 2: 0.017-0.032). ``hard=True`` (the
    straight-through Gumbel estimator) uses the one-hot sample forward and the soft gradient backward.
 
 The example draws many independent single-sample estimates at a grid of theta values (one
