@@ -236,6 +236,7 @@ def _figure(norms: dict, curves: dict, best: dict, path: str) -> str:
         line, = left.semilogy(np.arange(1, DEPTH + 1), norms[name], "o-", markersize=3, label=name)
         right.plot(np.arange(len(curve)), curve, "o-", markersize=3, color=line.get_color(),
                    label=f"{name} (lr {best[name]})")
+    left.set_xticks([1, 5, 10, 15, DEPTH])
     left.set_xlabel("Linear layer (1 = nearest the input)")
     left.set_ylabel("‖dL/dW‖ at initialisation")
     left.set_title(f"{DEPTH} Linear layers on the digits: each layer's weight gradient")
