@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import tinygrad_edu as tg
 from tinygrad_edu import autograd as _autograd
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` runs two workers on two cores: each gets one BLAS thread. With OpenBLAS's default of one
+    # thread per core, the four threads contend and a small matmul can take 50x longer while the other worker
+    # is busy. (threadpoolctl comes with scikit-learn, a test extra.)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - the test extra installs it
+        pass
+    else:
+        threadpool_limits(1, user_api="blas")
 
 
 @pytest.fixture(autouse=True)
