@@ -9,7 +9,6 @@ import pytest
 import tinygrad_edu as tg
 from tinygrad_edu import autograd as _autograd
 
-
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `pytest -n 2` runs two workers on two cores: each gets one BLAS thread. With OpenBLAS's default of one
     # thread per core, the four threads contend and a small matmul can take 50x longer while the other worker
