@@ -15,6 +15,10 @@ What it teaches (the experiment's code is in ``tinygrad_edu/demos/warmup.py``, a
 
    and RAdam's closed form from rho_t (the curve beside it) agrees within 3 % from t = 3
    (the check compares the simulation with the exact variance computed by quadrature).
+   The two remedies, drawn beside it: a linear warmup over 15 steps scales the step by
+   eta_t / eta, giving variances 8.1e3 (still infinite in truth), 0.18, 0.039 at t = 1, 2, 3;
+   RAdam takes no adaptive step while rho_t <= 5 and then scales it by r_t, giving 1.2e-4 at
+   t = 6 rising to 2.4e-4 at t = 50, at or below the long-run 2.5e-4.
 2. Does warmup matter for a small Transformer? A 2-layer encoder (d_model 32) learns to sort
    8 digits; Post-LN and Pre-LN, Adam at 1e-3 and 3e-3 (rates fixed before any run), with
    and without a linear warmup over the first 5 % of 300 steps, 3 seeds. Final held-out loss
@@ -36,7 +40,7 @@ What it teaches (the experiment's code is in ``tinygrad_edu/demos/warmup.py``, a
    below the position-only baseline 1.613, and the warmup runs are behind in all 8 pairs,
    e.g. Post-LN at 3e-3: 0.62 / 0.65 without warmup, 0.77 / 0.76 with.)
 
-Full mode: about 40 s of CPU time on a heavily contended 2-core machine (24 runs of 300
+Full mode: 33-40 s of CPU time on a heavily contended 2-core machine (24 runs of 300
 steps, one BLAS thread); ``--quick`` about 6 s.
 
 Run:  python examples/15_transformer_warmup.py [--out warmup] [--quick] [--seed 0]
