@@ -10,7 +10,9 @@ References, independent of the library and of the demo's code:
 - the warmup rates against PyTorch's own ``LinearLR``;
 - every trained model's held-out loss recomputed in PyTorch (``torch.nn.TransformerEncoder`` with the
   same ``norm_first``, loading the run's weights), and the position-only baseline estimated by counting
-  sorted random sequences.
+  sorted random sequences;
+- the per-layer gradient norms at initialisation (2 and 6 layers) recomputed in PyTorch from the same
+  weights and batch.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def exact_variance(t: int, beta2: float = BETA2) -> float:
     return inverse - (2 / math.sqrt(math.pi) * half) ** 2
 
 
-def _torch_loss(state_dict, norm_first, x, y):
+def _torch_sorter(norm_first, num_layers=2):
     import torch
 
     class Sorter(torch.nn.Module):
@@ -51,19 +53,36 @@ def _torch_loss(state_dict, norm_first, x, y):
             self.positions = torch.nn.Embedding(8, 32)
             layer = torch.nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, dropout=0.0, batch_first=True,
                                                      norm_first=norm_first)
-            self.encoder = torch.nn.TransformerEncoder(layer, 2, norm=torch.nn.LayerNorm(32) if norm_first else None,
-                                                       enable_nested_tensor=False)
+            self.encoder = torch.nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False,
+                                                       norm=torch.nn.LayerNorm(32) if norm_first else None)
             self.head = torch.nn.Linear(32, 10)
 
         def forward(self, digits):
             return self.head(self.encoder(self.tokens(digits) + self.positions(torch.arange(8))))
 
-    model = Sorter()
+    return Sorter()
+
+
+def _torch_loss(state_dict, norm_first, x, y):
+    import torch
+
+    model = _torch_sorter(norm_first)
     model.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in state_dict.items()})
     model.eval()
     with torch.no_grad():
         logits = model(torch.tensor(x))
         return torch.nn.functional.cross_entropy(logits.reshape(-1, 10), torch.tensor(y).reshape(-1)).item()
+
+
+def _torch_init_norms(state, norm_first, num_layers):
+    import torch
+
+    model = _torch_sorter(norm_first, num_layers)
+    model.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in state["state_dict"].items()})
+    logits = model(torch.tensor(state["x"]))
+    torch.nn.functional.cross_entropy(logits.reshape(-1, 10), torch.tensor(state["y"]).reshape(-1)).backward()
+    return np.array([math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in layer.parameters()))
+                     for layer in model.encoder.layers])
 
 
 def check(r):
@@ -156,7 +175,16 @@ def check(r):
         entropies.append(-(p * np.log(p)).sum())
     assert abs(np.mean(entropies) - r["baseline"]) < 0.01
 
-    # 6. The claim at this scale: every run trains (below the baseline, no NaN), with or without warmup, in
+    # 6. Xiong et al. at initialisation: the per-layer gradient norms (redone in PyTorch from the same weights and
+    #    batch) are larger in Post-LN than in Pre-LN near the output, and the more so in the deeper stack
+    #    (their analysis: a factor about sqrt(L)).
+    for (norm_first, depth), norms in r["init_norms"].items():
+        np.testing.assert_allclose(norms[0], _torch_init_norms(r["init_states"][(norm_first, depth)], norm_first,
+                                                               depth), rtol=1e-4)
+    ratio = {depth: r["init_norms"][(False, depth)][:, -1] / r["init_norms"][(True, depth)][:, -1] for depth in (2, 6)}
+    assert np.all(ratio[2] > 1.2) and np.all(ratio[6] > ratio[2]), ratio
+
+    # 7. The claim at this scale: every run trains (below the baseline, no NaN), with or without warmup, in
     #    both layouts; warmup does not improve any configuration's mean final loss.
     for (norm_first, warm, lr), results in r["runs"].items():
         for result in results:

@@ -83,6 +83,7 @@ from ..tensor import Tensor
 
 SEQ_LEN, VOCAB = 8, 10                        # sort 8 digits 0-9
 D_MODEL, NHEAD, FEEDFORWARD, LAYERS = 32, 4, 64, 2
+DEEP_LAYERS = 6                               # a deeper stack, looked at only at initialisation
 BATCH = 64
 RATES = (1e-3, 3e-3)                          # fixed before any run was looked at
 WARMUP_FRACTION = 0.05                        # the sources' "about 5 % of the steps"
@@ -172,7 +173,8 @@ def warmup_factors(steps: int, warmup_steps: int) -> np.ndarray:
 class SortingEncoder(nn.Module):
     """Token and position embeddings, a 2-layer `TransformerEncoder`, a per-position classifier over the digits.
 
-    ``norm_first=True`` is Pre-LN (with a final LayerNorm, as GPT-2 and Xiong et al.), False is Post-LN.
+    ``norm_first=True`` is Pre-LN (with a final LayerNorm, as GPT-2 and Xiong et al.), False is Post-LN;
+    ``num_layers`` encoder layers (2 for the training runs).
 
     Example:
         >>> import tinygrad_edu as tg
@@ -180,13 +182,13 @@ class SortingEncoder(nn.Module):
         (1, 8, 10)
     """
 
-    def __init__(self, norm_first: bool) -> None:
+    def __init__(self, norm_first: bool, num_layers: int = LAYERS) -> None:
         super().__init__()
         self.tokens = nn.Embedding(VOCAB, D_MODEL)
         self.positions = nn.Embedding(SEQ_LEN, D_MODEL)
         layer = nn.TransformerEncoderLayer(D_MODEL, NHEAD, dim_feedforward=FEEDFORWARD, dropout=0.0,
                                            batch_first=True, norm_first=norm_first)
-        self.encoder = nn.TransformerEncoder(layer, LAYERS, norm=nn.LayerNorm(D_MODEL) if norm_first else None)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(D_MODEL) if norm_first else None)
         self.head = nn.Linear(D_MODEL, VOCAB)
 
     def forward(self, digits: Tensor) -> Tensor:
@@ -236,6 +238,22 @@ def evaluate(model: SortingEncoder, x: np.ndarray, y: np.ndarray) -> tuple[float
     return loss, float((logits.numpy().argmax(-1) == y).mean())
 
 
+def init_gradient_norms(norm_first: bool, num_layers: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The gradient norm of each encoder layer's parameters at initialisation, first layer first (Xiong et al.).
+
+    One batch (the first training batch of ``seed``), one backward pass of the cross-entropy. Returns the
+    norms and the state needed to redo it elsewhere (``state_dict``, the batch ``x``, ``y``).
+    """
+    manual_seed(seed)
+    model = SortingEncoder(norm_first, num_layers)
+    x, y = sorting_batch(np.random.default_rng(seed), BATCH)
+    state = {"state_dict": model.state_dict(), "x": x, "y": y}
+    nn.functional.cross_entropy(model(Tensor(x)).reshape(-1, VOCAB), Tensor(y.reshape(-1))).backward()
+    norms = [math.sqrt(sum(float((p.grad.numpy().astype(np.float64) ** 2).sum()) for p in layer.parameters()))
+             for layer in model.encoder.layers]
+    return np.array(norms), state
+
+
 def train_one(norm_first: bool, lr: float, warmup_steps: int, steps: int, seed: int,
               held_out: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
     """Train one encoder with Adam(lr), linearly warmed up over ``warmup_steps`` (0: none); its losses and rates.
@@ -280,13 +298,13 @@ def verdict(result: dict[str, Any], baseline: float) -> str:
 
 # -- the demo ------------------------------------------------------------------------------------------------
 
-def _figure(variance: dict[str, Any], runs: dict, baseline: float, path: str) -> str:
+def _figure(variance: dict[str, Any], runs: dict, baseline: float, init_norms: dict, path: str) -> str:
     from matplotlib.figure import Figure
 
     from .. import viz
 
-    fig = Figure(figsize=(15, 4.5), layout="constrained")
-    left, middle, right = fig.subplots(1, 3)
+    fig = Figure(figsize=(19, 4.5), layout="constrained")
+    left, middle, right, grads = fig.subplots(1, 4)
     t = variance["t"]
     left.semilogy(t, variance["simulated"], "o-", ms=3, label=f"simulated, {variance['runs']:,} runs")
     approx = np.where(np.isfinite(variance["radam"]), variance["radam"], np.nan)
@@ -319,6 +337,15 @@ def _figure(variance: dict[str, Any], runs: dict, baseline: float, path: str) ->
         axis.set_ylabel("training loss (fresh batches, 10-step mean)")
         axis.set_title(f"sorting 8 digits, Adam lr {lr:g}")
         axis.legend(fontsize=8)
+    for (norm_first, depth), norms in init_norms.items():
+        color = "tab:blue" if norm_first else "tab:red"
+        for i, row in enumerate(norms):
+            grads.semilogy(np.arange(1, depth + 1), row, "o-" if depth == DEEP_LAYERS else "s--", color=color,
+                           alpha=0.7, label=f"{'Pre' if norm_first else 'Post'}-LN, {depth} layers" if i == 0 else None)
+    grads.set_xlabel("encoder layer (1 = nearest the input)")
+    grads.set_ylabel("gradient norm of the layer's parameters")
+    grads.set_title("at initialisation (Xiong et al.)")
+    grads.legend(fontsize=8)
     return viz.save_figure(fig, path, dpi=90)
 
 
@@ -385,6 +412,16 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     print(f"\nSorting {SEQ_LEN} digits with a {LAYERS}-layer encoder (d_model {D_MODEL}), batch {BATCH}, "
           f"{steps} steps, warmup {warmup_steps} steps, seeds {seeds}; held-out loss (uniform guess "
           f"{math.log(VOCAB):.3f}, position-only baseline {baseline:.3f}):")
+    init_norms: dict[tuple[bool, int], np.ndarray] = {}
+    init_states: dict[tuple[bool, int], dict[str, Any]] = {}
+    print("  gradient norm of each encoder layer at initialisation (first -> last layer), mean over the seeds:")
+    for depth in (LAYERS, DEEP_LAYERS):
+        for norm_first in (False, True):
+            measured = [init_gradient_norms(norm_first, depth, s) for s in seeds]
+            init_norms[(norm_first, depth)] = np.array([norms for norms, _ in measured])
+            init_states[(norm_first, depth)] = measured[0][1]
+            print(f"    {depth} layers, {'Pre' if norm_first else 'Post'}-LN: "
+                  + " ".join(f"{v:.3f}" for v in init_norms[(norm_first, depth)].mean(axis=0)))
     runs: dict[tuple[bool, bool, float], list[dict[str, Any]]] = {}
     verdicts: dict[tuple[bool, bool, float], list[str]] = {}
     for lr in RATES:
@@ -402,6 +439,7 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     files = []
     if out is not None:
         os.makedirs(out, exist_ok=True)
-        files.append(_figure(variance, runs, baseline, os.path.join(out, "warmup.png")))
+        files.append(_figure(variance, runs, baseline, init_norms, os.path.join(out, "warmup.png")))
     return {"variance": variance, "runs": runs, "verdicts": verdicts, "baseline": baseline, "steps": steps,
-            "warmup_steps": warmup_steps, "seeds": seeds, "held_out": held_out, "files": files}
+            "warmup_steps": warmup_steps, "seeds": seeds, "held_out": held_out, "init_norms": init_norms,
+            "init_states": init_states, "files": files}
