@@ -252,3 +252,23 @@ def test_invalid_hyperparameters_raise_naming_them(kwargs, name, value):
 def test_docstring_example_runs():
     result = doctest.testmod(came, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_row_and_a_column_without_gradient_stay_finite_in_float32():
+    """Dead ReLU units give a weight matrix a zero row and a zero column of gradient: r and c are then each about
+    eps1 = 1e-30, whose product underflows to 0 in float32. The step must still be the paper's (computed here in
+    float64, where nothing underflows), not 0/0 spreading NaN through the whole matrix."""
+    rng = np.random.default_rng(5)
+    x0 = rng.standard_normal((4, 5)).astype(np.float32)
+    w = tg.tensor(x0.copy(), requires_grad=True)
+    optimizer = optim.CAME([w], lr=1e-2)
+    x, state = x0.astype(np.float64), {}
+    for _ in range(5):
+        g = rng.standard_normal((4, 5)).astype(np.float32)
+        g[1], g[:, 2] = 0, 0
+        w.grad = tg.tensor(g)
+        optimizer.step()
+        x = paper_came_matrix(x, g.astype(np.float64), state, lr=1e-2, eps1=1e-30, eps2=1e-16, d=1.0, beta1=0.9,
+                              beta2=0.999, beta3=0.9999, weight_decay=0.0)
+    assert np.isfinite(w.numpy()).all()
+    np.testing.assert_allclose(w.numpy(), x, rtol=2e-5, atol=2e-6)

@@ -39,12 +39,16 @@ def came_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *
         r_t = beta2 * state.get("exp_avg_sq_row", 0) + (1 - beta2) * np.mean(g_t * g_t + eps1, axis=-1, keepdims=True)
         c_t = beta2 * state.get("exp_avg_sq_col", 0) + (1 - beta2) * np.mean(g_t * g_t + eps1, axis=-2, keepdims=True)
         state["exp_avg_sq_row"], state["exp_avg_sq_col"] = r_t, c_t
-        v_hat = r_t * c_t / np.mean(r_t, axis=-2, keepdims=True)
+        # sqrt(v_hat) as sqrt(r_t / mean(r_t)) sqrt(c_t): the product r_t c_t of two statistics near eps1 would
+        # underflow to 0 in float32 where a row and a column got no gradient (0/0).
+        sqrt_v_hat = np.sqrt(r_t / np.mean(r_t, axis=-2, keepdims=True)) * np.sqrt(c_t)
+        v_hat = sqrt_v_hat * sqrt_v_hat
         terms.update(r_t=r_t, c_t=c_t, v_hat=v_hat)
     else:
         v_hat = terms["v_t"] = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * (g_t * g_t + eps1)
         state["exp_avg_sq"] = v_hat
-    u_t = g_t / np.sqrt(v_hat)
+        sqrt_v_hat = np.sqrt(v_hat)
+    u_t = g_t / sqrt_v_hat
     u_rms = _rms(u_t)
     u_hat = u_t / max(1.0, u_rms / clip_threshold)
     m_t = beta1 * state.get("exp_avg", 0) + (1 - beta1) * u_hat
@@ -55,8 +59,9 @@ def came_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *
         R_t = beta3 * state.get("exp_avg_res_row", 0) + (1 - beta3) * np.mean(U_t + eps2, axis=-1, keepdims=True)
         C_t = beta3 * state.get("exp_avg_res_col", 0) + (1 - beta3) * np.mean(U_t + eps2, axis=-2, keepdims=True)
         state["exp_avg_res_row"], state["exp_avg_res_col"] = R_t, C_t
-        S_t = R_t * C_t / np.mean(R_t, axis=-2, keepdims=True)
-        update = lr * (m_t / np.sqrt(S_t))
+        sqrt_S_t = np.sqrt(R_t / np.mean(R_t, axis=-2, keepdims=True)) * np.sqrt(C_t)  # as sqrt(v_hat) above
+        S_t = sqrt_S_t * sqrt_S_t
+        update = lr * (m_t / sqrt_S_t)
         terms.update(U_t=U_t, R_t=R_t, C_t=C_t, S_t=S_t)
     else:
         update = lr * m_t
@@ -103,7 +108,10 @@ class CAME(Optimizer):
     divides by the sum of r_t (1_n^T r_t): the same v_hat and S_t as the means
     here, which follow the authors' code (yangluo7/CAME). As in that code, a
     vector takes the momentum step without a confidence, weight decay is
-    decoupled, and there is no bias correction. `came_step` is this rule for one
+    decoupled, and there is no bias correction; and as there, sqrt(v_hat) is
+    computed as sqrt(r_t / mean(r_t)) sqrt(c_t) (and sqrt(S_t) likewise): where a
+    row and a column got no gradient, r_t and c_t are each near eps1 and their
+    product would underflow to 0 in float32. `came_step` is this rule for one
     parameter in plain NumPy; the kernel ``kernels.came`` is tested against it.
 
     Args:

@@ -654,7 +654,9 @@ def came(param, grad, exp_avg, sq_row, sq_row_offsets, sq_col, sq_col_offsets, r
     dimensions), whose row and column statistics (r, c of g^2; R, C of the instability) live in ``sq_row``,
     ``sq_col``, ``res_row`` and ``res_col`` at their own offsets; otherwise its full second moment v lives in
     ``exp_avg_sq``. Four passes over a factored parameter: the statistics of g^2; the RMS of u; the momentum
-    and the statistics of the instability; the update. Sums are kept in float64.
+    and the statistics of the instability; the update. Sums are kept in float64. sqrt(r c / mean(r)) is taken as
+    sqrt(r / mean(r)) sqrt(c), as the authors' code does: r and c are each about eps1 = 1e-30 where a row and a
+    column got no gradient, and their product would underflow to 0 in float32 (0/0, NaN for the whole matrix).
     """
     dtype = param.dtype.type
     sign = dtype(-1.0 if maximize else 1.0)
@@ -711,7 +713,7 @@ def came(param, grad, exp_avg, sq_row, sq_row_offsets, sq_col, sq_col_offsets, r
                 r_mean_ = dtype(r_mean / n_rows)
                 for row in range(n_rows):
                     for col in range(n_cols):
-                        u = sign * Gb[row * n_cols + col] / np.sqrt(rb[row] * cb[col] / r_mean_)  # v = r c / mean(r)
+                        u = sign * Gb[row * n_cols + col] / (np.sqrt(rb[row] / r_mean_) * np.sqrt(cb[col]))
                         sum_of_squares += float(u) * float(u)
         else:
             for j in range(n):
@@ -732,7 +734,7 @@ def came(param, grad, exp_avg, sq_row, sq_row_offsets, sq_col, sq_col_offsets, r
                     row_sum = 0.0
                     for col in range(n_cols):
                         j = row * n_cols + col
-                        u_hat = sign * Gb[j] / np.sqrt(rb[row] * cb[col] / r_mean_) / clip
+                        u_hat = sign * Gb[j] / (np.sqrt(rb[row] / r_mean_) * np.sqrt(cb[col])) / clip
                         m = beta1_ * Mb[j] + one_minus_beta1 * u_hat
                         Mb[j] = m
                         instability = float((u_hat - m) * (u_hat - m) + eps2_)   # U = (u_hat - m)^2, plus eps2
@@ -751,7 +753,7 @@ def came(param, grad, exp_avg, sq_row, sq_row_offsets, sq_col, sq_col_offsets, r
                 for row in range(n_rows):
                     for col in range(n_cols):
                         j = row * n_cols + col
-                        Pb[j] = Pb[j] * decay - lr_ * (Mb[j] / np.sqrt(Rb[row] * Cb[col] / R_mean_))
+                        Pb[j] = Pb[j] * decay - lr_ * (Mb[j] / (np.sqrt(Rb[row] / R_mean_) * np.sqrt(Cb[col])))
         else:
             for j in range(n):
                 u_hat = sign * G[j] / np.sqrt(v[j]) / clip
