@@ -7,6 +7,7 @@ tests, so the notebooks run in this environment without registering a kernel.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def test_executes(path, tmp_path, monkeypatch):
     # The kernel inherits this environment: a non-interactive backend, and no thread oversubscription.
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # As conftest does for the workers: one BLAS thread per kernel while another worker runs beside it.
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
