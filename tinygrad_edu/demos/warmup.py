@@ -362,11 +362,15 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     Full mode: 1,000,000 simulated runs over 50 steps; 300 training steps, 3 seeds per configuration.
     ``quick``: 100,000 runs; the first 60 steps (with the same 15-step warmup), 2 seeds.
 
-    Returns ``variance`` (``t``, ``simulated``, ``radam``, ``runs``, ``t1_by_runs``: the t = 1 and t = 2
-    sample variances over growing prefixes of the runs, ``t1_tail``: the fraction of runs with psi_1 > y),
-    ``runs`` (``(norm_first, warmup, lr) -> [one train_one result per seed]``), ``verdicts`` (same keys, a
-    list of 'trained'/'stalled'/'diverged'), ``baseline`` (the position-only loss), ``steps``,
-    ``warmup_steps``, ``seeds``, ``held_out`` (the evaluation digits and targets) and ``files``.
+    Returns ``variance`` (``t``; ``simulated`` Var[psi_t]; ``radam``, RAdam's approximation of it;
+    ``with_warmup`` and ``rectified``, the variances of (eta_t/eta) psi_t and r_t psi_t; ``limit``, the
+    variance at rho_inf; ``runs``; ``by_runs``, the t = 1, 2, 3 sample variances over the first ``sizes``
+    runs; ``tail_points`` and ``t1_tail``, the fraction of runs with psi_1 > y; ``mean_psi``), ``runs``
+    (``(norm_first, warmup, lr) -> [one train_one result per seed]``), ``verdicts`` (same keys, a list of
+    'trained'/'stalled'/'diverged'), ``baseline`` (the position-only loss), ``steps``, ``warmup_steps``,
+    ``seeds``, ``held_out`` (the evaluation digits and targets), ``init_norms`` (``(norm_first, layers) ->``
+    an array seeds x layers of gradient norms at initialisation), ``init_states`` (the first seed's weights
+    and batch for each) and ``files``.
 
     Example:
         >>> r = run(quick=True)                    # doctest: +SKIP
