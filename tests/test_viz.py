@@ -194,8 +194,9 @@ def test_plotting_lives_only_in_viz_history_and_lr_find_delegate_to_it(monkeypat
     assert history.plot(title="t") == "fig"
     result = tg.train.LRFinderResult(lrs=np.array([1e-3, 1e-2]), losses=np.ones(2), raw_losses=np.ones(2),
                                      suggestion=None)
-    assert result.plot(skip_end=1) == "fig"
-    assert calls == [("history", history, {"ax": None, "title": "t"}), ("lr_find", result, {"skip_end": 1})]
+    assert result.plot(skip_end=1, title="range test") == "fig"
+    assert calls == [("history", history, {"ax": None, "title": "t"}),
+                     ("lr_find", result, {"skip_end": 1, "title": "range test"})]
 
 
 def test_plot_lr_find_marks_the_suggestion_and_skips_the_end():
