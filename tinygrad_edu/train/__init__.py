@@ -15,8 +15,9 @@ from .diagnose import Finding, diagnose
 from .fit import accuracy, fit
 from .history import History
 from .lr_find import LRFinderResult, lr_find
+from .sweep import SweepResult, sweep
 
 __all__ = [
     "fit", "History", "Callback", "Trainer", "EarlyStopping", "TerminateOnNaN", "ModelCheckpoint", "CSVLogger",
-    "accuracy", "lr_find", "LRFinderResult", "diagnose", "Finding",
+    "accuracy", "lr_find", "LRFinderResult", "diagnose", "Finding", "sweep", "SweepResult",
 ]
