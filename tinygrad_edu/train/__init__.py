@@ -16,8 +16,10 @@ from .fit import accuracy, fit
 from .history import History
 from .lr_find import LRFinderResult, lr_find
 from .sweep import SweepResult, sweep
+from .tensorboard import TensorBoard
 
 __all__ = [
     "fit", "History", "Callback", "Trainer", "EarlyStopping", "TerminateOnNaN", "ModelCheckpoint", "CSVLogger",
     "accuracy", "lr_find", "LRFinderResult", "diagnose", "Finding", "sweep", "SweepResult",
+    "TensorBoard",
 ]
