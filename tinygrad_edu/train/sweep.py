@@ -158,15 +158,19 @@ def _points(grid: Any) -> list[dict[str, Any]]:
                     f"got {type(grid).__name__}")
 
 
-def _check_signature(train_fn: Callable[..., Any], points: list[dict[str, Any]]) -> None:
-    """Every point's keys are parameters train_fn accepts, and every required parameter is given."""
+def _check_signature(train_fn: Callable[..., Any], points: list[dict[str, Any]]) -> bool:
+    """Every point's keys are parameters train_fn accepts, and every required parameter is given.
+
+    Returns whether train_fn takes a ``seed`` argument (a grid's ``seed`` is
+    otherwise used only to seed the generators).
+    """
     try:
         signature = inspect.signature(train_fn)
     except (TypeError, ValueError):  # a builtin or an extension without a signature: let it decide
-        return
+        return True
     parameters = signature.parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
+        return True
     accepted = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                                           inspect.Parameter.KEYWORD_ONLY)]
     required = [p.name for p in parameters
@@ -174,7 +178,7 @@ def _check_signature(train_fn: Callable[..., Any], points: list[dict[str, Any]])
                 and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     name = getattr(train_fn, "__name__", type(train_fn).__name__)
     for i, point in enumerate(points):
-        unknown = [key for key in point if key not in accepted]
+        unknown = [key for key in point if key not in accepted and key != "seed"]
         if unknown:
             raise ValueError(f"sweep: the grid has key {unknown[0]!r}, which {name}() does not accept; "
                              f"its parameters are {accepted}")
@@ -182,6 +186,7 @@ def _check_signature(train_fn: Callable[..., Any], points: list[dict[str, Any]])
         if missing:
             raise ValueError(f"sweep: point {i} ({point}) gives no value for {name}()'s required parameter "
                              f"{missing[0]!r}; add it to the grid or give it a default")
+    return "seed" in accepted
 
 
 # -- one point --------------------------------------------------------------------------------------
@@ -221,12 +226,13 @@ def _results(output: Any, point: Mapping[str, Any]) -> dict[str, Any]:
     return {(f"final_{key}" if key in point else key): _plain_number(value) for key, value in results.items()}
 
 
-def _run_point(train_fn: Callable[..., Any], point: dict[str, Any], index: int, seed: int,
+def _run_point(train_fn: Callable[..., Any], point: dict[str, Any], index: int, seed: int, pass_seed: bool,
                check_pickle: bool) -> tuple[int, dict[str, Any]]:
     """Seed, train one point, and return ``(index, row)``; an exception becomes the row's ``error``."""
     _seed_everything(point["seed"] if "seed" in point else seed)
+    arguments = point if pass_seed else {key: value for key, value in point.items() if key != "seed"}
     try:
-        results = _results(train_fn(**point), point)
+        results = _results(train_fn(**arguments), point)
         if check_pickle:  # fail here, in this row, rather than in joblib's transport for the whole sweep
             try:
                 pickle.dumps(results)
@@ -318,7 +324,9 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
         So by default every point starts from the same initial weights and
         the same shuffling, and the points differ only by their
         hyperparameters (a controlled comparison); put ``"seed": [0, 1, 2]``
-        in the grid to repeat every setting with other seeds. Because the
+        in the grid to repeat every setting with other seeds (``train_fn``
+        receives ``seed`` only if it has a parameter of that name or
+        ``**kwargs``; the row always shows it). Because the
         seed depends only on the point, never on which worker runs it or
         when, a parallel or cluster run gives the serial run's numbers bit
         for bit. (``backend="threading"`` runs the points in threads that
@@ -349,7 +357,8 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
         n_jobs: how many points run at once (``-1``: as many as the backend has workers).
         backend: a joblib backend name, or ``None``.
         progress: show a progress bar counting finished points (tqdm; shown
-            only in a terminal or a notebook).
+            only in a terminal or a notebook). joblib's Ray backend returns
+            all results at once, so there the bar fills at the end.
         seed: the seed of every point whose grid has no ``"seed"`` key (>= 0).
 
     Returns:
@@ -385,7 +394,7 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
     if not callable(train_fn):
         raise TypeError(f"sweep: train_fn must be a function train_fn(**point), got {type(train_fn).__name__}")
     points = _points(grid)
-    _check_signature(train_fn, points)
+    pass_seed = _check_signature(train_fn, points)
     seed = check_seed("sweep", seed)
     for i, point in enumerate(points):
         if "seed" in point:
@@ -409,15 +418,19 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
     saved = (get_rng_state(), np.random.get_state(), random.getstate()) if in_process else None
     try:
         if serial:
-            _ordered_outputs((_run_point(train_fn, point, i, seed, False) for i, point in enumerate(points)),
+            _ordered_outputs((_run_point(train_fn, point, i, seed, pass_seed, False) for i, point in enumerate(points)),
                              bar, rows)
         else:
             # Unordered: the bar counts runs as they finish; each output carries its index back to its place.
             unordered = "generator_unordered" if _joblib_at_least(joblib, (1, 4)) else "generator"
-            tasks = (joblib.delayed(_run_point)(train_fn, point, i, seed, not in_process)
+            tasks = (joblib.delayed(_run_point)(train_fn, point, i, seed, pass_seed, not in_process)
                      for i, point in enumerate(points))
             with joblib.parallel_config(backend=backend or "loky"):
-                parallel = joblib.Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as=unordered)
+                workers = -1 if n_jobs is None else n_jobs
+                try:
+                    parallel = joblib.Parallel(n_jobs=workers, return_as=unordered)
+                except ValueError:  # a backend without generators (Ray's): the bar then fills at the end
+                    parallel = joblib.Parallel(n_jobs=workers, return_as="list")
                 _ordered_outputs(parallel(tasks), bar, rows)
     finally:
         if bar is not None:
