@@ -26,6 +26,8 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `save_figure`                     a Figure written to disk atomically (png, svg, pdf)
 `plot_graph`                      the computation graph of a tensor, with grads after backward
 `trace_modules`                   record which module made each operation, so plot_graph can collapse modules
+`interactive_descent`             ipywidgets: sliders re-running a descent on a 2-D surface's contours
+`interactive_schedule`            ipywidgets: sliders for a rate schedule's parameters, its curve redrawn
 ================================  ================================================================
 """
 
@@ -35,6 +37,7 @@ from .animation import animate_path, save_gif
 from .curves import compare_losses, plot_history, plot_lr_find, plot_lr_schedule
 from .files import save_figure
 from .graph import plot_graph, trace_modules
+from .interactive import interactive_descent, interactive_schedule
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
 
 __all__ = [
@@ -50,4 +53,6 @@ __all__ = [
     "save_gif",
     "plot_graph",
     "trace_modules",
+    "interactive_descent",
+    "interactive_schedule",
 ]
