@@ -1341,7 +1341,7 @@ class Tensor:
         return self.split(-(-length // int(chunks)), axis)
 
     def gather(self, dim: int, index: Any) -> Tensor:
-        """Pick along ``dim``: out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on for others).
+        """Pick along ``dim``: ``out[i][j][k] = self[index[i][j][k]][j][k]`` for dim 0 (and so on for others).
 
         Args:
             dim: the dimension to pick along.
@@ -1390,7 +1390,7 @@ class Tensor:
         return _apply(ops.Scatter, self, source, arrays=[self._data, source_array], index=array, axis=axis, add=add)
 
     def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
-        """A copy with ``src`` written at ``index`` along ``dim``: out[index[i][j]][j] = src[i][j] for dim 0.
+        """A copy with ``src`` written at ``index`` along ``dim``: ``out[index[i][j]][j] = src[i][j]`` for dim 0.
 
         ``src`` is a tensor (or give a number as ``src`` or ``value=``). Where ``index`` names one
         position several times, which write wins is unspecified (as in PyTorch). The gradient
@@ -1418,7 +1418,7 @@ class Tensor:
         return self._inplace("scatter_add_", lambda t: t._scatter("scatter_add_", dim, index, src, add=True), src)
 
     def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
-        """A copy with ``src`` added at ``index`` along ``dim``: out[index[i][j]][j] += src[i][j] for dim 0.
+        """A copy with ``src`` added at ``index`` along ``dim``: ``out[index[i][j]][j] += src[i][j]`` for dim 0.
 
         Repeated positions add up. d/dself = 1; d/dsrc = the gradient gathered at ``index``.
         """
