@@ -47,7 +47,7 @@ NOT_FEATURES = {"test", "dev", "docs", "all"}
 MAIN_DEMO_FILES = ["linear_regression_loss.png", "quadratic_contour.png", "quadratic_surface_3d.png"]
 # Not part of a source checkout: version control, environments, caches, build and demo outputs.
 _SKIP_ANYWHERE = {".git", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".ipynb_checkpoints"}
-_SKIP_AT_TOP = {".venv", "build", "dist", "out", "site", "tinygrad_edu_demo"}
+_SKIP_AT_TOP = {".venv", ".cache", "build", "dist", "out", "site", "tinygrad_edu_demo"}
 TIMEOUT = 300
 
 
@@ -264,6 +264,24 @@ def test_the_extras_the_library_asks_for_are_declared():
     assert {"digits", "mnist", "names", "mnist1d"} <= set(named), sorted(named)
 
 
+def _top_level_modules(dist: str) -> set[str]:
+    """The import names a distribution provides: its name with underscores, and what its installed RECORD lists.
+
+    (Only the extras' dozen distributions are read: ``packages_distributions()`` reads every installed one, and
+    takes seconds in the test environment.)
+    """
+    found = {dist.replace("-", "_")}
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return found
+    for file in files:
+        top = file.parts[0]
+        if not top.endswith((".dist-info", ".egg-info", ".data", ".pth")) and top not in ("..", "__pycache__"):
+            found.add(top[:-3] if top.endswith(".py") else top)
+    return found
+
+
 def test_each_optional_import_names_an_extra_that_brings_it():
     """A module importing a package of a feature extra (not a core dependency) names an extra bringing it."""
     core = {_norm(_requirement_names(r)[0]) for r in PROJECT["dependencies"]}
@@ -275,7 +293,10 @@ def test_each_optional_import_names_an_extra_that_brings_it():
                 for dist in [name, *sub]:  # dask[distributed] brings the distributed package too
                     if _norm(dist) not in core and _norm(dist) != _norm(PROJECT["name"]):
                         brought_by.setdefault(_norm(dist), set()).add(extra)
-    module_dists = importlib.metadata.packages_distributions()
+    extras_of_module: dict[str, set[str]] = {}  # top-level import name -> the feature extras that bring it
+    for dist, extras in brought_by.items():
+        for module in _top_level_modules(dist):
+            extras_of_module.setdefault(module, set()).update(extras)
     problems, checked = [], 0
     for path in sorted((ROOT / PACKAGE).rglob("*.py")):
         tree = ast.parse(path.read_text())
@@ -285,7 +306,7 @@ def test_each_optional_import_names_an_extra_that_brings_it():
                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
         named = _named_extras(path.read_text())
         for module in sorted(modules):
-            extras = set().union(*(brought_by.get(_norm(d), set()) for d in module_dists.get(module, [])))
+            extras = extras_of_module.get(module)
             if extras:
                 checked += 1
                 if not named & extras:
