@@ -32,6 +32,7 @@ an optional extra: ``pip install "tinygrad-edu[tensorboard]"``.
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 import socket
 import sys
@@ -47,6 +48,11 @@ from .callbacks import Callback, Trainer
 __all__ = ["TensorBoard"]
 
 _INSTALL = 'pip install "tinygrad-edu[tensorboard]"'
+
+# tensorboardX names an event file by the second and the host only, and opens it with 'wb': a second
+# writer in the same directory within the same second would wipe the first one's file. TensorBoard's own
+# writer adds the process id and a counter; so do we (zero-padded, so names sort in the order written).
+_FILE_NUMBERS = itertools.count()
 
 
 def _summary_writer_class() -> type:
@@ -128,8 +134,10 @@ class TensorBoard(Callback):
     ``val_loss``, ``lr`` (the first group's rate used in the epoch's last
     step, as in the History), each metric and ``val_`` metric; with several
     parameter groups, ``lr_group_<i>`` holds each group's rate in that step.
-    The event files are flushed after every epoch, so TensorBoard shows each
-    epoch as soon as it ends, and a run that dies later loses nothing written.
+    tensorboardX writes events from a background thread and flushes them to
+    disk at least every ``flush_secs`` seconds (and asks for a flush after every
+    epoch), so TensorBoard follows a run as it trains; everything is on disk
+    when the writer closes at the end of training.
 
     Every ``histogram_freq`` epochs (those with :math:`e \bmod
     \text{histogram\_freq} = 0`, Keras's rule), a histogram of every parameter
@@ -177,8 +185,9 @@ class TensorBoard(Callback):
             rows of your own; ``False`` writes none.
         comment: appended to the generated directory name when ``log_dir`` is
             ``None`` (as PyTorch's ``comment``); otherwise unused.
-        flush_secs: tensorboardX flushes pending events at least this often
-            (seconds), besides the flush after every epoch.
+        flush_secs: tensorboardX flushes pending events to disk at least this
+            often (seconds; PyTorch's ``SummaryWriter`` waits 120, a long time
+            to watch a small run).
         max_queue: pending events that force a flush (tensorboardX's).
 
     Attributes:
@@ -197,9 +206,9 @@ class TensorBoard(Callback):
         TypeError: ``figures`` that are not callables, or a figure function
             that returns something other than a matplotlib Figure.
 
-    When `fit` stops with an exception, no callback hook runs: everything up
-    to the last finished epoch is already on disk; call `close` (or let the
-    interpreter exit) to release the file.
+    When `fit` stops with an exception, no callback hook runs after it: call
+    `close` (tensorboardX also closes its files when the interpreter exits) and
+    every epoch that finished is on disk.
 
     Example:
         >>> import tempfile, os
@@ -218,7 +227,7 @@ class TensorBoard(Callback):
     def __init__(self, log_dir: str | os.PathLike | None = None, histogram_freq: int = 0, write_grads: bool = False,
                  update_freq: str | int = "epoch", figures: Callable[[Trainer], Any] | Mapping[str, Callable] | None
                  = None, figure_freq: int = 0, hparams: bool | Mapping[str, Any] = True, comment: str = "",
-                 flush_secs: float = 120, max_queue: int = 10) -> None:
+                 flush_secs: float = 10, max_queue: int = 10) -> None:
         super().__init__()
         who = "TensorBoard"
         self.histogram_freq = check_int(who, "histogram_freq", histogram_freq, minimum=0)
@@ -263,11 +272,12 @@ class TensorBoard(Callback):
     # -- the writers ------------------------------------------------------------------------------
 
     def _open(self, log_dir: str, purge_step: int | None) -> Any:
+        suffix = f".{os.getpid()}.{next(_FILE_NUMBERS):06d}"
         return self._writer_class(logdir=log_dir, purge_step=purge_step, flush_secs=self.flush_secs,
-                                  max_queue=self.max_queue)
+                                  max_queue=self.max_queue, filename_suffix=suffix)
 
     def flush(self) -> None:
-        """Write pending events to disk."""
+        """Ask tensorboardX to flush its event files (events still queued for its thread follow shortly)."""
         for writer in (self.writer, self._batch_writer):
             if writer is not None:
                 writer.flush()
