@@ -1,0 +1,126 @@
+"""MkDocs hooks: the README's sections as pages, and the notebooks as tutorials, without copying either.
+
+* A page under ``docs/`` includes README text with one of these lines (an HTML comment, so the source
+  page still reads as Markdown)::
+
+      <!-- readme-opening -->            the paragraphs between the README's title and its first section
+      <!-- readme-page: Optimizers -->   that ``## Optimizers`` section as the page: its heading becomes the
+                                         page's title, its subsections move up one level
+      <!-- readme-section: Ten lines --> that section as it stands, heading included
+
+  A section runs to the next heading of its level or above (code blocks skipped). A heading that is no
+  longer in the README stops the build with an error naming it, so the site cannot silently go stale.
+* ``notebooks/*.ipynb`` become pages at ``notebooks/<name>/`` (rendered by mkdocs-jupyter, not executed:
+  ``tests/test_notebooks.py`` executes them), read from where they are, and ``notebooks/README.md`` their
+  index page (``notebooks/``); each notebook is added to the ``Tutorials`` section of the navigation,
+  titled by its first heading.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+_DIRECTIVE = re.compile(r"^<!--\s*readme-(opening|page|section)(?::\s*(.*?))?\s*-->\s*$", re.MULTILINE)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_TUTORIALS = "Tutorials"
+
+
+def _root(config: Any) -> Path:
+    return Path(config.config_file_path).resolve().parent
+
+
+def _notebooks(config: Any) -> list[Path]:
+    return sorted((_root(config) / "notebooks").glob("*.ipynb"))
+
+
+def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line index, level, text) of each Markdown heading outside fenced code blocks."""
+    found, fence = [], None
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(("```", "~~~")):
+            marker = stripped[:3]
+            fence = None if fence == marker else (fence or marker)
+            continue
+        match = None if fence else _HEADING.match(line)
+        if match:
+            found.append((i, len(match.group(1)), match.group(2)))
+    return found
+
+
+def _shift(lines: list[str], by: int) -> list[str]:
+    """``lines`` with every heading outside code moved ``by`` levels (negative: up), kept within 1..6."""
+    lines = list(lines)
+    for i, level, text in _headings(lines):
+        lines[i] = "#" * min(6, max(1, level + by)) + " " + text
+    return lines
+
+
+def readme_part(readme: str, kind: str, title: str | None) -> str:
+    """The README text a directive asks for (see the module docstring); `PluginError` if it is not there."""
+    lines = readme.split("\n")
+    heads = _headings(lines)
+    if kind == "opening":
+        first = next((i for i, level, _ in heads if level == 1), -1)
+        end = next((i for i, level, _ in heads if level >= 2 and i > first), len(lines))
+        return "\n".join(lines[first + 1:end]).strip("\n")
+    for n, (i, level, text) in enumerate(heads):
+        if text == title:
+            end = next((j for j, lv, _ in heads[n + 1:] if lv <= level), len(lines))
+            part = lines[i:end]
+            if kind == "page":
+                part = ["# " + text, *_shift(part[1:], 1 - level)]
+            return "\n".join(part).strip("\n")
+    known = ", ".join(repr(text) for _, level, text in heads if level == 2)
+    raise PluginError(f"README.md has no section titled {title!r} (docs include it); its sections are: {known}")
+
+
+def _notebook_title(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", [])).split("\n"):
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return path.stem.replace("_", " ")
+
+
+def on_config(config: Any) -> Any:
+    """Add each notebook to the ``Tutorials`` section of the navigation, and watch the included files."""
+    root = _root(config)
+    for entry in config.nav or []:
+        if isinstance(entry, dict) and _TUTORIALS in entry:
+            section = entry[_TUTORIALS]
+            section += [{_notebook_title(p): f"notebooks/{p.name}"} for p in _notebooks(config)]
+    config.watch += [str(root / "README.md"), str(root / "notebooks")]
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter's on_files, which turns the .ipynb files into pages
+def on_files(files: Files, config: Any) -> Files:
+    """Add ``notebooks/README.md`` (the tutorials' index) and each ``notebooks/*.ipynb``, read where they are."""
+    root = str(_root(config))
+    for path in ["notebooks/README.md", *(f"notebooks/{p.name}" for p in _notebooks(config))]:
+        files.append(File(path, root, config.site_dir, config.use_directory_urls))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """Expand the README directives; on the tutorials' index, link each notebook's name to its page."""
+    if _DIRECTIVE.search(markdown):
+        readme = (_root(config) / "README.md").read_text(encoding="utf-8")
+        markdown = _DIRECTIVE.sub(lambda m: readme_part(readme, m.group(1), m.group(2)), markdown)
+    if page.file.src_uri == "notebooks/README.md":
+        markdown = re.sub(r"`(\w+)\.ipynb`", r"[`\1.ipynb`](\1.ipynb)", markdown)
+        markdown += (
+            "\n\n!!! note\n    These pages show the notebooks as stored, without outputs. Open them from the "
+            "repository's `notebooks/` folder in Jupyter to run them; the test suite executes every one.\n"
+        )
+    return markdown
