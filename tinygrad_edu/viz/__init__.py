@@ -19,6 +19,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `plot_lr_find`                    a learning-rate range test (``tg.train.lr_find``) and its suggestion
 `plot_lr_schedule`                the rate a scheduler gives over the steps
 `compare_losses`                  several runs' losses on one plot (SGD vs Adam)
+`plot_sweep`                      a ``tg.train.sweep``: final loss against the swept value, curves side by side
 `plot_path_1d`                    a 1-D loss curve with the steps on it
 `plot_contour`                    2-D contours with several optimizers' paths
 `plot_surface_3d`                 a 2-D surface in 3-D with the paths on it
@@ -39,6 +40,7 @@ from .files import save_figure
 from .graph import plot_graph, trace_modules
 from .interactive import interactive_descent, interactive_schedule
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
+from .sweep import plot_sweep
 
 __all__ = [
     "save_figure",
@@ -46,6 +48,7 @@ __all__ = [
     "plot_lr_find",
     "plot_lr_schedule",
     "compare_losses",
+    "plot_sweep",
     "plot_path_1d",
     "plot_contour",
     "plot_surface_3d",
