@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn, optim
@@ -220,10 +221,16 @@ def test_figures_as_images(tmp_path):
     assert (image.width, image.height) == (width, height)
     assert image.encoded_image_string.startswith(b"\x89PNG\r\n\x1a\n")
 
+    def small(trainer):  # any matplotlib Figure will do; a small one renders fast
+        figure = Figure(figsize=(1.0, 0.5), dpi=40)
+        figure.add_subplot().plot([0, 1], [trainer.epoch, 0])
+        return figure
+
     log_dir = tmp_path / "every"
     fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (x, y), epochs=5, progress=False,
-        callbacks=[TensorBoard(log_dir, figures=picture, figure_freq=2)])
-    assert [e.step for e in _read(log_dir).Images("figure")] == [0, 2, 4]
+        callbacks=[TensorBoard(log_dir, figures=small, figure_freq=2)])
+    images = _read(log_dir).Images("figure")
+    assert [e.step for e in images] == [0, 2, 4] and (images[0].width, images[0].height) == (40, 20)
 
 
 def test_a_figure_function_must_return_a_figure(tmp_path):
