@@ -199,6 +199,7 @@ def test_per_batch_scalars(tmp_path):
     np.testing.assert_array_equal(np.float32(values), np.float32(expected))
     assert _scalars(acc, "batch_lr")[1] == [pytest.approx(0.05)] * 6
     assert set(_read(log_dir).Tags()["scalars"]) == {"train_loss", "lr"}  # the run's own scalars stay per epoch
+    assert TensorBoard(tmp_path / "keras", update_freq="batch").update_freq == 1  # Keras's name for every batch
 
 
 def test_figures_as_images(tmp_path):
@@ -337,7 +338,7 @@ def test_missing_tensorboardx_names_the_extra(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"histogram_freq": -1}, "histogram_freq must be an integer >= 0, got -1"),
-    ({"update_freq": "batch"}, "update_freq must be one of 'epoch', got 'batch'"),
+    ({"update_freq": "step"}, "update_freq must be 'epoch' or 'batch', got 'step'"),
     ({"update_freq": 0}, "update_freq must be an integer >= 1, got 0"),
     ({"figure_freq": 1.5}, "figure_freq must be an integer >= 0, got 1.5"),
     ({"flush_secs": 0}, "flush_secs must be a finite number > 0, got 0"),

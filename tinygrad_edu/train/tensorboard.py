@@ -164,7 +164,8 @@ class TensorBoard(Callback):
         write_grads: with ``histogram_freq``, also write the gradients'
             histograms.
         update_freq: ``'epoch'`` (the default): scalars once per epoch; an
-            integer :math:`k \geq 1`: also every :math:`k`-th batch's
+            integer :math:`k \geq 1` (``'batch'`` is 1, as in Keras): also
+            every :math:`k`-th batch's
             ``batch_loss`` and ``batch_lr`` (and batch metrics, prefixed
             ``batch_``), into the sub-directory ``batch`` (TensorBoard shows it
             as its own run) with global step :math:`e \cdot B + b` for batch
@@ -174,8 +175,8 @@ class TensorBoard(Callback):
         figures: a function ``f(trainer) -> matplotlib Figure`` (or a dict
             ``{tag: f}``) whose figure is written as an image, e.g. ``lambda
             trainer: tg.viz.plot_contour(surface, path)``; the tag of a lone
-            function is ``'figure'``. The figure is left open (close it in
-            ``f``'s caller if it matters).
+            function is ``'figure'``. The figure is not closed (`tg.viz`'s
+            figures are plain ``Figure`` objects, freed when unreferenced).
         figure_freq: ``0`` (the default): the figures are made once, when
             training ends (at the last epoch's step); :math:`k \geq 1`: every
             ``k`` epochs (:math:`e \bmod k = 0`).
@@ -188,7 +189,8 @@ class TensorBoard(Callback):
         flush_secs: tensorboardX flushes pending events to disk at least this
             often (seconds; PyTorch's ``SummaryWriter`` waits 120, a long time
             to watch a small run).
-        max_queue: pending events that force a flush (tensorboardX's).
+        max_queue: the size of tensorboardX's queue of events waiting for its
+            writer thread.
 
     Attributes:
         log_dir: the directory written to.
@@ -233,7 +235,8 @@ class TensorBoard(Callback):
         self.histogram_freq = check_int(who, "histogram_freq", histogram_freq, minimum=0)
         self.write_grads = bool(write_grads)
         if isinstance(update_freq, str):
-            self.update_freq: str | int = check_choice(who, "update_freq", update_freq, ("epoch",))
+            check_choice(who, "update_freq", update_freq, ("epoch", "batch"))
+            self.update_freq: str | int = 1 if update_freq == "batch" else "epoch"
         else:
             self.update_freq = check_int(who, "update_freq", update_freq, minimum=1)
         if figures is None:
