@@ -63,6 +63,12 @@ def _scale_limits(values: Sequence[float]) -> tuple[float, float] | None:
     return low - margin, high + margin
 
 
+def _failed(row: Mapping[str, Any]) -> bool:
+    """Whether the run raised (a DataFrame fills ``error`` with NaN on the rows that did not)."""
+    error = row.get("error")
+    return error is not None and not (isinstance(error, float) and math.isnan(error))
+
+
 def _fmt(value: Any) -> str:
     return f"{value:g}" if _is_number(value) else str(value)
 
@@ -79,6 +85,9 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
     A run that failed (its row has ``error``) or whose ``y`` is not finite (it
     diverged) has no value to draw: it is marked with a red ``x`` at the top
     of the panel, above its ``x``, so a rate that blew up is seen, not lost.
+    A finite value more than ten times the median (a run that was blowing up
+    when it stopped) stays on its line but the axis leaves it out, so it does
+    not flatten the others: a black triangle at the top edge marks it.
 
     The right panel holds the per-epoch curves of the runs that kept a
     History (``row["history"]``, which ``tg.train.sweep`` keeps when
@@ -174,7 +183,7 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
     else:
         fig, ax = figure_and_axes(who, ax, (6.4, 4.2))
 
-    finals = [_as_float(row.get(y)) for row in rows if "error" not in row]
+    finals = [_as_float(row.get(y)) for row in rows if not _failed(row)]
     limits = None if log_y else _scale_limits(finals)
     top = None if limits is None else limits[1]
     failed_x: list[float] = []
@@ -186,7 +195,7 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
             value = _as_float(rows[i].get(y))
             if math.isnan(positions[i]):
                 continue
-            if "error" in rows[i] or not math.isfinite(value) or (log_y and value <= 0):
+            if _failed(rows[i]) or not math.isfinite(value) or (log_y and value <= 0):
                 failed_x.append(positions[i])
             else:
                 points.append((positions[i], value))
