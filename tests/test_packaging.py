@@ -16,6 +16,7 @@ offline, with ``--no-index``) and finds ``tinygrad_edu`` only where pip put it, 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
@@ -110,7 +111,9 @@ def _fresh_venv(path: Path) -> tuple[Path, Path]:
     scripts = Path(sysconfig.get_path("scripts", vars={"base": str(path), "platbase": str(path)}))
     python = scripts / ("python.exe" if os.name == "nt" else "python")
     site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], path, "sysconfig")
-    ours = dict.fromkeys(sysconfig.get_path(key) for key in ("purelib", "platlib"))
+    # This interpreter's site-packages: its venv's, and the base interpreter's too when the venv sees those.
+    ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib"),
+                          *(p for p in sys.path if Path(p).name in ("site-packages", "dist-packages"))])
     (Path(site.strip()) / "_tinygrad_edu_test_dependencies.pth").write_text("\n".join(ours) + "\n")
     return python, scripts
 
@@ -138,18 +141,44 @@ def _assert_lists_every_demo(script: Path, cwd: Path) -> None:
 
 # ---------------------------------------------------------------- the built distributions
 
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (POSIX; elsewhere each xdist worker simply builds its own)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
-def dists(tmp_path_factory) -> dict[str, Path]:
-    """Build the sdist and the wheel (from the sdist) of a copy of the repository; their paths and the log."""
-    base = tmp_path_factory.mktemp("packaging")
-    source, out = base / "source", base / "dist"
-    shutil.copytree(ROOT, source, ignore=_ignore)
-    command = [sys.executable, "-m", "build", "--outdir", str(out), str(source)]
-    if importlib.util.find_spec("setuptools") is not None:
-        command.insert(3, "--no-isolation")
-    log = _run(command, base, "python -m build", stderr=True)
-    (wheel,), (sdist,) = out.glob("*.whl"), out.glob("*.tar.gz")
-    return {"wheel": wheel, "sdist": sdist, "base": base, "log": log}
+def dists(tmp_path_factory) -> dict[str, object]:
+    """Build the sdist and the wheel (from the sdist) of a copy of the repository; their paths and the log.
+
+    Under pytest-xdist the workers share one build: the first builds it in their common temporary directory.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    base = root / "packaging"
+    with _exclusive(root / "packaging.lock"):
+        if not (base / "build.log").exists():
+            shutil.rmtree(base, ignore_errors=True)  # a build that failed half-way in another worker
+            source, out = base / "source", base / "dist"
+            shutil.copytree(ROOT, source, ignore=_ignore)
+            command = [sys.executable, "-m", "build", "--outdir", str(out), str(source)]
+            if importlib.util.find_spec("setuptools") is not None:
+                command.insert(3, "--no-isolation")
+            log = _run(command, base, "python -m build", stderr=True)
+            (base / "build.log").write_text(log)
+    (wheel,), (sdist,) = (base / "dist").glob("*.whl"), (base / "dist").glob("*.tar.gz")
+    return {"wheel": wheel, "sdist": sdist, "log": (base / "build.log").read_text()}
 
 
 @pytest.mark.slow
@@ -201,8 +230,8 @@ def test_the_license_ships_and_the_metadata_is_current(dists):
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo(dists):
-    venv, work = dists["base"] / "venv-wheel", dists["base"] / "elsewhere-wheel"
+def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo(dists, tmp_path):
+    venv, work = tmp_path / "venv", tmp_path / "elsewhere"
     work.mkdir()  # outside the repository: the current directory must not put the source on sys.path
     python, scripts = _fresh_venv(venv)
     _pip_install(python, dists["wheel"], work)
@@ -224,8 +253,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo(dists):
 
 
 @pytest.mark.slow
-def test_the_sdist_installs_into_a_fresh_venv(dists):
-    venv, work = dists["base"] / "venv-sdist", dists["base"] / "elsewhere-sdist"
+def test_the_sdist_installs_into_a_fresh_venv(dists, tmp_path):
+    venv, work = tmp_path / "venv", tmp_path / "elsewhere"
     work.mkdir()
     python, scripts = _fresh_venv(venv)
     _pip_install(python, dists["sdist"], work)  # pip builds a wheel from the sdist, then installs it
