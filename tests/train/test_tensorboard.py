@@ -74,6 +74,17 @@ class RecordEpochs(Callback):
                                self.trainer.model.named_parameters()}
 
 
+class BatchLosses(Callback):
+    """Every batch's loss: ``self.losses[(epoch, batch)]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses = {}
+
+    def on_batch_end(self, batch, logs):
+        self.losses[(self.trainer.epoch, batch)] = logs["loss"]
+
+
 def test_scalars_equal_the_history_and_hparams_are_written(tmp_path):
     x, y = _regression()
     model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
@@ -179,14 +190,6 @@ def test_per_batch_scalars(tmp_path):
     x, y = _regression(n=32)
     model = nn.Linear(2, 1)
 
-    class BatchLosses(Callback):
-        def __init__(self):
-            super().__init__()
-            self.losses = {}
-
-        def on_batch_end(self, batch, logs):
-            self.losses[(self.trainer.epoch, batch)] = logs["loss"]
-
     losses = BatchLosses()
     log_dir = tmp_path / "run"
     fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), DataLoader(TensorDataset(x, y), batch_size=8),
@@ -275,19 +278,26 @@ def test_resumed_run_continues_and_hides_orphaned_epochs(tmp_path):
     def run(epochs, lr=0.05, resume_from=None, extra=()):
         tg.manual_seed(1)
         model = nn.Linear(2, 1)
-        return fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), (x, y), epochs=epochs,
-                   progress=False, resume_from=resume_from, callbacks=[TensorBoard(log_dir), *extra])
+        return fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr),
+                   DataLoader(TensorDataset(x, y), batch_size=16), epochs=epochs, progress=False,
+                   resume_from=resume_from, callbacks=[TensorBoard(log_dir, update_freq=1), *extra])
 
-    first = run(2, extra=[ModelCheckpoint(checkpoint, save_best_only=False)])  # epochs 0, 1; checkpoint at 2
+    first_batches, resumed_batches = BatchLosses(), BatchLosses()
+    first = run(2, extra=[ModelCheckpoint(checkpoint, save_best_only=False), first_batches])  # checkpoint at 2
     # An interrupted continuation that logged epochs 2 and 3 (with another rate) after the last checkpoint ...
     run(4, lr=0.2, resume_from=checkpoint)
     # ... then the real resume from that checkpoint: epochs 2..4.
-    resumed = run(5, resume_from=checkpoint)
+    resumed = run(5, resume_from=checkpoint, extra=[resumed_batches])
     assert len(_event_files(log_dir)) == 3  # three runs in one directory (some within the same second): none lost
     steps, values = _scalars(_read(log_dir), "train_loss")
     assert steps == [0, 1, 2, 3, 4]
     assert resumed.epoch == [0, 1, 2, 3, 4] and resumed["train_loss"][:2] == first["train_loss"]
     np.testing.assert_array_equal(np.float32(values), np.float32(resumed["train_loss"]))
+    # Per batch (2 batches an epoch): steps 0..9, the first run's up to epoch 1, the resumed run's after.
+    steps, values = _scalars(_read(log_dir / "batch"), "batch_loss")
+    assert steps == list(range(10))
+    expected = {**first_batches.losses, **resumed_batches.losses}
+    np.testing.assert_array_equal(np.float32(values), np.float32([expected[divmod(s, 2)] for s in steps]))
 
 
 def test_one_instance_serves_two_runs(tmp_path):
