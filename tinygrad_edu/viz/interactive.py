@@ -296,7 +296,7 @@ class DescentExplorer(_Explorer):
         for name, spec in _HYPERPARAMETERS.items():
             self.hyperparameters[name] = widgets.FloatSlider(
                 value=hyperparameters.get(name, spec.default), min=spec.low, max=spec.high, step=spec.step,
-                readout_format=".3g", description=name, description_tooltip=spec.help, **slide())
+                readout_format=".3g", description=name, tooltip=spec.help, **slide())
         self.steps = widgets.IntSlider(value=steps, min=1, max=max_steps, description="steps", **slide())
         self.start_x = widgets.FloatSlider(value=start_x, min=min(x_low, start_x), max=max(x_high, start_x),
                                            step=(x_high - x_low) / 200, readout_format=".3g",
@@ -330,6 +330,9 @@ class DescentExplorer(_Explorer):
                      self.start_y])
         self._update_visibility()
         self.redraw()
+        # The axes' window never changes, so the layout found for the first picture is kept: laying the
+        # figure out again on every redraw would cost about a third of the redraw's time.
+        self.figure.set_layout_engine("none")
 
     @property
     def controls(self) -> dict[str, Any]:
@@ -568,16 +571,25 @@ def schedule_rates(scheduler: Any, total_steps: int, lr: float = 0.1, **paramete
         scheduler: a name of `SCHEDULES` (or one of the classes it lists).
         total_steps: how many rates (>= 2).
         lr: the optimizer's rate, the schedule's η₀.
-        **parameters: the schedule's parameters (those of its sliders).
+        **parameters: the schedule's parameters (those of its sliders); the
+            sliders' starting values for the others.
 
     Example:
         >>> from tinygrad_edu.viz.interactive import schedule_rates
         >>> schedule_rates("step", 6, lr=1.0, step_size=2, gamma=0.5).tolist()
         [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
-    name = _schedule_name("schedule_rates", scheduler)
+    who = "schedule_rates"
+    name = _schedule_name(who, scheduler)
+    total_steps = check_int(who, "total_steps", total_steps, minimum=2)
+    lr = check_positive(who, "lr", lr)
+    known = SCHEDULES[name].parameters
+    for key in parameters:
+        if key not in known:
+            raise TypeError(f"{who}: {name!r} has no parameter {key!r}; its parameters: {', '.join(known)}")
+    values = {key: spec.default(total_steps, lr) for key, spec in known.items()} | parameters
     optimizer = optim.SGD([zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
-    made = SCHEDULES[name].build(optimizer, total_steps, **parameters)
+    made = SCHEDULES[name].build(optimizer, total_steps, **values)
     rates = np.empty(total_steps)
     for t in range(total_steps):
         rates[t] = made.get_last_lr()[0]
@@ -738,7 +750,7 @@ def _control(widgets: Any, key: str, spec: _Parameter, value: Any, total_steps: 
              continuous_update: bool) -> Any:
     """The ipywidget for one schedule parameter, its range widened to include ``value``."""
     low, high, step = spec.bounds(total_steps, lr)
-    common = dict(description=key, description_tooltip=spec.help, **_look(widgets, "420px", "140px"))
+    common = dict(description=key, tooltip=spec.help, **_look(widgets, "420px", "140px"))
     if spec.kind == "choice":
         return widgets.Dropdown(options=list(step), value=value, **common)
     if spec.kind == "bool":
