@@ -269,7 +269,8 @@ def test_all_brings_every_feature_extra_and_not_the_test_oracle():
     features = set(EXTRAS) - NOT_FEATURES
     brought = _expand("all")
     assert features <= brought, f"tinygrad-edu[all] lacks {sorted(features - brought)}"
-    assert not brought & {"test", "dev", "docs"}, f"tinygrad-edu[all] brings {sorted(brought & {'test', 'dev', 'docs'})}"
+    tools = brought & {"test", "dev", "docs"}
+    assert not tools, f"tinygrad-edu[all] brings {sorted(tools)}, which are not features of the library"
     for extra in EXTRAS:
         _expand(extra)  # every self-reference names a declared extra, without cycles
 
