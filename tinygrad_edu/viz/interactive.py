@@ -819,7 +819,7 @@ def interactive_schedule(scheduler: Any = "cosine", total_steps: int = 100, lr: 
         >>> w.explorer.rates.tolist()
         [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
         >>> w.explorer.parameters["step"]["gamma"].value = 0.1     # as if the slider were moved: redrawn
-        >>> [round(r, 6) for r in w.explorer.rates]
+        >>> w.explorer.rates.round(6).tolist()
         [1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01]
     """
     explorer = ScheduleExplorer(scheduler, total_steps, lr, schedules=schedules, log_y=log_y, figsize=figsize,
