@@ -10,6 +10,10 @@
 
   A section runs to the next heading of its level or above (code blocks skipped). A heading that is no
   longer in the README stops the build with an error naming it, so the site cannot silently go stale.
+* ``::: package`` (an mkdocstrings directive) is followed by a ``::: package.name.name`` directive for each
+  function that ``package`` exports under the name of its own submodule (``tinygrad_edu.train.fit`` is the
+  function ``fit`` at run time, but griffe, reading the source, sees the submodule ``train/fit.py`` there
+  and would leave the function out of the package's page).
 * ``notebooks/*.ipynb`` become pages at ``notebooks/<name>/`` (rendered by mkdocs-jupyter, not executed:
   ``tests/test_notebooks.py`` executes them), read from where they are, and ``notebooks/README.md`` their
   index page (``notebooks/``); each notebook is added to the ``Tutorials`` section of the navigation,
@@ -18,6 +22,9 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
 import json
 import re
 from pathlib import Path
@@ -30,6 +37,7 @@ from mkdocs.structure.files import File, Files
 _DIRECTIVE = re.compile(r"^<!--\s*readme-(opening|page|section)(?::\s*(.*?))?\s*-->\s*$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TUTORIALS = "Tutorials"
+_AUTODOC = re.compile(r"^::: *([\w.]+) *$", re.MULTILINE)
 
 
 def _root(config: Any) -> Path:
@@ -82,6 +90,22 @@ def readme_part(readme: str, kind: str, title: str | None) -> str:
     raise PluginError(f"README.md has no section titled {title!r} (docs include it); its sections are: {known}")
 
 
+def shadowed_exports(package: str) -> list[str]:
+    """The names in ``package.__all__`` that are, at run time, not the submodule of the same name."""
+    module = importlib.import_module(package)
+    if not hasattr(module, "__path__"):
+        return []
+    return [name for name in getattr(module, "__all__", [])
+            if not inspect.ismodule(getattr(module, name, None)) and importlib.util.find_spec(f"{package}.{name}")]
+
+
+def _with_shadowed(match: re.Match) -> str:
+    package = match.group(1)
+    extra = [f"::: {package}.{name}.{name}\n    options:\n      show_root_full_path: false"
+             for name in shadowed_exports(package)]
+    return "\n\n".join([match.group(0), *extra])
+
+
 def _notebook_title(path: Path) -> str:
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     for cell in cells:
@@ -117,6 +141,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if _DIRECTIVE.search(markdown):
         readme = (_root(config) / "README.md").read_text(encoding="utf-8")
         markdown = _DIRECTIVE.sub(lambda m: readme_part(readme, m.group(1), m.group(2)), markdown)
+    markdown = _AUTODOC.sub(_with_shadowed, markdown)
     if page.file.src_uri == "notebooks/README.md":
         markdown = re.sub(r"`(\w+)\.ipynb`", r"[`\1.ipynb`](\1.ipynb)", markdown)
         markdown += (
