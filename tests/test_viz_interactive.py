@@ -142,6 +142,15 @@ def test_set_changes_several_controls_with_one_redraw(monkeypatch):
     np.testing.assert_array_equal(e.path.points, direct.points)
     with pytest.raises(KeyError, match="no control named 'learning_rate'.*lr"):
         e.set(learning_rate=0.1)
+    # a value a slider would clamp silently is refused, before any control changes
+    for bad, match in [(dict(lr=0.5, steps=10_000), r"steps must be an integer in \[1, 500\]"),
+                       (dict(steps=5, lr=100.0), r"lr must be a number in \[0.0001, 10\]"),
+                       (dict(steps=5, optimizer="Adamm"), "optimizer must be one of 'SGD', 'Momentum'"),
+                       (dict(steps=2.5), "steps must be an integer"),
+                       (dict(beta1=-0.1), r"beta1 must be a number in \[0, 0.99\]")]:
+        with pytest.raises(ValueError, match=match):
+            e.set(**bad)
+        assert (e.lr.value, e.steps.value, e.optimizer.value) == (0.05, 20, "Adam") and len(calls) == 1
 
 
 def test_a_diverging_run_is_drawn_up_to_its_last_finite_point_and_said():
@@ -149,6 +158,14 @@ def test_a_diverging_run_is_drawn_up_to_its_last_finite_point_and_said():
     assert e.path.diverged
     assert np.isfinite(line_xy(e)).all() and len(line_xy(e)) == len(e.path.finite_points())
     assert "diverged" in e.summary and "smaller lr" in e.summary
+
+
+def test_a_path_off_the_saddle_runs_away_and_the_summary_says_why():
+    e = tg.viz.interactive_descent("saddle", lr=0.9, steps=500, **FAST).explorer
+    # from (-1.5, 0.05) y is multiplied by 1 + 2 * 0.9 = 2.8 per step: y ** 2 passes 1e308 near step 347
+    assert e.start == (-1.5, 0.05) and e.path.diverged
+    assert 340 <= len(e.path.finite_points()) <= 350
+    assert "saddle is unbounded below" in e.summary
 
 
 def test_summary_distance_is_to_the_nearest_minimum():

@@ -33,6 +33,7 @@ works without it.
 
 from __future__ import annotations
 
+import html
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -99,6 +100,27 @@ def _look(widgets: Any, width: str, label_width: str) -> dict[str, Any]:
     return {"style": {"description_width": label_width}, "layout": widgets.Layout(width=width)}
 
 
+def _check_value(who: str, name: str, control: Any, value: Any) -> None:
+    """Refuse a value a control cannot hold (a slider would clamp it silently, a dropdown raise a TraitError)."""
+    options = getattr(control, "options", None)
+    if options is not None:
+        if value not in options:
+            raise ValueError(f"{who}: {name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        return
+    if not hasattr(control, "min"):  # a checkbox
+        if not isinstance(value, bool):
+            raise ValueError(f"{who}: {name} must be True or False, got {value!r}")
+        return
+    low, high = control.min, control.max
+    if hasattr(control, "base"):  # FloatLogSlider: min and max are exponents
+        low, high = control.base ** low, control.base ** high
+    integer = isinstance(control.value, int)
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        raise ValueError(f"{who}: {name} must be {'an integer' if integer else 'a number'} in [{low:g}, {high:g}] "
+                         f"(the slider's range), got {value!r}")
+
+
 class _Explorer:
     """What both explorers share: the widget, observers that redraw, `set`, and the PNG of the figure."""
 
@@ -126,7 +148,7 @@ class _Explorer:
             self.redraw()
         except Exception as err:  # noqa: BLE001 (any failure is reported to the reader, not lost)
             self.error = f"{type(err).__name__}: {err}"
-            self.status.value = f"<b style='color:#b00'>{self.error}</b>"
+            self.status.value = f"<b style='color:#b00; font-size:15px'>{html.escape(self.error)}</b>"
 
     def _show(self) -> None:
         """Put the figure into the Image widget and the summary under it."""
@@ -138,22 +160,29 @@ class _Explorer:
         raise NotImplementedError
 
     def set(self, **values: Any) -> None:
-        """Set several controls' values (by attribute name, e.g. ``lr=0.01``), then redraw once.
+        """Set several controls' values (by name, e.g. ``lr=0.01``), then redraw once.
+
+        Unlike a slider, which quietly clamps a value to its range, ``set``
+        refuses a value outside a control's range or options, before changing
+        anything; and an error of the redraw is raised, not only shown.
 
         Raises:
             KeyError: for a name that is not one of this explorer's controls, listing them.
+            ValueError: for a value outside its control's range or options.
         """
         controls = self.controls
         unknown = [name for name in values if name not in controls]
         if unknown:
             raise KeyError(f"{self.who}: no control named {unknown[0]!r}; controls: {', '.join(controls)}")
+        for name, value in values.items():
+            _check_value(self.who, name, controls[name], value)
         self._holding = True
         try:
             for name, value in values.items():
                 controls[name].value = value
         finally:
             self._holding = False
-        self._on_change()
+        self.redraw()
 
     @property
     def controls(self) -> dict[str, Any]:  # pragma: no cover - defined by the subclasses
@@ -292,7 +321,7 @@ class DescentExplorer(_Explorer):
         self.lr = widgets.FloatLogSlider(value=lr, base=10, min=min(-4, math.floor(math.log10(lr))),
                                          max=max(1, math.ceil(math.log10(lr))), step=0.05, readout_format=".3g",
                                          description="lr", **slide())
-        self.hyperparameters = {}
+        self.hyperparameters: dict[str, Any] = {}
         for name, spec in _HYPERPARAMETERS.items():
             self.hyperparameters[name] = widgets.FloatSlider(
                 value=hyperparameters.get(name, spec.default), min=spec.low, max=spec.high, step=spec.step,
@@ -353,13 +382,13 @@ class DescentExplorer(_Explorer):
     def optimizer_kwargs(self) -> dict[str, Any]:
         """The keyword arguments the chosen optimizer is built with from the controls' values."""
         defaults = self._defaults[self.optimizer.value]
+        value = {name: float(slider.value) for name, slider in self.hyperparameters.items()}
         kwargs: dict[str, Any] = {"lr": float(self.lr.value)}
         for name in _sliders_of(defaults):
             if name in ("momentum", "beta", "alpha"):
-                kwargs[name] = float(self.hyperparameters[name].value)
-        if "beta1" in _sliders_of(defaults):
-            kwargs["betas"] = (float(self.hyperparameters["beta1"].value),
-                               float(self.hyperparameters["beta2"].value)) + tuple(defaults["betas"][2:])
+                kwargs[name] = value[name]
+        if "betas" in defaults:  # a third beta (CAME's) keeps its default
+            kwargs["betas"] = (value["beta1"], value["beta2"]) + tuple(defaults["betas"][2:])
         return kwargs
 
     def make_optimizer(self) -> Callable[[list[Any]], Any]:
@@ -405,7 +434,8 @@ def _descent_summary(surface: surfaces.Surface, path: surfaces.Path) -> str:
     points = path.finite_points()
     if path.diverged:
         where = f"after step {len(points) - 1}" if len(points) else "at the start"
-        return f"{path.name} diverged {where} (the loss became inf or nan): try a smaller lr"
+        advice = "try a smaller lr" if surface.minima else f"{surface.name} is unbounded below, so a path may run off"
+        return f"{path.name} diverged {where} (the loss became inf or nan): {advice}"
     x, y = points[-1]
     text = f"after {steps} steps: (x, y) = ({x:.4g}, {y:.4g}), loss {path.losses[-1]:.6g}"
     if surface.minima:
@@ -649,7 +679,7 @@ class ScheduleExplorer(_Explorer):
         for key in parameters:
             if key not in known:
                 raise TypeError(f"{who}: {first!r} has no parameter {key!r}; its parameters: {', '.join(known)}")
-        schedule_rates(first, total_steps, lr, **{**self._defaults(first, total_steps, lr), **parameters})
+        schedule_rates(first, total_steps, lr, **parameters)  # the scheduler's own checks of the values
         widgets = _import_widgets(who)
 
         super().__init__(dpi)
@@ -689,18 +719,19 @@ class ScheduleExplorer(_Explorer):
         self._update_visibility()
         self.redraw()
 
-    @staticmethod
-    def _defaults(name: str, total_steps: int, lr: float) -> dict[str, Any]:
-        return {key: spec.default(total_steps, lr) for key, spec in SCHEDULES[name].parameters.items()}
-
     @property
     def controls(self) -> dict[str, Any]:
         """The schedule dropdown, the log-axis box and the chosen schedule's controls, by name (as `set` takes)."""
         return {"schedule": self.schedule, "log_y": self.log_y, **self.parameters[self.schedule.value]}
 
     def set(self, **values: Any) -> None:
-        """As `_Explorer.set`; a ``schedule=`` among the values is applied first, so its parameters can follow."""
+        """Set several controls' values, then redraw once (see `DescentExplorer.set`).
+
+        A ``schedule=`` among the values is applied first, so that schedule's
+        parameters can follow it in the same call.
+        """
         if "schedule" in values:
+            _check_value(self.who, "schedule", self.schedule, values["schedule"])
             self._holding = True
             try:
                 self.schedule.value = values.pop("schedule")
