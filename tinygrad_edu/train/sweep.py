@@ -255,7 +255,7 @@ def _joblib(backend: str | None) -> Any:
     return joblib
 
 
-def _prepare_backend(backend: str, joblib: Any) -> None:
+def _prepare_backend(backend: str) -> None:
     """Make ``backend`` usable (Dask: a Client must be open; Ray: registered, ``ray.init()`` done)."""
     if backend == "dask":
         try:
@@ -365,8 +365,9 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
         A `SweepResult`: a list of rows, one per point in grid order. The row
         of a point that raised holds ``error`` (``"TypeName: message"``) and
         ``traceback`` (the formatted traceback) instead of results; the other
-        points are unaffected. ``.to_dataframe()`` gives a pandas DataFrame and
-        ``.failed`` the failing rows.
+        points are unaffected. (A point that kills its worker process, a
+        crash rather than an exception, ends the sweep with joblib's error.)
+        ``.to_dataframe()`` gives a pandas DataFrame and ``.failed`` the failing rows.
 
     Raises:
         TypeError, ValueError: a malformed grid, a grid key ``train_fn`` does not
@@ -411,7 +412,7 @@ def sweep(train_fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Sequ
     if not serial:
         joblib = _joblib(backend)
         if backend is not None:
-            _prepare_backend(backend, joblib)
+            _prepare_backend(backend)
     in_process = serial or backend in _IN_PROCESS
     rows: list[Any] = [None] * len(points)
     bar = _progress_bar(progress, len(points), 0, "run")
