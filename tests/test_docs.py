@@ -222,6 +222,14 @@ def test_literal_blocks_become_fenced_code(rst):
     assert rst("Odd::\nnext") == "Odd::\nnext"
 
 
+def test_roles_over_a_line_break_code_blocks_and_admonitions(rst):
+    assert rst("when :math:`e \\bmod\nk = 0`, see :class:`Adam`.") == "when \\(e \\bmod\nk = 0\\), see `Adam`."
+    text = "Rule:\n\n.. code-block:: text\n\n    wait = wait + 1\n\n    stop\n\nso it stops."
+    assert rst(text) == "Rule:\n\n```text\nwait = wait + 1\n\nstop\n```\n\nso it stops."
+    assert rst(".. code:: python\n\n    x = 1\n") == "```python\nx = 1\n```\n"
+    assert rst(".. note:: Keep it.\n    Really.\n\nNext.") == "!!! note\n    Keep it.\n    Really.\n\nNext."
+
+
 def test_simple_tables(rst):
     headerless = "Functions:\n\n====  =========\n`a`   first one\n`b`   second\n====  =========\n\nEnd."
     assert rst(headerless) == "Functions:\n\n\n- `a`: first one\n- `b`: second\n\n\nEnd."

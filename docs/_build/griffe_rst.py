@@ -8,7 +8,9 @@ renders a docstring this extension rewrites, in the docs only (the source is unt
 
 * ``:math:`x``` into ``\\(x\\)`` and a ``.. math::`` block into ``$$ ... $$`` (MathJax renders both,
   through ``pymdownx.arithmatex``);
-* ``text::`` + indented block into ``text:`` + a fenced code block, so the formulas keep their layout;
+* ``text::`` + indented block into ``text:`` + a fenced code block, so the formulas keep their layout, and
+  a ``.. code-block:: lang`` directive into a fenced ``lang`` block;
+* ``.. note::``, ``.. warning::`` (and the other admonitions) into Material's ``!!! note`` boxes;
 * other roles (``:class:`X```) into inline code;
 * a simple table into a Markdown table (or, without a header row, a list of "first column: rest");
 * the project's ``Example:`` heading into ``Examples:``, the Google-style name of the section whose
@@ -32,6 +34,8 @@ __all__ = ["RstToMarkdown", "rst_to_markdown"]
 
 _MATH_ROLE = re.compile(r":math:`([^`]+)`")
 _OTHER_ROLE = re.compile(r":[a-z]+:`([^`]+)`")
+_CODE_DIRECTIVE = re.compile(r"^\.\. (?:code-block|code|sourcecode)::\s*(\w*)\s*$")
+_ADMONITION = re.compile(r"^\.\. (note|warning|tip|important|hint|caution|danger|attention|seealso)::\s*(.*)$")
 _TABLE_RULE = re.compile(r"^=+(\s+=+)+$")
 _PARAMETER_SECTIONS = ("Args:", "Arguments:", "Params:", "Parameters:", "Keyword Args:", "Keyword Arguments:",
                        "Other Parameters:", "Attributes:")
@@ -61,9 +65,9 @@ def _block(lines: list[str], start: int, indent: int) -> tuple[list[str], int]:
     return [line[common:] for line in body], i
 
 
-def _roles(line: str) -> str:
-    line = _MATH_ROLE.sub(lambda m: r"\(" + m.group(1) + r"\)", line)
-    return _OTHER_ROLE.sub(lambda m: "`" + m.group(1) + "`", line)
+def _roles(text: str) -> str:
+    text = _MATH_ROLE.sub(lambda m: r"\(" + m.group(1) + r"\)", text)
+    return _OTHER_ROLE.sub(lambda m: "`" + m.group(1) + "`", text)
 
 
 def _table(lines: list[str], start: int) -> tuple[list[str], int] | None:
@@ -96,9 +100,9 @@ def _table(lines: list[str], start: int) -> tuple[list[str], int] | None:
         header, body = rows[: rules[1]], rows[rules[1]:]
         head = [" ".join(cells[c] for cells in header).strip() for c in range(len(spans))]
         out = [pad + "| " + " | ".join(head) + " |", pad + "|" + "---|" * len(spans)]
-        out += [pad + "| " + " | ".join(_roles(cell) for cell in cells) + " |" for cells in body]
+        out += [pad + "| " + " | ".join(cells) + " |" for cells in body]
     else:
-        out = [pad + "- " + _roles(cells[0]) + ": " + " ".join(_roles(c) for c in cells[1:] if c) for cells in rows]
+        out = [pad + "- " + cells[0] + ": " + " ".join(c for c in cells[1:] if c) for cells in rows]
     return ["", *out, ""], i
 
 
@@ -151,6 +155,7 @@ def _fence_doctests(lines: list[str]) -> list[str]:
 
 def rst_to_markdown(text: str) -> str:
     """``text`` (a docstring) with its reStructuredText math, literal blocks, roles and tables made Markdown."""
+    text = _roles(text)  # first, on the whole text: a role may run over a line break
     lines = ["Examples:" if line.rstrip() == "Example:" else line for line in text.split("\n")]
     lines = _fence_doctests(_split_names(lines))
     out: list[str] = []
@@ -165,6 +170,19 @@ def rst_to_markdown(text: str) -> str:
             body, i = _block(lines, i + 1, indent)
             out += [pad + "$$"] + ([pad + first] if first else []) + [pad + b for b in body] + [pad + "$$"]
             continue
+        code = _CODE_DIRECTIVE.match(stripped)
+        if code:
+            body, i = _block(lines, i + 1, indent)
+            out += [pad + "```" + (code.group(1) or "text"), *(pad + b if b.strip() else "" for b in body), pad + "```"]
+            continue
+        note = _ADMONITION.match(stripped)
+        if note:
+            first = note.group(2).strip()
+            body, i = _block(lines, i + 1, indent)
+            kind = "info" if note.group(1) == "seealso" else note.group(1)
+            body = ([first] if first else []) + body
+            out += [pad + "!!! " + kind, *(pad + "    " + b if b.strip() else "" for b in body)]
+            continue
         if _TABLE_RULE.match(stripped):
             table = _table(lines, i)
             if table is not None:
@@ -176,11 +194,11 @@ def rst_to_markdown(text: str) -> str:
             if body:
                 head = line.rstrip()[:-2]
                 if head.strip():
-                    out.append(_roles(head.rstrip() if head.endswith(" ") else head + ":"))
+                    out.append(head.rstrip() if head.endswith(" ") else head + ":")
                 out += ["", pad + "```text", *(pad + b if b.strip() else "" for b in body), pad + "```"]
                 i = j
                 continue
-        out.append(_roles(line))
+        out.append(line)
         i += 1
     return "\n".join(out)
 
