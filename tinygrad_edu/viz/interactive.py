@@ -49,7 +49,7 @@ from ..optim import lr_scheduler
 from ._inputs import new_figure, read_surface
 from .surface_plots import draw_contours, draw_minima
 
-__all__ = ["interactive_descent", "interactive_schedule", "DescentExplorer", "ScheduleExplorer",
+__all__ = ["interactive_descent", "interactive_schedule", "DescentExplorer", "ScheduleExplorer", "schedule_rates",
            "DESCENT_OPTIMIZERS", "SCHEDULES"]
 
 #: The optimizers `interactive_descent` offers by default: those whose idea shows on one 2-D point.
