@@ -168,6 +168,18 @@ def test_a_path_off_the_saddle_runs_away_and_the_summary_says_why():
     assert "saddle is unbounded below" in e.summary
 
 
+def test_the_ravine_story_the_docstring_tells():
+    e = tg.viz.interactive_descent("ravine", lr=0.021, steps=50, **FAST).explorer
+    assert abs(e.path.points[-1, 1]) > 1.0  # above 2/100 the across-valley coordinate grows: |1 - 100 lr| > 1
+    e.lr.value = 0.01
+    assert round(float(e.path.points[-1, 0]), 1) == -5.4  # x_k = -9 (1 - lr) ** k: the crawl along the floor
+    np.testing.assert_allclose(e.path.points[-1, 0], -9 * 0.99 ** 50)
+    e.set(optimizer="Momentum", lr=0.05)
+    assert np.hypot(*e.path.points[-1]) < 0.6
+    e.set(optimizer="Adam", lr=0.3)
+    assert np.hypot(*e.path.points[-1]) < 0.6
+
+
 def test_summary_distance_is_to_the_nearest_minimum():
     e = tg.viz.interactive_descent("himmelblau", optimizers=["Adam"], lr=0.1, steps=200, start=(0.0, 0.0)).explorer
     x, y = e.path.points[-1]
@@ -278,6 +290,12 @@ def test_closed_forms():
     np.testing.assert_allclose(schedule_rates("exponential", TOTAL, LR, gamma=0.93), LR * 0.93 ** t)
     np.testing.assert_allclose(schedule_rates("cosine", TOTAL, LR, T_max=TOTAL, eta_min=0.01),
                                0.01 + (LR - 0.01) * (1 + np.cos(np.pi * t / TOTAL)) / 2, rtol=1e-10)
+
+
+def test_a_cosine_shorter_than_the_run_climbs_back_as_the_docstring_says():
+    rates = tg.viz.interactive_schedule("cosine", total_steps=45, lr=0.1, T_max=30, eta_min=0.0).explorer.rates
+    assert int(np.argmin(rates)) == 30 and rates[30] < 1e-12
+    assert rates[44] > 0.05 and np.all(np.diff(rates[30:]) > 0)
 
 
 def test_sliders_redraw_the_curve():

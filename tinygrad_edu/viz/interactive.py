@@ -460,10 +460,13 @@ def interactive_descent(surface: Any = "quadratic", optimizers: Sequence[str] | 
     slider keeps its value when the optimizer changes, so "Adam with β₁ = 0.5"
     and "NAdam with β₁ = 0.5" are one click apart.
 
-    Things to try: SGD on ``"ravine"`` zig-zags across the valley until lr is
-    small, and momentum or Adam run along it; on ``"himmelblau"`` the start
-    decides which of the four minima you reach; on ``"saddle"`` a start just off
-    the ridge rolls away; raise lr until SGD diverges on ``"quadratic"``.
+    Things to try: on ``"ravine"`` (curvatures 1 along, 100 across) SGD bounces
+    out across the valley for any lr above 2/100 and crawls along it below
+    (50 steps at lr = 0.01 take x from -9 only to -5.4), while Momentum
+    (lr = 0.05) or Adam (lr = 0.3) end within 0.6 of the minimum in 50 steps; on
+    ``"himmelblau"`` the start decides which of the four minima you reach; on
+    ``"saddle"`` a start just off the ridge rolls away; raise lr until SGD
+    diverges on ``"quadratic"``.
 
     Args:
         surface: a 2-D surface or its name (``tg.surfaces.names()``).
