@@ -8,6 +8,7 @@ over a one-function module in a few seconds each. The pure helpers the site is b
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.util
 import inspect
@@ -60,12 +61,37 @@ def _words(text: str) -> str:
 # The real site
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (POSIX; elsewhere each xdist worker builds its own site)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    result = _build(ROOT / "mkdocs.yml", out, ROOT)
-    problems = [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
-    assert result.returncode == 0, "mkdocs build --strict failed:\n" + "\n".join(problems or [result.stderr[-3000:]])
+    """The site built from ``mkdocs.yml`` with ``--strict``; under pytest-xdist the workers share one build."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out, record = root / "docs_site", root / "docs_build.json"
+    with _exclusive(root / "docs_build.lock"):
+        if not record.exists():
+            result = _build(ROOT / "mkdocs.yml", out, ROOT)
+            problems = [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
+            record.write_text(json.dumps({"returncode": result.returncode,
+                                          "problems": problems or [result.stderr[-3000:]]}))
+    built = json.loads(record.read_text())
+    assert built["returncode"] == 0, "mkdocs build --strict failed:\n" + "\n".join(built["problems"])
     return out
 
 

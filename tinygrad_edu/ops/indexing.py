@@ -52,7 +52,7 @@ def _add_at(shape: tuple, flat: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 class Gather(Node):
-    """out[i][j] = x[index[i][j]][j] (along ``axis``);  each picked element gets the sum of its picks' gradients."""
+    """``out[i][j] = x[index[i][j]][j]`` (along ``axis``);  each picked element gets the sum of its picks' gradients."""
 
     def forward(self, x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
         self.shape = x.shape
@@ -66,7 +66,7 @@ class Gather(Node):
 class Scatter(Node):
     """out = x with src written (or added) at index;  d/dx = 1 off the written places, d/dsrc = grad_out there.
 
-    Along ``axis`` 0 of a matrix: out[index[i][j]][j] = src[i][j] (``add=True``: +=). Adding keeps
+    Along ``axis`` 0 of a matrix: ``out[index[i][j]][j] = src[i][j]`` (``add=True``: +=). Adding keeps
     d/dx = 1 everywhere.
     """
 
