@@ -215,6 +215,10 @@ def test_descent_errors_name_the_value_and_the_valid_ones():
         tg.viz.interactive_descent(gamma=0.5)
     with pytest.raises(ValueError, match="beta1 must be a number in"):
         tg.viz.interactive_descent(beta1=1.5)
+    with pytest.raises(ValueError, match="figsize must be"):
+        tg.viz.interactive_descent(figsize=(6.4, 0))
+    with pytest.raises(ValueError, match="dpi must be"):
+        tg.viz.interactive_schedule(dpi=-1)
 
 
 # -- interactive_schedule --------------------------------------------------------------------------

@@ -95,6 +95,18 @@ def _readable(ax: Any) -> None:
     ax.tick_params(labelsize=_TICK_SIZE)
 
 
+def _check_picture(who: str, figsize: Any, dpi: Any) -> None:
+    """``figsize`` must be two positive numbers (inches) and ``dpi`` a positive number."""
+    try:
+        width, height = figsize
+        check_positive(who, "figsize[0]", width)
+        check_positive(who, "figsize[1]", height)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: figsize must be (width, height) in inches, two positive numbers, "
+                         f"got {figsize!r}") from None
+    check_positive(who, "dpi", dpi)
+
+
 def _look(widgets: Any, width: str, label_width: str) -> dict[str, Any]:
     """A control's size, with a Layout of its own (a shared one would hide every control it is hidden on)."""
     return {"style": {"description_width": label_width}, "layout": widgets.Layout(width=width)}
@@ -286,6 +298,7 @@ class DescentExplorer(_Explorer):
         steps = check_int(who, "steps", steps, minimum=1)
         max_steps = max(check_int(who, "max_steps", max_steps, minimum=1), steps)
         check_int(who, "resolution", resolution, minimum=2)
+        _check_picture(who, figsize, dpi)
         for name, value in hyperparameters.items():
             if name not in _HYPERPARAMETERS:
                 raise TypeError(f"{who}: unexpected argument {name!r}; the hyperparameter sliders are "
@@ -678,6 +691,7 @@ class ScheduleExplorer(_Explorer):
             names.insert(0, first)
         total_steps = check_int(who, "total_steps", total_steps, minimum=2)
         lr = check_positive(who, "lr", lr)
+        _check_picture(who, figsize, dpi)
         known = SCHEDULES[first].parameters
         for key in parameters:
             if key not in known:
