@@ -378,3 +378,29 @@ def test_torch_is_not_imported():
             "print('torch' in sys.modules, 'tensorboardX' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+def test_on_before_optimizer_step_sees_each_steps_clipped_gradient():
+    """The hook runs once per optimizer step, after accumulation and clipping, with the gradient the step uses."""
+    from tinygrad_edu.train import Callback, fit
+
+    class Spy(Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_before_optimizer_step(self, batch, logs):
+            norm = np.linalg.norm(np.concatenate([p.grad.numpy().ravel() for p in self.trainer.model.parameters()]))
+            self.seen.append((batch, norm, logs["grad_norm"]))
+
+    tg.manual_seed(0)
+    x, y = tg.randn(40, 3), tg.randn(40, 1)
+    model = tg.nn.Linear(3, 1)
+    spy = Spy()
+    fit(model, tg.nn.MSELoss(), tg.optim.SGD(model.parameters(), lr=0.1), tg.data.DataLoader(
+        tg.data.TensorDataset(x, y), batch_size=10), epochs=2, accumulate=2, clip_grad_norm=0.5, progress=False,
+        callbacks=[spy])
+    assert [batch for batch, _, _ in spy.seen] == [1, 3, 1, 3]        # 4 batches an epoch, a step every 2
+    assert any(before > 0.5 for _, _, before in spy.seen)            # some steps needed clipping
+    for _, norm, before in spy.seen:                                 # clipped before the hook
+        assert norm == pytest.approx(min(before, 0.5), rel=1e-5)

@@ -6,7 +6,10 @@
     for each epoch:
         on_epoch_begin(epoch, logs)
         for each batch:
-            ... forward, loss, backward, (optimizer step) ...
+            ... forward, loss, backward ...
+            (when the batch completes a step: clipping, then
+             on_before_optimizer_step(batch, logs), the step, zero_grad,
+             a per-batch scheduler's step)
             on_batch_end(batch, logs)
         ... validation, scheduler step, history ...
         on_epoch_end(epoch, logs)
@@ -157,6 +160,12 @@ class Callback:
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         """Before epoch ``epoch`` (from 0, as in Keras)."""
+
+    def on_before_optimizer_step(self, batch: int, logs: dict[str, Any]) -> None:
+        """Just before the optimizer steps after batch ``batch``: the gradients are there (accumulated, clipped).
+
+        The only hook that sees them: `fit` zeroes them right after the step.
+        """
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         """After batch ``batch`` (from 0 within the epoch) and the step it triggered."""

@@ -251,6 +251,8 @@ class _Loop:
         lr = float(optimizer.param_groups[0]["lr"])
         if self.clip_grad_norm is not None:
             batch_logs["grad_norm"] = float(clip_grad_norm_(self.params, self.clip_grad_norm).item())
+        for callback in trainer.callbacks:
+            callback.on_before_optimizer_step(trainer.batch, batch_logs)
         before = [p.numpy().copy() for p in self.params] if self.guard else None
         optimizer.step()
         if before is not None and not all(np.isfinite(p.numpy()).all() for p in self.params):

@@ -144,10 +144,9 @@ class TensorBoard(Callback):
     is written as ``weights/<name>`` (``<name>`` from
     ``model.named_parameters()``: its values at the end of the epoch) and,
     with ``write_grads``, ``grads/<name>``: the gradient the epoch's *last
-    optimizer step* used (after accumulation and clipping). `fit` clears
-    gradients right after each step, before any callback runs, so to see them
-    the callback wraps ``optimizer.step`` during those epochs only (an
-    attribute of that optimizer object, removed at the end of the epoch).
+    optimizer step* used (after accumulation and clipping), copied in the
+    ``on_before_optimizer_step`` hook of those epochs (`fit` clears gradients
+    right after each step).
 
     A resumed run (``fit(resume_from=...)``) with the same ``log_dir`` goes on
     at the checkpoint's epoch; anything an interrupted run had logged at that
@@ -270,7 +269,6 @@ class TensorBoard(Callback):
         self._rates: list[float] = []
         self._rates_used: list[float] = []
         self._grads: dict[str, np.ndarray] = {}
-        self._wrapped: tuple[Any, Any] | None = None  # (optimizer, its own instance 'step' or None)
 
     # -- the writers ------------------------------------------------------------------------------
 
@@ -287,38 +285,10 @@ class TensorBoard(Callback):
 
     def close(self) -> None:
         """Flush and close the event files (`fit` calls this when training ends); safe to call twice."""
-        self._unwrap_step()
         for writer in (self.writer, self._batch_writer):
             if writer is not None:
                 writer.close()
         self.writer = self._batch_writer = None
-
-    # -- gradients: seen inside optimizer.step, the only place they still exist --------------------
-
-    def _wrap_step(self) -> None:
-        optimizer = self.trainer.optimizer
-        own = vars(optimizer).get("step")
-        original = optimizer.step
-        names = self._parameter_names()
-
-        def step(*args: Any, **kwargs: Any) -> Any:
-            self._grads = {names[id(p)]: p.grad.numpy().copy()
-                           for group in optimizer.param_groups for p in group["params"]
-                           if p.grad is not None and id(p) in names}
-            return original(*args, **kwargs)
-
-        optimizer.step = step
-        self._wrapped = (optimizer, own)
-
-    def _unwrap_step(self) -> None:
-        if self._wrapped is None:
-            return
-        optimizer, own = self._wrapped
-        if own is None:
-            vars(optimizer).pop("step", None)
-        else:
-            optimizer.step = own
-        self._wrapped = None
 
     def _parameter_names(self) -> dict[int, str]:
         return {id(p): name for name, p in self.trainer.model.named_parameters()}
@@ -339,9 +309,14 @@ class TensorBoard(Callback):
         self._pending_batches = []
         self._rates = self._group_rates()
         self._rates_used = list(self._rates)
-        if self.write_grads and self._histogram_epoch(epoch):
-            self._grads = {}
-            self._wrap_step()
+        self._grads = {}
+
+    def on_before_optimizer_step(self, batch: int, logs: dict[str, Any]) -> None:
+        if self.write_grads and self._histogram_epoch(self.trainer.epoch):
+            names = self._parameter_names()
+            self._grads = {names[id(p)]: p.grad.numpy().copy()
+                           for group in self.trainer.optimizer.param_groups for p in group["params"]
+                           if p.grad is not None and id(p) in names}
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         # The rates the step just taken used are those the groups held before it: a per-batch
@@ -364,7 +339,6 @@ class TensorBoard(Callback):
             for name, p in self.trainer.model.named_parameters():
                 writer.add_histogram(f"weights/{name}", p.numpy(), epoch)
             if self.write_grads:
-                self._unwrap_step()
                 for name, grad in self._grads.items():
                     writer.add_histogram(f"grads/{name}", grad, epoch)
         if self.figure_freq and epoch % self.figure_freq == 0:
