@@ -313,3 +313,5 @@ def test_readme_parts():
 
     with pytest.raises(PluginError, match="no section titled 'Third'.*'First', 'Second'"):
         hooks.readme_part(README, "page", "Third")
+    assert hooks.readme_part(README, "section", "Third", optional=True) == ""
+    assert hooks.readme_part(README, "section", "Second", optional=True) == "## Second\n\nTwo."

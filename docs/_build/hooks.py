@@ -7,6 +7,7 @@
       <!-- readme-page: Optimizers -->   that ``## Optimizers`` section as the page: its heading becomes the
                                          page's title, its subsections move up one level
       <!-- readme-section: Ten lines --> that section as it stands, heading included
+      <!-- readme-section?: Documentation -->   the same, or nothing if the README has no such section
 
   A section runs to the next heading of its level or above (code blocks skipped). A heading that is no
   longer in the README stops the build with an error naming it, so the site cannot silently go stale.
@@ -34,7 +35,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
-_DIRECTIVE = re.compile(r"^<!--\s*readme-(opening|page|section)(?::\s*(.*?))?\s*-->\s*$", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^<!--\s*readme-(opening|page|section)(\?)?(?::\s*(.*?))?\s*-->\s*$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TUTORIALS = "Tutorials"
 _AUTODOC = re.compile(r"^::: *([\w.]+) *$", re.MULTILINE)
@@ -71,8 +72,11 @@ def _shift(lines: list[str], by: int) -> list[str]:
     return lines
 
 
-def readme_part(readme: str, kind: str, title: str | None) -> str:
-    """The README text a directive asks for (see the module docstring); `PluginError` if it is not there."""
+def readme_part(readme: str, kind: str, title: str | None, optional: bool = False) -> str:
+    """The README text a directive asks for (see the module docstring); `PluginError` if it is not there.
+
+    With ``optional`` (``readme-section?:``), a section the README does not have gives nothing instead.
+    """
     lines = readme.split("\n")
     heads = _headings(lines)
     if kind == "opening":
@@ -86,6 +90,8 @@ def readme_part(readme: str, kind: str, title: str | None) -> str:
             if kind == "page":
                 part = ["# " + text, *_shift(part[1:], 1 - level)]
             return "\n".join(part).strip("\n")
+    if optional:
+        return ""
     known = ", ".join(repr(text) for _, level, text in heads if level == 2)
     raise PluginError(f"README.md has no section titled {title!r} (docs include it); its sections are: {known}")
 
@@ -140,7 +146,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     """Expand the README directives; on the tutorials' index, link each notebook's name to its page."""
     if _DIRECTIVE.search(markdown):
         readme = (_root(config) / "README.md").read_text(encoding="utf-8")
-        markdown = _DIRECTIVE.sub(lambda m: readme_part(readme, m.group(1), m.group(2)), markdown)
+        markdown = _DIRECTIVE.sub(lambda m: readme_part(readme, m.group(1), m.group(3), bool(m.group(2))),
+                                markdown)
     markdown = _AUTODOC.sub(_with_shadowed, markdown)
     if page.file.src_uri == "notebooks/README.md":
         markdown = re.sub(r"`(\w+)\.ipynb`", r"[`\1.ipynb`](\1.ipynb)", markdown)
