@@ -315,3 +315,18 @@ def test_readme_parts():
         hooks.readme_part(README, "page", "Third")
     assert hooks.readme_part(README, "section", "Third", optional=True) == ""
     assert hooks.readme_part(README, "section", "Second", optional=True) == "## Second\n\nTwo."
+
+
+def test_directives_expand_in_place(tmp_path):
+    """Consecutive directives keep the blank line between them (a table must not swallow the next heading)."""
+    from types import SimpleNamespace
+
+    hooks = _load("hooks")
+    (tmp_path / "README.md").write_text("# p\n\nHi.\n\n## A\n\n| x |\n|---|\n| 1 |\n\n## B\n\nTwo.\n", encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text("site_name: p\n", encoding="utf-8")
+    config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="x.md"))
+    source = "# Page\n\n<!-- readme-section: A -->\n\n<!-- readme-section: B -->\n<!-- readme-section?: C -->\nEnd.\n"
+    assert hooks.on_page_markdown(source, page, config, None) == (
+        "# Page\n\n## A\n\n| x |\n|---|\n| 1 |\n\n## B\n\nTwo.\n\nEnd.\n"
+    )

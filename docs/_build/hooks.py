@@ -35,7 +35,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
-_DIRECTIVE = re.compile(r"^<!--\s*readme-(opening|page|section)(\?)?(?::\s*(.*?))?\s*-->\s*$", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^<!--[ \t]*readme-(opening|page|section)(\?)?(?::[ \t]*(.*?))?[ \t]*-->[ \t]*$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TUTORIALS = "Tutorials"
 _AUTODOC = re.compile(r"^::: *([\w.]+) *$", re.MULTILINE)
