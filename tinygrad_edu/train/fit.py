@@ -29,6 +29,7 @@ import functools
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -122,6 +123,10 @@ def _as_batches(name: str, data: Any) -> Iterable[Any]:
         if len(data) < 2 or not all(isinstance(t, (Tensor, np.ndarray)) for t in data):
             raise TypeError(f"fit: {name} given as a tuple must be (X, y) Tensors (one full batch), "
                             f"got a tuple of {[type(t).__name__ for t in data]}")
+        rows = [int(t.shape[0]) if len(t.shape) else None for t in data]
+        if rows[0] == 0 or len(set(rows)) > 1:
+            raise ValueError(f"fit: {name} given as a tuple must hold tensors with the same number of samples "
+                             f"(> 0) along dimension 0, got shapes {[tuple(t.shape) for t in data]}")
         return [tuple(t if isinstance(t, Tensor) else Tensor(t) for t in data)]
     # Checked without calling iter(): a shuffling DataLoader would draw a permutation from the generator.
     if not isinstance(data, Iterable):
@@ -129,6 +134,13 @@ def _as_batches(name: str, data: Any) -> Iterable[Any]:
     if isinstance(data, Iterator):
         raise TypeError(f"fit: {name} is a one-shot iterator ({type(data).__name__}), which would be empty after "
                         f"the first epoch; pass a DataLoader or a list of batches")
+    try:
+        count = len(data)  # type: ignore[arg-type]
+    except TypeError:
+        count = None  # an iterable without a length: an empty one is found at its first epoch
+    if count == 0:
+        raise ValueError(f"fit: {name} gives no batches (len({name}) == 0: an empty dataset, or a DataLoader with "
+                         f"drop_last=True and fewer samples than batch_size); nothing was trained")
     return data
 
 
@@ -143,6 +155,39 @@ def _size(inputs: tuple[Any, ...]) -> int:
     first = inputs[0]
     shape = getattr(first, "shape", None)
     return int(shape[0]) if shape else 1
+
+
+def _scalar_loss(loss: Any) -> Tensor:
+    """``loss`` itself, if it is a one-element Tensor (what ``backward()`` needs)."""
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"fit: loss_fn must return a scalar Tensor (built from the model's output, so it can be "
+                        f"backpropagated), got {type(loss).__name__} {loss!r:.80}")
+    if loss.numel() != 1:
+        raise ValueError(f"fit: loss_fn must return a scalar Tensor, got one of shape {tuple(loss.shape)}; "
+                         f"reduce it (reduction='mean', or .mean()) over the batch")
+    return loss
+
+
+def _check_optimizer(model: Any, optimizer: Any) -> None:
+    """Refuse an optimizer over none of the model's trainable parameters; warn about the ones it leaves out."""
+    if not callable(model) or not hasattr(model, "named_parameters"):
+        raise TypeError(f"fit: model must be a tg.nn.Module, got {type(model).__name__}")
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g for g in groups):
+        raise TypeError(f"fit: optimizer must be a tg.optim optimizer (with param_groups), "
+                        f"got {type(optimizer).__name__}")
+    stepped = {id(p) for group in groups for p in group["params"]}
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    left_out = [name for name, p in trainable if id(p) not in stepped]
+    if trainable and len(left_out) == len(trainable):
+        raise ValueError(f"fit: the optimizer holds none of the model's {len(trainable)} trainable parameters "
+                         f"({', '.join(left_out[:4])}{', ...' if len(left_out) > 4 else ''}): was it made over "
+                         f"another model's parameters? Make it with optimizer(model.parameters(), ...)")
+    if left_out:
+        warnings.warn(f"fit: the optimizer leaves out {len(left_out)} of the model's {len(trainable)} trainable "
+                      f"parameters ({', '.join(left_out[:4])}{', ...' if len(left_out) > 4 else ''}); they get "
+                      f"gradients but are never updated. Freeze them with p.requires_grad_(False) if that is meant",
+                      UserWarning, stacklevel=3)
 
 
 def _with_last(batches: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
@@ -278,7 +323,7 @@ class _Loop:
             trainer.batch = index
             inputs, target = _split(batch)
             output = model(*inputs)
-            loss = loss_fn(output, target)
+            loss = _scalar_loss(loss_fn(output, target))
             loss_value = float(loss.item())
             size = _size(inputs)
             batch_logs: dict[str, Any] = {"loss": loss_value, "size": size,
@@ -332,7 +377,7 @@ class _Loop:
                 inputs, target = _split(batch)
                 output = model(*inputs)
                 size = _size(inputs)
-                loss_sum += float(loss_fn(output, target).item()) * size
+                loss_sum += float(_scalar_loss(loss_fn(output, target)).item()) * size
                 for name, value in self._metric_values(output, target).items():
                     metric_sums[name] += value * size
                 samples += size
@@ -440,6 +485,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
             raise TypeError(f"fit: callbacks must be tg.train.Callback objects, got {type(callback).__name__}")
     if not callable(loss_fn):
         raise TypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
+    _check_optimizer(model, optimizer)
     train_batches = _as_batches("train", train)
     val_batches = _as_batches("val", val) if val is not None else None
 
