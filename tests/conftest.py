@@ -23,11 +23,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 @pytest.fixture(autouse=True)
 def _restore_global_state():
-    """No test may leak a changed default dtype or grad mode into another."""
-    dtype, mode = tg.get_default_dtype(), _autograd._grad_enabled
+    """No test may leak a changed default dtype or grad mode (this thread's, see `autograd._mode`) into another."""
+    dtype, mode, recorder = tg.get_default_dtype(), _autograd._mode.grad_enabled, _autograd._mode.recorder
     yield
     tg.set_default_dtype(dtype)
-    _autograd._grad_enabled = mode
+    _autograd._mode.grad_enabled = mode
+    _autograd._mode.recorder = recorder
 
 
 @pytest.fixture

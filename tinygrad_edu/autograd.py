@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 import weakref
 from collections.abc import Callable, Collection
 from heapq import heappop, heappush
@@ -59,12 +60,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Grad mode
 # ---------------------------------------------------------------------------
 
-_grad_enabled = True
+class _ThreadModes(threading.local):
+    """The global modes, one set per thread (as in PyTorch): a ``no_grad`` block in one thread leaves others alone.
+
+    The class attributes are the defaults every thread starts with: recording
+    on (a new thread starts with grad enabled, as in PyTorch, whatever the
+    thread that made it was doing) and no `Recorder`. Reading one costs an
+    attribute lookup on a ``threading.local`` (tens of nanoseconds), paid once
+    per operation.
+    """
+
+    grad_enabled = True
+    recorder: Recorder | None = None
+
+
+#: This thread's modes: ``_mode.grad_enabled`` (read by every operation) and ``_mode.recorder``.
+_mode = _ThreadModes()
+
+
+def __getattr__(name: str) -> Any:
+    # The module-level names the modes had before they became per thread, read through (PEP 562).
+    if name == "_grad_enabled":
+        return _mode.grad_enabled
+    if name == "_recorder":
+        return _mode.recorder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_grad_enabled() -> bool:
-    """Return whether operations currently record the graph."""
-    return _grad_enabled
+    """Return whether operations record the graph in this thread (grad mode is per thread, as in PyTorch).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> with tg.no_grad():
+        ...     tg.is_grad_enabled()
+        False
+    """
+    return _mode.grad_enabled
 
 
 def _with_grad_mode(func: F, mode: bool) -> F:
@@ -86,17 +118,17 @@ class set_grad_enabled:  # noqa: N801 - named as in PyTorch
     """
 
     def __init__(self, mode: bool) -> None:
-        global _grad_enabled
-        self.prev = _grad_enabled
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {mode!r} (as in PyTorch)")
+        self.prev = _mode.grad_enabled
         self.mode = bool(mode)
-        _grad_enabled = self.mode
+        _mode.grad_enabled = self.mode
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _mode.grad_enabled = self.prev
 
     def __call__(self, func: F) -> F:
         # Used as a decorator: the constructor already switched the mode, undo that.
@@ -118,13 +150,11 @@ class _GradMode:
         pass
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        self.prev = _mode.grad_enabled
+        _mode.grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _mode.grad_enabled = self.prev
 
     def __call__(self, func: F) -> F:
         return _with_grad_mode(func, self.mode)
@@ -158,9 +188,6 @@ class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 
 #: Creation numbers for graph nodes; see `walk` for why they give the order.
 creation_counter = itertools.count()
-
-#: Set inside `keep_forward_inputs` / `record_scopes`: what recorded nodes should remember besides.
-_recorder: Recorder | None = None
 
 
 class Node:
@@ -274,7 +301,7 @@ def _check_saved_versions(node: Node) -> None:
 class Recorder:
     """What recorded nodes remember besides their backward's needs, while a recording mode is on.
 
-    Off (``autograd._recorder is None``) costs the engine one check per
+    Off (``autograd._mode.recorder is None``, per thread) costs the engine one check per
     operation. `keep_forward_inputs` makes each node keep the arrays and
     options its forward got; `record_scopes` makes it keep the path of modules
     whose forward made it. The modes nest and combine.
@@ -314,14 +341,12 @@ class _Recording:
         raise NotImplementedError
 
     def __enter__(self) -> Recorder:
-        global _recorder
-        self.previous = _recorder
-        _recorder = self._recorder(self.previous)
-        return _recorder
+        self.previous = _mode.recorder
+        recorder = _mode.recorder = self._recorder(self.previous)
+        return recorder
 
     def __exit__(self, *exc: object) -> None:
-        global _recorder
-        _recorder = self.previous
+        _mode.recorder = self.previous
 
 
 class keep_forward_inputs(_Recording):  # noqa: N801 - a context manager, named like no_grad
@@ -329,8 +354,8 @@ class keep_forward_inputs(_Recording):  # noqa: N801 - a context manager, named 
 
     A node normally keeps only what its backward needs, not how it was called;
     `tinygrad_edu.gradcheck_nodes` replays each node's forward on perturbed
-    inputs, so it builds its graph inside this block. Not thread-safe: graphs
-    built by other threads meanwhile keep their inputs too.
+    inputs, so it builds its graph inside this block. The mode is per thread:
+    graphs built by other threads meanwhile are not affected.
     """
 
     def _recorder(self, previous: Recorder | None) -> Recorder:
@@ -668,7 +693,7 @@ class Function:
         node.saved_versions = tuple((t._vc, t._vc[0], i) for i, t in enumerate(node.to_save)
                                     if isinstance(t, Tensor)) or None
         del node.to_save
-        record = _grad_enabled and True in engine_needs
+        record = _mode.grad_enabled and True in engine_needs
         if record:
             node.seq = next(creation_counter)
             node.n_outputs = len(outputs)

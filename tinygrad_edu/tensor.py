@@ -23,6 +23,7 @@ import numpy as np
 
 from . import autograd, dtypes, ops
 from . import rng as _rng
+from .autograd import _mode as _grad_mode  # this thread's grad mode and recorder
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
 from .device import check_device, parse_to_args
@@ -118,13 +119,13 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
         return _record_outputs(fn, parents, inputs, options, data)
     if type(data) is not np.ndarray:
         data = np.asarray(data)
-    if autograd._grad_enabled and True in fn.needs_input_grad:
+    if _grad_mode.grad_enabled and True in fn.needs_input_grad:
         out = _wrap(data, True, fn)
         fn.seq = out._seq = next(_creation_counter)
         if fn_cls.tracks_versions:
             autograd.record_saved_versions(fn, parents, out)
-        if autograd._recorder is not None:
-            autograd._recorder.record(fn, inputs, options)
+        if _grad_mode.recorder is not None:
+            _grad_mode.recorder.record(fn, inputs, options)
         return out
     return _wrap(data)
 
@@ -132,7 +133,7 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
 def _record_outputs(fn: Any, parents: tuple, inputs: Any, options: dict, arrays: Sequence[np.ndarray]) -> tuple:
     """`_apply` for a node with several outputs (a recurrence returning the sequence and its last state)."""
     arrays = [np.asarray(a) for a in arrays]
-    if not (autograd._grad_enabled and True in fn.needs_input_grad):
+    if not (_grad_mode.grad_enabled and True in fn.needs_input_grad):
         return tuple(_wrap(a) for a in arrays)
     fn.seq = next(_creation_counter)
     fn.output_meta = [(a.shape, a.dtype) for a in arrays]
@@ -145,8 +146,8 @@ def _record_outputs(fn: Any, parents: tuple, inputs: Any, options: dict, arrays:
         outputs.append(out)
     if type(fn).tracks_versions:
         autograd.record_saved_versions(fn, parents, outputs[0] if type(fn).saves_output else None)
-    if autograd._recorder is not None:
-        autograd._recorder.record(fn, inputs, options)
+    if _grad_mode.recorder is not None:
+        _grad_mode.recorder.record(fn, inputs, options)
     return tuple(outputs)
 
 
@@ -608,7 +609,7 @@ class Tensor:
     # values refuses to backpropagate through them instead of giving a wrong gradient.
 
     def _check_leaf_inplace(self, name: str) -> None:
-        if autograd._grad_enabled and self._requires_grad and self._ctx is None:
+        if _grad_mode.grad_enabled and self._requires_grad and self._ctx is None:
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad cannot be changed in place while the graph is recorded "
                 f"(PyTorch: 'a leaf Variable that requires grad is being used in an in-place operation'); "
@@ -628,7 +629,7 @@ class Tensor:
     def _inplace(self, name: str, compute: Any, *others: Any) -> Tensor:
         """Change this tensor in place to ``compute(self)``: the shared body of every in-place method."""
         self._check_leaf_inplace(name)
-        recording = autograd._grad_enabled and (
+        recording = _grad_mode.grad_enabled and (
             self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
         if not recording:
             self._write(name, compute(self)._data)
@@ -648,7 +649,7 @@ class Tensor:
         return self
 
     def _inplace_arith(self, name: str, ufunc: np.ufunc, fn_cls: type, other: Any, true_divide: bool = False) -> Tensor:
-        if autograd._grad_enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        if _grad_mode.grad_enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
             return self._inplace(name, lambda t: _binary(fn_cls, name, t, other, true_divide=true_divide), other)
         # Outside the graph: straight into the storage, no temporary (the `p.data -= lr * p.grad` path).
         operand = other._data if isinstance(other, Tensor) else other
@@ -698,7 +699,7 @@ class Tensor:
     def _overwrite(self, name: str, values: Any) -> Tensor:
         """Replace every element with ``values`` (broadcast); the old values get no gradient."""
         source = values if isinstance(values, Tensor) else _wrap(np.asarray(values))
-        if autograd._grad_enabled and (self._requires_grad or source._requires_grad):
+        if _grad_mode.grad_enabled and (self._requires_grad or source._requires_grad):
             return self._inplace(name, lambda t: _apply(ops.Overwrite, t, source), source)
         self._data[...] = source._data
         self._vc[0] += 1
@@ -1607,7 +1608,7 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_leaf_inplace("item assignment")
-        if autograd._grad_enabled and (self._ctx is not None or (isinstance(value, Tensor) and value._requires_grad)):
+        if _grad_mode.grad_enabled and (self._ctx is not None or (isinstance(value, Tensor) and value._requires_grad)):
             raise RuntimeError("item assignment into a tensor that is part of the graph is not supported; "
                                "build the result out of place (tg.where, tg.cat) instead")
         if not isinstance(index, tuple):
