@@ -314,6 +314,11 @@ def test_readme_parts():
     with pytest.raises(PluginError, match="no section titled 'Third'.*'First', 'Second'"):
         hooks.readme_part(README, "page", "Third")
     assert hooks.readme_part(README, "section", "Third", optional=True) == ""
+    # a list right under a paragraph gets the blank line Python-Markdown needs; code and nested items do not
+    readme = "# p\n\n## L\n\nWhy:\n- one\n- two\n  more\n  - nested\n\n```\nx:\n- y\n  - z\n```\n"
+    assert hooks.readme_part(readme, "section", "L") == (
+        "## L\n\nWhy:\n\n- one\n- two\n  more\n    - nested\n\n```\nx:\n- y\n  - z\n```"
+    )
     assert hooks.readme_part(README, "section", "Second", optional=True) == "## Second\n\nTwo."
 
 

@@ -72,12 +72,34 @@ def _shift(lines: list[str], by: int) -> list[str]:
     return lines
 
 
+_LIST_ITEM = re.compile(r"^([-*+]|\d+\.)\s")
+
+
+def _lists_after_blank_lines(lines: list[str]) -> list[str]:
+    """Lists as Python-Markdown reads them: a blank line before a list that follows a paragraph directly, and
+    a nested item indented 4 spaces, not 2 (GitHub needs neither)."""
+    out: list[str] = []
+    fence = None
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped.startswith(("```", "~~~")):
+            marker = stripped[:3]
+            fence = None if fence == marker else (fence or marker)
+        elif (fence is None and _LIST_ITEM.match(line) and out and out[-1].strip()
+              and not _LIST_ITEM.match(out[-1]) and out[-1][:1] not in " \t"):
+            out.append("")
+        elif fence is None and line.startswith("  ") and not line.startswith("   ") and _LIST_ITEM.match(stripped):
+            line = "  " + line
+        out.append(line)
+    return out
+
+
 def readme_part(readme: str, kind: str, title: str | None, optional: bool = False) -> str:
     """The README text a directive asks for (see the module docstring); `PluginError` if it is not there.
 
     With ``optional`` (``readme-section?:``), a section the README does not have gives nothing instead.
     """
-    lines = readme.split("\n")
+    lines = _lists_after_blank_lines(readme.split("\n"))
     heads = _headings(lines)
     if kind == "opening":
         first = next((i for i, level, _ in heads if level == 1), -1)
