@@ -63,12 +63,13 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from .._checks import check_choice, check_int, check_non_negative
+from .._checks import check_choice, check_int, check_non_negative, check_number
 from ..rng import get_rng_state
 from ..serialization import save
 from .history import History
@@ -99,10 +100,15 @@ class Trainer:
             resumed run): what a checkpoint stores as ``'epoch'``.
         stop_training: set it to ``True`` to end training (see the module docs).
         callbacks: every callback of the run, in order.
+        log_names: the names every epoch's logs will hold (``'train_loss'``,
+            ``'val_loss'`` with validation data, ``'lr'``, the metrics and their
+            ``'val_'`` forms), known before the first epoch, so callbacks can
+            check in ``on_train_begin`` what they will look up (``None``: not
+            known).
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any, scheduler: Any, history: History,
-                 epochs: int, callbacks: list[Callback]) -> None:
+                 epochs: int, callbacks: list[Callback], log_names: list[str] | None = None) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -114,6 +120,7 @@ class Trainer:
         self.completed_epochs = 0
         self.stop_training = False
         self.callbacks = callbacks
+        self.log_names = None if log_names is None else list(log_names)
 
     def __repr__(self) -> str:
         return (f"Trainer(epoch={self.epoch}/{self.epochs}, batch={self.batch}, "
@@ -189,6 +196,67 @@ def _check_mode(who: str, mode: Any) -> str:
     return check_choice(who, "mode", mode, ("min", "max"))
 
 
+def _check_name(who: str, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{who}: {name} must be the name of a logged value (a non-empty string such as "
+                         f"'val_loss'), got {value!r}")
+    return value
+
+
+def _check_logged(who: str, what: str, names: Any, trainer: Trainer | None) -> None:
+    """Before training: a KeyError if a name looked up in every epoch's logs will not be there."""
+    known = getattr(trainer, "log_names", None)
+    if known is None:
+        return
+    for name in names:
+        if name not in known:
+            raise KeyError(f"{who}: {what}={name!r} is not in the epoch's logs; available keys are "
+                           f"{sorted(known)} ('val_' ones need a validation set)")
+
+
+def _check_path(who: str, value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{who}: path must be a file path (str or os.PathLike), got {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{who}: path must be a non-empty file path, got {value!r}")
+    return path
+
+
+def _check_directory(who: str, path: str) -> None:
+    """Before training: the file's directory must exist (a file there is written after the first epoch)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{who}: cannot write {path!r}: it is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: the directory {directory!r} does not exist "
+                                f"(or is not a directory)")
+
+
+def _pattern_fields(who: str, path: str) -> list[str]:
+    """The ``{name}`` fields of a file name pattern, each checked to format a number."""
+    try:
+        parsed = list(string.Formatter().parse(path))
+    except ValueError as err:
+        raise ValueError(f"{who}: path {path!r} is not a valid pattern ({err}); write braces that are not "
+                         f"fields as '{{{{' and '}}}}'") from None
+    fields = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field.isidentifier() or conversion is not None or "{" in (spec or ""):
+            raise ValueError(f"{who}: path {path!r} has the field {{{field}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}}; fields are names of the logs or 'epoch', with a "
+                             f"number format, such as {{epoch:03d}} or {{val_loss:.3f}}")
+        try:
+            format(1 if field == "epoch" else 1.0, spec or "")
+        except ValueError as err:
+            raise ValueError(f"{who}: path {path!r}: the format {{{field}:{spec}}} does not format "
+                             f"{'an integer' if field == 'epoch' else 'a number'} ({err})") from None
+        fields.append(field)
+    return fields
+
+
 class EarlyStopping(Callback):
     r"""Stop training when a monitored quantity has stopped improving; keep the best weights.
 
@@ -235,8 +303,11 @@ class EarlyStopping(Callback):
         wait: epochs since the last improvement.
 
     Raises:
-        KeyError: at the end of the first epoch, if ``monitor`` is not in the
-            logs (the message lists what is).
+        ValueError: at construction, for an argument out of its range or of
+            the wrong type.
+        KeyError: when `fit` starts (before the first epoch), if ``monitor``
+            will not be in the logs (the message lists what will be); outside
+            `fit`, at the first epoch whose logs lack it.
 
     Example:
         >>> from tinygrad_edu.train import EarlyStopping
@@ -258,10 +329,10 @@ class EarlyStopping(Callback):
         self.patience = check_int(who, "patience", patience, minimum=0)
         self.min_delta = check_non_negative(who, "min_delta", min_delta)
         start_from_epoch = check_int(who, "start_from_epoch", start_from_epoch, minimum=0)
-        self.monitor = monitor
+        self.monitor = _check_name(who, "monitor", monitor)
         self.restore_best_weights = bool(restore_best_weights)
         self.mode = _check_mode(who, mode)
-        self.baseline = None if baseline is None else float(baseline)
+        self.baseline = None if baseline is None else check_number(who, "baseline", baseline)
         self.start_from_epoch = int(start_from_epoch)
         self.verbose = verbose
         self._reset()
@@ -281,6 +352,7 @@ class EarlyStopping(Callback):
         return value > reference + self.min_delta
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
+        _check_logged("EarlyStopping", "monitor", [self.monitor], self.trainer)
         self._reset()  # so one instance can serve several runs
 
     def _model(self) -> Any:
@@ -393,6 +465,17 @@ class ModelCheckpoint(Callback):
             earlier save (strictly); otherwise save after every epoch.
         mode: ``'min'`` or ``'max'``: which way is better for ``monitor``.
 
+    Raises:
+        ValueError: at construction, a path pattern that cannot be filled
+            (unbalanced braces, a positional ``{}`` or ``{0}``, an attribute
+            or index, a format that does not format a number), or a bad
+            ``monitor``/``mode``.
+        KeyError: when `fit` starts (before the first epoch), a field of the
+            pattern, or the ``monitor`` of ``save_best_only``, that will not be
+            in the logs (Keras finds it only at the first save).
+        FileNotFoundError, IsADirectoryError: when `fit` starts, a path whose
+            directory does not exist, or that is a directory.
+
     Attributes:
         best: the best monitored value saved so far (``None`` before).
         best_epoch: the epoch of that save (numbered from 0; 0 before).
@@ -402,15 +485,30 @@ class ModelCheckpoint(Callback):
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = True,
                  mode: str = "min") -> None:
         super().__init__()
-        self.path = os.fspath(path)
-        self.monitor = monitor
+        who = "ModelCheckpoint"
+        self.path = _check_path(who, path)
+        self.fields = _pattern_fields(who, self.path)
+        self.monitor = _check_name(who, "monitor", monitor)
         self.save_best_only = bool(save_best_only)
-        self.mode = _check_mode("ModelCheckpoint", mode)
+        self.mode = _check_mode(who, mode)
         self.best: float | None = None
         self.best_epoch = 0
         self.last_saved: str | None = None
 
+    def _filled(self, epoch: int, logs: Mapping[str, Any]) -> str:
+        if not self.fields:
+            return self.path.format() if "{" in self.path or "}" in self.path else self.path
+        values = {name: _monitored("ModelCheckpoint", name, logs) for name in self.fields if name != "epoch"}
+        return self.path.format(**{**values, "epoch": epoch + 1})
+
     def on_train_begin(self, logs: dict[str, Any]) -> None:
+        who = "ModelCheckpoint"
+        _check_logged(who, "the path's field", [name for name in self.fields if name != "epoch"], self.trainer)
+        if self.save_best_only:
+            _check_logged(who, "monitor", [self.monitor], self.trainer)
+        known = getattr(self.trainer, "log_names", None)
+        if known is not None:  # the directory of the file the first epoch will write (filled with dummies)
+            _check_directory(who, self._filled(0, dict.fromkeys(self.fields, 0.0)))
         self.best, self.best_epoch, self.last_saved = None, 0, None
 
     def _better(self, value: float) -> bool:
@@ -426,7 +524,7 @@ class ModelCheckpoint(Callback):
             if not self._better(current):
                 return
             self.best, self.best_epoch = current, epoch
-        path = self.path.format(**{**logs, "epoch": epoch + 1}) if "{" in self.path else self.path
+        path = self._filled(epoch, logs)
         save(checkpoint(self.trainer), path)
         self.last_saved = path
 
@@ -440,13 +538,27 @@ class CSVLogger(Callback):
 
     Args:
         path: the CSV file.
-        separator: the column separator.
+        separator: the column separator (one character, not a quote, a
+            newline, a digit or a character numbers are written with).
+
+    Raises:
+        TypeError, ValueError: at construction, a path that is not one, or a
+            separator that would make the file unreadable.
+        FileNotFoundError, IsADirectoryError: when `fit` starts, a path whose
+            directory does not exist, or that is a directory.
     """
 
     def __init__(self, path: str | os.PathLike, separator: str = ",") -> None:
         super().__init__()
-        self.path = os.fspath(path)
+        self.path = _check_path("CSVLogger", path)
+        if not isinstance(separator, str) or len(separator) != 1 or separator.isalnum() or separator in "\"\r\n.-+_":
+            raise ValueError(f"CSVLogger: separator must be one character that cannot appear in a number or a name "
+                             f"of the logs (',', ';', '\\t', ...), got {separator!r}")
         self.separator = separator
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        if self.trainer is not None:
+            _check_directory("CSVLogger", self.path)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self.trainer.history.to_csv(self.path, separator=self.separator)

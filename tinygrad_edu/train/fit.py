@@ -494,7 +494,10 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
     if resume_from is not None:
         start, history = _resume(resume_from, model, optimizer, scheduler)
 
-    trainer = Trainer(model, loss_fn, optimizer, scheduler, history, epochs, callbacks)
+    log_names = ["train_loss", *(["val_loss"] if val_batches is not None else []), "lr"]
+    for name, _ in metric_fns:
+        log_names += [name, *(["val_" + name] if val_batches is not None else [])]
+    trainer = Trainer(model, loss_fn, optimizer, scheduler, history, epochs, callbacks, log_names)
     trainer.epoch = trainer.completed_epochs = start
     try:
         per_epoch = len(train_batches)  # type: ignore[arg-type]
