@@ -39,7 +39,7 @@ from .linalg import Linear, MatMul
 from .loss import BinaryCrossEntropy, Huber, KLDiv
 from .norm import BatchNorm, Embedding, GroupNorm, LayerNorm, RMSNorm
 from .numeric import Exp2, LogBase, VectorNorm
-from .reduce import Amax, Mean, SelectAlong, Sum
+from .reduce import Amax, Mean, SelectAlong, Std, Sum
 from .rnn import GRUSequence, LSTMSequence, RNNSequence
 from .shape import Cast, Cat, Contiguous, Expand, GetItem, Overwrite, Permute, Reshape, Where
 
@@ -64,6 +64,7 @@ __all__ = [
     "Sum",
     "Mean",
     "Amax",
+    "Std",
     "SelectAlong",
     "Reshape",
     "Permute",

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..autograd import Node
 from ._fast import ELEMENTWISE_THRESHOLD, compiled
+from ._quiet import quiet
 
 # ---------------------------------------------------------------------------
 # Binary elementwise
@@ -47,18 +48,24 @@ class Mul(Node):
 
 
 class Div(Node):
-    """out = a / b;  d/da = 1/b, d/db = -a/b**2."""
+    """out = a / b;  d/da = 1/b, d/db = -a/b**2, computed as -(a/b)/b.
+
+    As PyTorch: -(a/b)/b stays finite where b*b would underflow to 0 (a = b = 1e-200 gives -1e200, not -inf),
+    and division by zero gives inf or nan silently, without NumPy's RuntimeWarning.
+    """
 
     saves = ((0, 1), (1, None))
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
-        return a / b
+        with quiet():
+            return a / b
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         need_a, need_b = self.needs_input_grad
-        grad_a = grad_out / self.b if need_a else None
-        grad_b = -grad_out * self.a / (self.b * self.b) if need_b else None
+        with quiet():
+            grad_a = grad_out / self.b if need_a else None
+            grad_b = -grad_out * (self.a / self.b / self.b) if need_b else None
         return grad_a, grad_b
 
 
@@ -70,7 +77,8 @@ class Pow(Node):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
-        self.out = a**b
+        with quiet():  # 0**-1 = inf, (-1)**0.5 = nan, silently as in PyTorch
+            self.out = a**b
         return self.out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -81,11 +89,11 @@ class Pow(Node):
             grad_a = grad_out * (b * a ** (b - 1))  # the common x**2: no 0**negative can occur
         elif need_a:
             # PyTorch's rule: an exponent of exactly 0 gives gradient 0 (not 0 * a**-1).
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with quiet():
                 grad_a = grad_out * np.where(b == 0, 0, b * a ** (b - 1)).astype(grad_out.dtype, copy=False)
         if need_b:
             # log(a) is undefined for a < 0; PyTorch gives 0 where a == 0 and b >= 0.
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with quiet():
                 grad_b = grad_out * np.where((a == 0) & (b >= 0), 0, self.out * np.log(a))
         return grad_a, grad_b
 
@@ -137,16 +145,18 @@ class Exp(Node):
 
 
 class Log(Node):
-    """out = log(x);  d/dx = 1/x."""
+    """out = log(x);  d/dx = 1/x (log(0) = -inf with gradient inf, log(-1) = nan: silently, as PyTorch)."""
 
     saves = ((0, None),)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
-        return np.log(x)
+        with quiet():
+            return np.log(x)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out / self.x,)
+        with quiet():
+            return (grad_out / self.x,)
 
 
 class Log1p(Node):
@@ -156,23 +166,27 @@ class Log1p(Node):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
-        return np.log1p(x)
+        with quiet():  # log1p(-1) = -inf, log1p(-2) = nan, silently as in PyTorch
+            return np.log1p(x)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out / (1 + self.x),)
+        with quiet():
+            return (grad_out / (1 + self.x),)
 
 
 class Sqrt(Node):
-    """out = sqrt(x);  d/dx = 1 / (2 sqrt(x))."""
+    """out = sqrt(x);  d/dx = 1 / (2 sqrt(x)) (inf at 0, nan below: silently, as PyTorch)."""
 
     saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.sqrt(x)
+        with quiet():
+            self.out = np.sqrt(x)
         return self.out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out / (2 * self.out),)
+        with quiet():
+            return (grad_out / (2 * self.out),)
 
 
 class Sin(Node):

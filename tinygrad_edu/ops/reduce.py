@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 # ---------------------------------------------------------------------------
 # Reductions
@@ -56,22 +57,57 @@ class Mean(Node):
 
 
 class Amax(Node):
-    """out = max of x over ``axis``;  gradient shared evenly among the tied maxima."""
+    """out = max of x over ``axis``;  gradient shared evenly among the tied maxima.
+
+    A NaN is the maximum (the result is NaN). Where it goes then follows PyTorch, which differs by name:
+    ``max()``/``min()`` of all elements share the gradient among the NaN positions (``route_nan``, the default
+    when ``axis`` is None), while ``amax``/``amin`` find no element equal to NaN and give NaN gradients to the
+    whole reduced slice (``route_nan=False``).
+    """
 
     saves = ((0, None),)
     saves_output = True
 
-    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, lowest: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, lowest: bool = False,
+                route_nan: bool | None = None) -> np.ndarray:
         reduce = np.min if lowest else np.max
         self.x, self.axis, self.keepdim = x, axis, keepdim
+        self.route_nan = axis is None if route_nan is None else route_nan
         self.out = np.asarray(reduce(x, axis=axis, keepdims=True))
         return self.out if keepdim else np.asarray(reduce(x, axis=axis, keepdims=False))
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         winners = self.x == self.out
+        if self.route_nan and self.axis is None and np.isnan(self.out).all():
+            winners = np.isnan(self.x)  # PyTorch's evenly_distribute_backward: the gradient goes to the NaNs
         count = winners.sum(axis=self.axis, keepdims=True).astype(grad_out.dtype)
         grad = _expand_back(grad_out, self.x.shape, self.axis, self.keepdim)
-        return (grad * winners / count,)
+        with quiet():  # a NaN maximum that no element equals: 0/0, NaN gradients, as in PyTorch's amax
+            return (grad * winners / count,)
+
+
+class Std(Node):
+    """out = sqrt(sum((x - mean)**2) / (N - correction)) over ``axis``;  d/dx_i = (x_i - mean) / ((N - c) out).
+
+    A primitive, not ``var().sqrt()``, for the edge PyTorch defines: where out = 0 (a constant row) the
+    gradient is 0, while the composite gives (1 / (2 * 0)) * 0 = nan. N - correction <= 0 gives inf or nan
+    values and nan gradients, as in PyTorch (without its warning). ``count`` is N, the elements reduced.
+    """
+
+    def forward(self, x: np.ndarray, axis: Any, keepdim: bool, correction: float, count: int) -> np.ndarray:
+        self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
+        with quiet():  # the mean of nothing, 0/0 and x/0 give nan and inf silently, as in PyTorch
+            self.deviation = x - x.mean(axis=axis, keepdims=True)
+            self.denominator = x.dtype.type(max(count - correction, 0))
+            self.out = np.sqrt((self.deviation * self.deviation).sum(axis=axis, keepdims=True) / self.denominator)
+        return self.out if keepdim else np.asarray(np.squeeze(self.out, axis=axis))
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        grad = _expand_back(grad_out, self.shape, self.axis, self.keepdim)
+        with quiet():
+            # PyTorch's std_backward: d(var) = g / (2 out), set to 0 where out = 0; then var's rule.
+            grad_var = np.where(self.out == 0, 0, grad / (2 * self.out))
+            return ((2 / self.denominator) * grad_var * self.deviation,)
 
 
 class SelectAlong(Node):
