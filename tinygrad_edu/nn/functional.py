@@ -192,10 +192,9 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
         weights = np.ones(n_rows) if all_valid else valid.astype(np.float64)
     else:
         weights = np.asarray(weight.numpy() if isinstance(weight, Tensor) else weight, dtype=np.float64)[safe] * valid
-    total = float(weights.sum()) if reduction == "mean" else 1.0
-    if reduction == "mean" and total == 0:
-        total = np.nan  # every target ignored: the mean is undefined, as in PyTorch
-    losses = _apply(ops.NLLLoss, rows, classes=safe, weights=weights, reduction=reduction, total=total)
+    total = float(weights.sum()) if reduction == "mean" else 1.0  # 0 (nothing counted): a nan mean, as PyTorch
+    losses = _apply(ops.NLLLoss, rows, classes=safe, weights=weights, reduction=reduction, total=total,
+                    valid=None if all_valid else valid)
     return losses.reshape(out_shape) if reduction == "none" else losses
 
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 __all__ = ["GELU", "SiLU", "ELU", "SoftplusThreshold", "erf"]
 
@@ -83,7 +84,10 @@ class SiLU(Node):
 
 
 class ELU(Node):
-    """out = x if x > 0 else alpha * (exp(x) - 1);  d/dx = 1 if x > 0 else alpha * exp(x) (alpha at 0, as PyTorch)."""
+    """out = x if x > 0 else alpha * (exp(x) - 1);  d/dx = 1 if x > 0 else alpha * exp(x) (alpha at 0, as PyTorch).
+
+    As PyTorch's ``elu_backward``, the test is ``x <= 0``, so a NaN input passes its gradient (slope 1).
+    """
 
     saves = ((0, None),)
 
@@ -93,7 +97,7 @@ class ELU(Node):
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         x = self.x
-        slope = np.where(x > 0, 1, self.alpha * np.exp(np.minimum(x, 0))).astype(grad_out.dtype, copy=False)
+        slope = np.where(x <= 0, self.alpha * np.exp(np.minimum(x, 0)), 1).astype(grad_out.dtype, copy=False)
         return (grad_out * slope,)
 
 
@@ -110,7 +114,8 @@ class SoftplusThreshold(Node):
     def forward(self, x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
         self.beta, self.threshold = beta, threshold
         self.scaled = x * x.dtype.type(beta)
-        soft = np.logaddexp(0, self.scaled) / x.dtype.type(beta)
+        with quiet():  # logaddexp warns on nan; PyTorch passes it through silently
+            soft = np.logaddexp(0, self.scaled) / x.dtype.type(beta)
         return np.where(self.scaled > threshold, x, soft).astype(x.dtype, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> tuple:

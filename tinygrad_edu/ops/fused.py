@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 # ---------------------------------------------------------------------------
 # Fused for numerical stability
@@ -19,7 +20,8 @@ class LogSumExp(Node):
     """out = log(sum(exp(x))) over ``axis``;  d/dx = softmax(x).
 
     Fused for stability: computed as m + log(sum(exp(x - m))) with m the
-    maximum, so no exp ever overflows.
+    maximum, so no exp ever overflows. As PyTorch: a row of -inf gives -inf
+    (gradient nan), an empty ``axis`` gives log(0) = -inf, silently.
     """
 
     saves = ((0, None),)
@@ -27,12 +29,13 @@ class LogSumExp(Node):
 
     def forward(self, x: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
-        m = np.max(x, axis=axis, keepdims=True)
+        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis has a maximum too
         m = np.where(np.isfinite(m), m, 0)
-        shifted = np.exp(x - m)
-        total = shifted.sum(axis=axis, keepdims=True)
-        self.softmax = shifted / total
-        out = np.log(total) + m
+        with quiet():
+            shifted = np.exp(x - m)
+            total = shifted.sum(axis=axis, keepdims=True)
+            self.softmax = shifted / total
+            out = np.log(total) + m
         return out if keepdim else np.squeeze(out, axis=axis)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -44,15 +47,17 @@ class Softmax(Node):
     """out_i = exp(x_i) / sum_j exp(x_j) over ``axis``;  dL/dx = out * (g - sum(g * out)).
 
     Fused for stability (the maximum is subtracted before exp) and because the
-    composite would build five nodes for one well-known Jacobian.
+    composite would build five nodes for one well-known Jacobian. As PyTorch: a
+    row of -inf gives nan (0/0), an empty ``axis`` an empty result, silently.
     """
 
     saves_output = True
 
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
-        shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        self.out = shifted / shifted.sum(axis=axis, keepdims=True)
+        with quiet():  # -inf - -inf = nan for a row of -inf
+            shifted = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
+            self.out = shifted / shifted.sum(axis=axis, keepdims=True)
         return self.out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -71,8 +76,9 @@ class LogSoftmax(Node):
 
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        with quiet():  # -inf - -inf = nan for a row of -inf, as in PyTorch
+            shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+            out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         self.out = out
         return out
 
@@ -112,7 +118,8 @@ class Softplus(Node):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
-        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+        with quiet():  # logaddexp warns on nan; PyTorch passes it through silently
+            return np.logaddexp(0, x).astype(x.dtype, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         e = np.exp(-np.abs(self.x))
@@ -126,16 +133,25 @@ class NLLLoss(Node):
     d out / d x[i, c] = -w_i where c = y_i, else 0 (divided by ``total`` for
     the mean). A primitive as in PyTorch (``nll_loss``): cross-entropy is
     log-softmax followed by this, two nodes in all. ``weights`` already holds
-    0 for ignored targets; ``total`` is the divisor of the mean.
+    0 for ignored targets; ``total`` is the divisor of the mean; ``valid``
+    (None: all) marks the targets not ignored.
     """
 
     def forward(self, x: np.ndarray, classes: np.ndarray, weights: np.ndarray, reduction: str,
-                total: float) -> np.ndarray:
+                total: float, valid: np.ndarray | None = None) -> np.ndarray:
         self.shape, self.classes, self.reduction = x.shape, classes, reduction
         self.rows = np.arange(x.shape[0])
-        self.scale = (-weights / total if reduction == "mean" else -weights).astype(x.dtype, copy=False)
+        with quiet():  # total = 0 (an empty batch, or every target ignored): the mean is 0/0 = nan, as PyTorch
+            scale = -weights / total if reduction == "mean" else -weights
+        if reduction == "mean" and total == 0 and valid is not None:
+            scale = np.where(valid, scale, 0)  # ignored targets get gradient 0 even then, as in PyTorch
+        self.scale = scale.astype(x.dtype, copy=False)
         losses = x[self.rows, classes] * self.scale
-        return losses if reduction == "none" else losses.sum()
+        if reduction == "none":
+            return losses
+        if reduction == "mean" and total == 0:
+            return np.asarray(np.nan, dtype=x.dtype)
+        return losses.sum()
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         grad = np.zeros(self.shape, dtype=grad_out.dtype)

@@ -251,10 +251,10 @@ class Prod(Node):
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         x, axis = self.x, self.axis
+        if x.size == 0:  # the product of nothing is 1, a constant: the empty input gets an empty gradient
+            return (np.zeros(x.shape, dtype=grad_out.dtype),)
         if axis is None:
             others = _exclusive_products(x.reshape(-1), 0).reshape(x.shape)
             return (others * grad_out.reshape((1,) * x.ndim),)
-        if x.shape[axis] == 0:
-            return (np.zeros(x.shape, dtype=grad_out.dtype),)
         grad = grad_out if self.keepdim else np.expand_dims(grad_out, axis)
         return (_exclusive_products(x, axis) * grad,)
