@@ -172,8 +172,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any], who: str 
         >>> def write(tmp):
         ...     with open(tmp, "w") as handle:
         ...         _ = handle.write("hello")
-        >>> atomic_write(path, write) == path and open(path).read()
+        >>> atomic_write(path, write) == path
         True
+        >>> open(path).read()
+        'hello'
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
