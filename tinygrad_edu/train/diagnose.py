@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -451,8 +451,10 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
         when there are fewer than 3 epochs to read. ``print`` shows a report.
 
     Raises:
-        TypeError: ``history`` is not a mapping.
-        ValueError: it has no training loss.
+        TypeError: ``history`` is not a mapping, or one of its lists is not
+            a list.
+        ValueError: it has no training loss (an empty list is no error: it
+            reads as ``too_short``, with 0 epochs).
 
     Example:
         >>> import tinygrad_edu as tg
@@ -466,6 +468,15 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
     if not isinstance(history, Mapping):
         raise TypeError(f"diagnose expects a History or a mapping of per-epoch lists, got {type(history).__name__}")
     name = "train_loss" if "train_loss" in history else "loss" if "loss" in history else None
+    for key in (name, "val_loss", "lr"):
+        values = history.get(key) if key is not None else None
+        if values is not None and (isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable)):
+            raise TypeError(f"diagnose: history[{key!r}] must be a list of per-epoch values, "
+                            f"got {type(values).__name__}")
+    if name is not None and len(list(history[name])) == 0:
+        return Diagnosis([Finding("too_short", f"no epochs recorded (history[{name!r}] is empty): train at least "
+                                               f"{MIN_EPOCHS} epochs (the sources' quick protocol says 5–10) and "
+                                               f"diagnose again.", None)], 0)
     train = _series(history, name, required=True) if name is not None else None
     if train is None:
         raise ValueError(f"diagnose needs the training loss per epoch in history['train_loss']; "

@@ -157,34 +157,34 @@ def _size(inputs: tuple[Any, ...]) -> int:
     return int(shape[0]) if shape else 1
 
 
-def _scalar_loss(loss: Any) -> Tensor:
+def _scalar_loss(loss: Any, who: str = "fit") -> Tensor:
     """``loss`` itself, if it is a one-element Tensor (what ``backward()`` needs)."""
     if not isinstance(loss, Tensor):
-        raise TypeError(f"fit: loss_fn must return a scalar Tensor (built from the model's output, so it can be "
+        raise TypeError(f"{who}: loss_fn must return a scalar Tensor (built from the model's output, so it can be "
                         f"backpropagated), got {type(loss).__name__} {loss!r:.80}")
     if loss.numel() != 1:
-        raise ValueError(f"fit: loss_fn must return a scalar Tensor, got one of shape {tuple(loss.shape)}; "
+        raise ValueError(f"{who}: loss_fn must return a scalar Tensor, got one of shape {tuple(loss.shape)}; "
                          f"reduce it (reduction='mean', or .mean()) over the batch")
     return loss
 
 
-def _check_optimizer(model: Any, optimizer: Any) -> None:
+def _check_optimizer(model: Any, optimizer: Any, who: str = "fit") -> None:
     """Refuse an optimizer over none of the model's trainable parameters; warn about the ones it leaves out."""
     if not callable(model) or not hasattr(model, "named_parameters"):
-        raise TypeError(f"fit: model must be a tg.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"{who}: model must be a tg.nn.Module, got {type(model).__name__}")
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g for g in groups):
-        raise TypeError(f"fit: optimizer must be a tg.optim optimizer (with param_groups), "
+        raise TypeError(f"{who}: optimizer must be a tg.optim optimizer (with param_groups), "
                         f"got {type(optimizer).__name__}")
     stepped = {id(p) for group in groups for p in group["params"]}
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     left_out = [name for name, p in trainable if id(p) not in stepped]
     if trainable and len(left_out) == len(trainable):
-        raise ValueError(f"fit: the optimizer holds none of the model's {len(trainable)} trainable parameters "
+        raise ValueError(f"{who}: the optimizer holds none of the model's {len(trainable)} trainable parameters "
                          f"({', '.join(left_out[:4])}{', ...' if len(left_out) > 4 else ''}): was it made over "
                          f"another model's parameters? Make it with optimizer(model.parameters(), ...)")
     if left_out:
-        warnings.warn(f"fit: the optimizer leaves out {len(left_out)} of the model's {len(trainable)} trainable "
+        warnings.warn(f"{who}: the optimizer leaves out {len(left_out)} of the model's {len(trainable)} trainable "
                       f"parameters ({', '.join(left_out[:4])}{', ...' if len(left_out) > 4 else ''}); they get "
                       f"gradients but are never updated. Freeze them with p.requires_grad_(False) if that is meant",
                       UserWarning, stacklevel=3)

@@ -30,6 +30,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .._checks import check_int
 from .._files import atomic_write_text
 
 __all__ = ["History"]
@@ -52,12 +53,40 @@ class History(dict):
         self.epoch: list[int] = []
 
     def append(self, epoch: int, logs: Mapping[str, Any]) -> None:
-        """Record the numbers of one epoch (``logs``: name -> number)."""
-        recorded = len(self.epoch)
-        self.epoch.append(int(epoch))
+        """Record the numbers of one epoch (``logs``: name -> number).
+
+        Everything is checked before anything changes: ``epoch`` an integer,
+        ``logs`` a mapping from names to numbers, and every list already held
+        as long as ``epoch`` (a list edited by hand to another length is an
+        error here rather than a silent misalignment).
+
+        Raises:
+            ValueError: naming the bad epoch, name, value or list.
+        """
+        epoch = check_int("History.append", "epoch", epoch, minimum=0)
+        if not isinstance(logs, Mapping):
+            raise ValueError(f"History.append: logs must be a mapping from names to numbers, "
+                             f"got {type(logs).__name__}")
+        values = {}
         for name, value in logs.items():
+            if not isinstance(name, str):
+                raise ValueError(f"History.append: names must be strings, got {name!r}")
+            try:
+                values[name] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"History.append: logs[{name!r}] must be a number, got {value!r:.80}") from None
+        if not isinstance(self.epoch, list):
+            raise ValueError(f"History.append: history.epoch must be a list, got {type(self.epoch).__name__}")
+        recorded = len(self.epoch)
+        uneven = {name: (len(v) if isinstance(v, list) else type(v).__name__) for name, v in self.items()
+                  if not isinstance(v, list) or len(v) != recorded}
+        if uneven:
+            raise ValueError(f"History.append: the history has {recorded} epochs but lists of lengths {uneven} "
+                             f"(edited by hand?); every list must have one entry per epoch")
+        self.epoch.append(epoch)
+        for name, value in values.items():
             # A name seen for the first time is padded with nan for the epochs before it.
-            self.setdefault(name, [math.nan] * recorded).append(float(value))
+            self.setdefault(name, [math.nan] * recorded).append(value)
         for values in self.values():
             if len(values) == recorded:
                 values.append(math.nan)
@@ -73,8 +102,12 @@ class History(dict):
         if not isinstance(state_dict, Mapping) or set(state_dict) != {"epoch", "logs"}:
             raise ValueError("History.load_state_dict expects a dict with 'epoch' and 'logs', "
                              "as History.state_dict() returns")
-        epochs = [int(e) for e in state_dict["epoch"]]
-        logs = {str(name): [float(v) for v in values] for name, values in state_dict["logs"].items()}
+        try:
+            epochs = [check_int("History.load_state_dict", "an epoch", e, minimum=0) for e in state_dict["epoch"]]
+            logs = {str(name): [float(v) for v in values] for name, values in state_dict["logs"].items()}
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"History.load_state_dict: 'epoch' must be a list of integers and 'logs' a dict of "
+                             f"lists of numbers, as History.state_dict() returns ({err})") from None
         uneven = {name: len(values) for name, values in logs.items() if len(values) != len(epochs)}
         if uneven:
             raise ValueError(f"History.load_state_dict: {len(epochs)} epochs but lists of lengths {uneven}")

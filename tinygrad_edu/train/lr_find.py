@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..rng import get_rng_state, set_rng_state
 from ..tensor import Tensor
+from .fit import _check_optimizer, _scalar_loss
 
 __all__ = ["lr_find", "LRFinderResult"]
 
@@ -143,7 +144,7 @@ def _batches(train: Any) -> Iterator[tuple[Any, Any]]:
             yield batch
         if empty:
             if first_pass:
-                raise ValueError("train yielded no batches")
+                raise ValueError("lr_find: train yielded no batches")
             return
         first_pass = False
 
@@ -283,9 +284,15 @@ def lr_find(model: Module, loss_fn: Callable[[Any, Any], Any], optimizer: Optimi
 
     Raises:
         ValueError: ``start_lr <= 0``, ``end_lr <= start_lr``, ``num_iter < 2``
-            (or an out-of-range ``smooth`` / ``diverge_threshold``), naming the value.
+            (or an out-of-range ``smooth`` / ``diverge_threshold``), naming the value;
+            an optimizer over none of the model's trainable parameters; an
+            empty ``train`` (checked before anything changes); a non-scalar loss.
+        TypeError: ``loss_fn`` returned something other than a Tensor.
     """
     _check_range(start_lr, end_lr, num_iter, smooth, diverge_threshold)
+    _check_optimizer(model, optimizer, who="lr_find")
+    if not _one_batch(train) and isinstance(train, Sized) and len(train) == 0:
+        raise ValueError("lr_find: train gives no batches (len(train) == 0); nothing to probe with")
     ratio = float(end_lr) / float(start_lr)
     schedule = [float(start_lr) * ratio ** (i / (num_iter - 1)) for i in range(num_iter)]
 
@@ -311,7 +318,7 @@ def lr_find(model: Module, loss_fn: Callable[[Any, Any], Any], optimizer: Optimi
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.zero_grad()
-                loss = loss_fn(model(*inputs), target)
+                loss = _scalar_loss(loss_fn(model(*inputs), target), who="lr_find")
                 value = float(loss.item())
                 lrs.append(lr)
                 raw_losses.append(value)
