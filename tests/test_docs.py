@@ -141,6 +141,7 @@ def test_every_notebook_is_a_tutorial_page(site):
         first_line = code.strip().splitlines()[0].strip()
         assert " ".join(first_line.split()) in _text(page), (path.name, first_line)
         assert (site / "notebooks" / path.stem / path.name).exists(), f"{path.name}: no download copy"
+        assert f'href="{path.name}" title="Download the notebook"' in page.read_text(encoding="utf-8"), path.name
         assert path.name in index
 
 
