@@ -51,6 +51,61 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+_UNCHECKED = object()  # stands for a hyperparameter not validated yet: never identical to a value
+
+
+def resolve_hyperparameter(name: str, value: Any, flag: bool = False) -> Any:
+    """The plain value a kernel receives for hyperparameter ``name``: ``value`` as validated.
+
+    As in PyTorch, a number may be given as a one-element Tensor (``lr=tg.tensor(0.01)``): its
+    current value is read (``item()``) at every step, so an in-place change of the Tensor takes
+    effect at the next step and is validated there. Pairs (``betas``) are resolved element by
+    element into a tuple. ``flag`` marks a switch (``maximize``, ``amsgrad``, ``nesterov`` ...),
+    which must be a bool: PyTorch accepts any object and reads its truth (``maximize="no"``
+    maximizes); this library refuses such values (stricter than PyTorch).
+
+    Raises:
+        ValueError: a Tensor of more than one element or of a non-real dtype, or a flag that is not a bool.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> resolve_hyperparameter("lr", tg.tensor(0.5))
+        0.5
+        >>> resolve_hyperparameter("betas", [0.9, tg.tensor(0.5)])
+        (0.9, 0.5)
+    """
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"Invalid {name} value: a Tensor {name} must have one element, got shape "
+                             f"{tuple(value.shape)}")
+        if value.dtype.kind not in "iuf":
+            raise ValueError(f"Invalid {name} value: a Tensor {name} must hold a real number, got dtype {value.dtype}")
+        return value.numpy().reshape(()).item()
+    if isinstance(value, (tuple, list)):
+        return tuple(resolve_hyperparameter(f"{name}[{j}]", v) for j, v in enumerate(value))
+    if flag:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"Invalid {name} value: {value!r} (expected True or False)")
+        return bool(value)
+    return value
+
+
+def _is_dynamic(value: Any) -> bool:
+    """Whether a validated value can change without being replaced (a Tensor, a list): checked at every step."""
+    if isinstance(value, (tuple, list)):
+        return isinstance(value, list) or any(map(_is_dynamic, value))
+    return isinstance(value, (Tensor, np.ndarray))
+
+
+def _position(key: Any, total: int, where: str) -> int:
+    """A parameter's position in a state dict (an int, or its decimal string after a round trip), checked."""
+    if isinstance(key, str) and key.isdigit():
+        key = int(key)
+    if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)) or not 0 <= key < total:
+        raise ValueError(f"{where}: parameter position {key!r} is not an integer in [0, {total})")
+    return int(key)
+
+
 def load_kernels():  # noqa: ANN201
     """Import the numba kernels (and numba itself) on first use, so ``import tinygrad_edu`` stays light."""
     global _kernels
@@ -138,6 +193,10 @@ class FlatGroup:
         self.picked: list[int] = []  # the parameters the current step updates (see plan)
         self.incoming: list[tuple] = []  # ... and those of them whose values or gradient live elsewhere
         self.in_place = False  # the last step found every value and gradient in the buffers
+        # float16 has no numba arithmetic: its buffers stay float16 (as PyTorch keeps state in the parameters'
+        # dtype) and each step runs the kernel on float32 copies, rounded back once (see Optimizer._update_wide).
+        self.narrow = self.param.dtype.itemsize < 4
+        self.carried: dict[int, dict[str, Any]] = {}  # state of parameters taken over from an edited group
         for i, p in enumerate(params):
             self._adopt(i, p)
 
@@ -247,6 +306,18 @@ class FlatGroup:
                                       for i, s in enumerate(shapes)]
         self.state_allocated = True
 
+    def restore_carried(self) -> list[int]:
+        """Copy the state of parameters taken over from an edited group (``carried``) into the new buffers;
+        return their indices."""
+        restored = list(self.carried)
+        for i, saved in self.carried.items():
+            self.steps[i] = float(saved["step"])
+            for name, views in self.state_views.items():
+                if views[i] is not None and name in saved and np.shape(saved[name]) == views[i].shape:
+                    np.copyto(views[i], saved[name], casting="unsafe")
+        self.carried = {}
+        return restored
+
     def free_state(self) -> None:
         """Drop the state buffers (an optimizer that never stepped keeps none)."""
         self.state, self.state_offsets, self.state_views = {}, {}, {}
@@ -304,7 +375,11 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._flat: list[list[FlatGroup]] = []
         self._hyperparameter_names = tuple(defaults)
-        self._checked: list[tuple] = []  # each group's hyperparameters as last validated
+        self._flags = frozenset(name for name, value in defaults.items() if isinstance(value, bool))
+        self._checked: list[tuple] = []  # each group's hyperparameters (the objects) as last validated
+        self._resolved: list[dict[str, Any]] = []  # ... and the group the kernels get (Tensors read as numbers)
+        self._dynamic: list[bool] = []  # the group holds a Tensor or list: validated again at every step
+        self._param_lists: list[tuple[Any, tuple]] = []  # each group's 'params' list and its contents, as built
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, not a single Tensor; "
                             "wrap it in a list: [tensor]")
@@ -319,24 +394,57 @@ class Optimizer:
 
     # -- groups ------------------------------------------------------------------------
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group of parameters with its own hyperparameters (others from the defaults)."""
-        if not isinstance(param_group, dict) or "params" not in param_group:
-            raise TypeError("a parameter group must be a dict with a 'params' entry")
-        params = param_group["params"]
+    @staticmethod
+    def _checked_params(params: Any, where: str) -> list[Tensor]:
+        """``params`` as a list of distinct leaf floating-point Tensors that require grad; raise naming ``where``."""
+        if isinstance(params, (str, bytes, dict)) or not isinstance(params, (Tensor, Iterable)):
+            raise TypeError(f"{where} must be a Tensor or a list of Tensors, got {type(params).__name__}")
         params = [params] if isinstance(params, Tensor) else list(params)
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but parameter {i} is a {type(p).__name__}")
+                raise TypeError(f"optimizer can only optimize Tensors, but parameter {i} of {where} is a "
+                                f"{type(p).__name__}")
             if p.dtype.kind != "f":
                 raise TypeError(f"optimizer can only optimize floating-point tensors, "
-                                f"parameter {i} has dtype {p.dtype}")
+                                f"parameter {i} of {where} has dtype {p.dtype}")
             if not p.requires_grad:
-                raise ValueError(f"parameter {i} (shape {p.shape}) does not require grad, so it can never be "
-                                 f"updated; pass requires_grad=True or leave it out")
+                raise ValueError(f"parameter {i} of {where} (shape {p.shape}) does not require grad, so it can "
+                                 f"never be updated; pass requires_grad=True or leave it out")
             if not p.is_leaf:
-                raise ValueError(f"parameter {i} (shape {p.shape}) is computed from other tensors; "
-                                 f"optimize leaf tensors only")
+                raise ValueError(f"can't optimize a non-leaf Tensor: parameter {i} of {where} (shape {p.shape}) "
+                                 f"is computed from other tensors; optimize leaf tensors only")
+        return params
+
+    def _resolved_group(self, group: dict[str, Any], where: str = "parameter group") -> dict[str, Any]:
+        """A copy of ``group`` with each hyperparameter resolved (`resolve_hyperparameter`); raise if one is missing."""
+        resolved = dict(group)
+        flags = self._flags
+        for name in self._hyperparameter_names:
+            if name not in group:
+                raise ValueError(f"{where} lacks the hyperparameter {name!r} (a {type(self).__name__} group has "
+                                 f"{sorted(self.defaults)}); add groups with add_param_group")
+            resolved[name] = resolve_hyperparameter(name, group[name], name in flags)
+        return resolved
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (others from the defaults).
+
+        Everything is checked before the group is added: a refused group
+        leaves the optimizer as it was. Stricter than PyTorch, which warns
+        about a parameter listed twice and accepts one that does not require
+        grad: both raise ValueError here, as does a non-leaf tensor (as in
+        PyTorch: "can't optimize a non-leaf Tensor").
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> opt = tg.optim.SGD([tg.zeros(2, requires_grad=True)], lr=0.1)
+            >>> opt.add_param_group({"params": [tg.zeros(3, requires_grad=True)], "lr": 0.01})
+            >>> [g["lr"] for g in opt.param_groups]
+            [0.1, 0.01]
+        """
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError("a parameter group must be a dict with a 'params' entry")
+        params = self._checked_params(param_group["params"], f"parameter group {len(self.param_groups)}")
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if existing & {id(p) for p in params} or len({id(p) for p in params}) != len(params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -345,22 +453,109 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__} got unknown hyperparameters {sorted(unknown)}; "
                             f"expected some of {sorted(self.defaults)}")
         group = {**self.defaults, **param_group, "params": params}
-        self._validate_group(group)
+        resolved = self._resolved_group(group)
+        self._validate_group(resolved)
+        values = tuple(map(group.get, self._hyperparameter_names))
         self.param_groups.append(group)
-        self._checked.append(tuple(map(_frozen, map(group.get, self._hyperparameter_names))))
+        self._checked.append(values)
+        self._resolved.append(resolved)
+        self._dynamic.append(any(map(_is_dynamic, values)))
+        self._param_lists.append((params, tuple(params)))
+        self._flat.append(self._build_flats(params))
+
+    @staticmethod
+    def _build_flats(params: list[Tensor]) -> list[FlatGroup]:
         by_dtype: dict[np.dtype, list[Tensor]] = {}
         for p in params:
             by_dtype.setdefault(p.dtype, []).append(p)
-        self._flat.append([FlatGroup(ps, dtype) for dtype, ps in by_dtype.items()])
+        return [FlatGroup(ps, dtype) for dtype, ps in by_dtype.items()]
+
+    def _edited(self) -> bool:
+        """Whether ``param_groups`` or a group's ``'params'`` was changed since the last step (identity tests)."""
+        groups = self.param_groups
+        if len(groups) != len(self._param_lists):
+            return True
+        for group, (built, contents) in zip(groups, self._param_lists):
+            params = group.get("params") if isinstance(group, dict) else None
+            if params is not built or len(params) != len(contents) or not all(map(is_, params, contents)):
+                return True
+        return False
+
+    def _take_edits(self) -> None:
+        """Honour edits of ``param_groups`` made since the last step, as PyTorch does.
+
+        A parameter appended to (or put into) a group's ``'params'`` is
+        optimized from this step on, starting from fresh state; one that
+        stays keeps its state (PyTorch keys state by parameter), even when it
+        moved to another group; one removed is no longer updated, and its
+        ``state`` entry stays (a parameter put back continues from it). The
+        edited groups' flat buffers are rebuilt. Everything is checked before
+        anything changes.
+        """
+        groups = self.param_groups
+        if not isinstance(groups, list):
+            raise TypeError(f"param_groups must be a list of dicts, got {type(groups).__name__}")
+        lists, seen = [], set()
+        for g, group in enumerate(groups):
+            if not isinstance(group, dict) or "params" not in group:
+                raise TypeError(f"param_groups[{g}] must be a dict with a 'params' entry, got {type(group).__name__}")
+            params = self._checked_params(group["params"], f"param_groups[{g}]['params']")
+            ids = {id(p) for p in params}
+            if ids & seen or len(ids) != len(params):
+                raise ValueError(f"param_groups[{g}]['params']: some parameters appear twice (in this group or "
+                                 f"another); each parameter may be optimized by one group only")
+            seen |= ids
+            self._resolved_group(group, f"param_groups[{g}]")  # every hyperparameter present and well-formed
+            lists.append(params)
+        # Everything checked: now change.
+        kept = {g: flats for g, (flats, (built, contents)) in enumerate(zip(self._flat, self._param_lists))
+                if g < len(groups) and groups[g].get("params") is built and len(built) == len(contents)
+                and all(map(is_, built, contents))}
+        new_flat = []
+        for g, (group, params) in enumerate(zip(groups, lists)):
+            if g in kept:
+                new_flat.append(kept[g])
+                continue
+            group["params"] = params  # a tuple or a single Tensor becomes a list, as add_param_group makes it
+            flats = self._build_flats(params)
+            for flat in flats:
+                for i, p in enumerate(flat.params):
+                    if p in self.state:  # a parameter that stepped before (here or elsewhere): keep its state
+                        flat.carried[i] = {k: np.array(v) for k, v in self.state[p].items()}
+            new_flat.append(flats)
+        self._flat = new_flat
+        self._param_lists = [(group["params"], tuple(group["params"])) for group in groups]
+        self._checked = [self._checked[g] if g in kept else (_UNCHECKED,) for g in range(len(groups))]
+        self._resolved = [self._resolved[g] if g in kept else {} for g in range(len(groups))]
+        self._dynamic = [self._dynamic[g] if g in kept else True for g in range(len(groups))]
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         """Check a group's hyperparameters; raise ValueError naming a bad one."""
         check_number("lr", group["lr"])
 
+    def _revalidate(self, index: int, group: dict[str, Any], values: tuple) -> None:
+        """Validate a group whose hyperparameters changed (or hold Tensors) and keep what the kernels get."""
+        resolved = self._resolved_group(group, f"parameter group {index}")
+        self._validate_group(resolved)
+        self._check_state(index, resolved, self._flat[index], values)
+        self._checked[index] = values
+        self._resolved[index] = resolved
+        self._dynamic[index] = any(map(_is_dynamic, values))
+
     # -- gradients -------------------------------------------------------------------
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Clear every parameter's gradient: to ``None`` (the default), or to zeros in place."""
+        """Clear every parameter's gradient: to ``None`` (the default), or to zeros in place.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> w = tg.tensor([1.0], requires_grad=True)
+            >>> opt = tg.optim.SGD([w], lr=0.1)
+            >>> (w * 3).sum().backward(); opt.zero_grad(); print(w.grad)
+            None
+        """
+        if not isinstance(set_to_none, (bool, np.bool_)):
+            raise TypeError(f"zero_grad: set_to_none must be True or False, got {set_to_none!r}")
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -376,42 +571,85 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return the closure's loss, if given.
 
+        A step is all or nothing: edits of ``param_groups`` (parameters
+        appended or replaced, hyperparameters changed, Tensor rates read),
+        every parameter's shape, dtype and gradient, and the state buffers are
+        all checked and prepared before the first parameter changes, so a
+        step that raises leaves every parameter and all state as they were
+        (retrying it does not step anything twice). float16 parameters are
+        supported as in PyTorch: their values and state stay float16; the
+        update is computed in float32 and rounded once (PyTorch rounds after
+        each elementwise operation, so results agree to about one float16 ulp
+        per step, not bit for bit).
+
         Args:
             closure: a function that zeroes the gradients, recomputes the loss,
                 calls ``backward()`` and returns the loss (needed by optimizers
                 that evaluate the loss several times; optional for the others).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> w = tg.tensor([1.0], dtype=tg.float16, requires_grad=True)
+            >>> opt = tg.optim.SGD([w], lr=0.5)
+            >>> w.grad = tg.ones(1, dtype=tg.float16); opt.step(); print(w.item())
+            0.5
         """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if self._edited():
+            self._take_edits()
         # Check every group before changing anything, so a bad value leaves all parameters as they were.
-        # (Hyperparameters are checked again only when they changed since the last check.)
+        # (Hyperparameters are validated again when one was replaced since the last check, found by identity
+        # tests, not ==, which a Tensor would answer elementwise; groups holding a Tensor or a list every step.)
         plans = []
+        names = self._hyperparameter_names
         for i, (group, flats) in enumerate(zip(self.param_groups, self._flat)):
-            values = tuple(map(group.get, self._hyperparameter_names))
-            if values != self._checked[i]:
-                self._validate_group(group)
-                self._check_state(i, group, flats)
-                self._checked[i] = tuple(map(_frozen, values))
+            values = tuple(map(group.get, names))
+            if self._dynamic[i] or not all(map(is_, values, self._checked[i])):
+                self._revalidate(i, group, values)
+            resolved = self._resolved[i]
             for flat in flats:
                 active = flat.plan()
                 if active is not None:
-                    plans.append((group, flat, active))
-        # The update itself is NumPy and numba on the flat buffers: no Tensor operation, so no graph.
-        for group, flat, active in plans:
+                    plans.append((resolved, flat, active))
+        for resolved, flat, _ in plans:  # allocation may fail (memory): still before any change
             if not flat.state_allocated:
-                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
-                                    self._initial_state(group))
+                flat.allocate_state([self._state_shapes(resolved, p) for p in flat.params],
+                                    self._initial_state(resolved))
+                for i in flat.restore_carried():
+                    self.state[flat.params[i]] = flat.state_of(i)
+        # The update itself is NumPy and numba on the flat buffers: no Tensor operation, so no graph.
+        for resolved, flat, active in plans:
             flat.gather()
-            record = remember_step(self, group, flat, active) if self._recording else None  # for explain()
-            self._update(group, flat, active)
+            record = remember_step(self, resolved, flat, active) if self._recording else None  # for explain()
+            if flat.narrow:
+                self._update_wide(resolved, flat, active)
+            else:
+                self._update(resolved, flat, active)
             if record is not None:
                 record.param_after = flat.param.copy()
             flat.bump_versions(active)
             if not flat.all_recorded:
                 self._record_state(flat, active)
         return loss
+
+    def _update_wide(self, group: dict[str, Any], flat: FlatGroup, active: np.ndarray) -> None:
+        """`_update` for float16 buffers: the kernel runs on float32 copies, the results are rounded back."""
+        narrow = flat.param, flat.grad, flat.state, flat.empty
+        flat.param, flat.grad = flat.param.astype(np.float32), flat.grad.astype(np.float32)
+        flat.state = {name: buffer.astype(np.float32) for name, buffer in flat.state.items()}
+        flat.empty = flat.grad[:0]
+        try:
+            self._update(group, flat, active)
+            wide_param, wide_state = flat.param, flat.state
+        finally:
+            flat.param, flat.grad, flat.state, flat.empty = narrow
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float16's range: inf, silently, as PyTorch
+            np.copyto(flat.param, wide_param, casting="same_kind")
+            for name, buffer in flat.state.items():
+                np.copyto(buffer, wide_state[name], casting="same_kind")
 
     # -- explaining a step ------------------------------------------------------------------
 
@@ -431,13 +669,13 @@ class Optimizer:
         """The last (recorded) update of ``param``, term by term; see `tinygrad_edu.optim.explain_step`."""
         return explain_step(self, param, element=element, name=name)
 
-    def _check_state(self, index: int, group: dict[str, Any], flats: list[FlatGroup]) -> None:
+    def _check_state(self, index: int, group: dict[str, Any], flats: list[FlatGroup], values: tuple) -> None:
         """Refuse edited hyperparameters that need state this group never kept (before anything changes)."""
         for flat in flats:
             missing = flat.state_allocated and set(self._state_shapes(group, flat.params[0])) - set(flat.state)
             if missing:
-                changed = [name for name, old in zip(self._hyperparameter_names, self._checked[index])
-                           if _frozen(group.get(name)) != old]
+                changed = [name for name, old, new in zip(self._hyperparameter_names, self._checked[index], values)
+                           if old is not new]
                 raise ValueError(f"parameter group {index}: {', '.join(changed)} changed after the first step and now "
                                  f"needs the state {sorted(missing)}, which was not kept; build a new "
                                  f"{type(self).__name__} to use it")
@@ -488,36 +726,69 @@ class Optimizer:
 
         Plain data (numbers, strings, arrays): it round-trips through
         ``tg.save`` / ``tg.load``, and ``load_state_dict`` then continues
-        exactly as the uninterrupted run would.
+        exactly as the uninterrupted run would. A hyperparameter given as a
+        Tensor is saved as its current number. The state of a parameter
+        removed from every group is left out (PyTorch's ``state_dict`` raises
+        ``KeyError`` there).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> opt = tg.optim.SGD([tg.zeros(2, requires_grad=True)], lr=0.1)
+            >>> opt.state_dict()["param_groups"][0]["params"]
+            [0]
         """
+        if self._edited():
+            self._take_edits()
         index = {id(p): i for i, p in enumerate(self._indexed_params())}
         groups = []
         for group in self.param_groups:
-            entry = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
+            entry = {}
+            for k, v in group.items():
+                if k != "params":
+                    v = resolve_hyperparameter(k, v) if isinstance(v, (Tensor, tuple, list)) else v
+                    entry[k] = list(v) if isinstance(v, tuple) else v
             entry["params"] = [index[id(p)] for p in group["params"]]
             groups.append(entry)
         state = {}
         for p, s in self.state.items():
-            state[index[id(p)]] = {k: (float(v) if k == "step" else v.copy()) for k, v in s.items()}
+            if id(p) in index:
+                state[index[id(p)]] = {k: (float(v) if k == "step" else v.copy()) for k, v in s.items()}
         return {"state": state, "param_groups": groups, "optimizer": type(self).__name__}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: hyperparameters, step counts and state buffers.
 
         Everything is checked first (same kind of optimizer, same groups and
-        sizes, every buffer's shape), so a refused load changes nothing.
+        sizes, parameter positions that are distinct integers in range, every
+        step count a finite number >= 0, every buffer's shape and dtype, every
+        hyperparameter), so a refused load (``ValueError``) changes nothing,
+        whatever the dict holds (it may come from an untrusted file).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> opt = tg.optim.Adam([tg.zeros(2, requires_grad=True)], lr=0.1)
+            >>> saved = opt.state_dict(); opt.param_groups[0]["lr"] = 0.5
+            >>> opt.load_state_dict(saved); opt.param_groups[0]["lr"]
+            0.1
         """
-        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
-            raise ValueError("load_state_dict expects a dict with 'state' and 'param_groups', "
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict) \
+                or not isinstance(state_dict.get("param_groups"), (list, tuple)):
+            raise ValueError("load_state_dict expects a dict with 'state' (a dict) and 'param_groups' (a list), "
                              "as optimizer.state_dict() returns")
+        if self._edited():
+            self._take_edits()
         name = state_dict.get("optimizer", type(self).__name__)
         if name != type(self).__name__:
-            raise ValueError(f"this state dict comes from {name}, not {type(self).__name__}")
+            raise ValueError(f"this state dict comes from {name!r}, not {type(self).__name__}")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the state dict has {len(groups)} parameter groups, the optimizer "
                              f"{len(self.param_groups)}")
+        total = sum(len(group["params"]) for group in self.param_groups)
+        position: dict[int, Tensor] = {}
         for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise ValueError(f"parameter group {i} of the state dict must be a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"parameter group {i} has {len(saved['params'])} parameters in the state dict "
                                  f"but {len(group['params'])} in the optimizer")
@@ -525,61 +796,73 @@ class Optimizer:
             if missing:
                 raise ValueError(f"parameter group {i} of the state dict lacks {sorted(missing)}: "
                                  f"not a {type(self).__name__} state dict")
-        new_groups = []
-        for saved, group in zip(groups, self.param_groups):
-            merged = {**group, **{k: (tuple(v) if isinstance(group.get(k), tuple) else v)
-                                  for k, v in saved.items() if k != "params"}}
-            self._validate_group(merged)
-            new_groups.append(merged)
-        position = {}
-        for saved, group in zip(groups, self.param_groups):
             for k, p in zip(saved["params"], group["params"]):
-                position[int(k)] = p
-        group_of = {id(p): merged for merged, group in zip(new_groups, self.param_groups) for p in group["params"]}
+                key = _position(k, total, f"parameter group {i} of the state dict")
+                if key in position:
+                    raise ValueError(f"the state dict lists parameter {key} twice")
+                position[key] = p
+        new_groups = []
+        for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            merged = {**group, **{k: (tuple(v) if isinstance(group.get(k), tuple) and isinstance(v, list) else v)
+                                  for k, v in saved.items() if k != "params"}}
+            resolved = self._resolved_group(merged, f"parameter group {i} of the state dict")
+            self._validate_group(resolved)
+            new_groups.append((merged, resolved))
+        group_of = {id(p): resolved for (_, resolved), group in zip(new_groups, self.param_groups)
+                    for p in group["params"]}
         updates = []
         for key, saved_state in state_dict["state"].items():
-            p = position.get(int(key))
+            p = position.get(_position(key, total, "the state dict's 'state'"))
             if p is None:
-                raise ValueError(f"the state dict has state for parameter {key}, which no group lists")
-            group = group_of[id(p)]
-            expected = self._state_shapes(group, p)
+                raise ValueError(f"the state dict has state for parameter {key!r}, which no group lists")
+            if not isinstance(saved_state, dict):
+                raise ValueError(f"the state of parameter {key!r} must be a dict, got {type(saved_state).__name__}")
+            expected = self._state_shapes(group_of[id(p)], p)
             names = set(saved_state) - {"step"}
             if names != set(expected) or "step" not in saved_state:
-                raise ValueError(f"state of parameter {key} holds {sorted(saved_state)}, but {type(self).__name__} "
-                                 f"keeps {sorted(set(expected) | {'step'})}")
-            step = np.asarray(saved_state["step"])
-            if step.shape != () or step.dtype.kind not in "iuf":
-                raise ValueError(f"state 'step' of parameter {key} must be a number, got {saved_state['step']!r}")
+                raise ValueError(f"state of parameter {key} holds {sorted(map(str, saved_state))}, but "
+                                 f"{type(self).__name__} keeps {sorted(set(expected) | {'step'})}")
+            step = saved_state["step"]
+            step = np.asarray(step.numpy() if isinstance(step, Tensor) else step)
+            if step.shape != () or step.dtype.kind not in "iuf" or not (np.isfinite(step) and step >= 0):
+                raise ValueError(f"state 'step' of parameter {key} must be a finite number >= 0, "
+                                 f"got {saved_state['step']!r}")
+            values = {}
             for k, shape in expected.items():
-                value = np.asarray(saved_state[k])
+                value = saved_state[k]
+                value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
                 if value.shape != tuple(shape):
                     raise ValueError(f"state '{k}' of parameter {key} has shape {value.shape}, expected {tuple(shape)}")
                 if value.dtype.kind not in "biuf":
                     raise ValueError(f"state '{k}' of parameter {key} has dtype {value.dtype}, expected numbers")
-            updates.append((p, saved_state))
+                values[k] = value
+            updates.append((p, float(step), values))
         # Everything checked: now change.
-        for i, (group, merged) in enumerate(zip(self.param_groups, new_groups)):
+        for i, (group, (merged, resolved)) in enumerate(zip(self.param_groups, new_groups)):
             group.update({k: v for k, v in merged.items() if k != "params"})
-            self._checked[i] = tuple(map(_frozen, map(group.get, self._hyperparameter_names)))
+            self._checked[i] = tuple(map(group.get, self._hyperparameter_names))
+            self._resolved[i] = resolved
+            self._dynamic[i] = any(map(_is_dynamic, self._checked[i]))
         self.state.clear()
-        with_state = {id(p) for p, _ in updates}
-        for (group, flats) in zip(self.param_groups, self._flat):
+        with_state = {id(p) for p, _, _ in updates}
+        for resolved, flats in zip(self._resolved, self._flat):
             for flat in flats:
                 flat.steps[:] = 0
                 flat.all_recorded = False
+                flat.carried = {}
                 if not with_state & set(flat.slot):
                     flat.free_state()  # as an optimizer that never stepped: no buffers (state_nbytes says so)
                     continue
                 # Fresh buffers, shaped for the loaded hyperparameters (amsgrad or momentum may differ from
                 # those this optimizer stepped with, as PyTorch allows).
-                flat.allocate_state([self._state_shapes(group, p) for p in flat.params],
-                                    self._initial_state(group))
-        for p, saved_state in updates:
+                flat.allocate_state([self._state_shapes(resolved, p) for p in flat.params],
+                                    self._initial_state(resolved))
+        for p, step, values in updates:
             flat, i = self._flat_of(p)
-            flat.steps[i] = float(saved_state["step"])
+            flat.steps[i] = step
             for k, views in flat.state_views.items():
                 if views[i] is not None:
-                    np.copyto(views[i], np.asarray(saved_state[k]), casting="same_kind")
+                    np.copyto(views[i], values[k], casting="unsafe")
             self.state[p] = flat.state_of(i)
 
     def __repr__(self) -> str:
