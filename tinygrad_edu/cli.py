@@ -6,11 +6,20 @@ and ``names`` measure a claim of the sources (their experiments live in
 `tinygrad_edu.demos`, shared with examples 13, 15 and 22). With no name, the main
 demo runs: the sources' linear regression trained and its loss curve drawn,
 then SGD, Momentum and Adam on the 2-D quadratic surface.
+
+Failures a user can cause or fix end in one line on stderr, never a
+traceback: an output file that cannot be written (permission, a read-only or
+full disk, a directory in its place) names the file and the reason and exits
+with status 1; Ctrl-C says it was interrupted and exits with status 130
+(128 + SIGINT, as shells report it); a closed output pipe (``| head``) ends
+quietly with status 141 (128 + SIGPIPE). Files written before the failure stay
+complete (every write is atomic); the one being written is left as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -19,14 +28,33 @@ from typing import Any
 __all__ = ["main", "DEMOS"]
 
 
+class _OutputError(OSError):
+    """A picture could not be written: ``filename`` is the file the user asked for, not a temporary one."""
+
+
+_ERRNO_OF = {IsADirectoryError: errno.EISDIR, NotADirectoryError: errno.ENOTDIR, FileNotFoundError: errno.ENOENT,
+             PermissionError: errno.EACCES, FileExistsError: errno.EEXIST}
+
+
+def _reason(err: OSError) -> str:
+    """Why an OS call failed, in the system's words (``No space left on device``)."""
+    code = err.errno if isinstance(err.errno, int) else _ERRNO_OF.get(type(err))
+    if code in errno.errorcode:
+        return os.strerror(code)
+    return str(err.strerror or err)
+
+
 def _save(picture: Any, directory: str, name: str) -> str:
     """Write a Figure, or an Animation as a GIF, atomically to ``directory/name``; return the path."""
     from . import viz
 
     path = os.path.join(directory, name)
-    if name.endswith(".gif"):
-        return viz.save_gif(picture, path)
-    return viz.save_figure(picture, path, dpi=110)
+    try:
+        if name.endswith(".gif"):
+            return viz.save_gif(picture, path)
+        return viz.save_figure(picture, path, dpi=110)
+    except OSError as err:
+        raise _OutputError(err.errno, _reason(err), path) from err
 
 
 def demo_linear(out: str) -> list[str]:
@@ -150,11 +178,33 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="tinygrad_edu_demo", help="directory for the pictures")
     demo.add_argument("--list", action="store_true", help="list the demos and exit")
     args = parser.parse_args(argv)
+    try:
+        return _command(args)
+    except KeyboardInterrupt:
+        print("\ntinygrad-edu: interrupted (Ctrl-C); files already written are complete", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Whoever read the output has gone (| head): nothing more to say, and nowhere to say it.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is silent too
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
+    except _OutputError as err:
+        print(f"tinygrad-edu: cannot write {err.filename!r}: {err.strerror}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"tinygrad-edu: input/output error{where}: {_reason(err)}", file=sys.stderr)
+        return 1
 
+
+def _command(args: argparse.Namespace) -> int:
     if args.list:
         for name, function in DEMOS.items():
             print(f"{name:<12} {function.__doc__.splitlines()[0]}")
         print(f"(no name: {' + '.join(MAIN)})")
+        sys.stdout.flush()  # a closed pipe shows here, where main reports it, not at the interpreter's exit
         return 0
     if args.name is not None and args.name not in DEMOS:
         print(f"tinygrad-edu: unknown demo {args.name!r}; valid demos: {', '.join(DEMOS)}", file=sys.stderr)
@@ -167,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in (args.name,) if args.name else MAIN:
         written += DEMOS[name](out)
     print("wrote:\n  " + "\n  ".join(written))
+    sys.stdout.flush()
     return 0
 
 
