@@ -126,8 +126,26 @@ def _apply(fn_cls: type, *parents: Tensor, arrays: Sequence[np.ndarray] | None =
             autograd.record_saved_versions(fn, parents, out)
         if _grad_mode.recorder is not None:
             _grad_mode.recorder.record(fn, inputs, options)
-        return out
-    return _wrap(data)
+    else:
+        out = _wrap(data)
+    if data.base is not None:  # a view (reshape, slice, transpose...): it shares its input's version counter
+        _share_version_if_view(out, parents)
+    return out
+
+
+def _share_version_if_view(out: Tensor, parents: Sequence[Tensor]) -> None:
+    """Give ``out`` its input's version counter if it shares that input's memory (PyTorch: views share one).
+
+    An in-place change through either then bumps the same counter, so a node that
+    saved the other's values refuses to backpropagate through them. ``out._base``
+    remembers the tensor it is a view of (see `Tensor._inplace`).
+    """
+    data = out._data
+    for parent in parents:
+        if np.may_share_memory(data, parent._data):
+            out._vc = parent._vc
+            out._base = parent.__dict__.get("_base", parent)
+            return
 
 
 def _record_outputs(fn: Any, parents: tuple, inputs: Any, options: dict, arrays: Sequence[np.ndarray]) -> tuple:
@@ -208,14 +226,33 @@ def _compare(ufunc: np.ufunc, name: str, a: Any, b: Any) -> Tensor:
         raise
 
 
-def _size_args(size: tuple) -> tuple[int, ...]:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch does."""
+def _int_sizes(who: str, name: str, sizes: Sequence[Any]) -> tuple[int, ...]:
+    """``sizes`` as a tuple of ints, if every element is an integer (or a 0-d integer tensor, as PyTorch allows).
+
+    ``2.5``, ``"2"``, ``True`` and float tensors are refused with PyTorch's
+    ``TypeError`` rather than silently truncated (``int(2.5) == 2``).
+    """
+    out = []
+    for position, n in enumerate(sizes):
+        if type(n) is int:  # the common case, fast
+            out.append(n)
+        elif isinstance(n, np.integer) or (isinstance(n, Tensor) and n._data.ndim == 0 and n._data.dtype.kind in "iu"):
+            out.append(int(n))
+        else:
+            kind = f"a {n.ndim}-d Tensor of dtype {n.dtype}" if isinstance(n, Tensor) else type(n).__name__
+            raise TypeError(f"{who}(): argument '{name}' must be a tuple of ints, but found {n!r} ({kind}) "
+                            f"at position {position}")
+    return tuple(out)
+
+
+def _size_args(size: tuple, who: str = "size") -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch does; every size an integer >= 0."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    for n in size:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"sizes must be non-negative integers, got {size}")
-    return tuple(int(n) for n in size)
+    sizes = _int_sizes(who, "size", size)
+    if any(n < 0 for n in sizes):
+        raise ShapeError(f"{who}: sizes must be non-negative integers, got {sizes}")
+    return sizes
 
 
 def _normalize_axis(dim: Any, ndim: int, name: str) -> Any:
@@ -288,10 +325,23 @@ def backward_seed(tensor: Tensor, gradient: Any, caller: str) -> np.ndarray:
         if tensor._data.ndim == 0:
             return _UNIT_SEEDS.get(tensor._data.dtype) or _unit_seed(tensor._data.dtype)
         return np.ones(tensor.shape, dtype=tensor.dtype)
-    seed = _to_array(gradient, tensor.dtype)
-    if seed.shape != tensor.shape:
-        raise ShapeError(f"{caller}: gradient has shape {seed.shape} but the tensor has shape {tensor.shape}")
-    return seed
+    if isinstance(gradient, Tensor):
+        given = gradient._data
+    else:  # more lenient than PyTorch, which takes only Tensors: NumPy arrays, lists and numbers too
+        given = np.asarray(gradient)
+        if given.dtype.kind == "c":
+            pass  # refused below with the dtype named
+        elif given.dtype.kind not in "biuf":
+            raise TypeError(f"{caller}: gradient must be a Tensor (or numbers), got {gradient!r} "
+                            f"of dtype {given.dtype}")
+    if given.dtype.kind == "c":  # PyTorch: real outputs take real gradients; the imaginary part is never dropped
+        raise RuntimeError(f"{caller}: gradient has the complex dtype {given.dtype}, but the tensor has the real "
+                           f"dtype {tensor.dtype}; pass a real gradient (the imaginary part is not dropped silently)")
+    if given.shape != tensor.shape:
+        raise ShapeError(f"{caller}: gradient has shape {given.shape} but the tensor has shape {tensor.shape} "
+                         f"(PyTorch: 'Mismatch in shape')")
+    # Integer, bool and other float gradients are converted to the tensor's dtype, as PyTorch does.
+    return given.astype(tensor.dtype, copy=True)
 
 
 def _index_to_numpy(index: Any) -> Any:
@@ -333,6 +383,8 @@ class Tensor:
 
     #: Which output of its node this tensor is (set on the instance only for nodes with several).
     _out_index = 0
+    #: The tensor this one is a view of, sharing its memory and version counter (set only on views).
+    _base: Tensor | None = None
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -390,8 +442,9 @@ class Tensor:
         """
         self._check_leaf_inplace("set_")
         array = _storage_of(source, "set_")
-        if array.dtype.kind != "f" and self._requires_grad:
-            raise TypeError(f"set_: a tensor that requires grad needs floating-point data, got dtype {array.dtype}")
+        if array.dtype != self._data.dtype:
+            raise RuntimeError(f"set_: could not set a tensor of dtype {array.dtype} to a tensor of dtype "
+                               f"{self._data.dtype} (as in PyTorch, set_ keeps the dtype; convert the source first)")
         self._data = array
         self._vc[0] += 1
         return self
@@ -410,11 +463,15 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.dtype != self.dtype:  # an integer .grad would break the next backward deep inside NumPy
+                raise RuntimeError(f"attempting to assign a gradient with dtype {value.dtype} to a tensor with "
+                                   f"dtype {self.dtype}: the gradient must have the tensor's dtype (PyTorch's rule); "
+                                   f"convert it first, e.g. g.to({self.dtype.name})")
             if value.shape != self.shape:
-                raise ShapeError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
-            if value.dtype != self.dtype:
-                raise TypeError(f"assigned grad has dtype {value.dtype}, but the tensor has dtype {self.dtype}")
+                raise ShapeError(f"attempting to assign a gradient of size {list(value.shape)} to a tensor of size "
+                                 f"{list(self.shape)}: the gradient must have the tensor's size")
         self._grad = value
 
     @property
@@ -598,7 +655,17 @@ class Tensor:
                 grad = np.array(grad)
             self._grad = _wrap(grad)
         else:
-            self._grad._data += grad
+            held = self._grad._data
+            if held.dtype != grad.dtype or held.shape != grad.shape:
+                self._raise_grad_mismatch(held, grad)
+            held += grad
+
+    def _raise_grad_mismatch(self, held: np.ndarray, grad: np.ndarray) -> None:
+        """``.grad`` was changed (through ``.grad.data`` or ``.data``) into something the new gradient cannot join."""
+        raise RuntimeError(
+            f"backward: cannot add a gradient of dtype {grad.dtype} and shape {grad.shape} into .grad, which holds "
+            f"dtype {held.dtype} and shape {held.shape} (changed through .grad.data, or the tensor's .data "
+            f"was replaced); set .grad = None (or zero_grad()) first")
 
     # -- in-place changes -------------------------------------------------------------
     # PyTorch's rules. A leaf that requires grad may be changed in place only while no graph is
@@ -634,6 +701,12 @@ class Tensor:
         if not recording:
             self._write(name, compute(self)._data)
         else:
+            if self._base is not None:
+                raise RuntimeError(
+                    f"{name}: this tensor is a view of another (a slice, reshape or transpose of it), and changing "
+                    f"a view in place while the graph is recorded is not supported: the tensor it views would "
+                    f"change behind its graph's back. (PyTorch rewrites the base's graph here; this library is "
+                    f"stricter.) Build the result out of place (tg.where, tg.cat, x = x * 2), or clone() first")
             # The value before the change becomes a tensor of its own, the input of the new node.
             old = _wrap(self._data.copy(), self._requires_grad, self._ctx)
             if self._ctx is not None:
@@ -1142,9 +1215,9 @@ class Tensor:
 
     def reshape(self, *shape: Any, **keyword: Any) -> Tensor:
         """The same elements in a new shape (one dimension may be -1); ``shape=`` as a keyword too."""
-        shape = _sizes_argument("reshape", shape, keyword, "shape")
+        shape = _int_sizes("reshape", "shape", _sizes_argument("reshape", shape, keyword, "shape"))
         try:
-            return _apply(ops.Reshape, self, shape=tuple(int(n) for n in shape))
+            return _apply(ops.Reshape, self, shape=shape)
         except ValueError as err:
             raise ShapeError(f"reshape: cannot reshape a tensor of shape {self.shape} "
                              f"({self.numel()} elements) into shape {tuple(shape)}") from err
@@ -1206,7 +1279,7 @@ class Tensor:
 
     def expand(self, *sizes: Any, **keyword: Any) -> Tensor:
         """Broadcast to ``sizes`` (-1 keeps a dimension; ``size=`` as a keyword too); the gradient is summed back."""
-        sizes = _sizes_argument("expand", sizes, keyword, "size")
+        sizes = _int_sizes("expand", "size", _sizes_argument("expand", sizes, keyword, "size"))
         lead = len(sizes) - self.ndim
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
         try:
@@ -1431,7 +1504,7 @@ class Tensor:
         ``sizes`` may have more entries than this tensor has dimensions: new leading
         dimensions are added. The gradient is the sum over the copies.
         """
-        reps = _size_args(sizes)
+        reps = _size_args(sizes, "repeat")
         if len(reps) < self.ndim:
             raise ValueError(f"repeat: needs at least one size per dimension ({self.ndim}), got sizes {reps}")
         return _apply(ops.Repeat, self, reps=reps)
@@ -1462,7 +1535,7 @@ class Tensor:
         storage in PyTorch when it is contiguous. Here the result is a copy, not a view; an
         element read at several positions gets the sum of their gradients.
         """
-        size, stride = _size_args((size,)), tuple(int(s) for s in stride)
+        size, stride = _size_args((size,), "as_strided"), _int_sizes("as_strided", "stride", stride)
         if len(size) != len(stride):
             raise ValueError(f"as_strided: size {size} and stride {stride} must have the same length")
         if any(s < 0 for s in stride) or storage_offset < 0:
@@ -1748,7 +1821,7 @@ def _bool_mask(name: str, mask: Any) -> np.ndarray:
 
 def _new_filled(like: Tensor, name: str, size: tuple, value: Any, dtype: DTypeLike, requires_grad: bool) -> Tensor:
     """The shared body of ``new_zeros``, ``new_ones``, ``new_full`` and ``new_empty``."""
-    array = np.full(_size_args(size), value, dtype=like.dtype if dtype is None else np.dtype(dtype))
+    array = np.full(_size_args(size, name), value, dtype=like.dtype if dtype is None else np.dtype(dtype))
     if requires_grad and array.dtype.kind != "f":
         raise TypeError(f"{name}: only floating-point tensors can require grad, got dtype {array.dtype}")
     return _wrap(array, bool(requires_grad))
