@@ -137,7 +137,8 @@ class Exp(Node):
     saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.exp(x)
+        with quiet():  # exp(1000) = inf silently, as in PyTorch
+            self.out = np.exp(x)
         return self.out
 
     def backward(self, grad_out: np.ndarray) -> tuple:

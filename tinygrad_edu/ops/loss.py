@@ -15,7 +15,7 @@ __all__ = ["BinaryCrossEntropy", "Huber", "KLDiv"]
 
 #: PyTorch clamps log(p) at -100 in the forward and p(1 - p) at 1e-12 in the backward.
 _LOG_FLOOR = -100.0
-_BCE_EPSILON = 1e-12
+_BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a float: 9.99999996e-13 in float64 too
 
 
 class BinaryCrossEntropy(Node):
