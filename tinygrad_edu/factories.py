@@ -17,7 +17,7 @@ import numpy as np
 from . import dtypes
 from . import rng as _rng
 from .device import check_device
-from .tensor import Tensor, _size_args, _sizes_argument, _wrap
+from .tensor import ShapeError, Tensor, _int_sizes, _size_args, _sizes_argument, _wrap
 
 __all__ = [
     "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
@@ -45,7 +45,19 @@ def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 def _factory_size(who: str, size: tuple, keyword: dict) -> tuple:
     """The size a factory was given: ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))``, checked."""
-    return _size_args(_sizes_argument(who, size, keyword, "size"))
+    return _size_args(_sizes_argument(who, size, keyword, "size"), who)
+
+
+def _count(who: str, name: str, value: Any) -> int:
+    """A count argument (``n``, ``steps``): an integer (or 0-d integer tensor) >= 0, as PyTorch requires.
+
+    Raises:
+        TypeError: for a float, bool, string...; ShapeError (a ValueError and a RuntimeError) for a negative.
+    """
+    (n,) = _int_sizes(who, name, (value,))
+    if n < 0:
+        raise ShapeError(f"{who}: {name} must be a non-negative integer, got {value!r}")
+    return n
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
@@ -86,7 +98,7 @@ def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, device: Any = N
     if dtype is None:
         rank = dtypes.scalar_rank(fill_value)
         dtype = (np.bool_, np.int64, dtypes.default_dtype())[rank]
-    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,), "full")
     return _factory(np.full(size, fill_value, dtype=dtype), requires_grad)
 
 
@@ -167,7 +179,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: _rng
         raise ValueError("normal: give size when mean and std are numbers, e.g. tg.normal(0.0, 1.0, (3,))")
     if not std >= 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
-    shape = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    shape = _size_args(size if isinstance(size, (tuple, list)) else (size,), "normal")
     draw = lambda s, dt: _rng.normal(gen, s, dt, float(mean), float(std))  # noqa: E731
     return _factory(_random_floats("normal", shape, dtype, draw), requires_grad)
 
@@ -190,7 +202,7 @@ def randint(low: int, high: int | None = None, size: Any = (), *, generator: _rn
     if high <= low:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
     gen = _rng.check_generator("randint", generator)
-    size = _size_args(size if isinstance(size, (tuple, list)) else (size,))
+    size = _size_args(size if isinstance(size, (tuple, list)) else (size,), "randint")
     return _wrap(_rng.random_integers(gen, size, int(low), int(high)).astype(dtype))
 
 
@@ -198,10 +210,9 @@ def randperm(n: int, *, generator: _rng.Generator | None = None, dtype: DTypeLik
              device: Any = None) -> Tensor:
     """A random ordering of 0, ..., n-1: ``torch.randperm``'s for the same seed (PyTorch's Fisher–Yates)."""
     check_device(device)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"randperm expects a non-negative integer, got {n!r}")
+    n = _count("randperm", "n", n)
     gen = _rng.check_generator("randperm", generator)
-    return _wrap(_rng.randperm(gen, int(n)).astype(dtype))
+    return _wrap(_rng.randperm(gen, n).astype(dtype))
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: DTypeLike = None, device: Any = None,
@@ -225,13 +236,16 @@ def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, devi
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     check_device(device)
-    return _factory(np.linspace(start, end, int(steps), dtype=_float_dtype(dtype)), requires_grad)
+    steps = _count("linspace", "steps", steps)
+    return _factory(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: DTypeLike = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (``n`` by ``m``, square if ``m`` is omitted)."""
     check_device(device)
+    n = _count("eye", "n", n)
+    m = n if m is None else _count("eye", "m", m)
     return _factory(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 

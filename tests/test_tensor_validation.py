@@ -1,0 +1,229 @@
+"""Bad values are refused as PyTorch refuses them, never silently converted (issue 13).
+
+Each case runs in PyTorch (the oracle) and in the library: the same exception class (or, where the
+library's error is deliberately of two classes, one PyTorch's), with a message naming the bad value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+
+
+def _error_of(call):
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - the oracle's outcome, whatever it is
+        return err
+    return None
+
+
+# name -> call(lib): a shape argument that is not an integer.
+BAD_SIZES = {
+    "reshape_float": lambda lib: lib.zeros(4).reshape(2.5, 2),
+    "reshape_str": lambda lib: lib.zeros(4).reshape("2", 2),
+    "reshape_bool": lambda lib: lib.zeros(4).reshape(True, 4),
+    "reshape_tuple_float": lambda lib: lib.zeros(4).reshape((2.0, 2)),
+    "reshape_float_tensor": lambda lib: lib.zeros(4).reshape(lib.tensor(2.0), 2),
+    "reshape_1d_tensor": lambda lib: lib.zeros(6).reshape(lib.tensor([2, 3])),
+    "view_float": lambda lib: lib.zeros(4).view(2.0, 2),
+    "expand_float": lambda lib: lib.zeros(4).expand(2.0, 4),
+    "repeat_float": lambda lib: lib.zeros(4).repeat(2.0),
+    "permute_float": lambda lib: lib.zeros(2, 2).permute(1.0, 0),
+    "zeros_float": lambda lib: lib.zeros(2.0, 2),
+    "zeros_str": lambda lib: lib.zeros("2"),
+    "zeros_size_kw": lambda lib: lib.zeros(size=(2.0,)),
+    "ones_float": lambda lib: lib.ones(2, 2.5),
+    "empty_float": lambda lib: lib.empty(2.0),
+    "randn_float": lambda lib: lib.randn(2.0),
+    "rand_float": lambda lib: lib.rand(2, 3.0),
+    "full_float": lambda lib: lib.full((2.0,), 1.0),
+    "new_zeros_float": lambda lib: lib.zeros(2).new_zeros(2.0),
+    "new_ones_float": lambda lib: lib.zeros(2).new_ones(2.0),
+    "new_full_float": lambda lib: lib.zeros(2).new_full((2.0,), 1.0),
+    "normal_size_float": lambda lib: lib.normal(0.0, 1.0, size=(2.0,)),
+    "randint_size_float": lambda lib: lib.randint(0, 5, (2.0,)),
+    "eye_float": lambda lib: lib.eye(2.0),
+    "eye_bool": lambda lib: lib.eye(True),
+    "eye_m_float": lambda lib: lib.eye(2, 3.0),
+    "linspace_steps_float": lambda lib: lib.linspace(0, 1, 2.0),
+    "randperm_float": lambda lib: lib.randperm(3.0),
+    "unsqueeze_float": lambda lib: lib.zeros(4).unsqueeze(0.0),
+    "transpose_float": lambda lib: lib.zeros(2, 3).transpose(0.0, 1),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SIZES))
+def test_non_integer_sizes_raise_type_error_as_pytorch(torch, case):
+    call = BAD_SIZES[case]
+    expected = _error_of(lambda: call(torch))
+    assert isinstance(expected, TypeError), (case, expected)
+    with pytest.raises(TypeError) as info:
+        call(tg)
+    message = str(info.value)
+    assert "int" in message  # says what was expected
+    if case in ("reshape_float", "expand_float", "zeros_float", "ones_float", "eye_float", "randperm_float"):
+        assert "2.0" in message or "2.5" in message or "3.0" in message  # names the value
+
+
+def test_issue_examples_reshape_float_and_str():
+    for bad in (2.5, "2"):
+        with pytest.raises(TypeError, match=r"reshape\(\): argument 'shape' must be a tuple of ints"):
+            tg.zeros(4).reshape(bad, 2)
+
+
+# Accepted by PyTorch, so accepted here with the same result.
+GOOD_SIZES = {
+    "reshape_np_int": lambda lib: lib.zeros(4).reshape(np.int64(2), 2),
+    "reshape_0d_int_tensor": lambda lib: lib.zeros(4).reshape(lib.tensor(2), 2),
+    "reshape_only_0d_tensor": lambda lib: lib.zeros(3).reshape(lib.tensor(3)),
+    "reshape_minus_one": lambda lib: lib.zeros(6).reshape(-1, 3),
+    "expand_minus_one": lambda lib: lib.zeros(1, 3).expand(2, -1),
+    "zeros_np_int": lambda lib: lib.zeros(np.int32(2), 3),
+    "zeros_0d_tensor": lambda lib: lib.zeros(lib.tensor(2), 3),
+    "eye_0d_tensor": lambda lib: lib.eye(lib.tensor(2)),
+    "zeros_empty": lambda lib: lib.zeros(0, 3),
+    "full_list": lambda lib: lib.full([2, 1], 7.0),
+}
+
+
+@pytest.mark.parametrize("case", list(GOOD_SIZES))
+def test_integer_like_sizes_accepted_as_pytorch(torch, case):
+    call = GOOD_SIZES[case]
+    assert tuple(call(tg).shape) == tuple(call(torch).shape)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.zeros(-1),
+    lambda lib: lib.zeros(2).new_zeros(-1, 2),
+    lambda lib: lib.eye(-1),
+    lambda lib: lib.linspace(0, 1, -1),
+    lambda lib: lib.randperm(-1),
+    lambda lib: lib.zeros(2).repeat(-1),
+])
+def test_negative_sizes_raise_as_pytorch(torch, call):
+    """PyTorch raises RuntimeError; the library's ShapeError is a RuntimeError (and a ValueError)."""
+    assert isinstance(_error_of(lambda: call(torch)), RuntimeError)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        call(tg)
+
+
+# ---------------------------------------------------------------------------
+# backward(gradient=...)
+# ---------------------------------------------------------------------------
+
+
+def _backward_with(lib, gradient):
+    x = lib.ones(2, requires_grad=True)
+    (x * 2).backward(gradient)
+    return x.grad
+
+
+def test_complex_gradient_is_refused_not_truncated(torch):
+    assert isinstance(_error_of(lambda: _backward_with(torch, torch.ones(2, dtype=torch.complex64))), RuntimeError)
+    for gradient in (np.array([1 + 1j, 1 - 2j]), [1 + 1j, 1.0], np.ones(2, dtype=np.complex64)):
+        with pytest.raises(RuntimeError, match="complex"):
+            _backward_with(tg, gradient)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64", "bool"])
+def test_real_gradient_of_another_dtype_is_converted_as_pytorch(torch, dtype):
+    expected = _backward_with(torch, torch.tensor([1, 0], dtype=getattr(torch, dtype)))
+    got = _backward_with(tg, tg.tensor([1, 0], dtype=getattr(tg, dtype)))
+    assert got.dtype == tg.float32
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("shape", [(3,), (1,), ()])
+def test_gradient_of_wrong_shape_raises_as_pytorch(torch, shape):
+    assert isinstance(_error_of(lambda: _backward_with(torch, torch.ones(shape))), RuntimeError)
+    with pytest.raises(RuntimeError, match="gradient has shape"):
+        _backward_with(tg, tg.ones(shape))
+
+
+@pytest.mark.parametrize("gradient", [["1", "2"], "1", [object(), object()]])
+def test_non_numeric_gradient_is_refused(torch, gradient):
+    """PyTorch takes only Tensors (TypeError for anything else); the library also takes arrays and lists of
+    numbers (more lenient, documented) but refuses strings and objects instead of parsing them."""
+    assert isinstance(_error_of(lambda: _backward_with(torch, gradient)), TypeError)
+    with pytest.raises(TypeError, match="gradient"):
+        _backward_with(tg, gradient)
+
+
+# ---------------------------------------------------------------------------
+# .grad assignment and what later changes it
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.ones(2, dtype=lib.int64),
+    lambda lib: lib.ones(2, dtype=lib.float64),
+    lambda lib: lib.ones(2, dtype=lib.float16),
+])
+def test_assigning_grad_of_another_dtype_raises_as_pytorch(torch, make):
+    x = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="assign a gradient with dtype"):
+        x.grad = make(torch)
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="assign a gradient with dtype"):
+        w.grad = make(tg)
+    assert w.grad is None  # nothing changed
+
+
+@pytest.mark.parametrize("shape", [(3,), (1,), (2, 1)])
+def test_assigning_grad_of_another_size_raises_as_pytorch(torch, shape):
+    x = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="assign a gradient of size"):
+        x.grad = torch.ones(shape)
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="assign a gradient of size"):
+        w.grad = tg.ones(shape)
+
+
+def test_assigning_grad_that_is_not_a_tensor_raises_as_pytorch(torch):
+    x = torch.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match="expected to be a Tensor or None"):
+        x.grad = np.ones(2)
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match="expected to be a Tensor or None"):
+        w.grad = np.ones(2)
+
+
+def test_integer_grad_smuggled_through_grad_data_fails_clearly_at_backward(torch):
+    """PyTorch lets ``x.grad.data = <int tensor>`` through and the next backward raises a RuntimeError;
+    the library does the same, with a message saying what .grad holds instead of a raw NumPy casting error."""
+    for lib in (torch, tg):
+        x = lib.ones(2, requires_grad=True)
+        x.grad = lib.ones(2)
+        x.grad.data = lib.ones(2, dtype=lib.int64)
+        with pytest.raises(RuntimeError):
+            (x * 2).sum().backward()
+    with pytest.raises(RuntimeError, match=r"\.grad, which holds dtype int64"):
+        (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 1])  # left as it was
+
+
+def test_grad_of_another_shape_through_grad_data_fails_clearly(torch):
+    for lib in (torch, tg):
+        x = lib.ones(2, requires_grad=True)
+        x.grad = lib.ones(2)
+        x.grad.data = lib.ones(3)
+        with pytest.raises(RuntimeError):
+            (x * 2).sum().backward()
+
+
+def test_set_to_another_dtype_raises_as_pytorch(torch):
+    for lib in (torch, tg):
+        g = lib.ones(2)
+        with pytest.raises(RuntimeError):
+            g.set_(lib.ones(2, dtype=lib.int64))
+        assert g.dtype == lib.float32
+
+
+def test_integer_tensor_may_hold_an_integer_grad_as_pytorch(torch):
+    for lib in (torch, tg):
+        y = lib.ones(2, dtype=lib.int64)
+        y.grad = lib.ones(2, dtype=lib.int64)
+        assert y.grad.dtype == lib.int64
