@@ -106,6 +106,15 @@ def _position(key: Any, total: int, where: str) -> int:
     return int(key)
 
 
+def _plain(value: Any) -> Any:
+    """A hyperparameter as ``state_dict`` saves it: a Tensor as its number (as a NumPy array if it has several)."""
+    if isinstance(value, Tensor):
+        return value.numpy().item() if value.numel() == 1 else np.array(value.numpy())
+    if isinstance(value, (tuple, list)):
+        return type(value)(map(_plain, value))
+    return value
+
+
 def load_kernels():  # noqa: ANN201
     """Import the numba kernels (and numba itself) on first use, so ``import tinygrad_edu`` stays light."""
     global _kernels
@@ -745,7 +754,7 @@ class Optimizer:
             entry = {}
             for k, v in group.items():
                 if k != "params":
-                    v = resolve_hyperparameter(k, v) if isinstance(v, (Tensor, tuple, list)) else v
+                    v = _plain(v)
                     entry[k] = list(v) if isinstance(v, tuple) else v
             entry["params"] = [index[id(p)] for p in group["params"]]
             groups.append(entry)
