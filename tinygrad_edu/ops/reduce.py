@@ -56,6 +56,16 @@ class Mean(Node):
         return (grad,)
 
 
+def _check_extremum_of_empty(name: str, shape: tuple, axis: Any) -> None:
+    """PyTorch's errors for a maximum of nothing (a maximum over a non-empty dim of an empty tensor is fine)."""
+    if axis is None:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0 "
+                           f"(input of shape {shape}). Specify the reduction dim with the 'dim' argument.")
+    for dim in axis if isinstance(axis, tuple) else (axis,):
+        if shape and shape[dim] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size (input of shape {shape})")
+
+
 class Amax(Node):
     """out = max of x over ``axis``;  gradient shared evenly among the tied maxima.
 
@@ -71,6 +81,8 @@ class Amax(Node):
     def forward(self, x: np.ndarray, axis: Any, keepdim: bool, lowest: bool = False,
                 route_nan: bool | None = None) -> np.ndarray:
         reduce = np.min if lowest else np.max
+        if x.size == 0:
+            _check_extremum_of_empty("amin" if lowest else "amax", x.shape, axis)
         self.x, self.axis, self.keepdim = x, axis, keepdim
         self.route_nan = axis is None if route_nan is None else route_nan
         self.out = np.asarray(reduce(x, axis=axis, keepdims=True))
