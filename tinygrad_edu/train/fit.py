@@ -231,8 +231,13 @@ def _progress_bar(progress: bool, total: int | None, initial: int, unit: str) ->
 _CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "epoch", "history"}
 
 
-def _resume(path: str | os.PathLike, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, History]:
-    """Load a ModelCheckpoint file into model, optimizer, scheduler and the RNG; all or nothing."""
+def _resume(path: str | os.PathLike, model: Any, optimizer: Any,
+            scheduler: Any) -> tuple[int, History, Callable[[], None]]:
+    """Load a ModelCheckpoint file into model, optimizer, scheduler and the RNG; all or nothing.
+
+    Returns the checkpoint's epoch, its History, and a function that puts
+    everything back as it was before (for a run refused before its first epoch).
+    """
     state = load(path)
     if not isinstance(state, dict) or not _CHECKPOINT_KEYS <= set(state):
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
@@ -248,21 +253,31 @@ def _resume(path: str | os.PathLike, model: Any, optimizer: Any, scheduler: Any)
     # Public snapshots of everything, so a refused load (a bad optimizer or rng state) changes nothing.
     before = (model.state_dict(), copy.deepcopy(optimizer.state_dict()),
               scheduler.state_dict() if scheduler is not None else None, get_rng_state())
-    model.load_state_dict(state["model"])  # checks every key and shape before changing anything
+    def undo() -> None:
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(before[2])
+        set_rng_state(before[3])
+
+    try:
+        model.load_state_dict(state["model"])  # checks every key and shape before changing anything
+    except (RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise type(err)(f"fit: resume_from={os.fspath(path)!r} holds the weights of another model; nothing was "
+                        f"changed. {err}") from err
     try:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         if rng_state is not None:
             set_rng_state(rng_state)
-    except BaseException:
-        model.load_state_dict(before[0])
-        optimizer.load_state_dict(before[1])
-        if scheduler is not None:
-            scheduler.load_state_dict(before[2])
-        set_rng_state(before[3])
+    except BaseException as err:
+        undo()
+        if isinstance(err, (RuntimeError, ValueError, TypeError, KeyError)):
+            raise type(err)(f"fit: resume_from={os.fspath(path)!r} does not fit this optimizer, scheduler or "
+                            f"random generator; nothing was changed. {err}") from err
         raise
-    return epoch, history
+    return epoch, history, undo
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -452,9 +467,27 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
         ValueError: ``epochs`` or ``accumulate`` below 1, an unknown
             ``scheduler_interval`` or metric name, a ``clip_grad_norm`` that is
             not a positive number, ``ReduceLROnPlateau`` with
-            ``scheduler_interval='batch'``.
+            ``scheduler_interval='batch'``; an optimizer that holds none of
+            the model's trainable parameters (one made over another model's:
+            it would train with a flat loss); ``train`` or ``val`` with no
+            batches (``len() == 0``; an iterable without a length is found
+            empty at its first pass), an ``(X, y)`` tuple with no rows or with
+            different numbers of rows; a loss that is not a scalar.
         TypeError: ``train``/``val`` in a form fit cannot iterate every
-            epoch, callbacks that are not `Callback` objects.
+            epoch, callbacks that are not `Callback` objects, a ``loss_fn``
+            that returns something other than a Tensor (PyTorch's loop would
+            fail at ``.backward()`` with an ``AttributeError``).
+        KeyError: a callback that will look up a name the logs will not hold
+            (``EarlyStopping(monitor='val_loss')`` without ``val``,
+            ``ModelCheckpoint('ck-{nope}.tg')``).
+
+    Everything above is checked before the first step, and a refused
+    ``resume_from`` or callback check leaves model, optimizer, scheduler and
+    random generator as they were. Warns (``UserWarning``) when the optimizer
+    leaves out some of the model's trainable parameters (they would get
+    gradients but never move; freeze them with ``requires_grad_(False)`` if
+    that is meant). On any exception, including Ctrl-C, the modules' training
+    modes are handed back as they were found.
 
     Example:
         >>> import tinygrad_edu as tg
@@ -491,8 +524,9 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
 
     history = History()
     start = 0
+    undo_resume = None
     if resume_from is not None:
-        start, history = _resume(resume_from, model, optimizer, scheduler)
+        start, history, undo_resume = _resume(resume_from, model, optimizer, scheduler)
 
     log_names = ["train_loss", *(["val_loss"] if val_batches is not None else []), "lr"]
     for name, _ in metric_fns:
@@ -517,6 +551,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
             callback.set_trainer(trainer)
         for callback in callbacks:
             callback.on_train_begin({})
+        undo_resume = None  # training starts: from here on, what it changes stands
         for epoch in range(start, epochs):  # numbered from 0, as Keras numbers them
             trainer.epoch, trainer.batch = epoch, None
             for callback in callbacks:
@@ -548,6 +583,10 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
                 break
         for callback in callbacks:
             callback.on_train_end(dict(logs))
+    except BaseException:
+        if undo_resume is not None:  # refused before the first epoch (a callback's check): nothing changes
+            undo_resume()
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -232,7 +232,15 @@ class TensorBoard(Callback):
         super().__init__()
         who = "TensorBoard"
         self.histogram_freq = check_int(who, "histogram_freq", histogram_freq, minimum=0)
-        self.write_grads = bool(write_grads)
+        if not isinstance(write_grads, bool):
+            raise ValueError(f"{who}: write_grads must be True or False, got {write_grads!r}")
+        if write_grads and not self.histogram_freq:
+            raise ValueError(f"{who}: write_grads=True writes the gradients' histograms with the weights', every "
+                             f"histogram_freq epochs; set histogram_freq >= 1 too (it is 0: no histograms)")
+        self.write_grads = write_grads
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"{who}: log_dir must be a directory path (str or os.PathLike) or None, "
+                            f"got {type(log_dir).__name__}")
         if isinstance(update_freq, str):
             check_choice(who, "update_freq", update_freq, ("epoch", "batch"))
             self.update_freq: str | int = 1 if update_freq == "batch" else "epoch"
