@@ -40,6 +40,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .optimizer import Optimizer
 
 __all__ = [
@@ -109,6 +111,30 @@ def _per_group(who: str, name: str, value: Any, optimizer: Optimizer) -> list[An
 
 
 # -- the base class ----------------------------------------------------------------------------------
+
+
+def _check_like(where: str, current: Any, new: Any) -> None:
+    """Raise ValueError unless ``new`` is of the kind of ``current`` (a loaded value against the live one)."""
+    if isinstance(current, (bool, np.bool_)):
+        ok = isinstance(new, (bool, np.bool_))
+    elif isinstance(current, numbers.Real):
+        ok = isinstance(new, numbers.Real) and not isinstance(new, (bool, np.bool_))
+    elif isinstance(current, str):
+        ok = isinstance(new, str)
+    elif isinstance(current, (list, tuple)):
+        ok = isinstance(new, (list, tuple))
+        if ok and current:
+            for j, item in enumerate(new):
+                _check_like(f"{where}[{j}]", current[j] if j < len(current) else current[0], item)
+    elif isinstance(current, dict):
+        ok = isinstance(new, dict) and set(new) == set(current)
+        if ok:
+            for key in current:
+                _check_like(f"{where}[{key!r}]", current[key], new[key])
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{where}: expected a value like {current!r}, got {new!r}")
 
 
 class LRScheduler:
@@ -201,22 +227,58 @@ class LRScheduler:
         """Everything but the optimizer, as plain Python data (a deep copy), for ``tg.save``."""
         return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "optimizer"}
 
+    #: Keys of ``state_dict`` that a subclass checks itself (nested states, attributes of functions).
+    _nested_keys: tuple[str, ...] = ()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a `state_dict` of the same kind of scheduler (load the optimizer's state too).
+
+        Everything is checked before anything changes: the keys, and each
+        value against the kind of the current one (numbers for numbers, an
+        integer ``last_epoch``, one rate per parameter group in ``base_lrs``
+        and ``_last_lr``, lists for lists ...). PyTorch checks nothing here;
+        this library refuses a state that would fail later, in the middle of
+        training (stricter than PyTorch).
 
         Raises:
             TypeError: if ``state_dict`` is not a dict.
             ValueError: if its keys are not this scheduler's (say, a StepLR's state
-                loaded into a CosineAnnealingLR); nothing is changed then.
+                loaded into a CosineAnnealingLR), or a value is of the wrong kind;
+                nothing is changed then.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> opt = tg.optim.SGD([tg.zeros(1, requires_grad=True)], lr=1.0)
+            >>> sched = tg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+            >>> saved = sched.state_dict(); sched.step()
+            >>> sched.load_state_dict(saved); sched.last_epoch
+            0
         """
+        self._check_state_dict(state_dict)
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+    def _check_state_dict(self, state_dict: Any) -> None:
+        """Raise (TypeError, ValueError) unless ``state_dict`` can be loaded as a whole; change nothing."""
         who = type(self).__name__
         if not isinstance(state_dict, dict):
             raise TypeError(f"{who}.load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        expected, given = set(self.state_dict()), set(state_dict)
+        current = self.state_dict()
+        expected, given = set(current), set(state_dict)
         if expected != given:
             raise ValueError(f"{who}.load_state_dict: not a {who} state_dict; missing keys "
-                             f"{sorted(expected - given)}, unexpected keys {sorted(given - expected)}")
-        self.__dict__.update(copy.deepcopy(state_dict))
+                             f"{sorted(map(str, expected - given))}, unexpected keys "
+                             f"{sorted(map(str, given - expected))}")
+        last_epoch = state_dict["last_epoch"]
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral):
+            raise ValueError(f"{who}.load_state_dict: last_epoch must be an integer, got {last_epoch!r}")
+        groups = len(self.optimizer.param_groups)
+        for key in sorted(expected - set(self._nested_keys)):
+            value = state_dict[key]
+            if key in ("base_lrs", "_last_lr", "min_lrs") and (not isinstance(value, (list, tuple))
+                                                              or len(value) != groups):
+                raise ValueError(f"{who}.load_state_dict: {key} must hold one value per parameter group "
+                                 f"({groups}), got {value!r}")
+            _check_like(f"{who}.load_state_dict: {key}", current[key], value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={getattr(self, '_last_lr', None)})"
@@ -538,20 +600,29 @@ class LambdaLR(LRScheduler):
                                for fn in self.lr_lambdas]
         return state
 
+    _nested_keys = ("lr_lambdas",)
+
+    def _check_state_dict(self, state_dict: Any) -> None:
+        super()._check_state_dict(state_dict)  # raises, naming missing keys
+        saved = state_dict["lr_lambdas"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
+            raise ValueError(f"LambdaLR.load_state_dict: lr_lambdas holds {saved!r}, expected "
+                             f"{len(self.lr_lambdas)} entries")
+        for i, (fn, attributes) in enumerate(zip(self.lr_lambdas, saved)):
+            if attributes is not None and (not isinstance(attributes, dict) or isinstance(fn, types.FunctionType)
+                                           or not all(isinstance(k, str) for k in attributes)):
+                raise ValueError(f"LambdaLR.load_state_dict: lr_lambdas[{i}] must be None (a function) or a dict "
+                                 f"of the callable object's attributes, got {attributes!r}")
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if isinstance(state_dict, dict) and "lr_lambdas" in state_dict:
-            saved = state_dict["lr_lambdas"]
-            if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
-                raise ValueError(f"LambdaLR.load_state_dict: lr_lambdas holds {saved!r}, expected "
-                                 f"{len(self.lr_lambdas)} entries")
-            lambdas = self.lr_lambdas
-            super().load_state_dict(state_dict)
-            self.lr_lambdas = lambdas  # the functions themselves stay; only their attributes load
-            for fn, attributes in zip(lambdas, saved):
-                if attributes is not None:
-                    vars(fn).update(copy.deepcopy(attributes))
-        else:
-            super().load_state_dict(state_dict)  # raises, naming the missing keys
+        self._check_state_dict(state_dict)
+        saved = state_dict["lr_lambdas"]
+        lambdas = self.lr_lambdas
+        super().load_state_dict(state_dict)
+        self.lr_lambdas = lambdas  # the functions themselves stay; only their attributes load
+        for fn, attributes in zip(lambdas, saved):
+            if attributes is not None:
+                vars(fn).update(copy.deepcopy(attributes))
 
 
 # -- combining schedules -----------------------------------------------------------------------------
@@ -648,19 +719,25 @@ class SequentialLR(LRScheduler):
         state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return state
 
+    _nested_keys = ("_schedulers",)
+
+    def _check_state_dict(self, state_dict: Any) -> None:
+        super()._check_state_dict(state_dict)
+        saved = state_dict["_schedulers"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
+            raise ValueError(f"SequentialLR.load_state_dict: _schedulers must hold {len(self._schedulers)} states, "
+                             f"got {saved!r}")
+        for scheduler, state in zip(self._schedulers, saved):  # every one checked before any is loaded
+            scheduler._check_state_dict(state)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if isinstance(state_dict, dict) and "_schedulers" in state_dict:
-            saved = state_dict["_schedulers"]
-            if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
-                raise ValueError(f"SequentialLR.load_state_dict: _schedulers holds {len(saved)} states, this "
-                                 f"SequentialLR has {len(self._schedulers)} schedulers")
-            schedulers = self._schedulers
-            super().load_state_dict(state_dict)
-            self._schedulers = schedulers
-            for scheduler, state in zip(schedulers, saved):
-                scheduler.load_state_dict(state)
-        else:
-            super().load_state_dict(state_dict)
+        self._check_state_dict(state_dict)
+        saved = state_dict["_schedulers"]
+        schedulers = self._schedulers
+        super().load_state_dict(state_dict)
+        self._schedulers = schedulers
+        for scheduler, state in zip(schedulers, saved):
+            scheduler.load_state_dict(state)
 
 
 def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int, eta_min: float = 0.0,
