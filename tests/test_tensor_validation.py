@@ -227,3 +227,44 @@ def test_integer_tensor_may_hold_an_integer_grad_as_pytorch(torch):
         y = lib.ones(2, dtype=lib.int64)
         y.grad = lib.ones(2, dtype=lib.int64)
         assert y.grad.dtype == lib.int64
+
+
+# ---------------------------------------------------------------------------
+# Yes/no keywords: bool("no") is True, so anything but a bool is refused (PyTorch's TypeError)
+# ---------------------------------------------------------------------------
+
+
+def _set_requires_grad(lib, value):
+    t = lib.tensor([1.0])
+    t.requires_grad = value
+
+
+BAD_FLAGS = {
+    "tensor_requires_grad": lambda lib, v: lib.tensor([1.0], requires_grad=v),
+    "requires_grad_": lambda lib, v: lib.tensor([1.0]).requires_grad_(v),
+    "zeros_requires_grad": lambda lib, v: lib.zeros(2, requires_grad=v),
+    "randn_requires_grad": lambda lib, v: lib.randn(2, requires_grad=v),
+    "new_zeros_requires_grad": lambda lib, v: lib.zeros(2).new_zeros(2, requires_grad=v),
+    "sum_keepdim": lambda lib, v: lib.ones(2).sum(0, keepdim=v),
+    "mean_keepdim": lambda lib, v: lib.ones(2).mean(0, keepdim=v),
+    "backward_retain_graph": lambda lib, v: lib.ones(2, requires_grad=True).sum().backward(retain_graph=v),
+}
+
+
+@pytest.mark.parametrize("value", ["no", 1])
+@pytest.mark.parametrize("case", list(BAD_FLAGS))
+def test_non_bool_flags_raise_type_error_as_pytorch(torch, case, value):
+    call = BAD_FLAGS[case]
+    if case == "backward_retain_graph" and value == 1:
+        pytest.skip("PyTorch takes retain_graph=1 (converted to a C++ bool); so does the library")
+    assert isinstance(_error_of(lambda: call(torch, value)), TypeError), case
+    with pytest.raises(TypeError, match="must be bool"):
+        call(tg, value)
+
+
+def test_requires_grad_attribute_takes_a_bool_only_as_pytorch(torch):
+    for value in ("no", 1, None):
+        with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
+            _set_requires_grad(torch, value)
+        with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
+            _set_requires_grad(tg, value)

@@ -114,7 +114,16 @@ class set_grad_enabled:  # noqa: N801 - named as in PyTorch
     """Turn graph recording on or off; usable as a function, context manager or decorator.
 
     ``set_grad_enabled(False)`` switches recording off at once (as in PyTorch);
-    used in a ``with`` block, the previous mode is restored on exit.
+    used in a ``with`` block, the previous mode is restored on exit. The mode
+    belongs to the calling thread only (as in PyTorch): other threads keep
+    theirs, and a new thread starts with recording on. ``mode`` must be a bool
+    (``set_grad_enabled(0)`` is a ``TypeError``, as in PyTorch).
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> with tg.set_grad_enabled(False):
+        ...     (tg.ones(2, requires_grad=True) * 2).requires_grad
+        False
     """
 
     def __init__(self, mode: bool) -> None:
@@ -161,7 +170,10 @@ class _GradMode:
 
 
 class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch
-    """Record no graph inside the block (or the decorated function).
+    """Record no graph inside the block (or the decorated function), in this thread.
+
+    Grad mode is per thread, as in PyTorch: a ``no_grad`` block in one thread
+    (an evaluation loop, say) leaves recording on in every other one.
 
     Example:
         >>> import tinygrad_edu as tg
@@ -176,7 +188,14 @@ class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 
 
 class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
-    """Record the graph inside the block, even within `no_grad`."""
+    """Record the graph inside the block (in this thread), even within `no_grad`.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> with tg.no_grad(), tg.enable_grad():
+        ...     tg.is_grad_enabled()
+        True
+    """
 
     mode = True
 
@@ -264,7 +283,9 @@ class Node:
 def bump_version(tensor: Any) -> None:
     """Record that ``tensor``'s values were changed in place (an optimizer step, say).
 
-    Every in-place Tensor method does this itself; code that writes into
+    Every in-place Tensor method does this itself, in every grad mode (views
+    share their base's counter, so a change through a slice counts too); code
+    that writes into
     ``tensor.numpy()`` directly (the optimizer kernels) calls it, so that a
     graph which saved the old values refuses to backpropagate through them.
     """

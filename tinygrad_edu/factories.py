@@ -17,7 +17,7 @@ import numpy as np
 from . import dtypes
 from . import rng as _rng
 from .device import check_device
-from .tensor import ShapeError, Tensor, _int_sizes, _size_args, _sizes_argument, _wrap
+from .tensor import ShapeError, Tensor, _flag, _int_sizes, _size_args, _sizes_argument, _wrap
 
 __all__ = [
     "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "rand",
@@ -38,6 +38,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _factory(array: np.ndarray, requires_grad: bool) -> Tensor:
+    requires_grad = _flag("factory", "requires_grad", requires_grad)
     if requires_grad and array.dtype.kind != "f":
         raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
     return _wrap(array, bool(requires_grad))

@@ -274,6 +274,20 @@ def _normalize_axis(dim: Any, ndim: int, name: str) -> Any:
     return tuple(out) if isinstance(dim, (tuple, list)) else out[0]
 
 
+def _flag(who: str, name: str, value: Any) -> bool:
+    """A yes/no argument (``requires_grad``, ``keepdim``...): a ``bool`` (or NumPy bool), never ``"no"`` or ``1``.
+
+    PyTorch refuses anything but a bool with a ``TypeError``; so does the
+    library (it also takes ``np.bool_``, which PyTorch refuses), where Python's
+    ``bool("no")`` would silently mean yes.
+    """
+    if type(value) is bool:
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{who}(): argument '{name}' must be bool, not {type(value).__name__} ({value!r})")
+
+
 def _dim_and_keepdim(name: str, dim: Any, keepdim: bool, axis: Any, keepdims: Any) -> tuple[Any, bool]:
     """Resolve PyTorch's ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims`` spellings."""
     if axis is not None:
@@ -282,7 +296,7 @@ def _dim_and_keepdim(name: str, dim: Any, keepdim: bool, axis: Any, keepdims: An
         dim = axis
     if keepdims is not None:
         keepdim = keepdims
-    return dim, bool(keepdim)
+    return dim, keepdim if type(keepdim) is bool else _flag(name, "keepdim", keepdim)
 
 
 def _storage_of(value: Any, name: str) -> np.ndarray:
@@ -391,6 +405,7 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None, device: Any = None) -> None:
         check_device(device)  # the CPU is the only device: anything else is a clear error
+        requires_grad = _flag("tensor", "requires_grad", requires_grad)
         array = _to_array(data, dtype)
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(
@@ -412,6 +427,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise RuntimeError(f"requires_grad must be a bool, got {value!r} (as in PyTorch)")
         self.requires_grad_(value)
 
     @property
@@ -437,8 +454,9 @@ class Tensor:
     def set_(self, source: Any) -> Tensor:
         """Make this tensor share ``source``'s storage (and take its shape), in place, as in PyTorch.
 
-        ``source`` is a Tensor (or a NumPy array). On a leaf that requires grad,
-        call it inside ``tg.no_grad()``.
+        ``source`` is a Tensor (or a NumPy array) of this tensor's dtype (another
+        dtype is a ``RuntimeError``, as in PyTorch). On a leaf that requires grad,
+        call it inside ``tg.no_grad()``. Bumps the version counter.
         """
         self._check_leaf_inplace("set_")
         array = _storage_of(source, "set_")
@@ -451,12 +469,21 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        """How many times this tensor was changed in place (PyTorch's version counter)."""
+        """How many times this tensor was changed in place (PyTorch's version counter).
+
+        Every in-place method bumps it by one in every grad mode, as PyTorch's
+        do; a view (slice, reshape, transpose, ``detach()``) shares its base's
+        counter, while ``.data`` and ``numpy()`` are not tracked (as in PyTorch).
+        """
         return self._vc[0]
 
     @property
     def grad(self) -> Tensor | None:
-        """The gradient ``backward()`` accumulated here (``None`` until then)."""
+        """The gradient ``backward()`` accumulated here (``None`` until then).
+
+        Assigning checks as PyTorch does: a Tensor (or ``None``) of this
+        tensor's dtype and shape; anything else raises before ``.grad`` changes.
+        """
         return self._grad
 
     @grad.setter
@@ -547,7 +574,14 @@ class Tensor:
         return _apply(ops.Cast, self, dtype=self.dtype)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return ``self``."""
+        """Set ``requires_grad`` in place and return ``self`` (a bool only: ``requires_grad_("no")`` is a TypeError).
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> tg.zeros(2).requires_grad_().requires_grad
+            True
+        """
+        requires_grad = _flag("requires_grad_", "requires_grad", requires_grad)
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require grad, got dtype {self._data.dtype}"
@@ -633,11 +667,23 @@ class Tensor:
 
         Args:
             gradient: dL/d(self), the same shape as ``self``. May be omitted for
-                a tensor with one element (it is then 1).
-            retain_graph: accepted for compatibility; the graph is always kept,
-                so ``backward()`` may be called again.
+                a tensor with one element (it is then 1). Integer, bool and other
+                float dtypes are converted to ``self``'s dtype, as in PyTorch; a
+                complex gradient is refused (PyTorch refuses it too), never
+                truncated to its real part. More lenient than PyTorch, which takes
+                only Tensors: a NumPy array or (nested) list of numbers works too;
+                strings and other objects are a ``TypeError``.
+            retain_graph: accepted for compatibility (``None`` or a bool); the
+                graph is always kept, so ``backward()`` may be called again.
             create_graph: higher-order gradients are not supported.
+
+        Raises:
+            RuntimeError: a tensor saved for this backward was changed in place
+                since (its version counter moved), or ``gradient`` is complex or
+                of another shape (`ShapeError`, also a ``ValueError``).
         """
+        if retain_graph is not None and not isinstance(retain_graph, (int, np.bool_)):  # PyTorch takes 0/1 too
+            _flag("backward", "retain_graph", retain_graph)
         if create_graph:
             raise NotImplementedError("create_graph=True (gradients of gradients) is not supported")
         seed = backward_seed(self, gradient, "backward")
@@ -673,7 +719,9 @@ class Tensor:
     # behind the graph's back. Any other tensor may be: if the change involves the graph, it is
     # recorded as a new node that this tensor stands for from then on (its old value lives on as
     # that node's input). Every change bumps the version counter, so a node that saved the old
-    # values refuses to backpropagate through them instead of giving a wrong gradient.
+    # values refuses to backpropagate through them instead of giving a wrong gradient. Stricter than
+    # PyTorch: a *view* (``_base`` set) may not be changed in place while the graph is recorded
+    # (PyTorch rewrites its base's graph, CopySlices; here the base would change behind its graph).
 
     def _check_leaf_inplace(self, name: str) -> None:
         if _grad_mode.grad_enabled and self._requires_grad and self._ctx is None:
@@ -1214,7 +1262,11 @@ class Tensor:
     # -- shape ----------------------------------------------------------------------
 
     def reshape(self, *shape: Any, **keyword: Any) -> Tensor:
-        """The same elements in a new shape (one dimension may be -1); ``shape=`` as a keyword too."""
+        """The same elements in a new shape (one dimension may be -1); ``shape=`` as a keyword too.
+
+        Sizes are integers (or 0-d integer tensors, as PyTorch allows):
+        ``reshape(2.5, 2)`` or ``reshape("2", 2)`` is a ``TypeError``, never ``(2, 2)``.
+        """
         shape = _int_sizes("reshape", "shape", _sizes_argument("reshape", shape, keyword, "shape"))
         try:
             return _apply(ops.Reshape, self, shape=shape)
@@ -1821,6 +1873,7 @@ def _bool_mask(name: str, mask: Any) -> np.ndarray:
 
 def _new_filled(like: Tensor, name: str, size: tuple, value: Any, dtype: DTypeLike, requires_grad: bool) -> Tensor:
     """The shared body of ``new_zeros``, ``new_ones``, ``new_full`` and ``new_empty``."""
+    requires_grad = _flag(name, "requires_grad", requires_grad)
     array = np.full(_size_args(size, name), value, dtype=like.dtype if dtype is None else np.dtype(dtype))
     if requires_grad and array.dtype.kind != "f":
         raise TypeError(f"{name}: only floating-point tensors can require grad, got dtype {array.dtype}")
