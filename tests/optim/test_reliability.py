@@ -354,3 +354,169 @@ def test_float16_step_also_bumps_versions():
     opt.step()
     with pytest.raises(RuntimeError, match="modified in place"):
         loss.backward()
+
+
+# -- siblings: every multi-part mutation in optim checks everything first -------------------------------------------
+
+
+def stepped_adam():
+    rng = np.random.default_rng(6)
+    (a, b), _ = pair([rng.standard_normal(3), rng.standard_normal((2, 2))])
+    opt = optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.01}], lr=0.1)
+    for _ in range(2):
+        a.grad, b.grad = tg.ones(3), tg.ones((2, 2))
+        opt.step()
+    return opt, (a, b)
+
+
+def hostile_states():
+    """Damaged or crafted optimizer state dicts, each a ValueError (a hostile file must not half-load)."""
+    def edit(fn):
+        opt, _ = stepped_adam()
+        sd = copy.deepcopy(opt.state_dict())
+        fn(sd)
+        return sd
+    return {
+        "not a dict": [1, 2],
+        "state not a dict": edit(lambda sd: sd.update(state=[])),
+        "groups not a list": edit(lambda sd: sd.update(param_groups=None)),
+        "group not a dict": edit(lambda sd: sd["param_groups"].__setitem__(1, "x")),
+        "params not a list": edit(lambda sd: sd["param_groups"][0].update(params=0)),
+        "position out of range": edit(lambda sd: sd["param_groups"][1].update(params=[7])),
+        "position negative": edit(lambda sd: sd["param_groups"][1].update(params=[-1])),
+        "position a float": edit(lambda sd: sd["param_groups"][1].update(params=[1.5])),
+        "position repeated": edit(lambda sd: sd["param_groups"][1].update(params=[0])),
+        "state key a word": edit(lambda sd: sd["state"].update({"x": sd["state"][0]})),
+        "a parameter's state not a dict": edit(lambda sd: sd["state"].update({1: 3})),
+        "step negative": edit(lambda sd: sd["state"][1].update(step=-1.0)),
+        "step NaN": edit(lambda sd: sd["state"][1].update(step=float("nan"))),
+        "step a string": edit(lambda sd: sd["state"][1].update(step="2")),
+        "buffer shape": edit(lambda sd: sd["state"][1].update(exp_avg=np.zeros(4))),
+        "buffer strings": edit(lambda sd: sd["state"][1].update(exp_avg=np.array([["a", "b"], ["c", "d"]]))),
+        "bad lr in the last group": edit(lambda sd: sd["param_groups"][1].update(lr=-1.0)),
+        "flag not a bool": edit(lambda sd: sd["param_groups"][1].update(amsgrad="yes")),
+        "lr a 2-element list": edit(lambda sd: sd["param_groups"][1].update(lr=[0.1, 0.2])),
+    }
+
+
+@pytest.mark.parametrize("case", list(hostile_states()))
+def test_optimizer_load_state_dict_refuses_hostile_states_and_changes_nothing(case):
+    sd = hostile_states()[case]
+    opt, (a, b) = stepped_adam()
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(ValueError):
+        opt.load_state_dict(sd)
+    after = opt.state_dict()
+    assert [g["lr"] for g in after["param_groups"]] == [g["lr"] for g in before["param_groups"]]
+    for key, state in before["state"].items():
+        for name, value in state.items():
+            np.testing.assert_array_equal(after["state"][key][name], value, err_msg=f"{case}: {name}")
+    # ... and it still steps as before
+    a.grad, b.grad = tg.ones(3), tg.ones((2, 2))
+    opt.step()
+
+
+def test_optimizer_load_state_dict_takes_string_positions_and_int_steps():
+    """After a round trip through a format with string keys (JSON), the positions are decimal strings."""
+    opt, (a, b) = stepped_adam()
+    sd = copy.deepcopy(opt.state_dict())
+    sd["state"] = {str(k): {**v, "step": int(v["step"])} for k, v in sd["state"].items()}
+    fresh = optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.01}], lr=0.1)
+    fresh.load_state_dict(sd)
+    assert fresh.state[b]["step"] == 2.0
+
+
+def test_add_param_group_refused_changes_nothing():
+    w = tg.tensor([1.0], requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    for bad, match in [({"params": [tg.ones(1, requires_grad=True)], "lr": -1}, "Invalid lr"),
+                       ({"params": [tg.ones(1, requires_grad=True)], "maximize": "yes"}, "maximize"),
+                       ({"params": [w]}, "more than one"),
+                       ({"params": [tg.ones(1, requires_grad=True), tg.ones(1) * 2]}, "does not require grad")]:
+        with pytest.raises(ValueError, match=match):
+            opt.add_param_group(bad)
+        assert len(opt.param_groups) == 1 and len(opt._flat) == 1
+    w.grad = tg.ones(1)
+    opt.step()
+    assert w.item() == pytest.approx(0.9)
+
+
+def test_flags_of_the_wrong_type_are_refused_where_pytorch_reads_their_truth():
+    """PyTorch accepts ``maximize="yes"`` (and ``amsgrad="no"``, which turns amsgrad on); this library refuses
+    a flag that is not a bool (stricter than PyTorch, documented in `resolve_hyperparameter`)."""
+    tw = torch.tensor([1.0], requires_grad=True)
+    assert torch.optim.Adam([tw], amsgrad="no").param_groups[0]["amsgrad"] == "no"
+    w = tg.tensor([1.0], requires_grad=True)
+    for kwargs in [dict(maximize="yes"), dict(amsgrad="no"), dict(amsgrad=None)]:
+        with pytest.raises(ValueError, match="expected True or False"):
+            optim.Adam([w], **kwargs)
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD([w], lr=0.1, momentum=0.9, nesterov=1)
+    assert optim.Adam([w], maximize=np.bool_(True)).param_groups[0]["maximize"]
+
+
+def test_duplicate_parameters_are_refused():
+    """PyTorch warns ("duplicate parameters") and steps such a parameter twice per step; refused here."""
+    w = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="more than one"):
+        optim.SGD([w, w], lr=0.1)
+    tw = torch.tensor([1.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="duplicate"):
+        torch.optim.SGD([tw, tw], lr=0.1)
+
+
+def test_zero_grad_checks_its_argument_first():
+    w = tg.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    w.grad = tg.ones(1)
+    with pytest.raises(TypeError, match="set_to_none"):
+        opt.zero_grad(set_to_none="no")
+    assert w.grad is not None and w.grad.item() == 1.0
+    opt.zero_grad(set_to_none=False)
+    assert w.grad.item() == 0.0
+
+
+def schedulers():
+    sched = optim.lr_scheduler
+    w = tg.zeros(1, requires_grad=True)
+    opt = optim.SGD([w], lr=1.0)
+    seq = sched.SequentialLR(opt, [sched.StepLR(opt, 2, 0.5), sched.ExponentialLR(opt, 0.9)], [3])
+    return opt, seq
+
+
+@pytest.mark.parametrize("damage", [
+    lambda sd: sd.update(last_epoch="3"),
+    lambda sd: sd.update(last_epoch=2.5),
+    lambda sd: sd.update(base_lrs=[1.0, 2.0]),
+    lambda sd: sd["_schedulers"][1].update(gamma="0.9"),
+    lambda sd: sd["_schedulers"][1].update(_last_lr=None),
+    lambda sd: sd["_schedulers"][1].pop("gamma"),
+    lambda sd: sd.update(_schedulers=sd["_schedulers"][:1]),
+])
+def test_scheduler_load_state_dict_checks_everything_before_changing(damage):
+    """A damaged SequentialLR state (the last nested scheduler's, say) changes nothing: before, the outer
+    scheduler and the first nested one were loaded before the damage was found."""
+    opt, seq = schedulers()
+    for _ in range(5):
+        seq.step()
+    saved = copy.deepcopy(seq.state_dict())
+    opt2, seq2 = schedulers()
+    before = copy.deepcopy(seq2.state_dict())
+    damage(saved)
+    with pytest.raises(ValueError):
+        seq2.load_state_dict(saved)
+    assert seq2.state_dict() == before
+    assert seq2._schedulers[0].last_epoch == before["_schedulers"][0]["last_epoch"]
+
+
+def test_scheduler_round_trip_still_loads():
+    opt, seq = schedulers()
+    for _ in range(4):
+        seq.step()
+    saved = copy.deepcopy(seq.state_dict())
+    opt2, seq2 = schedulers()
+    opt2.load_state_dict(opt.state_dict())  # the rates live in the optimizer (as in PyTorch: load both)
+    seq2.load_state_dict(saved)
+    seq.step()
+    seq2.step()
+    assert seq2.get_last_lr() == seq.get_last_lr()

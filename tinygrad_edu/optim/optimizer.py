@@ -26,6 +26,7 @@ The array a parameter holds therefore stays the same object across steps:
 
 from __future__ import annotations
 
+import inspect
 import math
 import weakref
 from collections.abc import Callable, Iterable
@@ -384,7 +385,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._flat: list[list[FlatGroup]] = []
         self._hyperparameter_names = tuple(defaults)
-        self._flags = frozenset(name for name, value in defaults.items() if isinstance(value, bool))
+        self._flags = self._flag_names() | {name for name, value in defaults.items() if isinstance(value, bool)}
         self._checked: list[tuple] = []  # each group's hyperparameters (the objects) as last validated
         self._resolved: list[dict[str, Any]] = []  # ... and the group the kernels get (Tensors read as numbers)
         self._dynamic: list[bool] = []  # the group holds a Tensor or list: validated again at every step
@@ -400,6 +401,16 @@ class Optimizer:
         load_kernels()
         for group in groups:
             self.add_param_group(group)
+
+    @classmethod
+    def _flag_names(cls) -> frozenset[str]:
+        """The switches of this optimizer: the arguments of its constructor whose default is a bool."""
+        flags = cls.__dict__.get("_flag_cache")
+        if flags is None:
+            flags = frozenset(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                              if isinstance(parameter.default, bool))
+            cls._flag_cache = flags
+        return flags
 
     # -- groups ------------------------------------------------------------------------
 
