@@ -174,3 +174,30 @@ def test_each_in_place_op_bumps_exactly_once(torch):
             seen.append(t._version)
         versions[lib.__name__] = seen
     assert versions["tinygrad_edu"] == versions["torch"]
+
+
+@pytest.mark.parametrize("case", ["add_", "mul_", "clamp_", "copy_", "fill_", "setitem", "normal_", "zero_"])
+def test_in_place_change_of_an_expanded_tensor_raises_clearly(torch, case):
+    """Elements of an ``expand()`` share memory. PyTorch refuses arithmetic/clamp in place there and lets
+    fill_/copy_/item assignment/random fills through; the library refuses every one (stricter, documented),
+    with a RuntimeError saying why, the version left alone and the random stream untouched."""
+    torch.manual_seed(0)
+    error = _error_of(lambda: CASES[case](torch, torch.zeros(1, 3, dtype=torch.float64).expand(2, 3)))
+    assert error is None or isinstance(error, RuntimeError)
+    tg.manual_seed(0)
+    base = tg.zeros(1, 3, dtype=tg.float64)
+    expanded = base.expand(2, 3)
+    with pytest.raises(RuntimeError, match="memory cannot be written"):
+        CASES[case](tg, expanded)
+    assert base._version == 0
+    np.testing.assert_array_equal(base.numpy(), 0)
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(tg.randn(3).numpy(), torch.randn(3).numpy())
+
+
+def _error_of(call):
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - the oracle's outcome, whatever it is
+        return err
+    return None

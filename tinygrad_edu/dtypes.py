@@ -42,6 +42,12 @@ _default_dtype = float32
 def set_default_dtype(dtype: DTypeLike) -> None:
     """Set the float dtype that float data and the factories produce (float32 at start).
 
+    One setting for the whole process, shared by all threads, as in PyTorch.
+    ``dtype`` is float16, float32 or float64; more lenient than PyTorch, NumPy
+    spellings work too (``np.float64``, ``"float64"``). ``None`` and anything
+    else (an integer dtype, float128) is a ``TypeError``, and the setting is
+    left as it was.
+
     Example:
         >>> import numpy as np, tinygrad_edu as tg
         >>> tg.set_default_dtype(np.float64); tg.tensor([1.0]).dtype
@@ -49,9 +55,13 @@ def set_default_dtype(dtype: DTypeLike) -> None:
         >>> tg.set_default_dtype(np.float32)
     """
     global _default_dtype
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"set_default_dtype expects a floating dtype (float32 or float64), got {dt}")
+    try:
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would be float64
+    except TypeError:
+        dt = None
+    if dt is None or dt not in (float16, float32, float64):  # (a dtype compares equal to None: float64)
+        raise TypeError(f"set_default_dtype expects a floating dtype (float16, float32 or float64), got {dtype!r}; "
+                        f"only floating-point types are supported as the default type (as in PyTorch)")
     _default_dtype = dt
 
 

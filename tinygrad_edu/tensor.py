@@ -497,8 +497,8 @@ class Tensor:
                                    f"dtype {self.dtype}: the gradient must have the tensor's dtype (PyTorch's rule); "
                                    f"convert it first, e.g. g.to({self.dtype.name})")
             if value.shape != self.shape:
-                raise ShapeError(f"attempting to assign a gradient of size {list(value.shape)} to a tensor of size "
-                                 f"{list(self.shape)}: the gradient must have the tensor's size")
+                raise ShapeError(f"attempting to assign a gradient of size {value.shape} to a tensor of size "
+                                 f"{self.shape}: the gradient must have the tensor's size")
         self._grad = value
 
     @property
@@ -731,8 +731,18 @@ class Tensor:
                 f"do it inside `with tg.no_grad():`, or change p.data"
             )
 
+    def _check_writable(self, name: str) -> None:
+        """Refuse an in-place change of read-only memory (an ``expand()``: its elements share memory)."""
+        if not self._data.flags.writeable:
+            raise RuntimeError(
+                f"{name}: this tensor's memory cannot be written (an expand()ed tensor, whose elements share memory, "
+                f"or a read-only NumPy array); clone() it first. (PyTorch: 'more than one element of the written-to "
+                f"tensor refers to a single memory location'; it lets fill_ and item assignment through, the "
+                f"library is stricter)")
+
     def _write(self, name: str, values: np.ndarray) -> None:
         """Copy ``values`` into this tensor's storage, with PyTorch's shape and dtype rules."""
+        self._check_writable(name)
         if values.shape != self.shape:
             raise ShapeError(f"{name}: the result has shape {values.shape}, which cannot be written in place "
                              f"into a tensor of shape {self.shape}")
@@ -783,6 +793,7 @@ class Tensor:
             raise RuntimeError(f"{name}: the result cannot be written in place into a tensor of dtype "
                                f"{self.dtype} ({err})") from None
         except ValueError as err:
+            self._check_writable(name)
             shape = np.shape(operand)
             raise ShapeError(f"{name}: an operand of shape {shape} gives a result that does not fit in place "
                              f"into shape {self.shape}") from err
@@ -822,6 +833,7 @@ class Tensor:
         source = values if isinstance(values, Tensor) else _wrap(np.asarray(values))
         if _grad_mode.grad_enabled and (self._requires_grad or source._requires_grad):
             return self._inplace(name, lambda t: _apply(ops.Overwrite, t, source), source)
+        self._check_writable(name)
         self._data[...] = source._data
         self._vc[0] += 1
         return self
@@ -861,6 +873,7 @@ class Tensor:
         """
         if not std >= 0:
             raise ValueError(f"normal_: std must be non-negative, got {std}")
+        self._check_writable("normal_")  # before drawing: a refused call leaves the random stream alone
         gen = _rng.check_generator("normal_", generator)
         return self._overwrite("normal_", self._random_fill(
             lambda shape, dt, contiguous: _rng.normal(gen, shape, dt, mean, std, contiguous)))
@@ -869,6 +882,7 @@ class Tensor:
         """Fill with samples of the uniform distribution on [a, b), in place (PyTorch's numbers for the same seed)."""
         if not a <= b:
             raise ValueError(f"uniform_: needs a <= b, got a={a}, b={b}")
+        self._check_writable("uniform_")  # before drawing: a refused call leaves the random stream alone
         gen = _rng.check_generator("uniform_", generator)
         return self._overwrite("uniform_", self._random_fill(lambda shape, dt, _: _rng.uniform(gen, shape, dt, a, b)))
 
@@ -876,6 +890,7 @@ class Tensor:
         """Fill with samples of the exponential distribution of rate ``lambd``, in place (PyTorch's recipe)."""
         if not lambd > 0:
             raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
+        self._check_writable("exponential_")  # before drawing: a refused call leaves the random stream alone
         gen = _rng.check_generator("exponential_", generator)
         return self._overwrite("exponential_",
                                self._random_fill(lambda shape, dt, _: _rng.exponential(gen, shape, dt, lambd)))
@@ -913,6 +928,7 @@ class Tensor:
             raise ValueError(f"bernoulli_: p must be in [0, 1], got {p}")
         else:
             probabilities = p
+        self._check_writable("bernoulli_")  # before drawing: a refused call leaves the random stream alone
         gen = _rng.check_generator("bernoulli_", generator)
         in_memory_order = self._memory_order()
         if in_memory_order is None:
@@ -934,6 +950,7 @@ class Tensor:
         low, high = (0, None) if not bounds else (0, bounds[0]) if len(bounds) == 1 else bounds
         if high is not None and not low < high:
             raise ValueError(f"random_: needs from < to, got from={low}, to={high}")
+        self._check_writable("random_")  # before drawing: a refused call leaves the random stream alone
         gen = _rng.check_generator("random_", generator)
         in_memory_order = self._memory_order()
         if in_memory_order is None:
@@ -1739,6 +1756,7 @@ class Tensor:
         if not isinstance(index, tuple):
             index = (index,)
         index = tuple(_index_to_numpy(i) for i in index)
+        self._check_writable("item assignment")
         self._data[index] = value._data if isinstance(value, Tensor) else value
         self._vc[0] += 1
 
