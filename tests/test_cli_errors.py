@@ -107,3 +107,15 @@ def test_a_closed_pipe_ends_quietly_with_status_141(tmp_path):
 def test_the_entry_point_still_succeeds_and_lists(capsys):
     assert cli.main(["demo", "--list"]) == 0
     assert "linear" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("demo", ["vanishing", "warmup", "names"])
+def test_a_demo_refuses_an_output_directory_before_it_trains(demo, tmp_path, capsys):
+    import importlib
+
+    module = importlib.import_module(f"tinygrad_edu.demos.{demo}")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(NotADirectoryError, match=rf"{demo}.run: cannot create the output directory .*file/sub"):
+        module.run(out=str(blocker / "sub"), quick=True)
+    assert capsys.readouterr().out == ""  # refused before the first line of the experiment

@@ -52,6 +52,7 @@ import numpy as np
 import tinygrad_edu as tg
 from tinygrad_edu import nn, optim
 from tinygrad_edu._checks import check_int, check_number, check_seed
+from tinygrad_edu.demos import output_directory
 
 __all__ = ["VOCAB", "run", "split_words", "encode", "bigram_counts", "bigram_probabilities", "bigram_nll",
            "context_windows", "padded_names", "NameMLP", "NameGRU", "train", "sample"]
@@ -302,6 +303,8 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
         ImportError: the ``names`` extra is missing (``pip install "tinygrad-edu[names]"``).
     """
     check_seed("names.run", seed)
+    if out is not None:
+        out = output_directory("names.run", out)  # before minutes of training, not after
     words = tg.datasets.names()
     train_words, val_words = split_words(words)
     uniform = math.log(len(VOCAB))

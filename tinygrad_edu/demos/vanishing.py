@@ -58,7 +58,9 @@ import numpy as np
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn, optim
+from tinygrad_edu._checks import check_int, check_number, check_positive, check_seed
 from tinygrad_edu.data import DataLoader, TensorDataset
+from tinygrad_edu.demos import output_directory
 
 __all__ = ["DEPTH", "WIDTH", "VARIANTS", "ResidualBlock", "build", "linear_layers", "layer_grad_norms", "accuracy",
            "train", "run"]
@@ -277,6 +279,16 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0, epochs: int 
         >>> results["ratio"]["sigmoid, default init"] < 1e-10  # doctest: +SKIP
         True
     """
+    check_seed("vanishing.run", seed)
+    epochs = check_int("vanishing.run", "epochs", epochs, minimum=1)
+    batch_size = check_int("vanishing.run", "batch_size", batch_size, minimum=1)
+    check_number("vanishing.run", "momentum", momentum, low=0, high=1, high_inclusive=False)
+    if isinstance(rates, (str, bytes)) or not hasattr(rates, "__len__") or len(rates) == 0:
+        raise ValueError(f"vanishing.run: rates must be a non-empty sequence of learning rates, got {rates!r}")
+    for lr in rates:
+        check_positive("vanishing.run", "each of rates", lr)
+    if out is not None:
+        out = output_directory("vanishing.run", out)  # before minutes of training, not after
     if quick:
         epochs, rates = 2, (0.01, 0.3)
     x_train, y_train, x_test, y_test = tg.datasets.digits(seed=seed)

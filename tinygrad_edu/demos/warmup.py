@@ -83,10 +83,12 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
+from .._checks import check_seed
 from ..autograd import no_grad
 from ..factories import arange
 from ..rng import manual_seed
 from ..tensor import Tensor
+from . import output_directory
 
 SEQ_LEN, VOCAB = 8, 10                        # sort 8 digits 0-9
 D_MODEL, NHEAD, FEEDFORWARD, LAYERS = 32, 4, 64, 2
@@ -375,6 +377,9 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
     Example:
         >>> r = run(quick=True)                    # doctest: +SKIP
     """
+    check_seed("warmup.run", seed)
+    if out is not None:
+        out = output_directory("warmup.run", out)  # before minutes of training, not after
     sim_runs, sim_steps = (100_000, 50) if quick else (1_000_000, 50)
     full_steps = 300
     steps, n_seeds = (60, 2) if quick else (full_steps, 3)
