@@ -268,3 +268,24 @@ def test_requires_grad_attribute_takes_a_bool_only_as_pytorch(torch):
             _set_requires_grad(torch, value)
         with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
             _set_requires_grad(tg, value)
+
+
+@pytest.mark.parametrize("bad", [None, "garbage", "int64", np.int64, np.longdouble])
+def test_set_default_dtype_refuses_what_is_not_a_float_dtype(torch, bad):
+    """``np.dtype(None)`` is float64, so None used to switch the default silently; PyTorch raises TypeError."""
+    if bad is None:
+        with pytest.raises(TypeError):
+            torch.set_default_dtype(None)
+    with pytest.raises(TypeError, match="floating dtype"):
+        tg.set_default_dtype(bad)
+    assert tg.get_default_dtype() == tg.float32
+
+
+def test_set_default_dtype_takes_float16_as_pytorch(torch):
+    torch.set_default_dtype(torch.float16)
+    try:
+        tg.set_default_dtype(tg.float16)
+        assert tg.tensor([1.0]).dtype == tg.float16
+        assert torch.tensor([1.0]).dtype == torch.float16
+    finally:
+        torch.set_default_dtype(torch.float32)

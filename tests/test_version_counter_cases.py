@@ -201,3 +201,26 @@ def _error_of(call):
     except Exception as err:  # noqa: BLE001 - the oracle's outcome, whatever it is
         return err
     return None
+
+
+def test_function_returning_its_input_shares_the_counter_as_pytorch(torch):
+    """A custom Function whose forward returns its input: the output shares the input's version counter."""
+    seen = {}
+    for lib in (torch, tg):
+        class Identity(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad
+
+        x = lib.ones(2, requires_grad=True)
+        y = x * 1.0
+        z = Identity.apply(y)
+        loss = (y * y).sum()
+        with lib.no_grad():
+            z.mul_(3)
+        seen[lib.__name__] = (_error_of(loss.backward) is not None, y._version, z._version)
+    assert seen["tinygrad_edu"] == seen["torch"] == (True, 1, 1)

@@ -722,7 +722,9 @@ class Function:
         for k, out in enumerate(outputs):
             differentiable = record and id(out) not in node.non_differentiable and out._data.dtype.kind == "f"
             if out._ctx is not None or any(out is a for a in inputs):
-                out = _wrap(out._data)  # an input returned as it is becomes a new tensor sharing its storage
+                # An input returned as it is becomes a new tensor sharing its storage and version counter.
+                shared, out = out, _wrap(out._data)
+                out._vc = shared._vc
             if differentiable:
                 out._requires_grad, out._ctx, out._seq = True, node, node.seq
                 if k:
