@@ -243,15 +243,28 @@ class Generator:
         return self.standard_exponential(size) * scale
 
 
+_STATE_KEYS = {"format", "seed", "generator", "next_double_normal"}
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _parse_state(state: Any) -> tuple[int, np.ndarray, int, float | None]:
-    """The parts of a `Generator.get_state` snapshot; a ValueError saying what is wrong otherwise."""
+    """The parts of a `Generator.get_state` snapshot; a ValueError saying what is wrong otherwise.
+
+    Everything is checked with its exact type (a key word ``1.5``, ``True`` or ``"7"`` is refused, never
+    rounded or parsed), so a damaged checkpoint is this one ValueError and changes nothing.
+    """
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT or "generator" not in state \
             or "seed" not in state:
         raise ValueError(f"set_rng_state expects a state returned by tg.get_rng_state() "
                          f"(a dict with 'format', 'seed' and 'generator'), got {_describe(state)}")
+    if not set(state) <= _STATE_KEYS:
+        raise ValueError(f"set_rng_state: the state has unknown keys {sorted(map(str, set(state) - _STATE_KEYS))}; "
+                         f"expected {sorted(_STATE_KEYS)}")
     seed_value = state["seed"]
-    if isinstance(seed_value, bool) or not isinstance(seed_value, (int, np.integer)) \
-            or not 0 <= seed_value < (1 << 64):
+    if not _is_integer(seed_value) or not 0 <= seed_value < (1 << 64):
         raise ValueError(f"set_rng_state: the state's seed must be an integer in [0, 2**64), got {seed_value!r}")
     inner = state["generator"]
     name = inner.get("bit_generator") if isinstance(inner, dict) else None
@@ -259,25 +272,55 @@ def _parse_state(state: Any) -> tuple[int, np.ndarray, int, float | None]:
         raise ValueError(f"set_rng_state: the state's generator must be an MT19937 state (PyTorch's "
                          f"generator; states saved before the streams became PyTorch's held PCG64), "
                          f"got {_describe(inner)}")
-    body = inner.get("state")
-    try:
-        key = np.asarray(body["key"], dtype=np.int64)
-        pos = int(body["pos"])
-        if key.shape != (_MT_STATE_LEN,) or (key < 0).any() or (key >= 1 << 32).any() \
-                or not 0 <= pos <= _MT_STATE_LEN:
-            raise ValueError(f"a key of {_MT_STATE_LEN} 32-bit words and a pos in [0, {_MT_STATE_LEN}] expected")
-    except (TypeError, ValueError, KeyError, OverflowError) as err:
-        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid ({err})") from None
+    key, pos = _parse_mt19937(inner)
     cached = state.get("next_double_normal")
-    if cached is not None and (isinstance(cached, bool) or not isinstance(cached, (float, int, np.floating))):
-        raise ValueError(f"set_rng_state: the state's next_double_normal must be a float or None, got {cached!r}")
-    return int(seed_value), key.astype(np.uint32), pos, None if cached is None else float(cached)
+    if cached is not None and (isinstance(cached, (bool, np.bool_)) or not isinstance(cached, (float, int, np.floating,
+                                                                                              np.integer))
+                               or not math.isfinite(cached)):
+        raise ValueError(f"set_rng_state: the state's next_double_normal must be a finite float or None, "
+                         f"got {cached!r}")
+    return int(seed_value), key, pos, None if cached is None else float(cached)
+
+
+def _parse_mt19937(inner: dict) -> tuple[np.ndarray, int]:
+    """The key (624 words of 32 bits, as uint32) and position of an MT19937 state, checked exactly."""
+    expected = f"{{'key': {_MT_STATE_LEN} integers in [0, 2**32), 'pos': an integer in [0, {_MT_STATE_LEN}]}}"
+    body = inner.get("state")
+    if set(inner) != {"bit_generator", "state"} or not isinstance(body, dict) or set(body) != {"key", "pos"}:
+        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid: expected {expected}, "
+                         f"got {_describe(body)}")
+    key, pos = body["key"], body["pos"]
+    if isinstance(key, np.ndarray):
+        words_ok = key.dtype.kind in "iu" and key.shape == (_MT_STATE_LEN,)
+    else:
+        words_ok = isinstance(key, (list, tuple)) and len(key) == _MT_STATE_LEN and all(map(_is_integer, key))
+    if not words_ok:
+        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid: its key must be "
+                         f"{_MT_STATE_LEN} integers in [0, 2**32), got {_describe(key)}")
+    words = np.array([int(word) for word in key], dtype=object)
+    if (words < 0).any() or (words >= 1 << 32).any():
+        bad = next(int(word) for word in words if not 0 <= word < 1 << 32)
+        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid: its key holds {bad}, "
+                         f"outside [0, 2**32)")
+    if not _is_integer(pos) or not 0 <= pos <= _MT_STATE_LEN:
+        raise ValueError(f"set_rng_state: the state's MT19937 generator state is invalid: its pos must be an "
+                         f"integer in [0, {_MT_STATE_LEN}], got {pos!r}")
+    key = words.astype(np.uint32)
+    if not (key[0] & 0x80000000) and not key[1:].any():
+        # The one state mt19937 never reaches from a seed: it would draw zeros forever.
+        raise ValueError("set_rng_state: the state's MT19937 generator state is invalid: its key is all zeros")
+    return key, int(pos)
 
 
 def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return f"a dict with keys {sorted(map(str, value))}"
-    return type(value).__name__
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(item).__name__ for item in value})
+        return f"a {type(value).__name__} of {len(value)} items ({', '.join(kinds) or 'empty'})"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
 
 
 def check_generator(who: str, gen: Any) -> Generator:
@@ -682,6 +725,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
     the same object, so one someone holds (`manual_seed` returns it) follows.
 
     Raises:
-        ValueError: ``state`` is not a state `get_rng_state` made (the message says what it got).
+        ValueError: ``state`` is not a state `get_rng_state` made (the message says which part is
+            wrong and what it got). Every part is checked with its exact type -- a key word ``1.5``,
+            ``True`` or ``"7"``, a ``pos`` of ``"3"``, an all-zero key, a non-finite cached normal
+            are refused, never rounded or parsed -- so a damaged checkpoint cannot restore a
+            different stream. PyTorch, whose state is a byte tensor, raises ``TypeError`` or
+            ``RuntimeError`` for a damaged one; here it is always this ``ValueError``.
     """
     _global.set_state(state)
