@@ -208,3 +208,33 @@ def test_old_module_level_names_still_read_this_threads_mode():
         assert autograd._grad_enabled is False
         assert autograd._recorder is recorder
     assert autograd._grad_enabled is True and autograd._recorder is None
+
+
+def test_one_no_grad_instance_entered_by_two_threads_restores_each_threads_mode():
+    """``NO_GRAD = tg.no_grad()`` shared by threads: each block restores the mode its own thread had before.
+
+    (PyTorch keeps the previous mode on the instance, so there the second thread's entry overwrites the
+    first's; the library keeps it per thread.) The reference is the contract itself: the mode after a
+    block equals the mode before it, in each thread.
+    """
+    shared = tg.no_grad()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():  # recording on before the block
+        with shared:
+            a_in.set()
+            assert b_in.wait(10)
+        a_out.set()
+        seen["a"] = tg.is_grad_enabled()
+
+    def b():  # recording off before the block
+        tg.set_grad_enabled(False)
+        assert a_in.wait(10)
+        with shared:
+            b_in.set()
+            assert a_out.wait(10)
+        seen["b"] = tg.is_grad_enabled()
+
+    _run_threads(a, b)
+    assert seen == {"a": True, "b": False}

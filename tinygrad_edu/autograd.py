@@ -73,6 +73,11 @@ class _ThreadModes(threading.local):
     grad_enabled = True
     recorder: Recorder | None = None
 
+    def __init__(self) -> None:
+        # The modes `no_grad` / `enable_grad` blocks entered in this thread replaced, innermost last: one
+        # instance (``NO_GRAD = tg.no_grad()``) may then be entered by several threads at once.
+        self.saved: list[bool] = []
+
 
 #: This thread's modes: ``_mode.grad_enabled`` (read by every operation) and ``_mode.recorder``.
 _mode = _ThreadModes()
@@ -159,11 +164,13 @@ class _GradMode:
         pass
 
     def __enter__(self) -> None:
-        self.prev = _mode.grad_enabled
-        _mode.grad_enabled = self.mode
+        mode = _mode
+        mode.saved.append(mode.grad_enabled)
+        mode.grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        _mode.grad_enabled = self.prev
+        mode = _mode
+        mode.grad_enabled = mode.saved.pop()
 
     def __call__(self, func: F) -> F:
         return _with_grad_mode(func, self.mode)
