@@ -99,6 +99,17 @@ def _array_node(index=0):
     return {"type": "array", "index": index}
 
 
+# -- legitimate files: arrays are read straight into their own memory -----------------------------------------
+
+
+def test_loading_a_legitimate_file_takes_its_size_in_memory_plus_a_read_buffer(tmp_path):
+    path = tmp_path / "big.tg"
+    tg.save({"w": np.random.default_rng(0).random(1_000_000), "b": np.ones((300, 300), dtype=np.float32)}, path)
+    loaded, peak = _load_measured(path)
+    assert loaded["w"].shape == (1_000_000,)
+    assert peak <= os.path.getsize(path) + (3 << 20), (peak, os.path.getsize(path))
+
+
 # -- the case: a small file that claims a huge array ------------------------------------------------
 
 
