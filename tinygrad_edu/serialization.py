@@ -11,7 +11,14 @@ The file is a ZIP archive, readable by ``np.load`` or any zip tool:
 
 Writing goes through the library's one `atomic_write` (a temporary file in the
 same directory, flushed, then renamed over ``path``): a crash mid-write never
-leaves a half-written file in its place.
+leaves a half-written file in its place, and the file gets the permissions
+``open()`` would give it.
+
+Reading trusts nothing in the file (it may come from anyone): `load` checks the
+zip's directory, the manifest's structure and every array's header against the
+bytes actually present before allocating anything, so a small file cannot make
+it allocate a large array, and any file that is not what `save` writes is one
+``ValueError`` (see `load`).
 """
 
 from __future__ import annotations
@@ -381,11 +388,11 @@ def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: boo
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
     with open(path, "rb") as handle:
-        file_size = os.fstat(handle.fileno()).st_size
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
             raise ValueError(f"load: {path!r} is not a regular file")
         try:
-            return _load_archive(handle, file_size)
+            return _load_archive(handle, status.st_size)
         except _RefusedError as err:
             raise ValueError(f"load: {path!r} was not written by tg.save or is damaged: {err}") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, struct.error, OverflowError,
