@@ -238,3 +238,21 @@ def test_one_no_grad_instance_entered_by_two_threads_restores_each_threads_mode(
 
     _run_threads(a, b)
     assert seen == {"a": True, "b": False}
+
+
+def test_backward_in_several_threads_into_a_shared_leaf_loses_nothing(torch):
+    """Four threads backpropagate into the same weight at once: PyTorch's .grad gets every gradient; so
+    does the library's (NumPy's += lets go of the GIL on large arrays: without a lock, updates were lost)."""
+    def run(lib, size=200_000, steps=50, threads=4):
+        w = lib.zeros(size, requires_grad=True)
+
+        def work():
+            for _ in range(steps):
+                (w * 1.0).sum().backward()
+
+        _run_threads(*[work] * threads)
+        return np.asarray(w.grad.numpy())
+
+    expected = run(torch)
+    assert (expected == 200).all()
+    np.testing.assert_array_equal(run(tg), expected)

@@ -14,6 +14,7 @@ a Python number keeps the tensor's dtype unless the number is of a higher kind
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
@@ -311,6 +312,9 @@ def _storage_of(value: Any, name: str) -> np.ndarray:
         return value
     raise TypeError(f"{name} takes a Tensor (or a NumPy array), got {type(value).__name__}")
 
+
+#: Held while a gradient is added into a leaf's ``.grad`` (backward() may run in several threads at once).
+_GRAD_LOCK = threading.Lock()
 
 #: dL/dL = 1 for a 0-d loss, one read-only array per dtype (every walk copies before writing).
 _UNIT_SEEDS: dict[np.dtype, np.ndarray] = {}
@@ -693,18 +697,21 @@ class Tensor:
         """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared).
 
         The first gradient becomes ``.grad`` as it is; later ones are added in
-        place into that array, as PyTorch does.
+        place into that array, as PyTorch does. Under a lock, as PyTorch's
+        accumulation: backward() in several threads into shared leaves loses
+        no gradient (NumPy's ``+=`` lets go of the GIL on large arrays).
         """
-        if self._grad is None:
-            # NumPy gives scalars for 0-d results (np.exp(0-d array)); .grad.data must be a writable array.
-            if type(grad) is not np.ndarray or not grad.flags.writeable:
-                grad = np.array(grad)
-            self._grad = _wrap(grad)
-        else:
-            held = self._grad._data
-            if held.dtype != grad.dtype or held.shape != grad.shape:
-                self._raise_grad_mismatch(held, grad)
-            held += grad
+        with _GRAD_LOCK:
+            if self._grad is None:
+                # NumPy gives scalars for 0-d results (np.exp(0-d array)); .grad.data must be a writable array.
+                if type(grad) is not np.ndarray or not grad.flags.writeable:
+                    grad = np.array(grad)
+                self._grad = _wrap(grad)
+            else:
+                held = self._grad._data
+                if held.dtype != grad.dtype or held.shape != grad.shape:
+                    self._raise_grad_mismatch(held, grad)
+                held += grad
 
     def _raise_grad_mismatch(self, held: np.ndarray, grad: np.ndarray) -> None:
         """``.grad`` was changed (through ``.grad.data`` or ``.data``) into something the new gradient cannot join."""
