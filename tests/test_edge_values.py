@@ -95,6 +95,10 @@ CASES = {
     "sqrt at 0 and below": (*_both(lambda x: x.sqrt()), [0.0, -1.0, 4.0], DTYPES),
     "log at 0 and below": (*_both(lambda x: x.log()), [0.0, -1.0, 4.0], DTYPES),
     "log1p at -1 and below": (*_both(lambda x: x.log1p()), [-1.0, -2.0, 4.0], DTYPES),
+    "log2 at 0 and below": (*_both(lambda x: x.log2()), [0.0, -1.0, 4.0], DTYPES),
+    "log10 at 0 and below": (*_both(lambda x: x.log10()), [0.0, -1.0, 4.0], DTYPES),
+    "exp overflow": (*_both(lambda x: x.exp()), [2000.0, 1.0], DTYPES),
+    "exp2 overflow": (*_both(lambda x: x.exp2()), [2000.0, 1.0], DTYPES),
     "pow x**2 at 0": (*_both(lambda x: x**2), [0.0, -1.0], DTYPES),
     "pow x**0.5 at 0 and below": (*_both(lambda x: x**0.5), [0.0, -1.0, 1.0], DTYPES),
     "pow x**0 at 0": (*_both(lambda x: x**0), [0.0, 1.0], DTYPES),
@@ -172,6 +176,9 @@ CASES = {
     "cross-entropy, label smoothing, every target ignored": (
         lambda x: F.cross_entropy(x, tg.tensor(np.array([-100])), label_smoothing=0.1),
         lambda x: TF.cross_entropy(x, torch.tensor([-100]), label_smoothing=0.1), np.ones((1, 3)), DTYPES),
+    "kl_div with log_target of -inf (a zero probability)": (
+        lambda x: F.kl_div(x, _const([-INF, 0.0], x), reduction="sum", log_target=True),
+        lambda x: TF.kl_div(x, _const([-INF, 0.0], x), reduction="sum", log_target=True), [-1.0, -1.0], DTYPES),
     "l1 loss at 0": (
         lambda x: F.l1_loss(x, _const([0.0, 0.0], x)), lambda x: TF.l1_loss(x, _const([0.0, 0.0], x)),
         [0.0, 0.0], DTYPES),

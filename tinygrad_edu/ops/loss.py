@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 __all__ = ["BinaryCrossEntropy", "Huber", "KLDiv"]
 
@@ -30,7 +31,7 @@ class BinaryCrossEntropy(Node):
 
     def forward(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
         self.p, self.y = p, y
-        with np.errstate(divide="ignore"):
+        with quiet():
             self.log_p = np.maximum(np.log(p), _LOG_FLOOR)
             self.log_1mp = np.maximum(np.log1p(-p), _LOG_FLOOR)
         return -(y * self.log_p + (1 - y) * self.log_1mp)
@@ -81,8 +82,9 @@ class KLDiv(Node):
     def forward(self, x: np.ndarray, y: np.ndarray, log_target: bool = False) -> np.ndarray:
         self.x, self.y, self.log_target = x, y, log_target
         if log_target:
-            return np.exp(y) * (y - x)
-        with np.errstate(divide="ignore", invalid="ignore"):
+            with quiet():  # y = -inf (probability 0): 0 * inf = nan, silently as in PyTorch
+                return np.exp(y) * (y - x)
+        with quiet():
             y_log_y = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0)  # x log x -> 0 at 0, as xlogy
         return (y_log_y - y * x).astype(x.dtype, copy=False)
 
@@ -91,9 +93,10 @@ class KLDiv(Node):
         x, y = self.x, self.y
         if self.log_target:
             p = np.exp(y)
-            return (-grad_out * p if need_x else None, grad_out * p * (y - x + 1) if need_y else None)
+            with quiet():
+                return (-grad_out * p if need_x else None, grad_out * p * (y - x + 1) if need_y else None)
         grad_y = None
         if need_y:
-            with np.errstate(divide="ignore"):
+            with quiet():
                 grad_y = grad_out * (np.log(y) + 1 - x)
         return (-grad_out * y if need_x else None, grad_y)

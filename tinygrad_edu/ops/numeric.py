@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 
 class LogBase(Node):
@@ -16,10 +17,12 @@ class LogBase(Node):
 
     def forward(self, x: np.ndarray, base: float) -> np.ndarray:
         self.x, self.log_base = x, math.log(base)
-        return np.log2(x) if base == 2.0 else np.log10(x)
+        with quiet():  # log_b(0) = -inf, log_b(-1) = nan, silently as in PyTorch
+            return np.log2(x) if base == 2.0 else np.log10(x)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
-        return (grad_out / (self.x * self.x.dtype.type(self.log_base)),)
+        with quiet():
+            return (grad_out / (self.x * self.x.dtype.type(self.log_base)),)
 
 
 class Exp2(Node):
@@ -28,7 +31,8 @@ class Exp2(Node):
     saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.exp2(x)
+        with quiet():  # 2**2000 = inf silently, as in PyTorch
+            self.out = np.exp2(x)
         return self.out
 
     def backward(self, grad_out: np.ndarray) -> tuple:
@@ -76,7 +80,7 @@ class VectorNorm(Node):
             winners = np.abs(x) == norm
             count = winners.sum(axis=self.axis, keepdims=True)
             return (np.sign(x) * winners * (grad / count),)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with quiet():
             if p == 2.0:
                 scale = grad / norm
                 local = x * scale

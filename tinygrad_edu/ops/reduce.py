@@ -46,12 +46,12 @@ class Mean(Node):
     def forward(self, x: np.ndarray, axis: Any, keepdim: bool, count: int) -> np.ndarray:
         self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
         self.count = x.dtype.type(count) if x.dtype.kind == "f" else count
-        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is nan, as in PyTorch
+        with quiet():  # the mean of nothing is nan, as in PyTorch
             return np.asarray(x.sum(axis=axis, keepdims=keepdim) / self.count)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         grad = np.empty(self.shape, dtype=grad_out.dtype)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with quiet():
             grad[...] = _expand_back(grad_out / self.count, self.shape, self.axis, self.keepdim)
         return (grad,)
 
