@@ -326,3 +326,15 @@ def test_diagnose_of_an_empty_history_is_too_short_not_a_missing_key():
         diagnose(History())
     with pytest.raises(TypeError, match=r"history\['train_loss'\] must be a list of per-epoch values, got float"):
         diagnose({"train_loss": 0.5})
+
+
+def test_a_metric_that_returns_no_number_is_named_in_a_type_error():
+    model = nn.Linear(2, 1)
+
+    def verdict(output, target):
+        return "good"
+
+    with pytest.raises(TypeError, match="fit: the metric 'verdict' must return a number, got str 'good'"):
+        _run(model, optim.SGD(model.parameters(), lr=0.1), metrics=[verdict])
+    history = _run(model, optim.SGD(model.parameters(), lr=0.1), metrics=[lambda output, target: tg.tensor(0.5)])
+    assert history["<lambda>"] == [0.5, 0.5]  # a one-element Tensor is a number

@@ -302,7 +302,15 @@ class _Loop:
     def _metric_values(self, output: Any, target: Any) -> dict[str, float]:
         with no_grad():
             detached = output.detach() if isinstance(output, Tensor) else output
-            return {name: float(fn(detached, target)) for name, fn in self.metrics}
+            values = {}
+            for name, fn in self.metrics:
+                value = fn(detached, target)
+                try:
+                    values[name] = float(value)
+                except (TypeError, ValueError):
+                    raise TypeError(f"fit: the metric {name!r} must return a number, got "
+                                    f"{type(value).__name__} {value!r:.80}") from None
+            return values
 
     def _step(self, batch_logs: dict[str, Any]) -> float:
         """Clip, step, zero the gradients, step a per-batch scheduler; return the rate used."""
