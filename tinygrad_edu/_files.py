@@ -24,7 +24,9 @@ sharing a directory:
   same file do not break each other.
 - Errors name the target, not the temporary: a ``PermissionError`` or a full
   disk (``OSError``) reads ``[Errno 13] save: Permission denied: 'ckpt.tg'``,
-  as ``open()`` words it, with ``filename`` set to the target.
+  as ``open()`` words it, with ``filename`` set to the target. (PyTorch's
+  ``torch.save`` follows the umask too, being ``open()``, but a refused write
+  is a ``RuntimeError`` from its zip writer that names no file.)
 """
 
 from __future__ import annotations
