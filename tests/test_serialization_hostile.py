@@ -360,6 +360,14 @@ def test_duplicate_member_names_are_refused(tmp_path):
     _assert_refused(path, match="more than once")
 
 
+def test_a_directory_of_many_tiny_members_stays_within_the_bound(tmp_path):
+    n = 20_000  # zipfile makes one ZipInfo per entry (about 6 bytes of memory per byte of directory)
+    raw = _raw_zip([("manifest.json", _manifest({"type": "none"}))] + [(f"a{i}", b"") for i in range(n)],
+                   [("manifest.json", 0)] + [(f"a{i}", i + 1) for i in range(n)])
+    (tmp_path / "many.tg").write_bytes(raw)
+    _assert_refused(tmp_path / "many.tg", match="never writes")
+
+
 def test_arrays_must_be_numbered_from_zero(tmp_path):
     path = _zip(tmp_path / "gap.tg", [("manifest.json", _manifest(_array_node(1))), ("arrays/1.npy", _npy((1,)))])
     _assert_refused(path, match="numbered")
