@@ -164,8 +164,11 @@ def _check_members(archive: zipfile.ZipFile, file_size: int) -> int:
     names = [info.filename for info in infos]
     if _MANIFEST not in names:
         raise _RefusedError("it is a zip file but not one written by tg.save (no manifest.json)")
-    if len(set(names)) != len(names):
-        raise _RefusedError(f"it holds the member {next(n for n in names if names.count(n) > 1)!r} more than once")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise _RefusedError(f"it holds the member {name!r} more than once")
+        seen.add(name)
     arrays = set()
     for info in infos:
         match = _ARRAY_MEMBER.match(info.filename)
@@ -177,7 +180,7 @@ def _check_members(archive: zipfile.ZipFile, file_size: int) -> int:
             raise _RefusedError(f"its member {info.filename!r} is encrypted")
         if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
             raise _RefusedError(f"its member {info.filename!r} is compressed (method {info.compress_type}); "
-                           f"tg.save writes stored members only")
+                                f"tg.save writes stored members only")
     if arrays != set(range(len(arrays))):
         raise _RefusedError(f"its arrays are not numbered 0 to {len(arrays) - 1}")
     end = 0
@@ -188,7 +191,7 @@ def _check_members(archive: zipfile.ZipFile, file_size: int) -> int:
         end = info.header_offset + _LOCAL_HEADER_SIZE + name_size + info.compress_size
         if end > file_size:
             raise _RefusedError(f"its member {info.filename!r} claims {info.compress_size} bytes, "
-                           f"past the end of the file ({file_size} bytes)")
+                                f"past the end of the file ({file_size} bytes)")
     return len(arrays)
 
 
@@ -226,7 +229,7 @@ def _check_node(node: Any, depth: int, used: list[bool]) -> None:
             if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], dict) \
                     or pair[0].get("type") not in ("str", "int"):
                 raise _RefusedError(f"its manifest holds a dict entry {_short(pair)} (expected [key, value], "
-                               f"the key a string or an integer)")
+                                    f"the key a string or an integer)")
             _check_node(pair[0], depth + 1, used)
             key = (pair[0]["type"], pair[0]["value"])
             if key in keys:
@@ -274,16 +277,18 @@ def _read_array(archive: zipfile.ZipFile, index: int) -> np.ndarray:
             raise _RefusedError(f"its member {name!r} is not a valid .npy header ({err})") from None
         if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
             raise _RefusedError(f"its member {name!r} holds dtype {dtype.str!r}; tg.save writes only booleans, "
-                           f"integers and floats")
-        if not isinstance(shape, tuple) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0
-                                               for n in shape):
+                                f"integers and floats")
+        if not isinstance(shape, tuple) or len(shape) > 64 or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape) \
+                or math.prod(n for n in shape if n) * dtype.itemsize >= 1 << 63:
+            # NumPy's limits: 64 dimensions, the size in bytes (zero-length axes aside) under 2**63.
             raise _RefusedError(f"its member {name!r} claims the shape {_short(shape)}")
         count = math.prod(shape)
         data_size = size - handle.tell()
         # The claim is checked against the bytes actually there before anything is allocated.
         if count * dtype.itemsize != data_size:
             raise _RefusedError(f"its member {name!r} claims a {shape} array of {dtype.str} "
-                           f"({count * dtype.itemsize} bytes) but holds {data_size} bytes of data")
+                                f"({count * dtype.itemsize} bytes) but holds {data_size} bytes of data")
         flat = np.empty(count, dtype=dtype)
         raw = memoryview(flat.view(np.uint8))
         done = 0
@@ -329,7 +334,7 @@ def _load_archive(handle: Any, file_size: int) -> Any:
             raise _RefusedError("it is not a file written by tg.save")
         if manifest.get("version") != VERSION:
             raise _RefusedError(f"it has format version {_short(manifest.get('version'))}, "
-                           f"this library reads version {VERSION}")
+                                f"this library reads version {VERSION}")
         if set(manifest) != {"format", "version", "object"}:
             raise _RefusedError(f"its manifest has the keys {sorted(manifest)}, expected format, version and object")
         used = [False] * n_arrays
