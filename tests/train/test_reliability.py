@@ -17,7 +17,17 @@ import pytest
 import tinygrad_edu as tg
 from tinygrad_edu import nn, optim
 from tinygrad_edu.data import DataLoader, TensorDataset
-from tinygrad_edu.train import CSVLogger, EarlyStopping, History, ModelCheckpoint, TensorBoard, diagnose, fit, lr_find
+from tinygrad_edu.train import (
+    CSVLogger,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    TensorBoard,
+    TerminateOnNaN,
+    diagnose,
+    fit,
+    lr_find,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -338,3 +348,38 @@ def test_a_metric_that_returns_no_number_is_named_in_a_type_error():
         _run(model, optim.SGD(model.parameters(), lr=0.1), metrics=[verdict])
     history = _run(model, optim.SGD(model.parameters(), lr=0.1), metrics=[lambda output, target: tg.tensor(0.5)])
     assert history["<lambda>"] == [0.5, 0.5]  # a one-element Tensor is a number
+
+
+def test_a_step_undone_by_terminate_on_nan_undoes_the_optimizer_state_too():
+    """A finite loss whose step overflows a weight: weights *and* momentum go back to before that step.
+
+    The reference is the same run stopped by hand after its two good epochs: the guarded run must end
+    with exactly its weights and optimizer state (before the fix, the momentum buffer kept 3e37 and the
+    step count 3, so a checkpoint or a further run would carry the bad step on).
+    """
+    def run(epochs, callbacks):
+        tg.manual_seed(0)
+        model = nn.Linear(1, 1)
+        optimizer = optim.SGD(model.parameters(), lr=20, momentum=0.9)
+        calls = []
+
+        def loss_fn(output, target):
+            calls.append(1)
+            if len(calls) == 3:  # finite (about 1e37), but lr * gradient = 6e38 overflows float32
+                return output.mean() * 0 + (model.bias * 0.1).sum() * 3e38
+            return ((output - target) ** 2).mean() * 1e-3
+
+        x, y = tg.tensor([[1.0], [2.0]]), tg.tensor([[1.0], [1.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit(model, loss_fn, optimizer, [(x, y)], epochs=epochs, callbacks=callbacks, progress=False)
+        return model, optimizer
+
+    guarded, guarded_opt = run(5, [TerminateOnNaN()])
+    reference, reference_opt = run(2, [])
+    assert _same(guarded, _weights(reference))
+    got, want = guarded_opt.state_dict()["state"], reference_opt.state_dict()["state"]
+    assert got.keys() == want.keys()
+    for index in want:
+        assert got[index]["step"] == want[index]["step"] == 2.0
+        np.testing.assert_array_equal(got[index]["momentum_buffer"], want[index]["momentum_buffer"])

@@ -403,8 +403,11 @@ class TerminateOnNaN(Callback):
     never stepped with, so the model keeps the weights that produced it (the
     last finite ones), and any pending accumulated gradient is dropped. If a
     step with a finite loss still makes a weight non-finite (a gradient that
-    overflowed), `fit` puts the weights back as they were before that step and
-    the callback stops training as well.
+    overflowed), `fit` undoes that whole step — the weights and the optimizer's
+    state (moments, step counts), through ``optimizer.state_dict()`` taken
+    before each step while this callback is in use (a few percent of a small
+    model's step) — and the callback stops training as well, so a checkpoint
+    written afterwards holds no trace of the bad step.
 
     Stopping warns (``RuntimeWarning``) with the epoch and batch.
 
@@ -434,7 +437,7 @@ class TerminateOnNaN(Callback):
         if bad_loss:
             what = f"the loss is {loss}"
         else:
-            what = "the step made a weight non-finite (the weights from before it were put back)"
+            what = "the step made a weight non-finite (the step was undone: weights and optimizer state)"
         self.stopped_epoch, self.stopped_batch = epoch, batch
         self.message = (f"TerminateOnNaN: epoch {epoch}, batch {batch} (both numbered from 0): {what}; "
                         f"training stopped. "

@@ -321,11 +321,14 @@ class _Loop:
             batch_logs["grad_norm"] = float(clip_grad_norm_(self.params, self.clip_grad_norm).item())
         for callback in trainer.callbacks:
             callback.on_before_optimizer_step(trainer.batch, batch_logs)
-        before = [p.numpy().copy() for p in self.params] if self.guard else None
+        before = None
+        if self.guard:  # the whole step is undone if it makes a weight non-finite: weights and optimizer state
+            before = ([p.numpy().copy() for p in self.params], optimizer.state_dict())  # its arrays are copies
         optimizer.step()
         if before is not None and not all(np.isfinite(p.numpy()).all() for p in self.params):
-            for p, values in zip(self.params, before):
+            for p, values in zip(self.params, before[0]):
                 np.copyto(p.numpy(), values)  # in place: the optimizer keeps its views of these arrays
+            optimizer.load_state_dict(before[1])  # its moments and step count, as before the step
             batch_logs["nonfinite_weights"] = True
         optimizer.zero_grad()
         if trainer.scheduler is not None and self.scheduler_interval == "batch":
