@@ -383,3 +383,27 @@ def test_a_step_undone_by_terminate_on_nan_undoes_the_optimizer_state_too():
     for index in want:
         assert got[index]["step"] == want[index]["step"] == 2.0
         np.testing.assert_array_equal(got[index]["momentum_buffer"], want[index]["momentum_buffer"])
+
+
+def test_gradient_clipping_covers_a_parameter_group_added_by_a_callback_mid_run():
+    """`fit` reads the optimizer's groups at every step, as PyTorch's clip_grad_norm_(model.parameters()) would."""
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    optimizer = optim.SGD(model[0].parameters(), lr=0.0)
+
+    class AddHead(tg.train.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 1:
+                optimizer.add_param_group({"params": list(model[1].parameters())})
+
+    norms = []
+
+    class Record(tg.train.Callback):
+        def on_before_optimizer_step(self, batch, logs):
+            norms.append((logs["grad_norm"], float(np.sqrt(sum(float((p.grad.numpy() ** 2).sum())
+                                                                 for p in model.parameters())))))
+
+    with pytest.warns(UserWarning, match="leaves out 2"):
+        _run(model, optimizer, epochs=2, clip_grad_norm=1e-6, callbacks=[AddHead(), Record()])
+    assert norms[1][1] == pytest.approx(1e-6, rel=1e-3)  # every parameter, the added head's too, was clipped
+    assert norms[0][1] > 1e-6  # in the first epoch the head was not the optimizer's, so it was not clipped

@@ -296,7 +296,6 @@ class _Loop:
         self.accumulate = accumulate
         self.metrics = metrics
         self.bar = bar
-        self.params = [p for group in trainer.optimizer.param_groups for p in group["params"]]
         self.guard = any(getattr(cb, "guards_weights", False) for cb in trainer.callbacks)
 
     def _metric_values(self, output: Any, target: Any) -> dict[str, float]:
@@ -317,16 +316,18 @@ class _Loop:
         trainer = self.trainer
         optimizer = trainer.optimizer
         lr = float(optimizer.param_groups[0]["lr"])
+        # Read afresh at every step: a callback may have added a group or edited one's 'params'.
+        params = [p for group in optimizer.param_groups for p in group["params"]]
         if self.clip_grad_norm is not None:
-            batch_logs["grad_norm"] = float(clip_grad_norm_(self.params, self.clip_grad_norm).item())
+            batch_logs["grad_norm"] = float(clip_grad_norm_(params, self.clip_grad_norm).item())
         for callback in trainer.callbacks:
             callback.on_before_optimizer_step(trainer.batch, batch_logs)
         before = None
         if self.guard:  # the whole step is undone if it makes a weight non-finite: weights and optimizer state
-            before = ([p.numpy().copy() for p in self.params], optimizer.state_dict())  # its arrays are copies
+            before = ([p.numpy().copy() for p in params], optimizer.state_dict())  # its arrays are copies
         optimizer.step()
-        if before is not None and not all(np.isfinite(p.numpy()).all() for p in self.params):
-            for p, values in zip(self.params, before[0]):
+        if before is not None and not all(np.isfinite(p.numpy()).all() for p in params):
+            for p, values in zip(params, before[0]):
                 np.copyto(p.numpy(), values)  # in place: the optimizer keeps its views of these arrays
             optimizer.load_state_dict(before[1])  # its moments and step count, as before the step
             batch_logs["nonfinite_weights"] = True
