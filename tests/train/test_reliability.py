@@ -407,3 +407,15 @@ def test_gradient_clipping_covers_a_parameter_group_added_by_a_callback_mid_run(
         _run(model, optimizer, epochs=2, clip_grad_norm=1e-6, callbacks=[AddHead(), Record()])
     assert norms[1][1] == pytest.approx(1e-6, rel=1e-3)  # every parameter, the added head's too, was clipped
     assert norms[0][1] > 1e-6  # in the first epoch the head was not the optimizer's, so it was not clipped
+
+
+@pytest.mark.parametrize("history, kinds", [
+    ({"train_loss": [float("inf")] * 4, "val_loss": [float("inf")] * 4}, ["diverging"]),  # was: argmin of empty
+    ({"train_loss": [1e308] * 4}, ["too_slow"]),  # was: RuntimeWarning overflow in the explosion threshold
+    ({"train_loss": [1e308, 1.0, 1e308, 1.0, 1e308]}, ["oscillating"]),
+    ({"train_loss": [0.0] * 6, "val_loss": [0.0] * 6, "lr": [0.0] * 6}, ["healthy"]),
+])
+def test_diagnose_at_the_edges_of_floating_point_is_silent(history, kinds):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's RuntimeWarnings would leak as errors here
+        assert diagnose(history).kinds == kinds

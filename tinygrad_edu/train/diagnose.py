@@ -323,6 +323,8 @@ def _too_slow(train: _Series, lr: np.ndarray | None, epochs: list[int]) -> Findi
 
 def _overfitting(train: _Series, val: _Series, epochs: list[int]) -> Finding | None:
     index, v = val.finite_part
+    if not v.size:  # a validation loss that was never finite: the diverging finding says so
+        return None
     best = int(np.argmin(v))
     since = len(v) - 1 - best
     if since < PATIENCE or v[best] <= 0:
@@ -490,6 +492,12 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
     epochs = ([int(e) + 1 for e in recorded] if isinstance(recorded, list) and len(recorded) == n
               else list(range(1, n + 1)))
 
+    # Losses near the float limit overflow in the thresholds' products; inf compares as it should, silently.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _diagnose(train, val, lr, epochs, n)
+
+
+def _diagnose(train: _Series, val: _Series | None, lr: np.ndarray | None, epochs: list[int], n: int) -> Diagnosis:
     findings = []
     diverging = _diverging(train, val, lr, epochs)
     if diverging is not None:
