@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_write_bytes
+from ._files import atomic_write
 from .device import check_device
 from .tensor import Tensor
 
@@ -121,14 +121,20 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     """
     arrays: list[np.ndarray] = []
     manifest = {"format": FORMAT, "version": VERSION, "object": _encode(obj, arrays, "the top", set())}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(_MANIFEST, json.dumps(manifest))
-        for i, array in enumerate(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
-            archive.writestr(f"arrays/{i}.npy", member.getvalue())
-    atomic_write_bytes(path, buffer.getvalue(), who="save")
+    text = json.dumps(manifest)
+
+    def write(tmp: str) -> None:
+        # Straight into the temporary file, one array at a time: memory holds the largest array's .npy
+        # bytes, not a copy of the whole archive.
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(_MANIFEST, text)
+            for i, array in enumerate(arrays):
+                member = io.BytesIO()
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+                archive.writestr(f"arrays/{i}.npy", member.getbuffer())
+                del member
+
+    atomic_write(path, write, who="save")
 
 
 # -- loading: every claim in the file is checked against the file itself ------------------------------
