@@ -110,6 +110,18 @@ def test_loading_a_legitimate_file_takes_its_size_in_memory_plus_a_read_buffer(t
     assert peak <= os.path.getsize(path) + (3 << 20), (peak, os.path.getsize(path))
 
 
+def test_saving_holds_one_array_at_a_time_not_the_whole_archive(tmp_path):
+    obj = {f"w{i}": np.random.default_rng(i).random(250_000) for i in range(8)}  # 8 arrays of 2 MB
+    tracemalloc.start()
+    try:
+        tg.save(obj, tmp_path / "big.tg")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2 * 2_000_000 + SLACK, peak  # the largest array's .npy bytes (written, then handed to zip)
+    assert all((tg.load(tmp_path / "big.tg")[k] == obj[k]).all() for k in obj)
+
+
 # -- the case: a small file that claims a huge array ------------------------------------------------
 
 
