@@ -289,3 +289,26 @@ def test_set_default_dtype_takes_float16_as_pytorch(torch):
         assert torch.tensor([1.0]).dtype == torch.float16
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("returned", ["complex", "string"])
+def test_custom_function_returning_a_complex_or_non_numeric_gradient_raises_as_pytorch(torch, returned):
+    """A Function's backward returning a complex gradient for a real input: PyTorch raises a RuntimeError;
+    so does the library, instead of silently dropping the imaginary part."""
+    def run(lib, value):
+        class Double(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, grad):
+                return value
+
+        x = lib.ones(2, requires_grad=True)
+        Double.apply(x).sum().backward()
+
+    torch_value = torch.ones(2, dtype=torch.complex64) if returned == "complex" else "x"
+    assert isinstance(_error_of(lambda: run(torch, torch_value)), RuntimeError)
+    with pytest.raises(RuntimeError, match="returned a gradient of dtype"):
+        run(tg, np.array([1 + 2j, 1j]) if returned == "complex" else ["a", "b"])

@@ -639,6 +639,10 @@ class _FunctionNode(Node):
                 arrays.append(None)
                 continue
             array = grad._data if hasattr(grad, "_data") else np.asarray(grad)
+            if array.dtype.kind not in "biuf":  # a complex gradient is never cut to its real part (PyTorch raises)
+                raise RuntimeError(
+                    f"{self.name}.backward returned a gradient of dtype {array.dtype} for argument {positions[i]}, "
+                    f"which has the real dtype {parent.dtype}: return a real gradient (a Tensor or None)")
             try:
                 fits = np.broadcast_shapes(array.shape, parent.shape) == array.shape
             except ValueError:
