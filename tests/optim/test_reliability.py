@@ -520,3 +520,68 @@ def test_scheduler_round_trip_still_loads():
     seq.step()
     seq2.step()
     assert seq2.get_last_lr() == seq.get_last_lr()
+
+
+# -- sibling: edits of optimizer.state are honoured, as PyTorch uses its state as it finds it ------------------------
+
+
+@pytest.mark.parametrize("edit", ["replace_buffer", "delete_entry", "set_step", "clear", "new_dict", "tensor_step"])
+def test_edited_state_follows_pytorch_step_for_step(edit):
+    rng = np.random.default_rng(7)
+    (w, v), (tw, tv) = pair([rng.standard_normal(3), rng.standard_normal(2)])
+    opt, topt = optim.Adam([w, v], lr=0.05), torch.optim.Adam([tw, tv], lr=0.05)
+    for step in range(5):
+        if step == 2:
+            if edit == "replace_buffer":
+                opt.state[w]["exp_avg"] = np.full(3, 0.5, np.float32)
+                topt.state[tw]["exp_avg"] = torch.full((3,), 0.5)
+            elif edit == "delete_entry":
+                del opt.state[w]
+                del topt.state[tw]
+            elif edit == "set_step":
+                opt.state[v]["step"] = 10.0
+                topt.state[tv]["step"] = torch.tensor(10.0)
+            elif edit == "tensor_step":
+                opt.state[v]["step"] = tg.tensor(7.0)
+                topt.state[tv]["step"] = torch.tensor(7.0)
+            elif edit == "clear":
+                opt.state.clear()
+                topt.state.clear()
+            else:
+                opt.state[v] = {"step": 1.0, "exp_avg": np.ones(2), "exp_avg_sq": np.ones(2)}
+                topt.state[tv] = {"step": torch.tensor(1.0), "exp_avg": torch.ones(2), "exp_avg_sq": torch.ones(2)}
+        set_grads(rng, [w, v], [tw, tv])
+        opt.step()
+        topt.step()
+        assert_same_values([w, v], [tw, tv], rtol=1e-5, atol=1e-6, msg=f"{edit}, step {step}")
+    for p, tp in ((w, tw), (v, tv)):
+        assert float(opt.state[p]["step"]) == float(topt.state[tp]["step"])
+
+
+def test_a_bad_state_edit_is_refused_before_any_change():
+    """PyTorch fails inside the step ("The size of tensor a (3) must match ..."); here a ValueError names the entry
+    and nothing changes."""
+    (w, v), (tw, _) = pair([[1.0, 2.0], [3.0]])
+    opt = optim.Adam([w, v], lr=0.1)
+    w.grad, v.grad = tg.ones(2), tg.ones(1)
+    opt.step()
+    for bad, match in [({"exp_avg": np.zeros(3)}, "shape"), ({"step": -1.0}, "'step'"),
+                       ({"exp_avg_sq": np.array(["a", "b"])}, "numbers")]:
+        saved = copy.deepcopy(opt.state_dict())
+        opt.state[v].update(bad) if "exp_avg" not in bad else opt.state[w].update(bad)
+        w.grad, v.grad = tg.ones(2), tg.ones(1)
+        before = values([w, v])
+        with pytest.raises(ValueError, match=match):
+            opt.step()
+        assert [x.tolist() for x in values([w, v])] == [x.tolist() for x in before]
+        # put the saved state back (load_state_dict replaces the edited entries)
+        opt.load_state_dict(saved)
+    del opt.state[w]["exp_avg"]
+    with pytest.raises(ValueError, match="lacks 'exp_avg'"):
+        opt.step()
+    topt = torch.optim.Adam([tw], lr=0.1)
+    tw.grad = torch.ones(2)
+    topt.step()
+    topt.state[tw]["exp_avg"] = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="must match"):
+        topt.step()

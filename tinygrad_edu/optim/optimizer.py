@@ -116,6 +116,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same_array(value: Any, view: np.ndarray) -> bool:
+    """Whether ``value`` is (a view like) ``view``: the same memory, shape and dtype (a state entry not replaced)."""
+    return (isinstance(value, np.ndarray) and value.shape == view.shape and value.dtype == view.dtype
+            and value.__array_interface__["data"][0] == view.__array_interface__["data"][0])
+
+
 def load_kernels():  # noqa: ANN201
     """Import the numba kernels (and numba itself) on first use, so ``import tinygrad_edu`` stays light."""
     global _kernels
@@ -162,6 +168,60 @@ def share(tensor: Tensor, array: np.ndarray) -> np.ndarray:
     """
     tensor.data = array
     return tensor.numpy()
+
+
+class WatchedDict(dict):
+    """A dict that notes every edit in a flag it shares with its optimizer (``optimizer.state`` and each
+    ``optimizer.state[p]``), so that a step takes in state the user replaced or deleted, as PyTorch does,
+    at the cost of one boolean test per step. Copies (``copy``, ``deepcopy``, pickling) are plain dicts.
+
+    Example:
+        >>> flag = [False]
+        >>> d = WatchedDict(flag, a=1)
+        >>> d["a"] = 2; flag
+        [True]
+    """
+
+    __slots__ = ("_edited",)
+
+    def __init__(self, edited: list[bool], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._edited = edited
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        return dict, (dict(self),)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._edited[0] = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._edited[0] = True
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> WatchedDict:
+        self._edited[0] = True
+        return super().__ior__(other)
+
+    def pop(self, *args: Any) -> Any:
+        self._edited[0] = True
+        return super().pop(*args)
+
+    def popitem(self) -> tuple:
+        self._edited[0] = True
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._edited[0] = True
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._edited[0] = True
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._edited[0] = True
+        return super().setdefault(key, default)
 
 
 class FlatGroup:
@@ -381,7 +441,9 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        self._state_edited = [False]  # set by any edit of state or state[p] (see WatchedDict)
+        self.state: dict[Tensor, dict[str, Any]] = WatchedDict(self._state_edited)
+        self._state_seen = self.state
         self.param_groups: list[dict[str, Any]] = []
         self._flat: list[list[FlatGroup]] = []
         self._hyperparameter_names = tuple(defaults)
@@ -634,12 +696,14 @@ class Optimizer:
                 active = flat.plan()
                 if active is not None:
                     plans.append((resolved, flat, active))
+        if self._state_edited[0] or self.state is not self._state_seen:
+            self._take_state_edits()
         for resolved, flat, _ in plans:  # allocation may fail (memory): still before any change
             if not flat.state_allocated:
                 flat.allocate_state([self._state_shapes(resolved, p) for p in flat.params],
                                     self._initial_state(resolved))
                 for i in flat.restore_carried():
-                    self.state[flat.params[i]] = flat.state_of(i)
+                    dict.__setitem__(self.state, flat.params[i], self._watched(flat.state_of(i)))
         # The update itself is NumPy and numba on the flat buffers: no Tensor operation, so no graph.
         for resolved, flat, active in plans:
             flat.gather()
@@ -700,12 +764,88 @@ class Optimizer:
                                  f"needs the state {sorted(missing)}, which was not kept; build a new "
                                  f"{type(self).__name__} to use it")
 
+    def _watched(self, state: dict[str, Any]) -> WatchedDict:
+        return WatchedDict(self._state_edited, state)
+
+    def _take_state_edits(self) -> None:
+        """Take in edits of ``optimizer.state`` since the last step, as PyTorch uses its state as it finds it.
+
+        A state entry replaced (``state[p]['exp_avg'] = ...``, ``state[p]['step'] = 0``) is copied into the
+        flat buffers (same shape, numbers; a step count finite and >= 0); a parameter whose entry was deleted
+        (``del state[p]``, ``state.clear()``) starts afresh (step 0, initial state) the next time it is
+        updated; an entry given to a parameter that never stepped is taken as its state. In-place edits of
+        the arrays need nothing: they are views of the buffers. Everything is checked before anything changes.
+        """
+        state = self.state
+        if not isinstance(state, dict):
+            raise TypeError(f"optimizer.state must be a dict (parameter -> dict), got {type(state).__name__}")
+        actions = []
+        n = -1
+        for g, flats in enumerate(self._flat):
+            for flat in flats:
+                for i, p in enumerate(flat.params):
+                    n += 1
+                    entry = state.get(p)
+                    if entry is None:
+                        if flat.state_allocated and flat.steps[i] != 0:
+                            actions.append((g, flat, i, p, None))
+                        continue
+                    if not isinstance(entry, dict):
+                        raise ValueError(f"optimizer.state of parameter {n} must be a dict, got {type(entry).__name__}")
+                    if flat.state_allocated:
+                        views = flat.state_of(i)
+                    else:
+                        views = {"step": np.zeros(())}
+                        views.update({name: np.zeros(shape) for name, shape in
+                                      self._state_shapes(self._resolved[g] or self.param_groups[g], p).items()})
+                    values = {}
+                    for name, view in views.items():
+                        if name not in entry:
+                            raise ValueError(f"optimizer.state of parameter {n} lacks {name!r}; delete the whole entry "
+                                             f"(del optimizer.state[p]) to start the parameter afresh")
+                        value = entry[name]
+                        if _same_array(value, view):
+                            continue
+                        value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+                        if value.dtype.kind not in "biuf" or value.shape != view.shape:
+                            raise ValueError(f"optimizer.state of parameter {n}: {name!r} must be numbers of shape "
+                                             f"{view.shape}, got {value.dtype} of shape {value.shape}")
+                        if name == "step" and not (np.isfinite(value) and value >= 0):
+                            raise ValueError(f"optimizer.state of parameter {n}: 'step' must be a finite number "
+                                             f">= 0, got {value!r}")
+                        values[name] = value
+                    if values or not isinstance(entry, WatchedDict):
+                        actions.append((g, flat, i, p, values))
+        # Everything checked: now change.
+        if not isinstance(state, WatchedDict):
+            self.state = WatchedDict(self._state_edited, state)
+        self._state_seen = self.state
+        for g, flat, i, p, values in actions:
+            if values is None:  # deleted: start afresh, as PyTorch creates state lazily
+                initial = self._initial_state(self._resolved[g])
+                flat.steps[i] = 0
+                for name, view in flat.state_of(i).items():
+                    if name != "step":
+                        view[...] = initial.get(name, 0.0)
+                flat.all_recorded = False
+                continue
+            if not flat.state_allocated:
+                flat.carried[i] = {**{k: np.array(v) for k, v in state[p].items()}, **values}
+                continue
+            for name, view in flat.state_of(i).items():
+                if name == "step" and name in values:
+                    flat.steps[i] = float(values[name])
+                elif name in values:
+                    np.copyto(view, values[name], casting="unsafe")
+            dict.__setitem__(self.state, p, self._watched(flat.state_of(i)))
+        self._state_edited[0] = False
+
     def _record_state(self, flat: FlatGroup, active: np.ndarray) -> None:
         """Give ``state[p]`` to parameters updated for the first time (as PyTorch creates it lazily)."""
         for i in (range(len(flat.params)) if active is flat.all_active else flat.picked):
             p = flat.params[i]
             if p not in self.state:
-                self.state[p] = flat.state_of(i)
+                dict.__setitem__(self.state, p, self._watched(flat.state_of(i)))
         flat.all_recorded = all(p in self.state for p in flat.params)
 
     def _state_shapes(self, group: dict[str, Any], p: Tensor) -> dict[str, tuple]:
@@ -759,6 +899,8 @@ class Optimizer:
         """
         if self._edited():
             self._take_edits()
+        if self._state_edited[0] or self.state is not self._state_seen:
+            self._take_state_edits()
         index = {id(p): i for i, p in enumerate(self._indexed_params())}
         groups = []
         for group in self.param_groups:
@@ -863,7 +1005,8 @@ class Optimizer:
             self._checked[i] = tuple(map(group.get, self._hyperparameter_names))
             self._resolved[i] = resolved
             self._dynamic[i] = any(map(_is_dynamic, self._checked[i]))
-        self.state.clear()
+        self.state = self._state_seen = WatchedDict(self._state_edited)
+        self._state_edited[0] = False
         with_state = {id(p) for p, _, _ in updates}
         for resolved, flats in zip(self._resolved, self._flat):
             for flat in flats:
@@ -883,7 +1026,7 @@ class Optimizer:
             for k, views in flat.state_views.items():
                 if views[i] is not None:
                     np.copyto(views[i], values[k], casting="unsafe")
-            self.state[p] = flat.state_of(i)
+            dict.__setitem__(self.state, p, self._watched(flat.state_of(i)))
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
