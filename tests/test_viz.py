@@ -523,8 +523,8 @@ def test_save_gif_permission_error_names_the_path(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     animation = viz.animate_path(surfaces.parabola, parabola_path(), figsize=(3, 2))
-    monkeypatch.setattr(files_module.tempfile, "mkstemp", refuse)
-    with pytest.raises(PermissionError, match="save_gif: cannot write .*a.gif.*Permission denied"):
+    monkeypatch.setattr(files_module, "_create_temporary", refuse)
+    with pytest.raises(PermissionError, match="save_gif: .*Permission denied.*a.gif"):
         viz.save_gif(animation, tmp_path / "a.gif")
 
 
