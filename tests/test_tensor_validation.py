@@ -312,3 +312,28 @@ def test_custom_function_returning_a_complex_or_non_numeric_gradient_raises_as_p
     assert isinstance(_error_of(lambda: run(torch, torch_value)), RuntimeError)
     with pytest.raises(RuntimeError, match="returned a gradient of dtype"):
         run(tg, np.array([1 + 2j, 1j]) if returned == "complex" else ["a", "b"])
+
+
+BAD_DATA = {
+    "tensor_complex_list_with_dtype": lambda lib: lib.tensor([1 + 1j, 2.0], dtype=lib.float32),
+    "tensor_strings_with_dtype": lambda lib: lib.tensor(["1", "2"], dtype=lib.float32),
+    "full_complex": lambda lib: lib.full((2,), 1 + 1j, dtype=lib.float32),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_complex_and_string_data_are_refused_not_converted(torch, case):
+    """``tensor(["1", "2"], dtype=float32)`` used to parse the strings, and complex values lost their imaginary
+    part (a ComplexWarning at most); PyTorch raises for each."""
+    call = BAD_DATA[case]
+    assert _error_of(lambda: call(torch)) is not None
+    with pytest.raises(TypeError):
+        call(tg)
+
+
+def test_numbers_with_a_dtype_convert_as_pytorch(torch):
+    for data, name in (([1, 2.5], "int64"), ([[1.0, 2.0]], "float64"), ([2**70], "float64"), ([True, 0], "float32")):
+        expected = torch.tensor(data, dtype=getattr(torch, name))
+        got = tg.tensor(data, dtype=getattr(tg, name))
+        assert got.dtype == np.dtype(name)
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())

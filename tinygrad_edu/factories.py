@@ -96,6 +96,9 @@ def full(size: Any, fill_value: Scalar, dtype: DTypeLike = None, device: Any = N
          requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (its dtype inferred from the value)."""
     check_device(device)
+    if isinstance(fill_value, (complex, np.complexfloating, str, bytes)):
+        raise TypeError(f"full: fill_value must be a real number (or bool), got {fill_value!r}; PyTorch refuses it "
+                        f"too (a complex value is never cut to its real part)")
     if dtype is None:
         rank = dtypes.scalar_rank(fill_value)
         dtype = (np.bool_, np.int64, dtypes.default_dtype())[rank]

@@ -81,7 +81,15 @@ def _to_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
         return array.astype(dtype if dtype is not None else array.dtype, copy=True)
     if dtype is not None:
         dt = np.dtype(dtype)
-        array = np.array(data, dtype=dt, copy=True)
+        raw = data if isinstance(data, np.ndarray) else np.array(data)
+        kind = raw.dtype.kind
+        if kind in "biuf" or (kind == "c" and raw is data):  # a complex NumPy array: NumPy warns, as PyTorch does
+            array = raw.astype(dt, copy=True)
+        elif kind == "O":  # Python ints beyond int64, say: converted one by one, as before
+            array = np.array(data, dtype=dt, copy=True)
+        else:  # strings are not parsed ("1" is no number), complex numbers are not cut to their real part
+            raise TypeError(f"a Tensor holds numbers (bool, integer or float), got data of dtype {raw.dtype} "
+                            f"from {type(data).__name__} (with dtype={dt}; PyTorch refuses it too)")
     else:
         array = np.array(data, copy=True)
         if array.dtype.kind == "f":
