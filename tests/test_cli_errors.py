@@ -119,3 +119,15 @@ def test_a_demo_refuses_an_output_directory_before_it_trains(demo, tmp_path, cap
     with pytest.raises(NotADirectoryError, match=rf"{demo}.run: cannot create the output directory .*file/sub"):
         module.run(out=str(blocker / "sub"), quick=True)
     assert capsys.readouterr().out == ""  # refused before the first line of the experiment
+
+
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra(tmp_path):
+    # scikit-learn made unimportable in the child (None in sys.modules makes `import sklearn` raise ImportError).
+    code = ("import sys; sys.modules['sklearn'] = None; from tinygrad_edu.cli import main; "
+            f"sys.exit(main(['demo', 'vanishing', '--out', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    _no_traceback(done.stderr)
+    assert done.stderr.strip().splitlines() == [
+        'tinygrad-edu: tg.datasets.digits needs scikit-learn, which ships the digits data: '
+        'pip install "tinygrad-edu[digits]"']

@@ -10,7 +10,8 @@ then SGD, Momentum and Adam on the 2-D quadratic surface.
 Failures a user can cause or fix end in one line on stderr, never a
 traceback: an output file that cannot be written (permission, a read-only or
 full disk, a directory in its place) names the file and the reason and exits
-with status 1; Ctrl-C says it was interrupted and exits with status 130
+with status 1, as does a demo whose optional dependency is missing (the line
+says which extra to install); Ctrl-C says it was interrupted and exits with status 130
 (128 + SIGINT, as shells report it); a closed output pipe (``| head``) ends
 quietly with status 141 (128 + SIGPIPE). Files written before the failure stay
 complete (every write is atomic); the one being written is left as it was.
@@ -192,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except _OutputError as err:
         print(f"tinygrad-edu: cannot write {err.filename!r}: {err.strerror}", file=sys.stderr)
+        return 1
+    except ImportError as err:
+        if err.name is not None and err.name.split(".")[0] == "tinygrad_edu":
+            raise  # a broken installation of the library itself: the traceback is what a bug report needs
+        # A demo's optional dependency is missing: the library's message names the extra to install.
+        print(f"tinygrad-edu: {err}", file=sys.stderr)
         return 1
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
