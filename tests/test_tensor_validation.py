@@ -337,3 +337,12 @@ def test_numbers_with_a_dtype_convert_as_pytorch(torch):
         got = tg.tensor(data, dtype=getattr(tg, name))
         assert got.dtype == np.dtype(name)
         np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("value", ["a", 1j, None, [1.0]])
+def test_fill_refuses_what_is_not_a_real_number_as_pytorch(torch, value):
+    assert _error_of(lambda: torch.zeros(2).fill_(value)) is not None
+    t = tg.zeros(2)
+    with pytest.raises(TypeError, match="fill_ takes a real number"):
+        t.fill_(value)
+    assert t._version == 0

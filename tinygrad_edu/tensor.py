@@ -863,6 +863,9 @@ class Tensor:
             if value.numel() != 1:
                 raise ValueError(f"fill_ takes a number or a one-element tensor, got a tensor of shape {value.shape}")
             return self._overwrite("fill_", value.reshape(()))
+        if not isinstance(value, (int, float, np.integer, np.floating, np.bool_)):  # bool is an int
+            raise TypeError(f"fill_ takes a real number or a one-element tensor, got {value!r} (as PyTorch, a complex "
+                            f"value is refused rather than cut to its real part)")
         return self._overwrite("fill_", np.asarray(value, dtype=self.dtype))
 
     def copy_(self, src: Any) -> Tensor:
