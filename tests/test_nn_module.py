@@ -390,3 +390,13 @@ def test_fit_hands_back_each_modules_own_mode():
     x, y = _line()
     fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), val=(x, y), epochs=1, progress=False)
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+@pytest.mark.parametrize("value", [[[1.0, 2.0]], "weights", None, np.array([["a", "b"]])])
+def test_load_state_dict_refuses_values_that_are_not_numeric_arrays_and_changes_nothing(value):
+    """PyTorch's copy_ takes only a Tensor: a list, a string, None or an array of text is refused, by name."""
+    model = tg.nn.Linear(2, 1)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="(?s)nothing was changed.*'weight'"):
+        model.load_state_dict({"weight": value, "bias": np.zeros(1, np.float32)})
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())

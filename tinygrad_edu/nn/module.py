@@ -483,8 +483,16 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-            if array.shape != target.shape:
+            if not isinstance(value, (Tensor, np.ndarray)):
+                # As PyTorch (whose copy_ takes only a Tensor): a list or a string is not silently converted.
+                problems.append(f"'{name}' is a {type(value).__name__} in the state dict; expected a Tensor or a "
+                                f"NumPy array of shape {target.shape}")
+                continue
+            array = value.numpy() if isinstance(value, Tensor) else value
+            if array.dtype.kind not in "biuf":
+                problems.append(f"'{name}' has dtype {array.dtype} in the state dict; expected numbers of dtype "
+                                f"{target.dtype}")
+            elif array.shape != target.shape:
                 problems.append(f"'{name}' has shape {array.shape} in the state dict but {target.shape} in the model")
             elif not np.can_cast(array.dtype, target.dtype, casting="same_kind"):
                 problems.append(f"'{name}' has dtype {array.dtype}, which cannot be stored in {target.dtype}")
