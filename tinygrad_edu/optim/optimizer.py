@@ -420,6 +420,19 @@ class Optimizer:
     takes effect at the next step. ``state[p]`` holds parameter ``p``'s state
     once it has been updated (``'step'`` and the buffers of the rule).
 
+    As in PyTorch, every user-editable structure is honoured at the next step:
+    a hyperparameter may be a one-element Tensor (read at every step);
+    parameters appended to, removed from or moved between groups'
+    ``'params'`` are taken in, keeping the state of those that stay (state is
+    keyed by parameter); entries of ``state`` replaced or deleted are taken in
+    (a deleted one starts afresh). Each edit is validated at the next step
+    (a negative or NaN rate, a flag that is not a bool, a non-leaf parameter,
+    a state buffer of the wrong shape: ValueError or TypeError naming it)
+    before any parameter or state changes: a step is all or nothing, and so
+    are ``add_param_group`` and ``load_state_dict``. Stricter than PyTorch,
+    which validates only at construction and accepts a parameter listed
+    twice (with a warning). float16 parameters are supported (see `step`).
+
     Subclasses set ``kernel`` (the name of their kernel in ``kernels.py``) and
     ``rule`` (the same update for one parameter in plain NumPy, returning its
     terms: what `explain` shows and the kernel is tested against), and define
