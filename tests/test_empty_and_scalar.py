@@ -57,6 +57,12 @@ def _target(n: int, like):
     return torch.arange(n)
 
 
+def _ones(shape: tuple, like):
+    if isinstance(like, tg.Tensor):
+        return tg.tensor(np.ones(shape, dtype=like.dtype), dtype=like.dtype)
+    return torch.ones(shape, dtype=like.dtype)
+
+
 def _zeros_like(x):
     if isinstance(x, tg.Tensor):
         return tg.tensor(np.zeros(x.shape, dtype=x.dtype), dtype=x.dtype)
@@ -121,6 +127,29 @@ CASES = {
     "bce with logits of nothing is nan": (
         lambda x: F.binary_cross_entropy_with_logits(x, _zeros_like(x)),
         lambda x: TF.binary_cross_entropy_with_logits(x, _zeros_like(x)), EMPTY_ROWS),
+    # -- layers' ops with an empty batch, or nothing to attend to (compiled kernels and NumPy forms) ----------------
+    "layer_norm of an empty batch": (lambda x: F.layer_norm(x, (3,)), lambda x: TF.layer_norm(x, (3,)), EMPTY_ROWS),
+    "group_norm of an empty batch": (
+        lambda x: F.group_norm(x, 1), lambda x: TF.group_norm(x, 1), np.zeros((0, 2, 2))),
+    "conv2d of an empty batch": (
+        lambda x: F.conv2d(x, _ones((2, 1, 2, 2), x)), lambda x: TF.conv2d(x, _ones((2, 1, 2, 2), x)),
+        np.zeros((0, 1, 3, 3))),
+    "conv1d of an empty batch": (
+        lambda x: F.conv1d(x, _ones((2, 1, 2), x)), lambda x: TF.conv1d(x, _ones((2, 1, 2), x)), np.zeros((0, 1, 3))),
+    "max_pool2d of an empty batch": (
+        lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), np.zeros((0, 1, 4, 4))),
+    "attention with no keys (out = 0)": (
+        lambda x: F.scaled_dot_product_attention(x, x[:, :0], x[:, :0]),
+        lambda x: TF.scaled_dot_product_attention(x, x[:, :0], x[:, :0]), np.ones((1, 2, 2))),
+    "attention with no queries": (
+        lambda x: F.scaled_dot_product_attention(x[:, :0], x, x),
+        lambda x: TF.scaled_dot_product_attention(x[:, :0], x, x), np.ones((1, 2, 2))),
+    "attention of an empty batch": (
+        lambda x: F.scaled_dot_product_attention(x, x, x), lambda x: TF.scaled_dot_product_attention(x, x, x),
+        np.ones((0, 2, 2))),
+    "embedding of no indices": (
+        lambda x: F.embedding(tg.tensor(np.zeros((2, 0), dtype=np.int64)), x),
+        lambda x: TF.embedding(torch.zeros((2, 0), dtype=torch.long), x), np.ones((3, 2))),
 }
 
 PARAMS = [pytest.param(name, dtype, id=f"{name}-{dtype}") for name in CASES for dtype in DTYPES]

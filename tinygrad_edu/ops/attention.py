@@ -42,7 +42,9 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     """
     scores_t = np.matmul(k, np.swapaxes(q * np.asarray(scale, dtype=q.dtype), -1, -2))  # (..., S, L)
     fast = compiled()
-    if fast is not None:
+    if scores_t.size == 0:  # no keys or no queries: nothing to normalise; no keys gives out = 0, as in PyTorch
+        probs_t = scores_t if mask is None else scores_t + np.swapaxes(mask, -1, -2)
+    elif fast is not None:
         probs_t = _softmax_compiled(fast, scores_t, mask)
     else:
         probs_t = _softmax(scores_t, mask)
@@ -103,7 +105,7 @@ def attention_backward(grad_out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np
             grad_t *= keep_t
         # The softmax rule, in place: dS = P * (dP - sum(dP * P)); then the scale of the scores.
         fast = compiled()
-        if fast is not None and grad_t.shape == probs_t.shape and probs_t.flags.c_contiguous:
+        if fast is not None and grad_t.size and grad_t.shape == probs_t.shape and probs_t.flags.c_contiguous:
             flat = grad_t.reshape(-1, *grad_t.shape[-2:])
             fast.softmax_backward(flat, probs_t.reshape(flat.shape), scale,
                                   np.empty((flat.shape[0], flat.shape[2]), dtype=grad_t.dtype))

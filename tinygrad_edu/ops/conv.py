@@ -130,8 +130,9 @@ class ConvNd(Node):
         need = self.needs_input_grad
         n, c, _, _ = self.x_shape
         out_c, c_group, kh, kw = self.weight_shape
+        positions = int(np.prod(self.out_size))  # not -1 in the reshapes: an empty batch (n = 0) is allowed
         if self.fast is not None:
-            grad_xp, grad_w, grad_b = self._backward_compiled(grad_out.reshape(n, out_c, -1))
+            grad_xp, grad_w, grad_b = self._backward_compiled(grad_out.reshape(n, out_c, positions))
             grad_x = None if grad_xp is None else _unpad_grad(grad_xp, self.x_shape, self.padding, self.padding_mode)
             grad_w = None if grad_w is None else grad_w.reshape(self.weight_shape)
             if self.dims == 1:
@@ -140,7 +141,7 @@ class ConvNd(Node):
             if self.unbatched and grad_x is not None:
                 grad_x = grad_x[0]
             return (grad_x, grad_w, grad_b)[: len(need)]
-        g = grad_out.reshape(n, self.groups, out_c // self.groups, -1)  # (N, g, C_out/g, P)
+        g = grad_out.reshape(n, self.groups, out_c // self.groups, positions)  # (N, g, C_out/g, P)
         grad_x = grad_w = grad_b = None
         if need[0]:
             grad_xp = self._col2im(grad_out.reshape(n, out_c, *self.out_size))

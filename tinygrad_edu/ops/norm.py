@@ -39,7 +39,7 @@ def standardized_grad(grad_x_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.nda
     dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)); the two means
     are the gradient flowing through the mean and through the variance.
     """
-    n = grad_x_hat.size // inv_std.size
+    n = grad_x_hat.size // max(inv_std.size, 1)  # an empty batch has no statistics: its gradient is empty
     mean_g = np.add.reduce(grad_x_hat, axis=axes, keepdims=True) / n
     mean_g_x_hat = np.add.reduce(grad_x_hat * x_hat, axis=axes, keepdims=True) / n
     grad_x = grad_x_hat - mean_g
@@ -204,7 +204,7 @@ class GroupNorm(Node):
 
     def forward(self, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
                 groups: int, eps: float) -> np.ndarray:
-        grouped = x.reshape(x.shape[0], groups, -1)
+        grouped = x.reshape(x.shape[0], groups, int(np.prod(x.shape[1:])) // groups)  # not -1: N may be 0
         mean = grouped.mean(axis=2, keepdims=True)
         centred = grouped - mean
         var = (centred * centred).mean(axis=2, keepdims=True)
@@ -285,7 +285,7 @@ class Embedding(Node):
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         rows = self.indices.reshape(-1)
-        grad_rows = grad_out.reshape(rows.size, -1)
+        grad_rows = grad_out.reshape((rows.size,) + self.weight_shape[1:])  # not -1: rows.size may be 0
         if self.scale_grad_by_freq:
             counts = np.bincount(rows, minlength=self.weight_shape[0])
             grad_rows = grad_rows / counts[rows, None].astype(grad_out.dtype)
