@@ -24,6 +24,13 @@ layer norm's rows, attention's softmax, ReLU on large arrays, an embedding's
 scatter-add), the op also has a compiled fast path in `kernels` (numba), tested
 against the NumPy form, which stays the readable reference and runs whenever
 numba's JIT is off (``NUMBA_DISABLE_JIT=1``). `_fast.compiled` makes the choice.
+
+At the edges of floating point the ops give PyTorch's values and gradients
+(log(0) = -inf, sqrt'(0) = inf, softmax of a row of -inf = nan, the mean of
+nothing = nan) and, like PyTorch, say nothing: the ops that turn finite
+inputs into inf or nan (division, log, sqrt, pow, exp, the softmax family)
+compute inside `_quiet.quiet`. Where the library is noisier than PyTorch:
+add, subtract and multiply let NumPy warn when given inf - inf or 0 * inf.
 """
 
 from __future__ import annotations
