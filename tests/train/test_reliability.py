@@ -419,3 +419,12 @@ def test_diagnose_at_the_edges_of_floating_point_is_silent(history, kinds):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # NumPy's RuntimeWarnings would leak as errors here
         assert diagnose(history).kinds == kinds
+
+
+def test_a_checkpoint_into_a_missing_directory_fails_before_training(tmp_path):
+    model = nn.Linear(2, 1)
+    before = _weights(model)
+    saver = ModelCheckpoint(str(tmp_path / "no" / "ck-{epoch}.tg"), save_best_only=False)
+    with pytest.raises(FileNotFoundError, match=r"ck-1\.tg'.* does not exist"):
+        _run(model, optim.SGD(model.parameters(), lr=0.1), callbacks=[saver])
+    assert _same(model, before) and saver.last_saved is None
