@@ -17,6 +17,8 @@ renders a docstring this extension rewrites, in the docs only (the source is unt
   ``>>>`` lines griffe renders as code (``Example:`` alone would be read as an admonition of Markdown text);
 * a ``>>>`` block outside the Examples section (in a module's text, say) into a fenced ``pycon`` block, which
   Markdown would otherwise run into a list above it;
+* a ``#:`` comment above an assignment (Sphinx's attribute documentation, used across the package) into the
+  attribute's docstring, which griffe does not read from comments;
 * an argument entry naming several parameters (``device, dtype: ...``), which griffe's Google parser does
   not read, into one entry per name with the same description.
 
@@ -26,6 +28,8 @@ renders a docstring this extension rewrites, in the docs only (the source is unt
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -203,9 +207,36 @@ def rst_to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
+@cache
+def _source_lines(path: str) -> tuple[str, ...]:
+    return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+
+
+def comment_doc(lines: tuple[str, ...] | list[str], lineno: int) -> str | None:
+    """The ``#:`` comment lines right above line ``lineno`` (1-based), joined, or None if there are none."""
+    found: list[str] = []
+    i = lineno - 2
+    while i >= 0:
+        match = re.match(r"^\s*#:(?: (.*)|())$", lines[i])
+        if not match:
+            break
+        found.insert(0, match.group(1) or "")
+        i -= 1
+    return "\n".join(found) if found else None
+
+
 class RstToMarkdown(griffe.Extension):
     """Rewrite each docstring's reStructuredText forms as Markdown before mkdocstrings renders it."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rst_to_markdown(obj.docstring.value)
+
+    def on_attribute_instance(self, *, attr: griffe.Attribute, agent: Any, **kwargs: Any) -> None:
+        if attr.docstring is not None or attr.lineno is None or not isinstance(attr.filepath, Path):
+            return
+        text = comment_doc(_source_lines(str(attr.filepath)), attr.lineno)
+        if text is not None:
+            attr.docstring = griffe.Docstring(rst_to_markdown(text), lineno=attr.lineno - 1, parent=attr,
+                                              parser=getattr(agent, "docstring_parser", None),
+                                              parser_options=getattr(agent, "docstring_options", None))
