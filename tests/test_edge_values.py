@@ -179,6 +179,9 @@ CASES = {
     "kl_div with log_target of -inf (a zero probability)": (
         lambda x: F.kl_div(x, _const([-INF, 0.0], x), reduction="sum", log_target=True),
         lambda x: TF.kl_div(x, _const([-INF, 0.0], x), reduction="sum", log_target=True), [-1.0, -1.0], DTYPES),
+    "kl_div with a zero target where the input is -inf": (
+        lambda x: F.kl_div(x, _const([0.0, 1.0], x), reduction="sum"),
+        lambda x: TF.kl_div(x, _const([0.0, 1.0], x), reduction="sum"), [-INF, 0.0], DTYPES),
     "l1 loss at 0": (
         lambda x: F.l1_loss(x, _const([0.0, 0.0], x)), lambda x: TF.l1_loss(x, _const([0.0, 0.0], x)),
         [0.0, 0.0], DTYPES),

@@ -84,9 +84,9 @@ class KLDiv(Node):
         if log_target:
             with quiet():  # y = -inf (probability 0): 0 * inf = nan, silently as in PyTorch
                 return np.exp(y) * (y - x)
-        with quiet():
+        with quiet():  # 0 * -inf = nan where y = 0 and x = -inf, silently as in PyTorch
             y_log_y = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0)  # x log x -> 0 at 0, as xlogy
-        return (y_log_y - y * x).astype(x.dtype, copy=False)
+            return (y_log_y - y * x).astype(x.dtype, copy=False)
 
     def backward(self, grad_out: np.ndarray) -> tuple:
         need_x, need_y = self.needs_input_grad
