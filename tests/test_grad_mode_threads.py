@@ -202,12 +202,54 @@ def test_keep_forward_inputs_is_per_thread():
 
 
 def test_old_module_level_names_still_read_this_threads_mode():
-    """``autograd._grad_enabled`` / ``autograd._recorder`` (read by older code) follow the per-thread modes."""
+    """``autograd._grad_enabled`` / ``autograd._recorder`` (read by Module.__call__, checkpointing) follow the
+    per-thread modes: ``_recorder`` is None while no thread records, else answers for the calling thread."""
     assert autograd._grad_enabled is True and autograd._recorder is None
-    with tg.no_grad(), autograd.keep_forward_inputs() as recorder:
+    inside, release = threading.Event(), threading.Event()
+    other = {}
+
+    def elsewhere():
+        assert inside.wait(10)
+        other["grad"] = autograd._grad_enabled
+        other["module_names"] = autograd._recorder.module_names
+        other["path"] = autograd._recorder.path
+        release.set()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    with tg.no_grad(), autograd.record_scopes({1: "layer"}) as recorder:
         assert autograd._grad_enabled is False
-        assert autograd._recorder is recorder
+        assert autograd._recorder.module_names == recorder.module_names == {1: "layer"}
+        inside.set()
+        assert release.wait(10)
+    thread.join(10)
+    assert other == {"grad": True, "module_names": None, "path": ()}
     assert autograd._grad_enabled is True and autograd._recorder is None
+
+
+def test_trace_modules_in_one_thread_leaves_another_threads_modules_untraced():
+    """record_scopes in one thread: a model run meanwhile in another thread records no scopes."""
+    model = tg.nn.Sequential(tg.nn.Linear(2, 2), tg.nn.Tanh())
+    names = {id(m): name for name, m in model.named_modules()}
+    inside, release = threading.Event(), threading.Event()
+    scopes = {}
+
+    def other():
+        assert inside.wait(10)
+        y = model(tg.ones(1, 2))
+        scopes["other"] = y.grad_fn.scope
+        release.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with autograd.record_scopes(names):
+        inside.set()
+        assert release.wait(10)
+        y = model(tg.ones(1, 2))
+        scopes["tracing"] = y.grad_fn.scope
+    thread.join(10)
+    assert scopes["other"] == ()
+    assert scopes["tracing"] and scopes["tracing"][-1][1] == "Tanh"
 
 
 def test_one_no_grad_instance_entered_by_two_threads_restores_each_threads_mode():

@@ -77,6 +77,7 @@ class _ThreadModes(threading.local):
         # The modes `no_grad` / `enable_grad` blocks entered in this thread replaced, innermost last: one
         # instance (``NO_GRAD = tg.no_grad()``) may then be entered by several threads at once.
         self.saved: list[bool] = []
+        self.saved_recorders: list[Recorder | None] = []  # the same for the recording modes
 
 
 #: This thread's modes: ``_mode.grad_enabled`` (read by every operation) and ``_mode.recorder``.
@@ -84,11 +85,9 @@ _mode = _ThreadModes()
 
 
 def __getattr__(name: str) -> Any:
-    # The module-level names the modes had before they became per thread, read through (PEP 562).
+    # The module-level name grad mode had before it became per thread, read through (PEP 562).
     if name == "_grad_enabled":
         return _mode.grad_enabled
-    if name == "_recorder":
-        return _mode.recorder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -369,12 +368,69 @@ class _Recording:
         raise NotImplementedError
 
     def __enter__(self) -> Recorder:
-        self.previous = _mode.recorder
-        recorder = _mode.recorder = self._recorder(self.previous)
+        global _recorder, _recordings
+        previous = _mode.recorder
+        _mode.saved_recorders.append(previous)
+        recorder = _mode.recorder = self._recorder(previous)
+        with _recordings_lock:
+            _recordings += 1
+            _recorder = _CURRENT_THREAD_RECORDER
         return recorder
 
     def __exit__(self, *exc: object) -> None:
-        _mode.recorder = self.previous
+        global _recorder, _recordings
+        _mode.recorder = _mode.saved_recorders.pop()
+        with _recordings_lock:
+            _recordings -= 1
+            if not _recordings:
+                _recorder = None
+
+
+class _CurrentThreadRecorder:
+    """``autograd._recorder`` while a recording mode is on in any thread: the calling thread's `Recorder`.
+
+    ``Module.__call__`` and gradient checkpointing read the module-level name
+    ``_recorder``, which is ``None`` (one cheap check per call) unless some
+    thread is inside `keep_forward_inputs` / `record_scopes`; then it is this
+    stand-in, which hands every question to the calling thread's own recorder
+    (answering as "not recording" in threads that have none).
+    """
+
+    @property
+    def module_names(self) -> dict[int, str] | None:
+        recorder = _mode.recorder
+        return None if recorder is None else recorder.module_names
+
+    @property
+    def keep_inputs(self) -> bool:
+        recorder = _mode.recorder
+        return recorder is not None and recorder.keep_inputs
+
+    @property
+    def path(self) -> tuple:
+        recorder = _mode.recorder
+        return () if recorder is None else recorder.path
+
+    def record(self, node: Node, inputs: Any, options: dict) -> None:
+        recorder = _mode.recorder
+        if recorder is not None:
+            recorder.record(node, inputs, options)
+
+    def enter_module(self, module: Any) -> tuple | None:
+        recorder = _mode.recorder
+        return None if recorder is None else recorder.enter_module(module)
+
+    def exit_module(self, previous: tuple | None) -> None:
+        recorder = _mode.recorder
+        if recorder is not None:
+            recorder.exit_module(previous)
+
+
+_CURRENT_THREAD_RECORDER = _CurrentThreadRecorder()
+#: Module-level view of the recording modes for code outside this module: None while no thread records.
+_recorder: _CurrentThreadRecorder | None = None
+_recordings = 0  # recording blocks open, over all threads
+_recordings_lock = threading.Lock()
 
 
 class keep_forward_inputs(_Recording):  # noqa: N801 - a context manager, named like no_grad
