@@ -585,3 +585,21 @@ def test_a_bad_state_edit_is_refused_before_any_change():
     topt.state[tw]["exp_avg"] = torch.zeros(3)
     with pytest.raises(RuntimeError, match="must match"):
         topt.step()
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("StepLR", (2, 0.5), {}), ("ExponentialLR", (0.9,), {}), ("CosineAnnealingLR", (10,), {}), ("LinearLR", (), {}),
+    ("OneCycleLR", (1.0,), dict(total_steps=10)), ("ReduceLROnPlateau", (), {}), ("MultiStepLR", ([2, 3],), {}),
+])
+def test_schedulers_drive_a_tensor_learning_rate_as_pytorch(name, args, kwargs):
+    results = []
+    for lib, schedulers in ((tg, optim.lr_scheduler), (torch, torch.optim.lr_scheduler)):
+        w = lib.tensor([1.0], requires_grad=True)
+        opt = lib.optim.SGD([w], lr=lib.tensor(0.1), momentum=0.9)
+        scheduler = getattr(schedulers, name)(opt, *args, **kwargs)
+        for _ in range(4):
+            w.grad = lib.ones(1)
+            opt.step()
+            scheduler.step(1.0) if name == "ReduceLROnPlateau" else scheduler.step()
+        results.append(float(w.detach().numpy()[0]))
+    assert results[0] == pytest.approx(results[1], rel=1e-6), results
