@@ -428,3 +428,24 @@ def test_a_checkpoint_into_a_missing_directory_fails_before_training(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"ck-1\.tg'.* does not exist"):
         _run(model, optim.SGD(model.parameters(), lr=0.1), callbacks=[saver])
     assert _same(model, before) and saver.last_saved is None
+
+
+def test_fit_called_inside_no_grad_trains_as_outside_it():
+    """A global mode left on by the caller: fit's training records graphs anyway (PyTorch Lightning's fit does too;
+    a hand-written PyTorch loop inside no_grad fails at backward)."""
+    with torch.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
+        torch.nn.functional.mse_loss(torch.nn.Linear(2, 1)(torch.ones(3, 2)), torch.ones(3, 1)).backward()
+
+    def train(inside_no_grad):
+        tg.manual_seed(0)
+        model = nn.Linear(2, 1)
+        if inside_no_grad:
+            with tg.no_grad():
+                history = _run(model, optim.SGD(model.parameters(), lr=0.1), val=_data(seed=1))
+                assert not tg.is_grad_enabled()  # the caller's mode, handed back
+        else:
+            history = _run(model, optim.SGD(model.parameters(), lr=0.1), val=_data(seed=1))
+        return _weights(model), history
+
+    (inside, h_inside), (outside, h_outside) = train(True), train(False)
+    assert all(np.array_equal(inside[k], outside[k]) for k in outside) and h_inside == h_outside

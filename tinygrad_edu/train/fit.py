@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_choice, check_int, check_positive
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..nn.utils import clip_grad_norm_
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..rng import get_rng_state, set_rng_state
@@ -337,6 +337,11 @@ class _Loop:
         return lr
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        # Training records graphs even when fit is called inside a no_grad() block (as lr_find does).
+        with enable_grad():
+            return self._train_epoch(epoch)
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
         trainer = self.trainer
         model, optimizer, loss_fn = trainer.model, trainer.optimizer, trainer.loss_fn
         model.train()
