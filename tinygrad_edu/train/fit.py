@@ -504,7 +504,9 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
     leaves out some of the model's trainable parameters (they would get
     gradients but never move; freeze them with ``requires_grad_(False)`` if
     that is meant). On any exception, including Ctrl-C, the modules' training
-    modes are handed back as they were found.
+    modes are handed back as they were found. Training records graphs even
+    when `fit` is called inside a ``no_grad()`` block (a hand-written PyTorch
+    loop would fail at ``backward()`` there); the caller's mode is kept.
 
     Example:
         >>> import tinygrad_edu as tg
