@@ -135,6 +135,13 @@ CASES = {
     "prod with two zeros": (*_both(lambda x: x.prod()), [0.0, 0.0, 3.0], DTYPES),
     "prod(dim) with zeros": (
         *_both(lambda x: x.prod(1)), [[0.0, 2.0, 3.0], [0.0, 0.0, 1.0], [1.0, 2.0, 3.0]], DTYPES),
+    "ops.CumProd with zeros (PyTorch's cumprod_backward)": (
+        lambda x: _apply(ops.CumProd, x, axis=1), lambda x: x.cumprod(1),
+        [[2.0, 0.0, 3.0, 0.0, 5.0], [0.0, 1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 0.0], [1.0, 2.0, 3.0, 4.0, 5.0]],
+        DTYPES),
+    "ops.CumProd of a 3-d tensor, no zeros": (
+        lambda x: _apply(ops.CumProd, x, axis=0), lambda x: x.cumprod(0),
+        np.random.default_rng(0).normal(size=(3, 2, 4)), DTYPES),
     "cumsum with inf": (*_both(lambda x: x.cumsum(0)), [2.0, INF, 3.0], DTYPES),
     # -- softmax family ------------------------------------------------------------------------------------------
     "logsumexp of -inf rows": (*_both(lambda x: x.logsumexp(1)), [[-INF, -INF], [-INF, 0.0]], DTYPES),

@@ -41,7 +41,7 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, ConvNd, MaxPool2d
 from .einsum import Einsum
 from .elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Log1p, Maximum, Mul, Neg, Pow, Relu, Sin, Sqrt, Sub, Tanh
 from .fused import LogSoftmax, LogSumExp, NLLLoss, Sigmoid, Softmax, Softplus
-from .indexing import AsStrided, CumSum, Gather, Pad, Prod, Repeat, Scatter, Triangle, Unfold
+from .indexing import AsStrided, CumProd, CumSum, Gather, Pad, Prod, Repeat, Scatter, Triangle, Unfold
 from .linalg import Linear, MatMul
 from .loss import BinaryCrossEntropy, Huber, KLDiv
 from .norm import BatchNorm, Embedding, GroupNorm, LayerNorm, RMSNorm
@@ -110,6 +110,7 @@ __all__ = [
     "Unfold",
     "AsStrided",
     "CumSum",
+    "CumProd",
     "Prod",
     "Einsum",
     "LogBase",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Node
+from ._quiet import quiet
 
 # ---------------------------------------------------------------------------
 # Masks and picks
@@ -227,6 +228,47 @@ class CumSum(Node):
     def backward(self, grad_out: np.ndarray) -> tuple:
         reverse = (slice(None),) * self.axis + (slice(None, None, -1),)
         return (np.cumsum(grad_out[reverse], axis=self.axis)[reverse],)
+
+
+class CumProd(Node):
+    """out_k = x_1 * ... * x_k along ``axis``;  dL/dx_i = sum over k >= i of grad_out_k * out_k / x_i.
+
+    The division is exact only where no x is 0; a row with a zero at z (its first) follows PyTorch's
+    ``cumprod_backward``: before z the formula above over k < z, at z the sum over k >= z of
+    grad_out_k * out_(z-1) * x_(z+1) * ... * x_k, after z nothing (each such product holds x_z = 0).
+    """
+
+    saves = ((0, None),)
+    saves_output = True
+
+    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
+        self.x, self.axis = x, axis
+        self.out = np.cumprod(x, axis=axis) if x.ndim else x.copy()
+        return self.out
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        if self.x.size == 0 or self.x.ndim == 0:  # nothing, or one element (out = x): no products to undo
+            return (np.broadcast_to(grad_out, self.x.shape).astype(grad_out.dtype),)
+        x = np.moveaxis(self.x, self.axis, -1)
+        n = x.shape[-1]
+        rows_x = x.reshape(-1, n)
+        rows_out = np.moveaxis(self.out, self.axis, -1).reshape(-1, n)
+        rows_g = np.moveaxis(np.broadcast_to(grad_out, self.out.shape), self.axis, -1).reshape(-1, n)
+        grad = np.zeros(rows_x.shape, dtype=grad_out.dtype)
+        has_zero = (rows_x == 0).any(axis=-1)
+        plain = ~has_zero
+        with quiet():  # inf and nan inputs give PyTorch's inf and nan, silently
+            tail_sums = np.cumsum((rows_g * rows_out)[plain][:, ::-1], axis=-1)[:, ::-1]
+            grad[plain] = tail_sums / rows_x[plain]
+        for r in np.flatnonzero(has_zero):  # rows with a zero: the exact products, one row at a time
+            xs, gs, outs = rows_x[r], rows_g[r], rows_out[r]
+            z = int(np.argmax(xs == 0))
+            if z > 0:
+                grad[r, :z] = np.cumsum((gs[:z] * outs[:z])[::-1])[::-1] / xs[:z]
+            before = outs[z - 1] if z > 0 else 1
+            after = np.concatenate([[1], np.cumprod(xs[z + 1:])])
+            grad[r, z] = before * np.sum(gs[z:] * after)
+        return (np.moveaxis(grad.reshape(x.shape), -1, self.axis),)
 
 
 def _exclusive_products(x: np.ndarray, axis: int) -> np.ndarray:
