@@ -603,3 +603,34 @@ def test_schedulers_drive_a_tensor_learning_rate_as_pytorch(name, args, kwargs):
             scheduler.step(1.0) if name == "ReduceLROnPlateau" else scheduler.step()
         results.append(float(w.detach().numpy()[0]))
     assert results[0] == pytest.approx(results[1], rel=1e-6), results
+
+
+def test_update_bn_that_fails_leaves_the_running_statistics_as_they_were():
+    """A loader that fails half-way (a batch of the wrong width): PyTorch leaves the statistics reset (mean 0,
+    var 1) and momentum None; here every BatchNorm gets its statistics, momentum and mode back (stricter)."""
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.BatchNorm1d(4))
+    model.train()
+    for _ in range(3):
+        model(tg.randn(8, 3))
+    model.eval()
+    bn = model[1]
+    before = [np.array(b.numpy()) for b in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+    loader = [tg.randn(8, 3), tg.randn(8, 5)]
+    with pytest.raises(tg.ShapeError):
+        optim.swa_utils.update_bn(loader, model)
+    after = [b.numpy() for b in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert bn.momentum == 0.1 and not model.training
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    tmodel(torch.randn(8, 3))
+    with pytest.raises(RuntimeError):
+        torch.optim.swa_utils.update_bn([torch.randn(8, 3), torch.randn(8, 5)], tmodel)
+    assert tmodel[1].momentum is None  # what PyTorch leaves behind
+    # A pass that succeeds still gives the statistics of the loader's batches (the mean of their batch means).
+    batches = [tg.randn(8, 3), tg.randn(8, 3)]
+    optim.swa_utils.update_bn(batches, model)
+    with tg.no_grad():
+        means = [model[0](x).numpy().mean(0) for x in batches]
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(means, 0), rtol=1e-5, atol=1e-6)

@@ -386,13 +386,17 @@ def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
     """
     if not isinstance(model, Module):
         raise TypeError(f"update_bn: model must be an nn.Module, got {type(model).__name__}")
-    momenta = {}
+    momenta, saved = {}, []
     for module in model.modules():
         if isinstance(module, _BatchNorm):
-            module.reset_running_stats()
+            if module.track_running_stats:  # kept to put back if the pass fails (PyTorch leaves them reset)
+                saved += [(b, np.array(b.numpy())) for b in (module.running_mean, module.running_var,
+                                                            module.num_batches_tracked)]
             momenta[module] = module.momentum
     if not momenta:
         return
+    for module in momenta:
+        module.reset_running_stats()
     was_training = model.training
     model.train()
     for module in momenta:
@@ -405,6 +409,11 @@ def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
                 if device is not None:
                     batch = batch.to(device)
                 model(batch)
+    except BaseException:
+        for buffer, values in saved:  # a failed pass (a bad batch, Ctrl-C) leaves the statistics as they were
+            buffer.numpy()[...] = values
+            bump_version(buffer)
+        raise
     finally:
         for module, momentum in momenta.items():
             module.momentum = momentum
