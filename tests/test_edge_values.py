@@ -66,7 +66,7 @@ def _const(values, like):
 
 
 def _std_op(x, dim, correction):
-    """ops.Std applied directly (Tensor.std does not call it yet: see the xfail below)."""
+    """ops.Std applied directly (Tensor.std calls it)."""
     count = x.numel() if dim is None else x.shape[dim]
     return _apply(ops.Std, x, axis=dim, keepdim=False, correction=correction, count=count)
 
@@ -221,7 +221,7 @@ def test_edge_matches_pytorch(name: str, dtype: str) -> None:
 
 # -- cases waiting on Tensor methods (tensor.py, another engineer's file): the op is right, the method not wired --
 
-PENDING = {
+AT_THE_EDGES = {
     "amax() of all elements with NaN (PyTorch: NaN gradients, unlike max())": (
         *_both(lambda x: x.amax()), [1.0, NAN, 3.0]),
     "std of a constant row (PyTorch: gradient 0)": (
@@ -230,12 +230,10 @@ PENDING = {
 }
 
 
-@pytest.mark.xfail(reason="needs tensor.py: Tensor.std is var().sqrt() (1/(2*0) * 0 = nan) and should call ops.Std; "
-                          "Tensor.amax/amin should pass route_nan=False to ops.Amax", strict=False)
-@pytest.mark.parametrize("name", list(PENDING))
+@pytest.mark.parametrize("name", list(AT_THE_EDGES))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_pending_in_tensor_methods(name: str, dtype: str) -> None:
-    fn_tg, fn_torch, x = PENDING[name]
+def test_tensor_methods_at_the_edges(name: str, dtype: str) -> None:
+    fn_tg, fn_torch, x = AT_THE_EDGES[name]
     compare(fn_tg, fn_torch, x, dtype)
 
 

@@ -193,7 +193,7 @@ def test_errors_match_pytorch(name: str, fn, x) -> None:
 
 # -- cases whose fix belongs in Tensor methods (tensor.py, another engineer's file) -------------------------------
 
-PENDING = {
+AT_THE_EDGES = {
     "0-d mean(0)": (*_both(lambda x: x.mean(0)), SCALAR),
     "0-d max(dim=0) values": (*_both(lambda x: x.max(dim=0)[0]), SCALAR),
     "0-d min(dim=-1) values": (*_both(lambda x: x.min(dim=-1)[0]), SCALAR),
@@ -201,18 +201,13 @@ PENDING = {
 }
 
 
-@pytest.mark.xfail(reason="dim handling in tensor.py: _reduced_count indexes shape[0] of a 0-d tensor; "
-                          "_extremum calls np.argmax(axis=0) on 0-d data and refuses every empty tensor",
-                   strict=False)
-@pytest.mark.parametrize("name", list(PENDING))
+@pytest.mark.parametrize("name", list(AT_THE_EDGES))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_pending_in_tensor_methods(name: str, dtype: str) -> None:
-    fn_tg, fn_torch, x = PENDING[name]
+def test_tensor_methods_at_the_edges(name: str, dtype: str) -> None:
+    fn_tg, fn_torch, x = AT_THE_EDGES[name]
     compare(fn_tg, fn_torch, x, dtype)
 
 
-@pytest.mark.xfail(reason="tensor.py's _extremum raises RuntimeError for every empty tensor; PyTorch "
-                          "IndexError when the reduced dim is empty", strict=False)
 def test_max_over_an_empty_dim_is_an_index_error() -> None:
     with pytest.raises(IndexError, match="max"):
         tg.tensor(EMPTY_ROWS).max(dim=0)

@@ -1223,24 +1223,36 @@ class Tensor:
         deviation = self - self.mean(dim, keepdim=True)
         denominator = max(count - correction, 0)
         squares = (deviation * deviation).sum(dim, keepdim)
-        return squares * (1.0 / denominator if denominator else math.inf)
+        return squares / float(denominator)  # as PyTorch: 0/0 = nan, x/0 = inf, silently (ops.Div)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None, axis: Any = None, keepdims: Any = None) -> Tensor:
-        """Standard deviation, the square root of `var` (same arguments)."""
-        return self.var(dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+        """Standard deviation, the square root of `var` (same arguments); a constant row's gradient is 0 (PyTorch's)."""
+        dim, keepdim = _dim_and_keepdim("std", dim, keepdim, axis, keepdims)
+        dim = _normalize_axis(dim, self.ndim, "std")
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        count = _reduced_count(self.shape, dim)
+        return _apply(ops.Std, self, axis=dim, keepdim=keepdim, correction=correction, count=count)
 
     def _extremum(self, name: str, lowest: bool, dim: Any, keepdim: bool, axis: Any, keepdims: Any) -> Any:
         if isinstance(dim, Tensor):
             return minimum(self, dim) if lowest else maximum(self, dim)
         dim, keepdim = _dim_and_keepdim(name, dim, keepdim, axis, keepdims)
-        if self._data.size == 0:
-            raise RuntimeError(f"{name}() of an empty tensor (shape {self.shape}) is undefined")
         if dim is None:
+            if self._data.size == 0:
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0 "
+                                   f"(input of shape {self.shape}). Specify the reduction dim with the 'dim' argument.")
             return _apply(ops.Amax, self, axis=None, keepdim=False, lowest=lowest)
         if isinstance(dim, (tuple, list)):
             raise TypeError(f"{name}(dim) takes one dim; use amax/amin for several")
         axis_ = _normalize_axis(dim, self.ndim, name)
+        if self.ndim == 0:  # as PyTorch: the element itself, index 0 (keepdim changes nothing)
+            values, indices = self.reshape(1)._extremum(name, lowest, 0, False, None, None)
+            return (MinResult if lowest else MaxResult)(values, indices)
+        if self.shape[axis_] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis_} to have non-zero size "
+                             f"(input of shape {self.shape})")
         indices = (np.argmin if lowest else np.argmax)(self._data, axis=axis_)
         values = _apply(ops.SelectAlong, self, indices=indices, axis=axis_, keepdim=keepdim)
         index_tensor = _wrap(np.expand_dims(indices, axis_) if keepdim else np.asarray(indices))
@@ -1261,12 +1273,12 @@ class Tensor:
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """The maximum over ``dim`` (int or tuple), ties sharing the gradient evenly."""
         dim = _normalize_axis(dim, self.ndim, "amax")
-        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=False)
+        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=False, route_nan=False)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """The minimum over ``dim`` (int or tuple), ties sharing the gradient evenly."""
         dim = _normalize_axis(dim, self.ndim, "amin")
-        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=True)
+        return _apply(ops.Amax, self, axis=dim, keepdim=keepdim, lowest=True, route_nan=False)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the largest element (over all elements, or along ``dim``)."""
@@ -1892,7 +1904,7 @@ def _array_text(array: np.ndarray, precision: int = 4) -> str:
 
 
 def _reduced_count(shape: tuple, dim: Any) -> int:
-    if dim is None:
+    if dim is None or not shape:  # a 0-d tensor reduced over dim 0 or -1 is its one element
         return int(np.prod(shape)) if shape else 1
     dims = dim if isinstance(dim, tuple) else (dim,)
     return int(np.prod([shape[d] for d in dims])) if dims else 1
