@@ -261,11 +261,18 @@ def test_numpy_integer_batch_size_is_accepted():
     assert len(DataLoader(_index_dataset(10), batch_size=np.int64(4))) == 3
 
 
-def test_empty_dataset():
+def test_empty_dataset_as_pytorch():
+    """PyTorch: in order, an empty dataset gives no batches; shuffled, its RandomSampler refuses it."""
+    torch = pytest.importorskip("torch")
+    loader = DataLoader(TensorDataset(tg.zeros(0, 2)), batch_size=1)
+    reference = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 2)), batch_size=1)
+    assert (len(loader), list(loader)) == (len(reference), list(reference)) == (0, [])
+    with pytest.raises(ValueError):
+        torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 2)), shuffle=True)
     with pytest.raises(ValueError, match="length 0"):
-        DataLoader(TensorDataset(tg.zeros(0, 2)), batch_size=1)
+        DataLoader(TensorDataset(tg.zeros(0, 2)), batch_size=1, shuffle=True)
     with pytest.raises(ValueError, match="length 0"):
-        DataLoader([], batch_size=4)
+        DataLoader([], batch_size=4, shuffle=True)
 
 
 # ---------------------------------------------------------------------------

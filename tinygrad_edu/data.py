@@ -215,7 +215,8 @@ class DataLoader:
         samples. Batches never require grad.
 
     Raises:
-        ValueError: an empty dataset, or ``batch_size`` that is not a positive integer.
+        ValueError: an empty dataset with ``shuffle=True`` (as PyTorch; without shuffling an empty
+            dataset gives no batches), or ``batch_size`` that is not a positive integer.
 
     Example:
         >>> import tinygrad_edu as tg
@@ -236,8 +237,9 @@ class DataLoader:
         batch_size = check_int("DataLoader", "batch_size", batch_size, minimum=1)
         if generator is not None:
             _rng.check_generator("DataLoader", generator)
-        if len(dataset) == 0:
-            raise ValueError(f"DataLoader needs a non-empty dataset, got one of length 0 ({type(dataset).__name__})")
+        if shuffle and len(dataset) == 0:  # as PyTorch's RandomSampler; in order, an empty dataset yields nothing
+            raise ValueError(f"DataLoader(shuffle=True) needs a non-empty dataset, got one of length 0 "
+                             f"({type(dataset).__name__})")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
