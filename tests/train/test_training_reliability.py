@@ -449,3 +449,32 @@ def test_fit_called_inside_no_grad_trains_as_outside_it():
 
     (inside, h_inside), (outside, h_outside) = train(True), train(False)
     assert all(np.array_equal(inside[k], outside[k]) for k in outside) and h_inside == h_outside
+
+
+def test_on_exception_runs_on_every_callback_and_the_training_error_goes_on():
+    """When fit raises, each callback's on_exception sees the error (an error inside one is ignored), then fit
+    re-raises the training error itself; on_train_end does not run."""
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+    from tinygrad_edu.train import Callback, fit
+
+    seen = []
+
+    class Boom(Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise RuntimeError("boom")
+
+    class Record(Callback):
+        def on_exception(self, err):
+            seen.append(str(err))
+            raise ValueError("ignored")
+
+        def on_train_end(self, logs):
+            seen.append("end")
+
+    x, y = tg.randn(8, 2), tg.randn(8, 1)
+    model = nn.Linear(2, 1)
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, progress=False,
+            callbacks=[Record(), Boom(), Record()])
+    assert seen == ["boom", "boom"]

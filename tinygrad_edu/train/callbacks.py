@@ -13,7 +13,7 @@
             on_batch_end(batch, logs)
         ... validation, scheduler step, history ...
         on_epoch_end(epoch, logs)
-    on_train_end(logs)
+    on_train_end(logs)                   (or, if training raised: on_exception(err))
 
 Epochs are numbered from 0, as Keras numbers them, and count across resumed
 runs (epoch 3 is the fourth pass over the data, even in a run resumed from a
@@ -182,6 +182,10 @@ class Callback:
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         """After the last epoch (or after training was stopped)."""
+
+    def on_exception(self, err: BaseException) -> None:
+        """When `fit` stops on an exception (Ctrl-C included), instead of ``on_train_end``: release files and
+        the like. An error raised here is ignored; `fit` then re-raises ``err``."""
 
 
 def _monitored(who: str, monitor: str, logs: Mapping[str, Any]) -> float:

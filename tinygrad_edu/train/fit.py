@@ -602,9 +602,14 @@ def fit(model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, train: A
                 break
         for callback in callbacks:
             callback.on_train_end(dict(logs))
-    except BaseException:
+    except BaseException as err:
         if undo_resume is not None:  # refused before the first epoch (a callback's check): nothing changes
             undo_resume()
+        for callback in callbacks:  # e.g. TensorBoard closes its files; the error itself goes on
+            try:
+                callback.on_exception(err)
+            except Exception:  # noqa: BLE001, S110 - the training error is the one to report
+                pass
         raise
     finally:
         if bar is not None:

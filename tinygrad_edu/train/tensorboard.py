@@ -207,9 +207,9 @@ class TensorBoard(Callback):
         TypeError: ``figures`` that are not callables, or a figure function
             that returns something other than a matplotlib Figure.
 
-    When `fit` stops with an exception, no callback hook runs after it: call
-    `close` (tensorboardX also closes its files when the interpreter exits) and
-    every epoch that finished is on disk.
+    When `fit` stops with an exception (Ctrl-C included), its
+    ``on_exception`` hook closes the writer: every epoch that finished is on
+    disk. Used outside `fit`, call `close` yourself.
 
     Example:
         >>> import tempfile, os
@@ -360,6 +360,9 @@ class TensorBoard(Callback):
                 self._write_figures(max(self.trainer.completed_epochs - 1, 0))
         finally:
             self.close()
+
+    def on_exception(self, err: BaseException) -> None:
+        self.close()  # every finished epoch reaches the disk, and the files are released
 
     # -- helpers -------------------------------------------------------------------------------------
 
