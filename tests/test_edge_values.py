@@ -273,3 +273,15 @@ def test_silent_ops_under_warnings_as_errors() -> None:
         expected.sum().backward()
         np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), equal_nan=True)
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), equal_nan=True)
+
+
+def test_backward_rules_meeting_inf_are_silent_as_pytorchs() -> None:
+    """A zero upstream gradient times an infinite input (0 * inf) is nan in a backward rule, without NumPy's
+    RuntimeWarning: the whole backward walk runs with floating-point warnings off, as PyTorch is silent."""
+    a, w = tg.tensor([np.inf, 2.0]), tg.tensor([1.0, 3.0], requires_grad=True)
+    a_t, w_t = torch.tensor([np.inf, 2.0]), torch.tensor([1.0, 3.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (a * w).sum().backward(gradient=tg.tensor(0.0))
+    (a_t * w_t).sum().backward(gradient=torch.tensor(0.0))
+    np.testing.assert_array_equal(w.grad.numpy(), w_t.grad.numpy())

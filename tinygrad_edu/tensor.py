@@ -28,6 +28,7 @@ from .autograd import _mode as _grad_mode  # this thread's grad mode and recorde
 from .autograd import creation_counter as _creation_counter
 from .autograd import run_backward
 from .device import check_device, parse_to_args
+from .ops._quiet import quiet
 
 __all__ = ["Tensor", "tensor", "ShapeError", "Size", "matmul", "maximum", "minimum", "cat", "stack", "where"]
 
@@ -699,7 +700,8 @@ class Tensor:
         if create_graph:
             raise NotImplementedError("create_graph=True (gradients of gradients) is not supported")
         seed = backward_seed(self, gradient, "backward")
-        run_backward(self, seed)
+        with quiet():  # inf - inf, 0 * inf in a backward rule give nan silently, as PyTorch's do
+            run_backward(self, seed)
 
     def _accumulate_grad(self, grad: np.ndarray) -> None:
         """Add ``grad`` into ``.grad`` (the engine guarantees ``grad`` is not shared).
