@@ -8,7 +8,6 @@ over a one-function module in a few seconds each. The pure helpers the site is b
 
 from __future__ import annotations
 
-import contextlib
 import html
 import importlib.util
 import inspect
@@ -20,6 +19,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
+try:
+    from helpers_files import exclusive
+except ImportError:  # run from the repository root as a package
+    from tests.helpers_files import exclusive
 
 pytest.importorskip("mkdocs")
 pytest.importorskip("mkdocstrings")
@@ -61,22 +65,6 @@ def _words(text: str) -> str:
 # The real site
 
 
-@contextlib.contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive lock on the file ``lock`` (POSIX; elsewhere each xdist worker builds its own site)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The site built from ``mkdocs.yml`` with ``--strict``; under pytest-xdist the workers share one build."""
@@ -84,7 +72,7 @@ def site(tmp_path_factory) -> Path:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
     out, record = root / "docs_site", root / "docs_build.json"
-    with _exclusive(root / "docs_build.lock"):
+    with exclusive(root / "docs_build.lock"):
         if not record.exists():
             result = _build(ROOT / "mkdocs.yml", out, ROOT)
             problems = [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]

@@ -16,7 +16,6 @@ offline, with ``--no-index``) and finds ``tinygrad_edu`` only where pip put it, 
 from __future__ import annotations
 
 import ast
-import contextlib
 import importlib.metadata
 import importlib.util
 import os
@@ -30,6 +29,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+try:
+    from helpers_files import exclusive
+except ImportError:  # run from the repository root as a package
+    from tests.helpers_files import exclusive
 
 try:
     import tomllib
@@ -141,22 +145,6 @@ def _assert_lists_every_demo(script: Path, cwd: Path) -> None:
 
 # ---------------------------------------------------------------- the built distributions
 
-@contextlib.contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive lock on the file ``lock`` (POSIX; elsewhere each xdist worker simply builds its own)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory) -> dict[str, object]:
     """Build the sdist and the wheel (from the sdist) of a copy of the repository; their paths and the log.
@@ -168,7 +156,7 @@ def dists(tmp_path_factory) -> dict[str, object]:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
     base = root / "packaging"
-    with _exclusive(root / "packaging.lock"):
+    with exclusive(root / "packaging.lock"):
         if not (base / "build.log").exists():
             shutil.rmtree(base, ignore_errors=True)  # a build that failed half-way in another worker
             source, out = base / "source", base / "dist"
