@@ -269,7 +269,17 @@ def _at(ax: Any, legend: Any, kw: dict[str, Any], loc: str) -> Any:
 
 
 def _outside(ax: Any, kw: dict[str, Any]) -> Any:
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+    if "ncols" in kw or "ncol" in kw:
+        return legend
+    # a legend taller than the figure would make the layout squash the axes: use more columns instead
+    room = 0.9 * ax.figure.bbox.height
+    height = legend.get_window_extent().height
+    if height > room:
+        legend.remove()
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                           ncols=int(np.ceil(height / room)), **kw)
+    return legend
 
 
 def _data_in_axes(ax: Any) -> tuple[list[Bbox], list[np.ndarray]]:
