@@ -12,6 +12,7 @@ from ..factories import zeros
 from ..optim import SGD
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from ._inputs import check_count, figure_and_axes, new_figure
+from ._style import PALETTE, place_legend, series_style, styled
 
 __all__ = ["plot_history", "plot_lr_find", "plot_lr_schedule", "compare_losses"]
 
@@ -24,18 +25,27 @@ def _as_floats(who: str, name: str, values: Any) -> np.ndarray:
     return array
 
 
+def _constant(values: np.ndarray) -> bool:
+    """Whether a rate stays the same over the run (a note, not a curve worth an axis)."""
+    finite = values[np.isfinite(values)]
+    return len(values) > 0 and len(finite) == len(values) and bool(np.all(finite == finite[0]))
+
+
 # -- History ---------------------------------------------------------------------------------------
 
 
+@styled
 def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metrics: bool | Sequence[str] = True,
                  metric_ax: Any = None, log_y: bool = False, title: str | None = None) -> Any:
-    """Draw a training run: the losses, the learning rate on a second axis, and the metrics.
+    """Draw a training run: the losses, the learning rate when it changes, and the metrics.
 
     Every list whose name ends in ``loss`` (``train_loss``, ``val_loss``) is a
-    line on the left axis against the epoch; ``lr`` is a dashed line on a twin
-    axis at the right, so a jump in the loss can be read against a change of
-    rate. Any other list (``accuracy``, ``val_accuracy``, ...) is a metric,
-    drawn in a second panel beside the losses.
+    line on the left axis against the epoch. A rate that changes over the run
+    (a schedule) is a dashed grey line on a twin axis at the right, so a jump
+    in the loss can be read against a change of rate; a rate that stays the
+    same is a note in the title (``lr = 0.1 (constant)``), not a flat line
+    dressed up as data on an axis of its own. Any other list (``accuracy``,
+    ``val_accuracy``, ...) is a metric, drawn in a second panel beside the losses.
 
     Args:
         history: a ``tg.train.History`` (what ``fit`` returns), or any mapping from
@@ -47,7 +57,8 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
         metric_ax: an Axes for the metrics when ``ax`` is given (without it,
             a given ``ax`` gets only the losses and the rate).
         log_y: a logarithmic loss axis.
-        title: the title of the loss panel.
+        title: the title of the loss panel (by default what it compares:
+            "train_loss and val_loss per epoch"); a constant rate's note is added below it.
 
     Returns:
         The matplotlib ``Figure``.
@@ -88,38 +99,41 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
             metric_ax = fig.add_subplot(1, 2, 2)
     else:
         fig, ax = figure_and_axes(who, ax, (6.4, 4.0))
-    marker = "o" if len(epochs) < 30 else None
-
-    for name in loss_names:
-        ax.plot(epochs, series[name], marker=marker, markersize=3, label=name)
+    for i, name in enumerate(loss_names):
+        ax.plot(epochs, series[name], label=name, **series_style(i, points=len(epochs)))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if log_y:
         ax.set_yscale("log")
+    if title is None:
+        title = (" and ".join(loss_names) + " per epoch") if loss_names else "training run"
     handles, labels = ax.get_legend_handles_labels()
-    if "lr" in series:
+    if "lr" in series and _constant(series["lr"]):
+        title += f"\nlr = {series['lr'][0]:g} (constant)"
+    elif "lr" in series:
         lr_ax = ax.twinx()
-        lr_ax.plot(epochs, series["lr"], linestyle="--", color="tab:gray", label="lr")
+        lr_ax.plot(epochs, series["lr"], linestyle="--", color="0.45", label="lr (right axis)")
         lr_ax.set_ylabel("learning rate")
         more_handles, more_labels = lr_ax.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if handles:
-        ax.legend(handles, labels, loc="best", fontsize="small")
-    ax.set_title(title if title is not None else "loss")
+        place_legend(ax, handles=handles, labels=labels)
+    ax.set_title(title)
 
     if metric_names and metric_ax is not None:
-        for name in metric_names:
-            metric_ax.plot(epochs, series[name], marker=marker, markersize=3, label=name)
+        for i, name in enumerate(metric_names):
+            metric_ax.plot(epochs, series[name], label=name, **series_style(i, points=len(epochs)))
         metric_ax.set_xlabel("epoch")
         metric_ax.set_ylabel("metric")
-        metric_ax.set_title("metrics")
-        metric_ax.legend(loc="best", fontsize="small")
+        metric_ax.set_title(" and ".join(metric_names) + " per epoch")
+        place_legend(metric_ax)
     return fig
 
 
 # -- the learning-rate range test ------------------------------------------------------------------
 
 
+@styled
 def plot_lr_find(result: Any, ax: Any = None, *, skip_end: int = 0, title: str | None = None) -> Any:
     """Draw a ``tg.train.lr_find`` result: the smoothed (and faint raw) loss against the rate, log axis.
 
@@ -147,17 +161,17 @@ def plot_lr_find(result: Any, ax: Any = None, *, skip_end: int = 0, title: str |
     lrs, losses, raw = (np.asarray(getattr(result, name), dtype=float) for name in ("lrs", "losses", "raw_losses"))
     stop = len(lrs) - skip_end if skip_end > 0 else len(lrs)
     lrs, losses, raw = lrs[:stop], losses[:stop], raw[:stop]
-    ax.plot(lrs, raw, color="tab:blue", alpha=0.25, linewidth=1, label="loss per batch")
-    ax.plot(lrs, losses, color="tab:blue", linewidth=2, label="smoothed loss")
+    ax.plot(lrs, raw, color=PALETTE[0], alpha=0.3, linewidth=1, label="loss per batch")
+    ax.plot(lrs, losses, color=PALETTE[0], linewidth=2.5, label="smoothed loss")
     index = getattr(result, "suggestion_index", None)
     if result.suggestion is not None and index is not None and index < stop:
-        ax.plot([result.suggestion], [losses[index]], "o", color="tab:red", markersize=8,
+        ax.plot([result.suggestion], [losses[index]], "o", color=PALETTE[1], markersize=10,
                 label=f"suggestion: lr = {result.suggestion:.2g}")
-        ax.axvline(result.suggestion, color="tab:red", linestyle=":", linewidth=1)
+        ax.axvline(result.suggestion, color=PALETTE[1], linestyle=":", linewidth=1.5)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss")
-    ax.set_title(title if title is not None else "Learning-rate range test")
+    ax.set_title(title if title is not None else "Learning-rate range test: loss against rate")
     finite = losses[np.isfinite(losses)]
     if finite.size:  # keep a final blow-up from flattening the rest of the curve
         low, high = float(finite.min()), float(np.percentile(finite, 95))
@@ -165,13 +179,14 @@ def plot_lr_find(result: Any, ax: Any = None, *, skip_end: int = 0, title: str |
         if top > low:
             margin = 0.1 * (top - low)
             ax.set_ylim(low - margin, top + margin)
-    ax.legend()
+    place_legend(ax)
     return fig
 
 
 # -- learning-rate schedules -----------------------------------------------------------------------
 
 
+@styled
 def plot_lr_schedule(scheduler: Any, steps: int, *, lr: float = 0.1, metrics: Sequence[float] | None = None,
                      ax: Any = None, log_y: bool = False, title: str | None = None) -> Any:
     """Draw the learning rate a scheduler gives over ``steps`` steps.
@@ -244,16 +259,15 @@ def plot_lr_schedule(scheduler: Any, steps: int, *, lr: float = 0.1, metrics: Se
                 group.update(saved)
 
     fig, ax = figure_and_axes(who, ax, (6.4, 3.6))
-    marker = "o" if steps <= 40 else None
     for i in range(len(groups)):
-        ax.plot(np.arange(steps), rates[:, i], marker=marker, markersize=3,
-                label=f"group {i}" if len(groups) > 1 else "lr")
+        ax.plot(np.arange(steps), rates[:, i], label=f"group {i}" if len(groups) > 1 else "lr",
+                **series_style(i, points=steps))
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log_y:
         ax.set_yscale("log")
     if len(groups) > 1:
-        ax.legend(loc="best", fontsize="small")
+        place_legend(ax)
     ax.set_title(title if title is not None else type(scheduler).__name__)
     return fig
 
@@ -276,6 +290,7 @@ def _run_curve(who: str, name: str, run: Any, key: str) -> tuple[np.ndarray, np.
     return np.arange(1, len(values) + 1, dtype=float), values, "epoch", False
 
 
+@styled
 def compare_losses(runs: Mapping[str, Any] | Sequence[Any], ax: Any = None, *, key: str = "train_loss",
                    log_y: bool = False, title: str | None = None) -> Any:
     """Draw several runs' loss curves on one plot (the sources' SGD vs Adam picture).
@@ -288,7 +303,8 @@ def compare_losses(runs: Mapping[str, Any] | Sequence[Any], ax: Any = None, *, k
         ax: an Axes to draw into; by default a new Figure.
         key: which list of a History to draw (``'val_loss'`` for validation).
         log_y: a logarithmic loss axis (every loss must then be positive).
-        title: the title.
+        title: the title; by default what is compared ("SGD vs Adam"; for many
+            or long names, "loss curves of 5 runs").
 
     Returns:
         The matplotlib ``Figure``, with one line per run labelled with its name.
@@ -316,7 +332,7 @@ def compare_losses(runs: Mapping[str, Any] | Sequence[Any], ax: Any = None, *, k
     fig, ax = figure_and_axes(who, ax, (6.4, 4.0))
     x_labels = set()
     any_diverged = False
-    for name, run in named:
+    for i, (name, run) in enumerate(named):
         x, values, x_label, diverged = _run_curve(who, name, run, key)
         x_labels.add(x_label)
         finite = np.isfinite(values)
@@ -330,15 +346,16 @@ def compare_losses(runs: Mapping[str, Any] | Sequence[Any], ax: Any = None, *, k
         elif diverged or (len(values) and not finite.any()):
             label = f"{name} (diverged)"
         any_diverged = any_diverged or label != name
-        ax.plot(x, np.where(finite, values, np.nan), marker="o" if len(values) <= 30 else None, markersize=3,
-                label=label)
+        ax.plot(x, np.where(finite, values, np.nan), label=label, **series_style(i, points=len(values)))
     ax.set_xlabel(x_labels.pop() if len(x_labels) == 1 else "epoch / step")
     ax.set_ylabel(key if any(isinstance(run, Mapping) for _, run in named) else "loss")
     if log_y:
         ax.set_yscale("log")
-    ax.legend(loc="best", fontsize="small")
+    place_legend(ax)
     if title is None:
-        title = "loss curves" + (" (diverged runs stop at their last finite value)" if any_diverged else "")
+        compared = " vs ".join(name for name, _ in named)
+        title = compared if len(named) > 1 and len(compared) <= 48 else f"loss curves of {len(named)} runs"
+        title += "\n(diverged runs stop at their last finite value)" if any_diverged else ""
     ax.set_title(title)
     return fig
 
