@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import autograd
 from ..tensor import Tensor
 
+if TYPE_CHECKING:
+    from ..utils.hooks import RemovableHandle
+
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+#: The (read-only, empty) hook dict of a module that has none of that kind.
+_NO_HOOKS: Mapping = MappingProxyType({})
+
+
+def _module_label(module: Module) -> str:
+    """A module as error notes name it: its class and the arguments its repr shows, ``Linear(in_features=2, ...)``."""
+    try:
+        extra = module.extra_repr()
+    except Exception:  # noqa: BLE001 - a note must never fail
+        extra = "..."
+    return f"{type(module).__name__}({extra})"
+
+
+def _run_hook(hook: Callable[..., Any], kind: str, module: Module, *args: Any) -> Any:
+    """``hook(module, *args)``; an error it raises goes on with a note naming the hook and the module."""
+    try:
+        return hook(module, *args)
+    except Exception as err:
+        from ..utils.hooks import hook_name  # tinygrad_edu.utils imports nn: imported when needed
+
+        err.add_note(f"raised by the {kind} {hook_name(hook)!r} of {_module_label(module)}")
+        raise
+
+
+def _check_hook(who: str, hook: Any) -> None:
+    if not callable(hook):
+        raise TypeError(f"{who}: the hook must be callable, got {type(hook).__name__} {hook!r}")
 
 
 class Parameter(Tensor):
@@ -89,7 +122,28 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    # The hook dicts (id -> hook), as PyTorch's. Empty class-level defaults: a module gets its own
+    # OrderedDict at its first registration (`_hook_dict`), so modules without hooks carry none.
+    _forward_pre_hooks: Mapping[int, Any] = _NO_HOOKS
+    _forward_pre_hooks_with_kwargs: Mapping[int, bool] = _NO_HOOKS
+    _forward_hooks: Mapping[int, Any] = _NO_HOOKS
+    _forward_hooks_with_kwargs: Mapping[int, bool] = _NO_HOOKS
+    _forward_hooks_always_called: Mapping[int, bool] = _NO_HOOKS
+    _backward_hooks: Mapping[int, Any] = _NO_HOOKS
+    _backward_pre_hooks: Mapping[int, Any] = _NO_HOOKS
+    #: Set on a module at its first registration; `_call_with_hooks` clears it once every hook is removed.
+    _has_hooks = False
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The hot path: a module that never had a hook pays one attribute check.
+        if self._has_hooks:
+            return self._call_with_hooks(args, kwargs)
+        recorder = autograd._recorder
+        if recorder is None or recorder.module_names is None:
+            return self.forward(*args, **kwargs)
+        return self._call_forward(args, kwargs)
+
+    def _call_forward(self, args: tuple, kwargs: dict) -> Any:
         recorder = autograd._recorder
         if recorder is None or recorder.module_names is None:
             return self.forward(*args, **kwargs)
@@ -99,6 +153,170 @@ class Module:
             return self.forward(*args, **kwargs)
         finally:
             recorder.exit_module(previous)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """``__call__`` when hooks are registered: PyTorch's ``_call_impl``, in its order.
+
+        Forward pre-hooks (may replace the arguments), the backward hooks' identity node on the
+        inputs, forward, forward hooks (may replace the output), the identity node on the outputs.
+        """
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+            object.__setattr__(self, "_has_hooks", False)  # all removed: back to the hot path
+            return self._call_forward(args, kwargs)
+        result = None
+        called_always: set[int] = set()
+        try:
+            backward_hooks = list(self._backward_hooks.values())
+            backward_pre_hooks = list(self._backward_pre_hooks.values())
+            with_kwargs = self._forward_pre_hooks_with_kwargs
+            for hook_id, hook in list(self._forward_pre_hooks.items()):
+                if hook_id in with_kwargs:
+                    new = _run_hook(hook, "forward pre-hook", self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            from ..utils.hooks import hook_name
+
+                            raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {new!r} (from {hook_name(hook)!r} of "
+                                               f"{_module_label(self)})")
+                        args, kwargs = new
+                else:
+                    new = _run_hook(hook, "forward pre-hook", self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            backward_state = None
+            if backward_hooks or backward_pre_hooks:
+                raise NotImplementedError("BACKWARD-HOOKS")
+            result = self._call_forward(args, kwargs)
+            with_kwargs = self._forward_hooks_with_kwargs
+            always = self._forward_hooks_always_called
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in always:
+                    called_always.add(hook_id)
+                if hook_id in with_kwargs:
+                    new = _run_hook(hook, "forward hook", self, args, kwargs, result)
+                else:
+                    new = _run_hook(hook, "forward hook", self, args, result)
+                if new is not None:
+                    result = new
+            if backward_state is not None:
+                raise NotImplementedError("BACKWARD-HOOKS")
+            return result
+        except Exception:
+            # As PyTorch: the always_call forward hooks that did not run yet run now; their own errors become
+            # warnings, and the first error goes on.
+            always = self._forward_hooks_always_called
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id not in always or hook_id in called_always:
+                    continue
+                try:
+                    if hook_id in self._forward_hooks_with_kwargs:
+                        new = hook(self, args, kwargs, result)
+                    else:
+                        new = hook(self, args, result)
+                    if new is not None:
+                        result = new
+                except Exception as err:  # noqa: BLE001 - PyTorch silences these too, with a warning
+                    warnings.warn(f"module forward hook with ``always_call=True`` raised an exception that was "
+                                  f"silenced as another error was raised in forward: {err}", stacklevel=2)
+            raise
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def _hook_dict(self, kind: str) -> OrderedDict:
+        """This module's own dict ``kind`` (made at the first registration)."""
+        hooks = self.__dict__.get(kind)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, kind, hooks)
+        object.__setattr__(self, "_has_hooks", True)
+        return hooks
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook`` before every ``forward``: it sees, and may replace, the arguments (as PyTorch).
+
+        The hook is called as ``hook(module, args)``, ``args`` the tuple of
+        positional arguments. It returns ``None`` (keep them) or new
+        arguments: a tuple, or a single value (wrapped in a tuple). With
+        ``with_kwargs=True`` it is called as ``hook(module, args, kwargs)`` and
+        returns ``None`` or a pair ``(new_args, new_kwargs)``. Hooks run in
+        registration order, each seeing the previous one's replacement;
+        ``prepend=True`` puts this one first. A hook that raises stops the
+        call; the error gets a note naming the hook and the module.
+
+        Returns:
+            A `tinygrad_edu.utils.hooks.RemovableHandle`: ``handle.remove()`` takes the hook out.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> from tinygrad_edu import nn
+            >>> double = nn.Identity()
+            >>> handle = double.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+            >>> double(tg.tensor([1.0, 2.0]))
+            tensor([2., 4.])
+            >>> handle.remove()
+            >>> double(tg.tensor([1.0, 2.0]))
+            tensor([1., 2.])
+        """
+        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+
+        _check_hook("register_forward_pre_hook", hook)
+        hooks = self._hook_dict("_forward_pre_hooks")
+        with_kwargs_flags = self._hook_dict("_forward_pre_hooks_with_kwargs")
+        handle = RemovableHandle(hooks, extra_dict=with_kwargs_flags)
+        hooks[handle.id] = hook
+        if with_kwargs:
+            with_kwargs_flags[handle.id] = True
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook`` after every ``forward``: it sees, and may replace, the output (as PyTorch).
+
+        The hook is called as ``hook(module, args, output)`` (``args``: the
+        positional arguments forward got, after any pre-hook), or with
+        ``with_kwargs=True`` as ``hook(module, args, kwargs, output)``. A
+        non-``None`` return value replaces the output, for the next hook and
+        for the caller. Hooks run in registration order (``prepend=True``: this
+        one first). With ``always_call=True`` the hook runs even when forward
+        (or an earlier hook) raised; its own errors are then turned into
+        warnings and the first error is re-raised. Recording activations is
+        the classic use (`tinygrad_edu.train.Inspector` does it).
+
+        Returns:
+            A `tinygrad_edu.utils.hooks.RemovableHandle`: ``handle.remove()`` takes the hook out.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> from tinygrad_edu import nn
+            >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+            >>> shapes = {}
+            >>> handles = [m.register_forward_hook(lambda m, args, out, name=name: shapes.update({name: out.shape}))
+            ...            for name, m in model.named_children()]
+            >>> _ = model(tg.ones(5, 3))
+            >>> shapes
+            {'0': (5, 4), '1': (5, 4), '2': (5, 1)}
+            >>> for h in handles:
+            ...     h.remove()
+        """
+        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+
+        _check_hook("register_forward_hook", hook)
+        hooks = self._hook_dict("_forward_hooks")
+        with_kwargs_flags = self._hook_dict("_forward_hooks_with_kwargs")
+        always_flags = self._hook_dict("_forward_hooks_always_called")
+        handle = RemovableHandle(hooks, extra_dict=[with_kwargs_flags, always_flags])
+        hooks[handle.id] = hook
+        if with_kwargs:
+            with_kwargs_flags[handle.id] = True
+        if always_call:
+            always_flags[handle.id] = True
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
 
     # -- registration -----------------------------------------------------------
 

@@ -1,0 +1,236 @@
+"""Module hooks against PyTorch's: the same script runs on both libraries and must log the same events.
+
+Forward pre-hooks and forward hooks (order, prepend, replaced arguments and outputs, with_kwargs,
+always_call, removal), full backward hooks and backward pre-hooks (order across modules, grad_input /
+grad_output, replacement, inputs that need no gradient), and errors raised by hooks.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_edu as tg
+from tinygrad_edu import nn
+from tinygrad_edu.utils.hooks import RemovableHandle
+
+LIBS = {"tg": tg, "torch": torch}
+
+
+def _arr(t):
+    if t is None:
+        return None
+    return t.detach().numpy().copy() if hasattr(t, "detach") else t.numpy().copy()
+
+
+def _same_logs(run):
+    """Run ``run(lib)`` on both libraries; the logs (lists of events, arrays inside) must agree."""
+    ours, theirs = run(tg), run(torch)
+    assert len(ours) == len(theirs), (ours, theirs)
+    for a, b in zip(ours, theirs):
+        _assert_same(a, b)
+    return ours
+
+
+def _assert_same(a, b):
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif a is None or b is None:
+        assert a is None and b is None, (a, b)
+    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
+                                   rtol=1e-5, atol=1e-6)
+    else:
+        assert a == b, (a, b)
+
+
+def _linear(lib, n_in=3, n_out=2, seed=0):
+    layer = lib.nn.Linear(n_in, n_out)
+    rng = np.random.default_rng(seed)
+    with lib.no_grad():
+        layer.weight.copy_(lib.tensor(rng.standard_normal((n_out, n_in)).astype(np.float32)))
+        layer.bias.copy_(lib.tensor(rng.standard_normal(n_out).astype(np.float32)))
+    return layer
+
+
+X = np.arange(6, dtype=np.float32).reshape(2, 3) / 4 - 0.5
+
+
+# -- forward pre-hooks and forward hooks --------------------------------------------------------------
+
+
+def test_forward_hooks_order_and_arguments_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib)
+        layer.register_forward_pre_hook(lambda m, args: log.append(("pre1", len(args), _arr(args[0]))))
+        layer.register_forward_pre_hook(lambda m, args: log.append(("pre2", type(m).__name__)))
+        layer.register_forward_hook(lambda m, args, out: log.append(("fwd1", _arr(args[0]), _arr(out))))
+        layer.register_forward_hook(lambda m, args, out: log.append(("fwd2", m is layer)))
+        layer.register_forward_pre_hook(lambda m, args: log.append(("pre0",)), prepend=True)
+        layer.register_forward_hook(lambda m, args, out: log.append(("fwd0",)), prepend=True)
+        out = layer(lib.tensor(X))
+        log.append(("result", _arr(out)))
+        return log
+
+    log = _same_logs(run)
+    assert [event[0] for event in log] == ["pre0", "pre1", "pre2", "fwd0", "fwd1", "fwd2", "result"]
+
+
+def test_replacements_chain_from_hook_to_hook_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib)
+        layer.register_forward_pre_hook(lambda m, args: args[0] * 2)           # a bare value: wrapped in a tuple
+        layer.register_forward_pre_hook(lambda m, args: log.append(_arr(args[0])))
+        layer.register_forward_pre_hook(lambda m, args: (args[0] + 1,))
+        layer.register_forward_hook(lambda m, args, out: out * 10)
+        layer.register_forward_hook(lambda m, args, out: log.append((_arr(args[0]), _arr(out))))
+        layer.register_forward_hook(lambda m, args, out: None)                 # None keeps the output
+        log.append(_arr(layer(lib.tensor(X))))
+        return log
+
+    log = _same_logs(run)
+    np.testing.assert_allclose(log[0], X * 2)
+
+
+def test_with_kwargs_hooks_as_pytorch():
+    class Scale:
+        @staticmethod
+        def make(lib):
+            class ScaleModule(lib.nn.Module):
+                def forward(self, x, *, factor=1.0):
+                    return x * factor
+            return ScaleModule()
+
+    def run(lib):
+        log = []
+        module = Scale.make(lib)
+        module.register_forward_pre_hook(lambda m, args, kwargs: (args, {"factor": kwargs["factor"] * 3}),
+                                         with_kwargs=True)
+        module.register_forward_pre_hook(lambda m, args, kwargs: log.append(("pre", dict(kwargs))),
+                                         with_kwargs=True)
+        module.register_forward_hook(lambda m, args, kwargs, out: log.append(("fwd", dict(kwargs), _arr(out))),
+                                     with_kwargs=True)
+        module.register_forward_hook(lambda m, args, kwargs, out: out + kwargs["factor"], with_kwargs=True)
+        log.append(_arr(module(lib.tensor(X), factor=2.0)))
+        return log
+
+    log = _same_logs(run)
+    assert log[0] == ("pre", {"factor": 6.0})
+
+
+def test_pre_hook_with_kwargs_returning_a_wrong_value_is_refused_as_pytorch():
+    for lib in LIBS.values():
+        layer = _linear(lib)
+        layer.register_forward_pre_hook(lambda m, args, kwargs: args, with_kwargs=True)
+        with pytest.raises(RuntimeError, match=r"must return None or a tuple of \(new_args, new_kwargs\)"):
+            layer(lib.tensor(X))
+
+
+def test_removal_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib)
+        h1 = layer.register_forward_hook(lambda m, args, out: log.append("a"))
+        h2 = layer.register_forward_pre_hook(lambda m, args: log.append("pre"))
+        layer.register_forward_hook(lambda m, args, out: log.append("b"))
+        layer(lib.tensor(X))
+        h1.remove()
+        h1.remove()                        # twice: harmless
+        layer(lib.tensor(X))
+        h2.remove()
+        layer(lib.tensor(X))
+        with layer.register_forward_hook(lambda m, args, out: log.append("ctx")):
+            layer(lib.tensor(X))
+        layer(lib.tensor(X))
+        log.append(h1.id < h2.id)
+        return log
+
+    assert _same_logs(run) == ["pre", "a", "b", "pre", "b", "b", "b", "ctx", "b", True]
+
+
+def test_handle_outlives_its_module_and_pickles():
+    layer = nn.Linear(2, 2)
+    handle = layer.register_forward_hook(lambda m, args, out: None)
+    assert isinstance(handle, RemovableHandle)
+    assert len(layer._forward_hooks) == 1
+    handle.remove()
+    assert len(layer._forward_hooks) == 0
+    handle = layer.register_forward_hook(print)
+    del layer                              # the handle holds the dict weakly
+    handle.remove()                        # nothing left to remove: no error
+    other = nn.Identity()
+    h = other.register_forward_pre_hook(len)
+    copy = pickle.loads(pickle.dumps(h))   # as PyTorch: the id survives, the copied dict is another dict
+    assert copy.id == h.id
+    later = nn.Identity().register_forward_hook(len)
+    assert later.id > h.id
+
+
+def test_always_call_hook_runs_when_forward_raises_as_pytorch():
+    def run(lib):
+        log = []
+
+        class Boom(lib.nn.Module):
+            def forward(self, x):
+                raise ValueError("forward failed")
+
+        module = Boom()
+        module.register_forward_hook(lambda m, args, out: log.append(("always", out)), always_call=True)
+        module.register_forward_hook(lambda m, args, out: log.append("plain"))
+        with pytest.raises(ValueError, match="forward failed"):
+            module(lib.tensor(X))
+        # An always_call hook that raises after forward failed: a warning, and the first error goes on.
+        module.register_forward_hook(lambda m, args, out: 1 / 0, always_call=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="forward failed"):
+                module(lib.tensor(X))
+        log.append(any("always_call=True" in str(w.message) for w in caught))
+        return log
+
+    assert _same_logs(run) == [("always", None), ("always", None), True]
+
+
+def test_hooks_are_not_state_and_modules_without_hooks_stay_plain():
+    layer = nn.Linear(2, 3)
+    before = layer.state_dict()
+    handle = layer.register_forward_hook(lambda m, args, out: None)
+    assert list(layer.state_dict()) == list(before)
+    assert "register" not in repr(layer)
+    handle.remove()
+    layer(tg.ones(1, 2))                    # the first call after removal clears the flag
+    assert layer._has_hooks is False
+    assert nn.Linear(2, 3)._has_hooks is False
+    with pytest.raises(TypeError, match="must be callable"):
+        layer.register_forward_hook("not a function")
+
+
+def test_a_forward_hook_that_raises_is_named():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+
+    def broken_hook(module, args, out):
+        raise KeyError("no such layer")
+
+    model[0].register_forward_hook(broken_hook)
+    with pytest.raises(KeyError, match="no such layer") as info:
+        model(tg.ones(1, 2))
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "forward hook 'test_a_forward_hook_that_raises_is_named.<locals>.broken_hook'" in notes
+    assert "Linear(in_features=2, out_features=3, bias=True)" in notes
+
+    def broken_pre_hook(module, args):
+        raise ValueError("bad input")
+
+    model[1].register_forward_pre_hook(broken_pre_hook)
+    model[0]._forward_hooks.clear()
+    with pytest.raises(ValueError, match="bad input") as info:
+        model(tg.ones(1, 2))
+    assert "forward pre-hook" in info.value.__notes__[0] and "ReLU()" in info.value.__notes__[0]
