@@ -29,6 +29,14 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `trace_modules`                   record which module made each operation, so plot_graph can collapse modules
 `interactive_descent`             ipywidgets: sliders re-running a descent on a 2-D surface's contours
 `interactive_schedule`            ipywidgets: sliders for a rate schedule's parameters, its curve redrawn
+`plot_activations`                an Inspector's layer outputs: a histogram per layer, saturated % in the legend
+`plot_gradients`                  an Inspector's weight gradients: a histogram per layer
+`plot_gradient_norms`             each weight's gradient norm against depth, log scale: vanishing in one call
+`plot_update_ratios`              log10(update std / weight std) per weight over the steps, the band around -3
+`plot_saturation`                 saturated (tanh, sigmoid) or dead (ReLU) units per layer over the steps
+`plot_filters`                    a convolution's filters as images
+`plot_feature_maps`               the feature maps of one image, layer by layer (forward hooks)
+`plot_attention`                  a MultiheadAttention's weights, a heat map per head
 ================================  ================================================================
 """
 
@@ -38,6 +46,16 @@ from .animation import animate_path, save_gif
 from .curves import compare_losses, plot_history, plot_lr_find, plot_lr_schedule
 from .files import save_figure
 from .graph import plot_graph, trace_modules
+from .inspect import (
+    plot_activations,
+    plot_attention,
+    plot_feature_maps,
+    plot_filters,
+    plot_gradient_norms,
+    plot_gradients,
+    plot_saturation,
+    plot_update_ratios,
+)
 from .interactive import interactive_descent, interactive_schedule
 from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
 from .sweep import plot_sweep
@@ -58,4 +76,12 @@ __all__ = [
     "trace_modules",
     "interactive_descent",
     "interactive_schedule",
+    "plot_activations",
+    "plot_gradients",
+    "plot_gradient_norms",
+    "plot_update_ratios",
+    "plot_saturation",
+    "plot_filters",
+    "plot_feature_maps",
+    "plot_attention",
 ]
