@@ -23,6 +23,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `plot_path_1d`                    a 1-D loss curve with the steps on it
 `plot_contour`                    2-D contours with several optimizers' paths
 `plot_surface_3d`                 a 2-D surface in 3-D with the paths on it
+`plot_race`                       a race: one contour panel per optimizer, and all their losses on one axis
 `animate_path`, `save_gif`        one frame per step, written as a GIF
 `save_figure`                     a Figure written to disk atomically (png, svg, pdf)
 `plot_graph`                      the computation graph of a tensor, with grads after backward
@@ -37,11 +38,19 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 `plot_filters`                    a convolution's filters as images
 `plot_feature_maps`               the feature maps of one image, layer by layer (forward hooks)
 `plot_attention`                  a MultiheadAttention's weights, a heat map per head
+`styled`, `series_style`          the one figure style, for your own figures too: a decorator (projector
+`place_legend`, `PALETTE`         fonts), a series' colour/line/marker, a legend that hides no data
 ================================  ================================================================
+
+Every figure is drawn in one style, applied locally (``matplotlib.rc_context``; the
+global settings are never changed): fonts readable on a projector, the Okabe–Ito
+colours and then line styles and markers (distinct for 64 series), a legend in an
+empty corner or outside the data, a title that says what is compared.
 """
 
 from __future__ import annotations
 
+from ._style import PALETTE, place_legend, series_style, styled
 from .animation import animate_path, save_gif
 from .curves import compare_losses, plot_history, plot_lr_find, plot_lr_schedule
 from .files import save_figure
@@ -57,7 +66,7 @@ from .inspect import (
     plot_update_ratios,
 )
 from .interactive import interactive_descent, interactive_schedule
-from .surface_plots import plot_contour, plot_path_1d, plot_surface_3d
+from .surface_plots import plot_contour, plot_path_1d, plot_race, plot_surface_3d
 from .sweep import plot_sweep
 
 __all__ = [
@@ -70,6 +79,7 @@ __all__ = [
     "plot_path_1d",
     "plot_contour",
     "plot_surface_3d",
+    "plot_race",
     "animate_path",
     "save_gif",
     "plot_graph",
@@ -84,4 +94,8 @@ __all__ = [
     "plot_filters",
     "plot_feature_maps",
     "plot_attention",
+    "styled",
+    "series_style",
+    "place_legend",
+    "PALETTE",
 ]

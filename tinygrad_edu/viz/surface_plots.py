@@ -29,8 +29,9 @@ from ._inputs import (
     read_paths,
     read_surface,
 )
+from ._style import STYLE, place_legend, series_style, styled
 
-__all__ = ["plot_path_1d", "plot_contour", "plot_surface_3d"]
+__all__ = ["plot_path_1d", "plot_contour", "plot_surface_3d", "plot_race"]
 
 #: Above this many steps a 1-D path gets no arrows: they would pile up into a smear.
 MAX_ARROWS = 60
@@ -95,9 +96,7 @@ def _title(view: SurfaceView, paths: Sequence[PathView], title: str | None) -> s
 
 
 def _legend(ax: Any) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="best", fontsize="small")
+    place_legend(ax)
 
 
 # -- 1-D -------------------------------------------------------------------------------------------
@@ -112,13 +111,14 @@ def _labelled_steps(xs: np.ndarray, ys: np.ndarray, ax: Any, max_labels: int) ->
     for k in range(0, len(xs), every):
         if chosen:
             j = chosen[-1]
-            # distance in fractions of the axes: about 3% is one label's width at the default size
-            if math.hypot((xs[k] - xs[j]) / (x_high - x_low), (ys[k] - ys[j]) / (y_high - y_low)) < 0.03:
+            # distance in fractions of the axes: about 4% is one label's width at the style's size
+            if math.hypot((xs[k] - xs[j]) / (x_high - x_low), (ys[k] - ys[j]) / (y_high - y_low)) < 0.04:
                 continue
         chosen.append(k)
     return chosen
 
 
+@styled
 def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, step_labels: bool = True,
                  max_labels: int = 20, resolution: int = 400, title: str | None = None) -> Any:
     """Draw a 1-D loss curve with each path's steps on it: markers, arrows and step numbers.
@@ -164,9 +164,10 @@ def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, 
     draw_curve(ax, view, resolution)
     draw_minima(ax, view)
     for i, path in enumerate(path_views):
-        color = f"C{i}"
+        style = series_style(i)
+        color = style["color"]
         xs, ys = path.finite_points[:, 0], path.finite_losses
-        ax.plot(xs, ys, "-o", color=color, linewidth=0.8, markersize=5, alpha=0.9, label=path.label, zorder=3)
+        ax.plot(xs, ys, linewidth=1.2, markersize=6, alpha=0.9, label=path.label, zorder=3, **style)
         if 1 <= len(xs) - 1 <= MAX_ARROWS:
             for k in range(len(xs) - 1):
                 if xs[k] == xs[k + 1] and ys[k] == ys[k + 1]:
@@ -175,7 +176,7 @@ def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, 
                                              mutation_scale=11, color=color, shrinkA=3, shrinkB=3, zorder=4))
         if step_labels and len(xs):
             for k in _labelled_steps(xs, ys, ax, max_labels):
-                ax.annotate(str(k), (xs[k], ys[k]), xytext=(4, 6), textcoords="offset points", fontsize=7,
+                ax.annotate(str(k), (xs[k], ys[k]), xytext=(4, 6), textcoords="offset points", fontsize=11,
                             color=color, annotation_clip=True)
     ax.set_title(_title(view, path_views, title))
     _legend(ax)
@@ -185,6 +186,7 @@ def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, 
 # -- 2-D contours ----------------------------------------------------------------------------------
 
 
+@styled
 def plot_contour(surface: Any, *paths: Any, levels: Any = None, ax: Any = None, bounds: Any = None,
                  resolution: int = 200, title: str | None = None) -> Any:
     """Draw a 2-D surface's contours with several optimizers' paths on them.
@@ -228,21 +230,25 @@ def plot_contour(surface: Any, *paths: Any, levels: Any = None, ax: Any = None, 
     draw_contours(ax, view, levels, resolution)
     draw_minima(ax, view)
     for i, path in enumerate(path_views):
-        color = f"C{i}"
-        points = path.finite_points
-        ax.plot(points[:, 0], points[:, 1], "-o", color=color, linewidth=1.5, markersize=3,
-                label=path.label, zorder=3)
-        if len(points):
-            ax.scatter(points[:1, 0], points[:1, 1], s=70, facecolors="none", edgecolors=color,
-                       linewidths=1.5, zorder=4)
+        _draw_path_2d(ax, path, series_style(i))
     ax.set_title(_title(view, path_views, title))
     _legend(ax)
     return fig
 
 
+def _draw_path_2d(ax: Any, path: PathView, style: dict[str, Any]) -> None:
+    """One path on contours: a line with a marker per step, a hollow circle at its start."""
+    points = path.finite_points
+    ax.plot(points[:, 0], points[:, 1], linewidth=1.8, markersize=3.5, label=path.label, zorder=3, **style)
+    if len(points):
+        ax.scatter(points[:1, 0], points[:1, 1], s=90, facecolors="none", edgecolors=style["color"],
+                   linewidths=1.8, zorder=4)
+
+
 # -- 3-D surface -----------------------------------------------------------------------------------
 
 
+@styled
 def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, resolution: int = 60,
                     elev: float = 35.0, azim: float = -60.0, title: str | None = None) -> Any:
     """Draw a 2-D surface in 3-D with the path(s) lifted onto it (each point at its loss).
@@ -292,8 +298,8 @@ def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = Non
         heights[outside] = np.nan  # matplotlib breaks the line there
         if np.isfinite(heights).any():
             z_low, z_high = min(z_low, float(np.nanmin(heights))), max(z_high, float(np.nanmax(heights)))
-        ax.plot(points[:, 0], points[:, 1], heights, "-o", color=f"C{i}", linewidth=2, markersize=3,
-                label=path.label, zorder=3)
+        ax.plot(points[:, 0], points[:, 1], heights, linewidth=2.2, markersize=3.5, label=path.label, zorder=3,
+                **series_style(i))
     draw_minima(ax, view, height=lambda coords: view(coords[:, 0], coords[:, 1]))
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
@@ -305,4 +311,101 @@ def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = Non
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(_title(view, path_views, title))
     _legend(ax)
+    return fig
+
+
+# -- a race: small multiples -----------------------------------------------------------------------
+
+
+@styled
+def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None, resolution: int = 120,
+              log_y: bool | None = None, ncols: int | None = None, title: str | None = None) -> Any:
+    """Race several optimizers on one 2-D surface: one contour panel each, and their losses together.
+
+    Eleven paths on one contour plot hide each other; small multiples do not.
+    Each path gets a panel of its own with the same contours, the same window
+    and the same axes (shared, so positions compare at a glance), drawn in the
+    path's own colour and style; a last panel puts every path's loss against
+    the step on one plot, and one legend beside the figure names them all.
+
+    Args:
+        surface: a 2-D surface (``tg.surfaces.rosenbrock``) or a function ``f(x, y)``.
+        *paths: paths from ``tg.surfaces.descend`` (or ``(n, 2)`` arrays of points), at least one.
+        levels: the contour levels, as in `plot_contour`.
+        bounds: ``((xmin, xmax), (ymin, ymax))`` instead of the surface's ``.bounds``.
+        resolution: the grid is ``resolution x resolution`` (the same in every panel).
+        log_y: a logarithmic loss axis; by default logarithmic when every finite
+            loss is positive (a saddle's losses go negative: then linear).
+        ncols: panels per row; by default about the square root of the panel count (at most 4).
+        title: the figure's title; by default "<surface>: <n> optimizers, <steps> steps".
+
+    Returns:
+        The matplotlib ``Figure``: ``len(paths)`` contour axes (in the order of
+        ``paths``) and then the loss axis, ``len(paths) + 1`` axes in all.
+
+    Raises:
+        ValueError: for no paths, a 1-D surface, a path whose points are not
+            ``(n, 2)``, or ``log_y=True`` with a loss <= 0.
+
+    Example:
+        >>> import tinygrad_edu as tg
+        >>> from tinygrad_edu import optim
+        >>> paths = [tg.surfaces.descend(tg.surfaces.rosenbrock, make, start=(-1.5, 2.0), steps=20, label=name)
+        ...          for name, make in (("SGD", lambda p: optim.SGD(p, lr=1e-3)),
+        ...                             ("Adam", lambda p: optim.Adam(p, lr=0.05)))]
+        >>> fig = tg.viz.plot_race(tg.surfaces.rosenbrock, *paths)
+        >>> [ax.get_title().split(" (")[0] for ax in fig.axes]
+        ['SGD', 'Adam', 'loss against step']
+    """
+    who = "plot_race"
+    if not paths:
+        raise ValueError(f"{who}: no paths to race; pass one path per optimizer")
+    view = read_surface(who, surface, paths, bounds)
+    if view.dim != 2:
+        raise ValueError(f"{who}: surface {view.name!r} is {view.dim}-D; plot_race draws 2-D surfaces")
+    check_count(who, "resolution", resolution, 2)
+    path_views = read_paths(who, paths, view)
+    finite_losses = np.concatenate([path.finite_losses for path in path_views])
+    if log_y is None:
+        log_y = bool(finite_losses.size) and bool((finite_losses > 0).all())
+    elif log_y and (finite_losses <= 0).any():
+        raise ValueError(f"{who}: log_y=True needs positive losses, but one is {finite_losses.min()!r}")
+    panels = len(path_views) + 1
+    if ncols is None:
+        ncols = min(4, math.ceil(math.sqrt(panels)))
+    else:
+        ncols = check_count(who, "ncols", ncols, 1)
+    nrows = math.ceil(panels / ncols)
+    fig = new_figure((3.4 * ncols + 2.6, 3.1 * nrows + 0.6))
+    grid = fig.add_gridspec(nrows, ncols)
+    first = None
+    for i, path in enumerate(path_views):
+        row, col = divmod(i, ncols)
+        ax = fig.add_subplot(grid[row, col], sharex=first, sharey=first)
+        first = first or ax
+        draw_contours(ax, view, levels, resolution, who)
+        draw_minima(ax, view)
+        _draw_path_2d(ax, path, series_style(i))
+        final = path.finite_losses[-1] if len(path.finite_losses) else float("nan")
+        ax.set_title(f"{path.label}\nloss {final:.3g}" if not path.diverged else path.label,
+                     fontsize=STYLE["font.size"])
+        if row * ncols + col + ncols < len(path_views):
+            ax.set_xlabel("")  # a panel below shows the shared x axis
+        if col:
+            ax.set_ylabel("")
+    row, col = divmod(len(path_views), ncols)
+    loss_ax = fig.add_subplot(grid[row, col:])
+    for i, path in enumerate(path_views):
+        losses = np.where(np.isfinite(path.losses), path.losses, np.nan)
+        loss_ax.plot(np.arange(len(losses)), losses, linewidth=1.8, label=path.label,
+                     **series_style(i, points=len(losses)))
+    if log_y:
+        loss_ax.set_yscale("log")
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("loss" + (" (log scale)" if log_y else ""))
+    loss_ax.set_title("loss against step", fontsize=STYLE["font.size"])
+    handles, labels = loss_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper")
+    steps = max(path.steps for path in path_views)
+    fig.suptitle(title if title is not None else f"{view.name}: {len(path_views)} optimizers, {steps} steps")
     return fig
