@@ -14,6 +14,7 @@ from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, Term
 from .diagnose import Finding, diagnose
 from .fit import accuracy, fit
 from .history import History
+from .inspector import Inspector
 from .lr_find import LRFinderResult, lr_find
 from .sweep import SweepResult, sweep
 from .tensorboard import TensorBoard
@@ -21,5 +22,5 @@ from .tensorboard import TensorBoard
 __all__ = [
     "fit", "History", "Callback", "Trainer", "EarlyStopping", "TerminateOnNaN", "ModelCheckpoint", "CSVLogger",
     "accuracy", "lr_find", "LRFinderResult", "diagnose", "Finding", "sweep", "SweepResult",
-    "TensorBoard",
+    "TensorBoard", "Inspector",
 ]

@@ -58,6 +58,52 @@ The thresholds (module constants, so a teacher can show what moves them):
   at least `JUMP_MIN` (3 %) that is also at least `JUMP_FACTOR` (2) times
   faster per epoch than its fall over the 3 epochs before the cut.
 
+With an `Inspector` (``diagnose(history, inspector)``, or ``history.inspector``,
+which `fit` sets when an Inspector was among its callbacks), the per-layer
+statistics are read too, where problems show before the loss says anything:
+
+=========================  ======================================  =============================================
+kind                       what it looks for                       what to do
+=========================  ======================================  =============================================
+``vanishing_gradients``    the first weight layer's gradient norm  ReLU-family activations with He init,
+                           orders of magnitude below the last's    normalisation, residual connections
+``exploding_gradients``    ... orders above it, an infinite        clip gradients, lower lr, smaller init,
+                           gradient, or a total norm that grew     normalisation
+                           by orders of magnitude
+``dead_relus``             ReLU units zero for the whole batch     check biases, lower lr, He init, LeakyReLU,
+                                                                   BatchNorm before the ReLU
+``saturated_units``        tanh/sigmoid outputs at their limits    smaller init (gain 5/3 for tanh), BatchNorm
+``update_ratio_outlier``   one layer whose update-to-data ratio    that layer's rate (param_groups), its init
+                           is far above or below the others'
+``not_inspected``          the Inspector recorded no step          pass it to fit, or call before/after_step
+=========================  ======================================  =============================================
+
+* Gradient norms and update ratios are the medians over the recorded steps;
+  they are compared between the weight matrices of `Linear` and `Conv`
+  layers (biases, norms' gains and embeddings have scales of their own), in
+  depth order.
+* **vanishing_gradients** / **exploding_gradients**: the first weight
+  layer's gradient norm at least `VANISHING_ORDERS` (3) orders of magnitude
+  (1000×) below the last's, or `EXPLODING_ORDERS` (3) above it; exploding also
+  for any infinite gradient norm, or a total gradient norm (over every
+  recorded parameter) whose median over the last `RECENT_STEPS` (5) recorded
+  steps is `EXPLODING_ORDERS` above its first recorded value. (A NaN gradient
+  cannot be told from a missing one here; the loss-curve ``diverging`` finds
+  it.)
+* **dead_relus**: a ReLU layer with at least `DEAD_FRACTION` (half) of its
+  units dead, median over the last `RECENT_STEPS` recorded steps.
+* **saturated_units**: a tanh or sigmoid layer with at least
+  `SATURATED_FRACTION` (a quarter) of its outputs saturated, the same way.
+* **update_ratio_outlier** (at least 3 weight layers, and no vanishing or
+  exploding finding, of which it would be the echo): a weight whose median
+  ``log10(update / weight)`` is at least `RATIO_OUTLIER_ORDERS` (1.5) orders
+  from the median of the other weights, on the side where it is also more
+  than `RATIO_BAND` (1) from the rule of thumb `RATIO_RULE` (-3): above -2, or
+  below -4.
+
+Layer problems count as problems: ``healthy`` is then left out; without
+them, the ``healthy`` finding adds the layers' numbers.
+
 Epochs are counted from 1, as training logs print them (Keras and `fit`'s
 progress bar print the epoch numbered 0 as "epoch 1"; a `History`'s own
 ``epoch`` numbers, from 0, are used plus one when it has them): ``epoch=12``
@@ -80,11 +126,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diagnose", "Finding", "Diagnosis", "KINDS", "PROBLEMS"]
+from .inspector import SIGMOID_SATURATION, TANH_SATURATION, Inspector
+
+__all__ = ["diagnose", "Finding", "Diagnosis", "KINDS", "PROBLEMS", "LAYER_PROBLEMS"]
 
 KINDS = ("diverging", "oscillating", "too_slow", "overfitting", "noisy_validation", "scheduler_helps", "healthy",
-         "too_short")
+         "too_short", "vanishing_gradients", "exploding_gradients", "dead_relus", "saturated_units",
+         "update_ratio_outlier", "not_inspected")
 PROBLEMS = ("diverging", "oscillating", "too_slow", "overfitting", "noisy_validation")
+LAYER_PROBLEMS = ("vanishing_gradients", "exploding_gradients", "dead_relus", "saturated_units",
+                  "update_ratio_outlier")
 
 MIN_EPOCHS = 3  # fewer epochs than this show no trend to read
 EXPLODE_FACTOR = 2.0  # diverging: the training loss ends above this multiple of its lowest value ...
@@ -107,6 +158,16 @@ JUMP_MIN = 0.03  # ... by at least this fraction ...
 JUMP_FACTOR = 2.0  # ... and this many times faster per epoch than in the epochs before the cut
 BEFORE_CUT = 3  # (the epochs before the cut that set that pace)
 
+# The layer findings (an Inspector's statistics; "orders" are powers of ten).
+VANISHING_ORDERS = 3.0  # vanishing: the first weight layer's gradient norm this many orders below the last's
+EXPLODING_ORDERS = 3.0  # exploding: ... this many orders above the last's, or the total norm grew this much
+RECENT_STEPS = 5  # dead and saturated units: the median of the last this-many recorded steps ...
+DEAD_FRACTION = 0.5  # ... at least this fraction of a ReLU layer's units dead (zero for the whole batch)
+SATURATED_FRACTION = 0.25  # ... or of a tanh/sigmoid layer's outputs saturated
+RATIO_OUTLIER_ORDERS = 1.5  # update_ratio_outlier: a weight's median ratio this far from the others' median
+RATIO_RULE = -3.0  # the lecture's rule of thumb for log10(update / weight) ...
+RATIO_BAND = 1.0  # ... an outlier is also outside RATIO_RULE ± this, on its side (above -2, or below -4)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -128,11 +189,17 @@ class Finding:
 
 
 class Diagnosis(list):
-    """The list of `Finding` objects `diagnose` returns; ``print`` shows it as a report."""
+    """The list of `Finding` objects `diagnose` returns; ``print`` shows it as a report.
 
-    def __init__(self, findings: Any = (), epochs: int = 0) -> None:
+    Attributes:
+        epochs: how many epochs the loss curves had.
+        steps: how many steps an Inspector recorded (``None`` without one).
+    """
+
+    def __init__(self, findings: Any = (), epochs: int = 0, steps: int | None = None) -> None:
         super().__init__(findings)
         self.epochs = epochs
+        self.steps = steps
 
     @property
     def kinds(self) -> list[str]:
@@ -141,7 +208,12 @@ class Diagnosis(list):
 
     def report(self, width: int = 88) -> str:
         """The findings as indented, wrapped paragraphs under a heading."""
-        lines = [f"Loss-curve diagnosis ({self.epochs} epoch{'s' if self.epochs != 1 else ''}):"]
+        seen = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        if self.steps is None:
+            lines = [f"Loss-curve diagnosis ({seen}):"]
+        else:
+            lines = [f"Training diagnosis ({seen}; layer statistics of {self.steps} recorded "
+                     f"step{'s' if self.steps != 1 else ''}):"]
         for finding in self:
             lines.append(textwrap.fill(str(finding), width=width, initial_indent="  - ", subsequent_indent="    "))
         return "\n".join(lines)
@@ -435,8 +507,8 @@ def _healthy(train: _Series, val: _Series | None, epochs: list[int]) -> Finding:
                                      "(the sources' quick protocol).", None)
 
 
-def diagnose(history: Mapping[str, Any]) -> Diagnosis:
-    """Look for the sources' loss-curve patterns in a training history.
+def diagnose(history: Mapping[str, Any] | None, inspector: Inspector | None = None) -> Diagnosis:
+    """Look for the sources' loss-curve patterns in a training history, and for layer problems an Inspector saw.
 
     Args:
         history: a `History` from `fit`, or any mapping of per-epoch lists:
@@ -444,19 +516,28 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
             and optionally ``'val_loss'`` and ``'lr'``. Values may be numbers,
             NumPy scalars, 0-d Tensors, NaN or infinity; ``None`` (and NaN
             before a list's first value or in a gap) marks a missing entry.
+            With an Inspector, ``history`` may be ``None`` or hold no training
+            loss: only the layer findings are made.
+        inspector: a `tg.train.Inspector` that watched the training; when
+            ``None``, ``history.inspector`` is used (`fit` sets it when an
+            Inspector was among its callbacks).
 
     Returns:
         A `Diagnosis`: a list of `Finding` objects (``kind``, ``message``,
         ``epoch``) in the order diverging, oscillating, too_slow, overfitting,
-        noisy_validation, scheduler_helps; ``healthy`` when none of the
-        problems shows (it may come with ``scheduler_helps``), ``too_short``
-        when there are fewer than 3 epochs to read. ``print`` shows a report.
+        noisy_validation, then the layer findings (vanishing_gradients,
+        exploding_gradients, dead_relus, saturated_units,
+        update_ratio_outlier), then scheduler_helps; ``healthy`` when none of
+        the problems shows (it may come with ``scheduler_helps``; with an
+        Inspector it adds the layers' numbers), ``too_short`` when there are
+        fewer than 3 epochs to read, ``not_inspected`` when the Inspector
+        recorded no step. ``print`` shows a report.
 
     Raises:
-        TypeError: ``history`` is not a mapping, or one of its lists is not
-            a list.
-        ValueError: it has no training loss (an empty list is no error: it
-            reads as ``too_short``, with 0 epochs).
+        TypeError: ``history`` is not a mapping, one of its lists is not a
+            list, or ``inspector`` is not an Inspector.
+        ValueError: it has no training loss and there is no Inspector (an
+            empty list is no error: it reads as ``too_short``, with 0 epochs).
 
     Example:
         >>> import tinygrad_edu as tg
@@ -467,8 +548,26 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
             10×, add warmup, check eps (a tiny eps in Adam or RMSprop divides by almost zero)
             and clip gradients (e.g. clip_grad_norm=1.0).
     """
-    if not isinstance(history, Mapping):
+    if inspector is None:
+        inspector = getattr(history, "inspector", None)
+    if inspector is not None and not isinstance(inspector, Inspector):
+        raise TypeError(f"diagnose: inspector must be a tg.train.Inspector, got {type(inspector).__name__}")
+    if history is None and inspector is None:
+        raise TypeError("diagnose expects a History or a mapping of per-epoch lists, got None (pass an Inspector "
+                        "as inspector= to read the layer statistics alone)")
+    if history is not None and not isinstance(history, Mapping):
         raise TypeError(f"diagnose expects a History or a mapping of per-epoch lists, got {type(history).__name__}")
+    if inspector is not None and (history is None or ("train_loss" not in history and "loss" not in history)):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _with_layers(Diagnosis([], 0), inspector, loss_curves=False)
+    diagnosis = _loss_diagnosis(history)
+    if inspector is None:
+        return diagnosis
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _with_layers(diagnosis, inspector)
+
+
+def _loss_diagnosis(history: Mapping[str, Any]) -> Diagnosis:
     name = "train_loss" if "train_loss" in history else "loss" if "loss" in history else None
     for key in (name, "val_loss", "lr"):
         values = history.get(key) if key is not None else None
@@ -529,3 +628,207 @@ def _diagnose(train: _Series, val: _Series | None, lr: np.ndarray | None, epochs
     if helps is not None:
         findings.append(helps)
     return Diagnosis(findings, n)
+
+
+# -- the layers: what an Inspector recorded ------------------------------------------------------
+
+
+_TAME = ("clip gradients (clip_grad_norm=1.0), lower the learning rate, and scale the init down (Xavier/He "
+         "for the activation) or add normalisation (BatchNorm/LayerNorm)")
+
+
+def _num(x: float) -> str:
+    """A gradient norm or a fraction of one as people write it: 0.066, 2.6e-11."""
+    return f"{x:.2g}" if math.isfinite(x) else str(x)
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of the recorded values (nan marks a step where nothing was recorded); nan if none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if values.size else math.nan
+
+
+def _owner(inspector: Inspector, param: str) -> str | None:
+    """The deepest recorded layer whose name prefixes the parameter's."""
+    owners = [layer for layer in inspector.layers if layer == "" or param.startswith(layer + ".")]
+    return max(owners, key=len) if owners else None
+
+
+def _weights(inspector: Inspector) -> list[str]:
+    """The weight matrices of `Linear` / `Conv` layers, in depth order: where gradients are compared."""
+    weights = []
+    for param in inspector.params:
+        owner = _owner(inspector, param)
+        if owner is not None and inspector.kinds.get(owner) == "linear" and param.rsplit(".", 1)[-1] == "weight":
+            weights.append(param)
+    return weights
+
+
+def _layer(name: str) -> str:
+    return repr(name) if name else "the model's own output"
+
+
+def _listed(values: list[float]) -> str:
+    """Up to six values, the middle elided."""
+    shown = [_num(v) for v in values]
+    return ", ".join(shown if len(shown) <= 6 else [*shown[:3], "…", *shown[-3:]])
+
+
+def _gradient_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]:
+    gradients = inspector.gradients
+    overflowed = [(int(steps[np.flatnonzero(np.isinf(gradients[p]["norm"]))[0]]), p) for p in inspector.params
+                  if np.isinf(gradients[p]["norm"]).any()]
+    if overflowed:
+        step, param = min(overflowed)
+        return [Finding("exploding_gradients", f"the gradient of {param!r} overflowed to infinity at step {step} "
+                                               f"({len(overflowed)} parameter{'s' * (len(overflowed) > 1)} in all) "
+                                               f"→ {_TAME}.")]
+    weights = _weights(inspector)
+    norms = [_median(gradients[p]["norm"]) for p in weights]
+    over = f"medians over {len(steps)} recorded step{'s' * (len(steps) > 1)}"
+    if len(weights) >= 2 and all(math.isfinite(v) and v >= 0 for v in norms):
+        first, last = norms[0], norms[-1]
+        orders = (math.log10(last / first) if first > 0 and last > 0 else
+                  math.inf if last > 0 else -math.inf if first > 0 else 0.0)
+        where = (f"(layer by layer over the {len(weights)} weight layers: {_listed(norms)}; {over})")
+        if orders >= VANISHING_ORDERS:
+            size = "is zero" if first == 0 else f"{_num(first)} is {orders:.1f} orders of magnitude below"
+            return [Finding("vanishing_gradients",
+                            f"the first layer's gradient norm ({weights[0]}) {size} the last layer's ({weights[-1]}) "
+                            f"{_num(last)} {where}: the early layers barely learn → use ReLU-family activations "
+                            f"with He (kaiming) init instead of saturating sigmoid/tanh, add normalisation "
+                            f"(BatchNorm/LayerNorm) or residual connections.")]
+        if orders <= -EXPLODING_ORDERS:
+            return [Finding("exploding_gradients",
+                            f"the first layer's gradient norm ({weights[0]}) {_num(first)} is {-orders:.1f} orders "
+                            f"of magnitude above the last layer's ({weights[-1]}) {_num(last)} {where}: gradients "
+                            f"grow on their way back → {_TAME}.")]
+    with np.errstate(invalid="ignore"):
+        table = np.stack([gradients[p]["norm"] for p in inspector.params], axis=1) if inspector.params else None
+    if table is not None:
+        recorded = ~np.isnan(table).all(axis=1)
+        total = np.sqrt(np.nansum(table[recorded] ** 2, axis=1))
+        if total.size >= 2 and total[0] > 0:
+            end = float(np.median(total[-RECENT_STEPS:]))
+            growth = math.log10(end / total[0]) if end > 0 else -math.inf
+            if growth >= EXPLODING_ORDERS:
+                first_step, last_step = int(steps[recorded][0]), int(steps[recorded][-1])
+                return [Finding("exploding_gradients",
+                                f"the total gradient norm grew {growth:.1f} orders of magnitude, from "
+                                f"{_num(float(total[0]))} at step {first_step} to {_num(end)} by step {last_step} "
+                                f"(median of the last {min(RECENT_STEPS, total.size)} recorded steps) → {_TAME}.")]
+    return []
+
+
+def _unit_findings(inspector: Inspector) -> list[Finding]:
+    activations = inspector.activations
+    findings = []
+    recent = f"median{'s' * (len(inspector.layers) > 1)} of the last {RECENT_STEPS} recorded steps"
+    relus = [(layer, _median(activations[layer]["dead"][-RECENT_STEPS:])) for layer in inspector.layers
+             if inspector.kinds[layer] == "relu"]
+    dead = sorted(((v, layer) for layer, v in relus if v >= DEAD_FRACTION), reverse=True)
+    if dead:
+        shown = ", ".join(f"{_layer(layer)} {_pct(v)}" for v, layer in dead[:5]) + (", …" if len(dead) > 5 else "")
+        findings.append(Finding("dead_relus",
+                                f"{len(dead)} of {len(relus)} ReLU layer{'s' * (len(relus) > 1)} "
+                                f"{'has' if len(dead) == 1 else 'have'} at least {_pct(DEAD_FRACTION)} of their "
+                                f"units dead (zero for every sample of the batch; {recent}): {shown}. A dead unit "
+                                f"passes no gradient back and never recovers → check for very negative biases, "
+                                f"lower the learning rate, use He (kaiming) init, LeakyReLU or GELU, or BatchNorm "
+                                f"before the ReLU."))
+    squashing = [(layer, _median(activations[layer]["saturated"][-RECENT_STEPS:])) for layer in inspector.layers
+                 if inspector.kinds[layer] in ("tanh", "sigmoid")]
+    saturated = sorted(((v, layer) for layer, v in squashing if v >= SATURATED_FRACTION), reverse=True)
+    if saturated:
+        shown = ", ".join(f"{_layer(layer)} ({inspector.kinds[layer]}) {_pct(v)}" for v, layer in saturated[:5])
+        findings.append(Finding("saturated_units",
+                                f"{len(saturated)} of {len(squashing)} tanh/sigmoid layer"
+                                f"{'s' * (len(squashing) > 1)} {'has' if len(saturated) == 1 else 'have'} at least "
+                                f"{_pct(SATURATED_FRACTION)} of their outputs saturated (|tanh| > "
+                                f"{TANH_SATURATION}, sigmoid outside [{SIGMOID_SATURATION[0]}, "
+                                f"{SIGMOID_SATURATION[1]}]; {recent}): "
+                                f"{shown}{', …' if len(saturated) > 5 else ''}. A saturated unit's slope is almost "
+                                f"zero, so its gradient vanishes → scale the init down (Xavier, or He with gain 5/3 "
+                                f"for tanh), normalise the pre-activations (BatchNorm), or lower the learning rate."))
+    return findings
+
+
+def _ratio_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]:
+    ratios = inspector.update_ratios
+    medians = {p: _median(ratios[p]) for p in _weights(inspector)}
+    medians = {p: v for p, v in medians.items() if not math.isnan(v)}
+    if len(medians) < 3:
+        return []
+    findings = []
+    for param, value in medians.items():
+        others = float(np.median([v for p, v in medians.items() if p != param]))
+        gap = value - others
+        # Far from the others (false for -inf - -inf too), and outside the band around the rule of thumb on that
+        # side: the last layer of a plain net often sits an order above the rest, close to -3, and is fine there.
+        if not (abs(gap) >= RATIO_OUTLIER_ORDERS and abs(value - RATIO_RULE) > RATIO_BAND):
+            continue
+        if (gap > 0) != (value > RATIO_RULE):
+            continue
+        size = ("did not move at all (update ratio -inf)" if value == -math.inf else
+                f"moves by 10^{value:.1f} of its size per step (update ratio {value:.1f}, median over {len(steps)} "
+                f"recorded steps)")
+        side = "above" if gap > 0 else "below"
+        advice = ("its learning rate is too high for that layer → lower it (its param_groups entry) or check its "
+                  "init" if gap > 0 else
+                  "it barely learns → raise its learning rate, or look for a vanishing gradient or a frozen layer")
+        findings.append(Finding("update_ratio_outlier",
+                                f"{param!r} {size}, {abs(gap):.1f} orders of magnitude {side} the median of the "
+                                f"other weight layers ({others:.1f}; the rule of thumb is about {RATIO_RULE:.0f}): "
+                                f"{advice}."))
+    return findings
+
+
+def _layers_summary(inspector: Inspector, steps: np.ndarray) -> str:
+    parts = []
+    weights = _weights(inspector)
+    gradients = inspector.gradients
+    norms = [_median(gradients[p]["norm"]) for p in weights]
+    if len(weights) >= 2 and all(math.isfinite(v) and v > 0 for v in norms):
+        parts.append(f"gradient norms from {_num(norms[0])} (first layer) to {_num(norms[-1])} (last), "
+                     f"{abs(math.log10(norms[-1] / norms[0])):.1f} orders of magnitude apart")
+    ratios = [v for v in (_median(inspector.update_ratios[p]) for p in weights) if math.isfinite(v)]
+    if ratios:
+        parts.append(f"update ratios {min(ratios):.1f} to {max(ratios):.1f} (log10; about {RATIO_RULE:.0f} is the "
+                     f"rule of thumb)")
+    activations = inspector.activations
+    for kinds, stat, what in ((("relu",), "dead", "of a ReLU layer's units dead"),
+                              (("tanh", "sigmoid"), "saturated", "of a tanh/sigmoid layer's outputs saturated")):
+        values = [_median(activations[layer][stat][-RECENT_STEPS:]) for layer in inspector.layers
+                  if inspector.kinds[layer] in kinds]
+        values = [v for v in values if not math.isnan(v)]
+        if values:
+            parts.append(f"at most {_pct(max(values))} {what}")
+    seen = f"over {len(steps)} recorded step{'s' * (len(steps) > 1)}"
+    return f"The layers look healthy {seen}" + (": " + "; ".join(parts) if parts else "") + "."
+
+
+def _with_layers(diagnosis: Diagnosis, inspector: Inspector, loss_curves: bool = True) -> Diagnosis:
+    """The loss-curve findings with the Inspector's: its problems after the curves' problems."""
+    steps = inspector.steps
+    findings = list(diagnosis)
+    if steps.size == 0:
+        note = Finding("not_inspected", "the Inspector recorded no step: pass it to fit(callbacks=[...]), or call "
+                                        "insp.before_step() and insp.after_step() around optimizer.step() inside "
+                                        "`with insp:`.")
+        return Diagnosis([*findings, note], diagnosis.epochs, 0)
+    problems = _gradient_findings(inspector, steps)
+    problems += _unit_findings(inspector)
+    if not problems:  # with vanishing or exploding gradients, spread-out update ratios are their echo
+        problems += _ratio_findings(inspector, steps)
+    head = [f for f in findings if f.kind in PROBLEMS]
+    rest = [f for f in findings if f.kind not in PROBLEMS]
+    if problems:
+        rest = [f for f in rest if f.kind != "healthy"]
+    else:
+        summary = _layers_summary(inspector, steps)
+        if any(f.kind == "healthy" for f in rest):
+            rest = [Finding(f.kind, f"{f.message} {summary}", f.epoch) if f.kind == "healthy" else f for f in rest]
+        elif not head or not loss_curves:
+            rest.append(Finding("healthy", summary))
+    return Diagnosis(head + problems + rest, diagnosis.epochs, int(steps.size))

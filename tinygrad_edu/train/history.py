@@ -46,11 +46,15 @@ class History(dict):
         epoch: the epoch numbers recorded, from 0 as in Keras (epoch ``k`` is
             the ``(k+1)``-th pass over the training data, counted across
             resumed runs).
+        inspector: the `Inspector` that watched the run, when one was among
+            `fit`'s callbacks (``None`` otherwise), so ``tg.train.diagnose``
+            finds it. Not saved: `state_dict` and `to_csv` hold the epochs only.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.epoch: list[int] = []
+        self.inspector: Any = None
 
     def append(self, epoch: int, logs: Mapping[str, Any]) -> None:
         """Record the numbers of one epoch (``logs``: name -> number).
