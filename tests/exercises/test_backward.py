@@ -323,8 +323,8 @@ def _log_reciprocal(grad_out, x):
     return (np.reciprocal(x) * grad_out,)
 
 
-def _relu_where(grad_out, x):
-    return np.where(x > 0, grad_out, 0.0)
+def _relu_times_mask(grad_out, x):
+    return grad_out * (x > 0)  # a bare array; -0.0 where grad_out < 0 is masked, equal to 0
 
 
 def _sigmoid_via_tanh(grad_out, x):
@@ -385,7 +385,7 @@ EQUIVALENT = {
     "backward/mean": _mean_by_counting,
     "backward/exp": _exp_from_the_output,
     "backward/log": _log_reciprocal,
-    "backward/relu": _relu_where,
+    "backward/relu": _relu_times_mask,
     "backward/sigmoid": _sigmoid_via_tanh,
     "backward/tanh": _tanh_via_cosh,
     "backward/softmax_cross_entropy": _softmax_ce_logsumexp,

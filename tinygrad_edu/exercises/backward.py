@@ -680,7 +680,7 @@ Return the 1-tuple `(grad_x,)` (a bare array is accepted too).
 
 
 def _relu_reference(grad_out, x):
-    return (grad_out * (x > 0),)  # the mask is strict: gradient 0 at x == 0, as PyTorch
+    return (np.where(x > 0, grad_out, 0.0),)  # grad_out where x > 0, else 0: strictly, so 0 at x == 0 (PyTorch)
 
 
 def _relu_cases(rng: np.random.Generator) -> list[Case]:
