@@ -14,16 +14,20 @@ wrong variant of the reference that a student plausibly writes; ``check`` names 
 and its hint points at the step of the statement that the answer breaks.
 
 Example:
-    >>> import numpy as np
-    >>> from tinygrad_edu.exercises import _core
-    >>> exercise = _core.REGISTRY["backward/add"]
-    >>> exercise.function
-    'add_backward'
-    >>> case = exercise.cases(np.random.default_rng(0))[1]
-    >>> case.label
-    'x (3, 4) + y (4,): y broadcast over the rows'
-    >>> [g.shape for g in exercise.run(exercise.reference, case)]
-    [(3, 4), (4,)]
+    >>> import tinygrad_edu.exercises as ex
+    >>> ex.names()[:3]
+    ['backward/add', 'backward/mul', 'backward/matmul']
+    >>> print(ex.stub("backward/relu").splitlines()[0])
+    def relu_backward(grad_out, x):
+    >>> def relu_backward(grad_out, x):
+    ...     return (grad_out * (x >= 0),)
+    >>> result = ex.check("backward/relu", relu_backward)
+    >>> result.passed, result.finding, result.mistake
+    (False, 'wrong_value', 'gradient_at_zero_is_one')
+    >>> def relu_backward(grad_out, x):
+    ...     return (grad_out * (x > 0),)
+    >>> ex.check("backward/relu", relu_backward).passed
+    True
 """
 
 from __future__ import annotations
