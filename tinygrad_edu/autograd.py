@@ -251,6 +251,7 @@ class Node:
     seq = -1  # creation number, given when the node is recorded
     saved_versions: tuple | None = None  # ((counter, version, what), ...) checked before backward
     retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
+    tensor_hooks: dict[int, dict] | None = None  # output index -> {id: hook} of Tensor.register_hook
     forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
     materialize_grads = True  # outputs no gradient reached get zeros (a Function's ctx may turn it off)
     scope: tuple = ()  # ((module name, class name), ...) from outermost to innermost, only inside `record_scopes`
@@ -512,9 +513,142 @@ def _zeros_for_missing(node: Node, grad_outs: list) -> list:
     return [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grad_outs, node.output_meta)]
 
 
+def _describe_hooked(target: Any, index: int | None) -> str:
+    """The tensor a hook belongs to, in words (for error messages)."""
+    if index is None:
+        return f"a leaf tensor of shape {tuple(target.shape)}"
+    output = f" (output {index})" if target.n_outputs > 1 else ""
+    return f"the tensor made by {target.name}#{target.seq}{output}"
+
+
+def _call_tensor_hooks(hooks: dict, grad: np.ndarray, target: Any, index: int | None) -> np.ndarray:
+    """Run ``hooks`` in order on (a copy of) ``grad``; each gets the previous one's result. Returns the result.
+
+    A hook gets a copy, so changing it in place changes this gradient only (as a
+    replacement would); a hook's result must be a Tensor of ``grad``'s shape and dtype.
+    """
+    from .tensor import Tensor, _wrap  # the layer above; imported when a hook first runs
+    from .utils.hooks import hook_name
+
+    value = _wrap(np.array(grad))
+    for hook in list(hooks.values()):
+        try:
+            result = hook(value)
+        except Exception as err:
+            err.add_note(f"raised by the hook {hook_name(hook)!r} registered with register_hook on "
+                         f"{_describe_hooked(target, index)}")
+            raise
+        if result is None:
+            continue
+        if not isinstance(result, Tensor):
+            raise TypeError(f"hook {hook_name(hook)!r} returned {type(result).__name__}; a tensor hook returns "
+                            f"a Tensor (the replacement gradient, shape {tuple(grad.shape)}) or None "
+                            f"(as PyTorch: 'expected Variable, but hook returned ...')")
+        if result.dtype != grad.dtype:
+            raise RuntimeError(f"hook {hook_name(hook)!r} has changed the type of value (was {value.type()} got "
+                               f"{result.type()}); registered on {_describe_hooked(target, index)}, it must "
+                               f"return a gradient of dtype {grad.dtype}")
+        if result.shape != grad.shape:
+            raise RuntimeError(f"hook {hook_name(hook)!r} has changed the size of value: expected shape "
+                               f"{tuple(grad.shape)}, got {tuple(result.shape)} (the hook is registered on "
+                               f"{_describe_hooked(target, index)})")
+        value = result
+    return value._data
+
+
+def _run_tensor_hooks(node: Node, grad_out: Any, on_hook: Callable | None) -> tuple[Any, set[int] | None]:
+    """The hooks of ``node``'s outputs on ``grad_out`` (an array, or a list for several outputs).
+
+    Returns the gradient(s) after the hooks, and the ids of the memory the hooks
+    saw or returned (``None`` when no hook ran): the walk copies them before
+    handing them on.
+    """
+    seen: set[int] = set()
+    single = node.n_outputs == 1
+    grads = [grad_out] if single else list(grad_out)
+    for index, hooks in node.tensor_hooks.items():
+        if not hooks or grads[index] is None:
+            continue
+        before = grads[index]
+        after = grads[index] = _call_tensor_hooks(hooks, before, node, index)
+        seen.add(id(_owner(after)))
+        if on_hook is not None:
+            on_hook(node, index, before, after)
+    if not seen:
+        return grad_out, None
+    return (grads[0] if single else grads), seen
+
+
+class _HookedLeaves:
+    """The gradients of leaves with hooks during one walk, held until complete.
+
+    A leaf's hooks run once, on its total gradient (as PyTorch's ``AccumulateGrad``,
+    which runs when all its inputs arrived). Made at the first such leaf met; it
+    counts, once, the edges still to come into each hooked leaf, from the node
+    being visited and every node the walk can still reach.
+    """
+
+    def __init__(self, node: Node, grads_in: Any, heap: list, stop_at: Collection[int]) -> None:
+        self.remaining: dict[int, int] = {}
+        self.waiting: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
+        visited = {id(node)}
+        stack = []
+        for parent, grad, needed in zip(node.parents, grads_in, node.needs_input_grad):
+            if needed and grad is not None:
+                self._count(parent, stack, visited, stop_at)
+        stack.extend(entry[1] for entry in heap if id(entry[1]) not in visited)
+        visited.update(id(n) for n in stack)
+        while stack:
+            current = stack.pop()
+            for parent, needed in zip(current.parents, current.needs_input_grad):
+                if needed:
+                    self._count(parent, stack, visited, stop_at)
+
+    def _count(self, parent: Any, stack: list, visited: set[int], stop_at: Collection[int]) -> None:
+        source = parent._ctx
+        if source is None:
+            if parent._backward_hooks:
+                self.remaining[id(parent)] = self.remaining.get(id(parent), 0) + 1
+        elif not (stop_at and id(parent) in stop_at) and id(source) not in visited:
+            visited.add(id(source))
+            stack.append(source)
+
+    def add(self, leaf: Any, grad: np.ndarray, on_leaf: Callable, on_hook: Callable | None) -> Any:
+        """One more contribution to ``leaf``; the last one runs its hooks and hands the result to ``on_leaf``."""
+        key = id(leaf)
+        held = self.waiting.get(key)
+        running = None
+        if held is None:
+            held = self.waiting[key] = [leaf, grad]
+        else:
+            held[1] = running = held[1] + grad
+        self.remaining[key] = self.remaining.get(key, 1) - 1
+        if self.remaining[key] <= 0:
+            del self.waiting[key]
+            self.fire(leaf, held[1], on_leaf, on_hook)
+        return running
+
+    @staticmethod
+    def run(leaf: Any, index: None, grad: np.ndarray, on_hook: Callable | None) -> np.ndarray:
+        """``leaf``'s hooks on its total gradient; what ``on_leaf`` then gets (memory of its own)."""
+        after = _call_tensor_hooks(leaf._backward_hooks, grad, leaf, None)
+        if on_hook is not None:
+            on_hook(leaf, None, grad, after)
+        return np.array(after)  # a hook may keep what it saw or returned: .grad gets its own copy
+
+    def fire(self, leaf: Any, grad: np.ndarray, on_leaf: Callable, on_hook: Callable | None) -> None:
+        on_leaf(leaf, self.run(leaf, None, grad, on_hook))
+
+    def flush(self, on_leaf: Callable, on_hook: Callable | None) -> None:
+        """After the walk: leaves still waiting (a backward returned None for an input that needed a gradient)."""
+        for leaf, grad in list(self.waiting.values()):
+            self.fire(leaf, grad, on_leaf, on_hook)
+        self.waiting.clear()
+
+
 def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
          on_node: Callable[[Node, Any, list], None] | None = None, retain: bool = True,
-         stop_at: Collection[int] = ()) -> None:
+         stop_at: Collection[int] = (), on_hook: Callable[[Any, int | None, Any, Any], None] | None = None) -> None:
     """Backpropagate ``seed`` = dL/d(root) through the graph: the one walk of the library.
 
     ``backward()`` and `tinygrad_edu.backward_steps` both run this; they
@@ -529,6 +663,14 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
     ``id`` is in ``stop_at`` are treated as leaves: the walk hands them their
     gradient and goes no further (gradient checkpointing's inner walk ends at
     the tensors its segment read from the surrounding graph).
+
+    Tensor hooks (``Tensor.register_hook``) run here, as PyTorch runs them:
+    a non-leaf's hooks when its node is visited (its gradient is complete
+    then), before ``retain_grad`` stores it and before the node's backward,
+    which gets the replacement; a leaf's hooks once, when the last
+    contribution to its gradient arrives, before ``on_leaf``. ``on_hook(target,
+    index, before, after)`` (if given) is told each time hooks ran: ``target``
+    the node (``index``: which of its outputs) or the leaf (``index`` None).
 
     The order: every node gets a creation number (``seq``) when it is
     recorded, and an operation is always recorded after the ones that made its
@@ -548,6 +690,8 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
     """
     node = root._ctx
     if node is None:
+        if root._backward_hooks:
+            seed = _HookedLeaves.run(root, None, seed, on_hook)
         on_leaf(root, seed)
         return
     pending: dict[Node, Any] = {}  # node -> its output's gradient (a list of them if it has several)
@@ -559,12 +703,18 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
     handed_out = {id(_owner(seed))}
     heap = [(-node.seq, node)]
     watching = on_node is not None
+    hooked_leaves = None  # made at the first leaf with hooks: their gradients wait there until complete
     while heap:
         node = heappop(heap)[1]
         grad_out = pending.pop(node)
         single = node.n_outputs == 1
         retained = node.retained if retain else None
-        if single and retained is None:
+        seen_by_hooks = None
+        if node.tensor_hooks is not None:
+            # Tensor hooks of this node's outputs: their gradients are complete now (PyTorch runs them
+            # before the node, and before retain_grad stores the gradient, so .grad holds the replacement).
+            grad_out, seen_by_hooks = _run_tensor_hooks(node, grad_out, on_hook)
+        if single and retained is None and seen_by_hooks is None:
             # This gradient dies here, so its memory may be passed on once more.
             base = grad_out.base
             handed_out.discard(id(grad_out if base is None else base))
@@ -575,8 +725,10 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                 tensor = retained[index]() if retained is not None and index in retained else None
                 if tensor is not None:
                     tensor._accumulate_grad(grad.copy())
-                else:
+                elif seen_by_hooks is None or id(_owner(grad)) not in seen_by_hooks:
                     handed_out.discard(id(_owner(grad)))
+            if seen_by_hooks is not None:
+                handed_out |= seen_by_hooks  # a hook may keep what it saw or returned: passed on, it is copied
         saved = node.saved_versions
         if saved is not None:
             for counter, version, _ in saved:
@@ -601,8 +753,13 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
             running = None
             source = parent._ctx
             if source is None or (stop_at and id(parent) in stop_at):
-                running = on_leaf(parent, grad)
                 handed_out.add(owner_id)
+                if source is None and parent._backward_hooks:
+                    if hooked_leaves is None:
+                        hooked_leaves = _HookedLeaves(node, grads_in, heap, stop_at)
+                    running = hooked_leaves.add(parent, grad, on_leaf, on_hook)
+                else:
+                    running = on_leaf(parent, grad)
             elif source.n_outputs == 1:
                 total = pending.get(source)
                 if total is None:
@@ -626,6 +783,8 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                 edges.append((parent, grad, broadcast_shape, running))
         if watching:
             on_node(node, grad_out, edges)
+    if hooked_leaves is not None:
+        hooked_leaves.flush(on_leaf, on_hook)
 
 
 def run_backward(root: Any, seed: np.ndarray) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections import namedtuple
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -412,6 +412,8 @@ class Tensor:
     _out_index = 0
     #: The tensor this one is a view of, sharing its memory and version counter (set only on views).
     _base: Tensor | None = None
+    #: A leaf's hooks (id -> hook), set by its first `register_hook`; a non-leaf's live on its node.
+    _backward_hooks: dict | None = None
 
     # Make NumPy hand `ndarray <op> Tensor` over to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -613,6 +615,69 @@ class Tensor:
             if node.retained is None:
                 node.retained = {}
             node.retained[self._out_index] = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` whenever the gradient with respect to this tensor is computed, as PyTorch's.
+
+        The hook gets the gradient (a Tensor that needs no grad) and returns
+        ``None`` (keep it) or a replacement of the same shape and dtype, used
+        in its place from then on:
+
+        - on a leaf, the hook runs once per backward, on the leaf's total
+          gradient, *before* it is added into ``.grad``: the replacement is
+          what is added;
+        - on an intermediate result, it runs when that gradient is complete
+          (every path summed): the replacement is what flows on to the inputs
+          that made the tensor, and what ``retain_grad()`` keeps in ``.grad``
+          (as in PyTorch, whatever the order of the two calls).
+
+        Several hooks run in registration order, each getting the previous
+        one's result. The hook gets a copy of the gradient: changing it in place
+        and returning ``None`` works like returning it. A hook that raises stops
+        ``backward()``; the error gets a note naming the hook and the tensor.
+        `tinygrad_edu.backward_steps` shows where a hook changed a gradient.
+
+        Args:
+            hook: a function of the gradient.
+
+        Returns:
+            A `tinygrad_edu.utils.hooks.RemovableHandle`; ``handle.remove()`` takes the hook out.
+
+        Raises:
+            RuntimeError: this tensor does not require grad (there will be no
+                gradient to see); at backward time, a hook returned another
+                shape or dtype ("hook 'name' has changed the size of value").
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+            >>> y = x * 3
+            >>> handle = y.register_hook(lambda grad: grad * 10)   # dL/dy = 1 becomes 10
+            >>> y.sum().backward()
+            >>> x.grad                                               # dL/dx = 3 * 10
+            tensor([30., 30.])
+            >>> handle.remove()
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient "
+                               "(as PyTorch; no gradient will be computed for it: call requires_grad_() on a leaf)")
+        if not callable(hook):
+            raise TypeError(f"register_hook: the hook must be callable, got {type(hook).__name__} {hook!r}")
+        from .utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn, a layer above: imported when used
+
+        node = self._ctx
+        if node is None:
+            hooks = self.__dict__.get("_backward_hooks")
+            if hooks is None:
+                hooks = self._backward_hooks = OrderedDict()
+        else:
+            # Kept by the node, as PyTorch keeps them on grad_fn: the hook runs even if this tensor is gone.
+            if node.tensor_hooks is None:
+                node.tensor_hooks = {}
+            hooks = node.tensor_hooks.setdefault(self._out_index, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Convert to a dtype (gradients flow back), as PyTorch's ``to(dtype)``, ``to(device, dtype)``, ``to(other)``.

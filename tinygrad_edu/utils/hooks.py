@@ -90,6 +90,6 @@ class RemovableHandle:
 
 
 def hook_name(hook: Any) -> str:
-    """A hook's name for error messages: its ``__qualname__`` (``'<lambda>'`` for a lambda), else its repr."""
-    name = getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None)
+    """A hook's name for error messages, as PyTorch's: its ``__name__`` (``'<lambda>'`` for a lambda), else its repr."""
+    name = getattr(hook, "__name__", None)
     return name if isinstance(name, str) else repr(hook)

@@ -1,0 +1,290 @@
+"""Tensor.register_hook against PyTorch's: the same script runs on both libraries and logs the same events.
+
+When hooks run (a leaf's once, on its total gradient; a non-leaf's when its gradient is complete), what
+they get, what their replacement changes (.grad, the inputs' gradients, retain_grad), the order of
+several hooks and of hooks on several tensors, removal, and the errors (no grad, wrong shape, wrong
+dtype, a hook that raises).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_edu as tg
+from tinygrad_edu.utils.hooks import RemovableHandle
+
+
+def _arr(t):
+    return None if t is None else t.detach().numpy().copy()
+
+
+def _same_logs(run):
+    """Run ``run(lib)`` on tinygrad_edu and on PyTorch; the two logs must agree (arrays to float32 precision)."""
+    ours, theirs = run(tg), run(torch)
+    assert len(ours) == len(theirs), (ours, theirs)
+    for a, b in zip(ours, theirs):
+        _assert_same(a, b)
+    return ours
+
+
+def _assert_same(a, b):
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        assert a is not None and b is not None, (a, b)
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-5, atol=1e-6)
+    else:
+        assert a == b, (a, b)
+
+
+def _t(lib, values):
+    return lib.tensor(np.asarray(values, dtype=np.float32), requires_grad=True)
+
+
+def test_leaf_hook_sees_the_total_gradient_once_and_its_result_is_accumulated():
+    def run(lib):
+        log = []
+        x = _t(lib, [1.0, 2.0, -1.0])
+        x.register_hook(lambda g: log.append(("hook", _arr(g))))
+        x.register_hook(lambda g: g * 10)
+        x.register_hook(lambda g: log.append(("after replacement", _arr(g))))
+        (x * x + x.exp()).sum().backward()      # three paths into x: summed before the hooks run
+        log.append(("grad", _arr(x.grad)))
+        (x * 2).sum().backward()                # a second backward: the hook sees only the new gradient
+        log.append(("grad", _arr(x.grad)))
+        return log
+
+    log = _same_logs(run)
+    assert [event[0] for event in log] == ["hook", "after replacement", "grad"] * 2
+
+
+def test_non_leaf_hook_replacement_flows_on_and_is_what_retain_grad_keeps():
+    def run(lib):
+        log = []
+        x = _t(lib, [1.0, 2.0])
+        y = x * 3
+        y.retain_grad()                         # before the hook ...
+        y.register_hook(lambda g: g * 10)
+        w = x * 2
+        w.register_hook(lambda g: g + 1)
+        w.retain_grad()                         # ... and after: retain_grad keeps the replacement either way
+        z = (y * y).sum() + y.sum() + (w * y).sum()
+        z.backward()
+        log += [_arr(y.grad), _arr(w.grad), _arr(x.grad)]
+        return log
+
+    _same_logs(run)
+
+
+def test_in_place_change_inside_a_hook_counts_as_a_replacement():
+    def run(lib):
+        x = _t(lib, [1.0, 2.0])
+        y = x * 3
+        y.register_hook(lambda g: g.mul_(2))
+        (y * y).sum().backward()
+        leaf = _t(lib, [1.0, 2.0])
+        leaf.register_hook(lambda g: g.mul_(2))
+        (leaf * leaf).sum().backward()
+        return [_arr(x.grad), _arr(leaf.grad)]
+
+    _same_logs(run)
+
+
+@pytest.mark.parametrize("graph", ["mul_add", "chain", "sum3", "shared", "linear", "root"])
+def test_call_order_across_tensors_as_pytorch(graph):
+    def run(lib):
+        log = []
+
+        def watch(name, t):
+            t.register_hook(lambda g: log.append((name, _arr(g))))
+
+        a, b, c = _t(lib, [1.0, 2.0]), _t(lib, [3.0, -1.0]), _t(lib, [0.5, 0.25])
+        for name, t in zip("abc", (a, b, c)):
+            watch(name, t)
+        if graph == "mul_add":
+            out = (a * b + c).sum()
+        elif graph == "chain":
+            out = ((a * b) * c).sum()
+        elif graph == "sum3":
+            out = (a + b + c).sum()
+        elif graph == "shared":
+            h = a * 2
+            watch("h", h)
+            k = h * 3
+            watch("k", k)
+            out = (k + h + b).sum()
+        elif graph == "linear":
+            layer = lib.nn.Linear(2, 3)
+            with lib.no_grad():
+                layer.weight.copy_(lib.tensor(np.arange(6, dtype=np.float32).reshape(3, 2) / 5 - 0.4))
+                layer.bias.copy_(lib.tensor(np.array([0.1, -0.2, 0.3], dtype=np.float32)))
+            watch("weight", layer.weight)
+            watch("bias", layer.bias)
+            out = layer(a.reshape(1, 2)).tanh().sum()
+            out.backward()
+            # PyTorch's addmm lists (bias, input, weight.t()); the library's fused Linear node (input, weight,
+            # bias): leaves ready at the same node run in that node's input order, so only the values compare.
+            return sorted(log, key=lambda event: event[0])
+        else:
+            out = (a * b).sum()
+            watch("root", out)
+        out.backward()
+        return log
+
+    _same_logs(run)
+
+
+def test_several_hooks_chain_in_order_and_removal_as_pytorch():
+    def run(lib):
+        log = []
+        x = _t(lib, [1.0, 2.0])
+        y = x * 1
+        h1 = y.register_hook(lambda g: g + 1)
+        y.register_hook(lambda g: log.append(("second", _arr(g))))
+        h3 = y.register_hook(lambda g: g * 3)
+        y.sum().backward(retain_graph=True)
+        log.append(("grad", _arr(x.grad)))
+        h1.remove()
+        h1.remove()
+        x.grad = None
+        y.sum().backward(retain_graph=True)
+        log.append(("grad", _arr(x.grad)))
+        with x.register_hook(lambda g: g * 0):
+            pass                                  # removed at once
+        h3.remove()
+        x.grad = None
+        y.sum().backward()
+        log.append(("grad", _arr(x.grad)))
+        return log
+
+    _same_logs(run)
+
+
+def test_a_non_leaf_hook_outlives_its_tensor_as_pytorch():
+    def run(lib):
+        log = []
+        x = _t(lib, [1.0, 2.0])
+        y = x * 2
+        y.register_hook(lambda g: log.append("hook ran") or g * 5)
+        z = y.sum()
+        del y
+        gc.collect()
+        z.backward()
+        return log + [_arr(x.grad)]
+
+    assert _same_logs(run)[0] == "hook ran"
+
+
+def test_a_node_with_two_outputs():
+    def run(lib):
+        class Split(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2, x * 3
+
+            @staticmethod
+            def backward(ctx, g1, g2):
+                return g1 * 2 + g2 * 3
+
+        log = []
+        x = _t(lib, [1.0, 2.0])
+        first, second = Split.apply(x)
+        second.register_hook(lambda g: log.append(("second", _arr(g))) or g * 100)
+        first.register_hook(lambda g: log.append(("first", _arr(g))))
+        ((first * first).sum() + second.sum()).backward()
+        return log + [_arr(x.grad)]
+
+    _same_logs(run)
+
+
+def test_the_hook_gets_a_gradient_of_its_own():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    kept = []
+    x.register_hook(lambda g: kept.append(g))
+    y = x * 1
+    y.register_hook(lambda g: kept.append(g))
+    (y + y).sum().backward()                      # Add passes grad_out straight through to both paths
+    assert not np.shares_memory(kept[-1].numpy(), x.grad.numpy())
+    (y + y).sum().backward()                      # .grad += ... must not change what the hooks kept
+    np.testing.assert_array_equal(kept[0].numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(kept[1].numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
+    assert kept[0].requires_grad is False
+
+
+def test_a_leaf_whose_gradient_comes_partly_as_none_still_runs_its_hook_once():
+    class HalfNone(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, None                     # says nothing for y, though y needs a gradient
+
+    x, y = tg.tensor([1.0, 2.0], requires_grad=True), tg.tensor([3.0, 4.0], requires_grad=True)
+    calls = []
+    y.register_hook(lambda g: calls.append(g.numpy().copy()))
+    (HalfNone.apply(x, y) + y).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0], [1.0, 1.0])
+
+
+def test_bad_registrations_and_bad_results_are_clear_errors():
+    for lib in (tg, torch):
+        with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
+            lib.tensor([1.0]).register_hook(lambda g: g)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="must be callable"):
+        x.register_hook(3)
+
+    def sums(g):
+        return g.sum()
+
+    y = x * 3
+    y.register_hook(sums)
+    with pytest.raises(RuntimeError, match=r"hook 'sums' has changed the size of value: "
+                                           r"expected shape \(2,\), got \(\)"):
+        y.sum().backward()
+    leaf = tg.tensor([1.0, 2.0], requires_grad=True)
+    leaf.register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match=r"hook '<lambda>' has changed the type of value \(was "
+                                           r"torch.FloatTensor got torch.DoubleTensor\)"):
+        (leaf * 2).sum().backward()
+    assert leaf.grad is None                      # validated before anything is accumulated
+    other = tg.tensor([1.0], requires_grad=True)
+    other.register_hook(lambda g: 5)
+    with pytest.raises(TypeError, match="returned int"):
+        (other * 2).sum().backward()
+
+
+def test_a_hook_that_raises_is_named_in_a_note():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+
+    def explode(grad):
+        raise ValueError("hook failed")
+
+    y = x * 3
+    y.register_hook(explode)
+    with pytest.raises(ValueError, match="hook failed") as info:
+        y.sum().backward()
+    assert "'explode'" in info.value.__notes__[0]
+    assert "the tensor made by Mul#" in info.value.__notes__[0]
+    x.register_hook(explode)
+    with pytest.raises(ValueError) as info:
+        x.sum().backward()
+    assert "a leaf tensor of shape (2,)" in info.value.__notes__[0]
+
+
+def test_handles_are_removable_handles():
+    x = tg.tensor([1.0], requires_grad=True)
+    handle = x.register_hook(lambda g: None)
+    assert isinstance(handle, RemovableHandle) and "registered" in repr(handle)
+    handle.remove()
+    assert "removed" in repr(handle) and not x._backward_hooks
