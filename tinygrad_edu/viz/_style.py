@@ -191,7 +191,10 @@ def place_legend(ax: Any, **kw: Any) -> Any:
     in turn: first one whose legend box meets none of the plotted lines' and
     scatters' bounding boxes; then one that meets none of their points or
     segments; and when none is free, the legend goes outside the axes on the
-    right. Filled contours, images and surfaces are background, not data.
+    right (in more columns if it is taller than the figure), unless it would
+    take more than 40% of the figure's width: then inside, where matplotlib's
+    ``loc="best"`` finds the fewest points under it. Filled contours, images
+    and surfaces are background, not data.
 
     Inside a `styled` function the placement is redone when the whole figure
     is built, so panels added later (which shrink this one) are accounted for.
@@ -270,6 +273,10 @@ def _at(ax: Any, legend: Any, kw: dict[str, Any], loc: str) -> Any:
 
 def _outside(ax: Any, kw: dict[str, Any]) -> Any:
     legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+    if legend.get_window_extent().width > 0.4 * ax.figure.bbox.width and getattr(ax, "name", None) != "3d":
+        # no room beside a small figure: inside after all, where it covers the fewest points
+        legend.remove()
+        return ax.legend(loc="best", **kw)
     if "ncols" in kw or "ncol" in kw:
         return legend
     # a legend taller than the figure would make the layout squash the axes: use more columns instead

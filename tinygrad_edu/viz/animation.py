@@ -19,11 +19,13 @@ from matplotlib.animation import Animation, FuncAnimation, PillowWriter
 
 from .._files import atomic_write
 from ._inputs import check_count, check_fps, new_figure, read_path, read_surface
+from ._style import PALETTE, place_legend, styled
 from .surface_plots import draw_contours, draw_curve, draw_minima
 
 __all__ = ["animate_path", "save_gif"]
 
 
+@styled
 def animate_path(surface: Any, path: Any, fps: float = 2, *, bounds: Any = None, levels: Any = None,
                  resolution: int = 200, figsize: tuple[float, float] = (6.0, 4.5)) -> Any:
     """Animate one path on a 1-D curve or 2-D contours, one frame per step.
@@ -63,11 +65,13 @@ def animate_path(surface: Any, path: Any, fps: float = 2, *, bounds: Any = None,
         draw_contours(ax, view, levels, resolution, who)
         xs, ys = trail_path.points[:, 0], trail_path.points[:, 1]
     draw_minima(ax, view)
-    (trail,) = ax.plot([], [], "-o", color="C0", linewidth=1.2, markersize=4, label=trail_path.label, zorder=3)
-    (current,) = ax.plot([], [], "o", color="C3", markersize=9, zorder=4)
-    (tangent,) = ax.plot([], [], "--", color="C3", linewidth=1.0, zorder=3)
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="best", fontsize="small")
+    # the whole trail is drawn while the legend finds its corner, so no later frame runs under it
+    (trail,) = ax.plot(xs[: trail_path.n_finite], ys[: trail_path.n_finite], "-o", color=PALETTE[0], linewidth=1.5,
+                       markersize=5, label=trail_path.label, zorder=3)
+    (current,) = ax.plot([], [], "o", color=PALETTE[1], markersize=11, zorder=4)
+    (tangent,) = ax.plot([], [], "--", color=PALETTE[1], linewidth=1.5, zorder=3)
+    place_legend(ax)
+    trail.set_data([], [])
     title = ax.set_title("")
     last = trail_path.n_finite - 1  # the last frame with a finite point (-1: none)
     half_width = 0.08 * (view.bounds[0][1] - view.bounds[0][0])
@@ -86,7 +90,7 @@ def animate_path(surface: Any, path: Any, fps: float = 2, *, bounds: Any = None,
         if frame <= last:
             text += f", loss {trail_path.losses[frame]:.4g}"
         else:
-            text += f" ({trail_path.note})"
+            text += f"\n({trail_path.note})"
         title.set_text(text)
         return trail, current, tangent, title
 

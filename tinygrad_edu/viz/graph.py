@@ -22,6 +22,7 @@ from matplotlib.patches import FancyArrowPatch
 from ..autograd import record_scopes
 from ..tensor import Tensor
 from ._inputs import check_count, figure_and_axes, new_figure
+from ._style import styled
 
 __all__ = ["plot_graph", "trace_modules"]
 
@@ -197,6 +198,7 @@ def _label(node: _Node, names: Mapping[int, str]) -> str:
     return "\n".join(lines)
 
 
+@styled
 def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None = None, max_nodes: int = 200,
                title: str | None = None, collapse: Any = False) -> Any:
     """Draw the computation graph that produced ``tensor``, one box per leaf and per operation.
@@ -268,7 +270,7 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
 
     height = max(len(keys) for keys in columns)
     if ax is None:
-        fig = new_figure((min(2.4 * (depth + 1) + 0.6, 40.0), min(1.2 * height + 1.0, 40.0)), layout=None)
+        fig = new_figure((min(2.9 * (depth + 1) + 0.6, 40.0), min(1.45 * height + 1.0, 40.0)), layout=None)
         ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
     else:
         fig, ax = figure_and_axes(who, ax, (6.4, 4.8))
@@ -282,7 +284,7 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
         else:
             color = _ROOT_COLOR if key == root else _OP_COLOR
         x, y = position[key]
-        boxes[key] = ax.text(x, y, _label(node, labels_by_id), ha="center", va="center", fontsize=8, zorder=3,
+        boxes[key] = ax.text(x, y, _label(node, labels_by_id), ha="center", va="center", fontsize=10, zorder=3,
                              bbox=dict(boxstyle="round,pad=0.4", facecolor=color, edgecolor="0.3",
                                        linewidth=1.6 if key == root else 0.8))
     for key, node in nodes.items():
@@ -309,5 +311,5 @@ def plot_graph(tensor: Any, ax: Any = None, *, names: Mapping[str, Any] | None =
         n_leaves = len(nodes) - n_ops - n_modules
         title = (f"computation graph: {what}{n_ops} operation{'s' * (n_ops != 1)}, "
                  f"{n_leaves} lea{'f' if n_leaves == 1 else 'ves'}")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return fig

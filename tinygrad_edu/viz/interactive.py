@@ -47,6 +47,7 @@ from .._checks import check_int, check_positive
 from ..factories import zeros
 from ..optim import lr_scheduler
 from ._inputs import new_figure, read_surface
+from ._style import PALETTE, STYLE, place_legend, styled
 from .surface_plots import draw_contours, draw_minima
 
 __all__ = ["interactive_descent", "interactive_schedule", "DescentExplorer", "ScheduleExplorer", "schedule_rates",
@@ -68,8 +69,9 @@ _STARTS = {
     "saddle": (-1.5, 0.05),        # just off the ridge: the path rolls off the saddle
 }
 
-#: Sizes a projected notebook can be read at from the back of a room.
-_TITLE_SIZE, _LABEL_SIZE, _TICK_SIZE = 14, 13, 11
+#: Sizes a projected notebook can be read at from the back of a room (the figure style's; set explicitly
+#: because the explorers redraw after the style's context has ended).
+_TITLE_SIZE, _LABEL_SIZE, _TICK_SIZE = STYLE["axes.titlesize"], STYLE["axes.labelsize"], STYLE["xtick.labelsize"]
 
 
 def _import_widgets(who: str) -> Any:
@@ -356,8 +358,8 @@ class DescentExplorer(_Explorer):
         draw_minima(ax, _view(surface))
         _readable(ax)
         self._ax = ax
-        (self.line,) = ax.plot([], [], "-o", color="C3", linewidth=1.8, markersize=3.5, zorder=3)
-        (self._start_marker,) = ax.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor="C3",
+        (self.line,) = ax.plot([], [], "-o", color=PALETTE[1], linewidth=1.8, markersize=3.5, zorder=3)
+        (self._start_marker,) = ax.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor=PALETTE[1],
                                         markeredgewidth=1.8, zorder=4, label="start")
         self.path: surfaces.Path | None = None
 
@@ -427,7 +429,7 @@ class DescentExplorer(_Explorer):
                              f"{key}=({', '.join(f'{v:.3g}' for v in value)})"
                              for key, value in self.optimizer_kwargs().items())
         self._ax.set_title(f"{self.surface.name}: {name}({settings})", fontsize=_TITLE_SIZE)
-        self._ax.legend(loc="upper right", fontsize=_TICK_SIZE)
+        place_legend(self._ax, fontsize=STYLE["legend.fontsize"])
         self.summary = _descent_summary(self.surface, path)
         self._show()
 
@@ -457,6 +459,7 @@ def _descent_summary(surface: surfaces.Surface, path: surfaces.Path) -> str:
     return text
 
 
+@styled
 def interactive_descent(surface: Any = "quadratic", optimizers: Sequence[str] | None = None, lr: float = 0.1,
                         steps: int = 50, start: Sequence[float] | None = None, *, max_steps: int = 500,
                         levels: Any = None, resolution: int = 150, figsize: tuple[float, float] = (6.4, 5.4),
@@ -722,7 +725,7 @@ class ScheduleExplorer(_Explorer):
         _readable(ax)
         self._ax = ax
         # steps-post: rate t holds from step t to step t + 1, so a step decay is drawn as stairs.
-        (self.line,) = ax.plot([], [], color="C0", linewidth=2, drawstyle="steps-post",
+        (self.line,) = ax.plot([], [], color=PALETTE[0], linewidth=2, drawstyle="steps-post",
                                marker="o" if total_steps <= 40 else None, markersize=3.5)
         self.rates: np.ndarray | None = None
 
@@ -813,6 +816,7 @@ def _control(widgets: Any, key: str, spec: _Parameter, value: Any, total_steps: 
                                readout_format=".3g", **slide)
 
 
+@styled
 def interactive_schedule(scheduler: Any = "cosine", total_steps: int = 100, lr: float = 0.1, *,
                          schedules: Sequence[str] | None = None, log_y: bool = False,
                          figsize: tuple[float, float] = (6.4, 3.8), dpi: float = 100, continuous_update: bool = True,

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from ._inputs import figure_and_axes, new_figure
+from ._style import MARKERS, PALETTE, place_legend, series_style, styled
 
 __all__ = ["plot_sweep"]
 
@@ -73,6 +74,7 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if _is_number(value) else str(value)
 
 
+@styled
 def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None, curves: bool | None = None,
                curve_key: str | None = None, log_x: bool | None = None, log_y: bool = False, ax: Any = None,
                curves_ax: Any = None, title: str | None = None) -> Any:
@@ -202,19 +204,19 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
                 if top is not None and value > top:
                     above_x.append(positions[i])
         label = f"{hue}={group}" if hue is not None else y
-        line_color = f"C{g}"
+        look = series_style(g)
         if points:
             xs, ys = np.array(points).T
-            ax.plot(xs, ys, "o", color=line_color, alpha=0.45, markersize=5)
+            ax.plot(xs, ys, look["marker"], color=look["color"], alpha=0.45, markersize=6)
             means = [(p, float(np.mean(ys[xs == p]))) for p in sorted(set(xs.tolist()))]
-            ax.plot(*np.array(means).T, "-", color=line_color, marker="o", markersize=3, label=label)
+            ax.plot(*np.array(means).T, markersize=5, label=label, **look)
     if failed_x:
         # x in data units, y at the top edge in axes units: visible whatever the loss range.
-        ax.plot(failed_x, [0.97] * len(failed_x), "x", color="tab:red", markersize=9, mew=2,
+        ax.plot(failed_x, [0.97] * len(failed_x), "x", color=PALETTE[1], markersize=10, mew=2.5,
                 transform=ax.get_xaxis_transform(), label="failed or diverged", clip_on=False)
     if above_x:
         ax.set_ylim(*limits)
-        ax.plot(above_x, [0.97] * len(above_x), "^", color="black", markersize=8,
+        ax.plot(above_x, [0.97] * len(above_x), "^", color="black", markersize=9,
                 transform=ax.get_xaxis_transform(), label=f"{y} above the axis", clip_on=False)
     if log_x:
         ax.set_xscale("log")
@@ -227,10 +229,11 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
     ax.set_ylabel(y)
     ax.set_title(title if title is not None else f"{y} against {x}")
     if hue is not None or failed_x or above_x:
-        ax.legend(loc="best", fontsize="small")
+        place_legend(ax)
 
     if curves and curves_ax is not None:
         starts = []
+        repeats: dict[tuple[Any, Any], int] = {}  # runs sharing an x value and a hue (seeds) get their own marker
         for i, row in enumerate(rows):
             if not has_history[i] or curve_key not in histories[i]:
                 continue
@@ -246,8 +249,11 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
             if "seed" in row and x != "seed" and hue != "seed":
                 parts.append(f"seed={row['seed']}")
             style = styles[groups.index(_fmt(row.get(hue))) % len(styles)] if hue is not None else "-"
-            curves_ax.plot(np.asarray(epochs, dtype=float), values, style,
-                           color=color_of.get(positions[i], "tab:gray"), label=", ".join(parts))
+            twin = (positions[i], _fmt(row.get(hue)))
+            repeats[twin] = repeats.get(twin, -1) + 1
+            curves_ax.plot(np.asarray(epochs, dtype=float), values, linestyle=style,
+                           marker=MARKERS[repeats[twin] % len(MARKERS)], markevery=max(1, len(values) // 10),
+                           color=color_of.get(positions[i], "0.5"), label=", ".join(parts))
         if starts and not log_y:
             # A curve that climbs far above every run's start diverged: keep it from flattening the others.
             highest_start = max(start for start, _, _ in starts)
@@ -259,5 +265,5 @@ def plot_sweep(rows: Any, x: str, y: str = "val_loss", *, hue: str | None = None
             curves_ax.set_yscale("log")
         curves_ax.set_title(f"{curve_key} per epoch")
         if len(curves_ax.get_lines()) <= 12:
-            curves_ax.legend(loc="best", fontsize="x-small")
+            place_legend(curves_ax)
     return fig
