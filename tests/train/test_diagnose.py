@@ -318,3 +318,144 @@ def test_real_histories_from_fit():
     blown = fit_linear(1.5, 200)  # full batch, past the stability limit of this problem (lr < 1)
     finding = only(diagnose(blown), "diverging")
     assert "1.5 → 0.15" in finding.message
+
+
+# -- layer findings: what an Inspector recorded ---------------------------------------------------------
+
+
+def deep_net(activation, depth: int = 12, width: int = 32, he: bool = False, gain: float = 1.0,
+             seed: int = 0) -> nn.Module:
+    tg.manual_seed(seed)
+    layers, fan_in = [], 8
+    for _ in range(depth):
+        linear = nn.Linear(fan_in, width)
+        if he:
+            nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            nn.init.zeros_(linear.bias)
+        linear.weight.data *= gain
+        layers += [linear, activation()]
+        fan_in = width
+    layers.append(nn.Linear(fan_in, 1))
+    return nn.Sequential(*layers)
+
+
+def inspected(model, optimizer, epochs: int = 3):
+    rng = np.random.default_rng(0)
+    data = (tg.tensor(rng.standard_normal((64, 8)).astype(np.float32)),
+            tg.tensor(rng.standard_normal((64, 1)).astype(np.float32)))
+    inspector = tg.train.Inspector(model, every=1)
+    history = tg.train.fit(model, nn.MSELoss(), optimizer, data, epochs=epochs, callbacks=[inspector],
+                           progress=False)
+    return history, inspector
+
+
+def layer_kinds(diagnosis):
+    return [kind for kind in diagnosis.kinds if kind not in ("too_slow", "healthy", "too_short")]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vanishing_gradients_on_a_deep_sigmoid_net_and_not_on_relu_with_he_init(seed):
+    model = deep_net(nn.Sigmoid, seed=seed)
+    history, inspector = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    diagnosis = diagnose(history)  # found through history.inspector
+    assert layer_kinds(diagnosis) == ["vanishing_gradients"], str(diagnosis)
+    finding = diagnosis[diagnosis.kinds.index("vanishing_gradients")]
+    norms = [np.median(inspector.gradients[p]["norm"]) for p in ("0.weight", "24.weight")]
+    orders = np.log10(norms[1] / norms[0])
+    assert orders > 6  # sigmoid' <= 1/4 per layer, twelve times over
+    assert f"{orders:.1f} orders of magnitude below" in finding.message
+    assert "(0.weight)" in finding.message and "(24.weight)" in finding.message and "He (kaiming)" in finding.message
+    assert str(diagnosis).startswith("Training diagnosis (3 epochs; layer statistics of 3 recorded steps):")
+
+    model = deep_net(nn.ReLU, he=True, seed=seed)
+    history, _ = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    diagnosis = diagnose(history)
+    assert layer_kinds(diagnosis) == [], str(diagnosis)
+
+
+def test_a_healthy_run_reports_the_layers_numbers():
+    model = deep_net(nn.ReLU, depth=4, he=True)
+    history, inspector = inspected(model, optim.Adam(model.parameters(), lr=1e-3), epochs=4)
+    diagnosis = diagnose(history, inspector)
+    healthy = [f for f in diagnosis if f.kind == "healthy"]
+    assert layer_kinds(diagnosis) == [] and len(healthy) == 1, str(diagnosis)
+    ratios = [np.median(inspector.update_ratios[p]) for p in inspector.params if p.endswith("weight")]
+    assert "The layers look healthy over 4 recorded steps" in healthy[0].message
+    assert f"update ratios {min(ratios):.1f} to {max(ratios):.1f}" in healthy[0].message
+    assert "orders of magnitude apart" in healthy[0].message and "units dead" in healthy[0].message
+
+
+def test_exploding_gradients_when_the_gradient_norm_grows_by_orders_of_magnitude():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+    history, inspector = inspected(model, optim.SGD(model.parameters(), lr=2.0), epochs=10)
+    diagnosis = diagnose(history)
+    assert "diverging" in diagnosis.kinds and "exploding_gradients" in diagnosis.kinds, str(diagnosis)
+    assert "vanishing_gradients" not in diagnosis.kinds  # one gradient finding: the growth names the cause
+    finding = diagnosis[diagnosis.kinds.index("exploding_gradients")]
+    table = np.stack([inspector.gradients[p]["norm"] for p in inspector.params], axis=1)
+    total = np.sqrt((table ** 2).sum(axis=1))
+    growth = np.log10(np.median(total[-5:]) / total[0])
+    assert growth > 3 and f"grew {growth:.1f} orders of magnitude" in finding.message
+    assert "clip gradients" in finding.message
+
+
+def test_dead_relus_on_a_net_with_very_negative_biases():
+    model = deep_net(nn.ReLU, depth=4, he=True)
+    model[2].bias.data.fill_(-10.0)  # layer 2's units never fire: nothing reaches the ReLUs after it
+    history, inspector = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    diagnosis = diagnose(history)
+    assert layer_kinds(diagnosis) == ["dead_relus"], str(diagnosis)
+    message = diagnosis[diagnosis.kinds.index("dead_relus")].message
+    assert "3 of 4 ReLU layers" in message and "'3' 100%" in message and "'1'" not in message
+    assert inspector.activations["3"]["dead"].tolist() == [1.0, 1.0, 1.0]
+    assert "negative biases" in message and "last 3 recorded steps" in message
+
+
+def test_saturated_units_on_a_tanh_net_with_huge_weights():
+    model = deep_net(nn.Tanh, depth=3, gain=10.0)
+    history, inspector = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    diagnosis = diagnose(history)
+    assert "saturated_units" in diagnosis.kinds, str(diagnosis)
+    message = diagnosis[diagnosis.kinds.index("saturated_units")].message
+    worst = max(np.median(inspector.activations[layer]["saturated"]) for layer in ("1", "3", "5"))
+    assert worst > 0.5 and "3 of 3 tanh/sigmoid layers" in message and "(tanh)" in message
+    assert "|tanh| > 0.97" in message
+    # the same net at PyTorch's default scale saturates nothing
+    model = deep_net(nn.Tanh, depth=3)
+    history, _ = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    assert "saturated_units" not in diagnose(history).kinds
+
+
+def test_an_update_ratio_outlier_when_one_layer_gets_a_100x_rate():
+    def run(boost):
+        model = deep_net(nn.ReLU, depth=4, he=True)
+        others = [p for name, p in model.named_parameters() if not name.startswith("2.")]
+        groups = [{"params": others}, {"params": list(model[2].parameters()), "lr": 1e-3 * boost}]
+        return inspected(model, optim.Adam(groups, lr=1e-3), epochs=5)
+
+    history, _ = run(1)
+    assert "update_ratio_outlier" not in diagnose(history).kinds, str(diagnose(history))
+    history, inspector = run(100)
+    diagnosis = diagnose(history)
+    assert layer_kinds(diagnosis) == ["update_ratio_outlier"], str(diagnosis)
+    message = diagnosis[diagnosis.kinds.index("update_ratio_outlier")].message
+    ratio = np.median(inspector.update_ratios["2.weight"])
+    assert ratio > -2 and message.startswith(f"'2.weight' moves by 10^{ratio:.1f} of its size per step")
+    assert "above the median of the other weight layers" in message and "param_groups" in message
+
+
+def test_an_inspector_alone_one_that_recorded_nothing_and_bad_input():
+    model = deep_net(nn.Sigmoid, depth=12)
+    _, inspector = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    alone = diagnose(None, inspector=inspector)
+    assert alone.kinds == ["vanishing_gradients"] and alone.epochs == 0 and alone.steps == 3
+    assert diagnose(tg.train.History(), inspector).kinds == ["vanishing_gradients"]
+    idle = tg.train.Inspector(model)
+    found = diagnose(healthy_history(), idle)
+    assert found.kinds == ["healthy", "not_inspected"] and "recorded no step" in found[-1].message
+    with pytest.raises(TypeError, match="inspector must be a tg.train.Inspector"):
+        diagnose(healthy_history(), inspector="insp")
+    with pytest.raises(TypeError, match="got None"):
+        diagnose(None)
+    assert diagnose(healthy_history()).steps is None  # without an Inspector, as before

@@ -684,6 +684,20 @@ def _gradient_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]
         return [Finding("exploding_gradients", f"the gradient of {param!r} overflowed to infinity at step {step} "
                                                f"({len(overflowed)} parameter{'s' * (len(overflowed) > 1)} in all) "
                                                f"→ {_TAME}.")]
+    with np.errstate(invalid="ignore"):
+        table = np.stack([gradients[p]["norm"] for p in inspector.params], axis=1) if inspector.params else None
+    if table is not None:
+        recorded = ~np.isnan(table).all(axis=1)
+        total = np.sqrt(np.nansum(table[recorded] ** 2, axis=1))
+        if total.size >= 2 and total[0] > 0:
+            end = float(np.median(total[-RECENT_STEPS:]))
+            growth = math.log10(end / total[0]) if end > 0 else -math.inf
+            if growth >= EXPLODING_ORDERS:
+                first_step, last_step = int(steps[recorded][0]), int(steps[recorded][-1])
+                return [Finding("exploding_gradients",
+                                f"the total gradient norm grew {growth:.1f} orders of magnitude, from "
+                                f"{_num(float(total[0]))} at step {first_step} to {_num(end)} by step {last_step} "
+                                f"(median of the last {min(RECENT_STEPS, total.size)} recorded steps) → {_TAME}.")]
     weights = _weights(inspector)
     norms = [_median(gradients[p]["norm"]) for p in weights]
     over = f"medians over {len(steps)} recorded step{'s' * (len(steps) > 1)}"
@@ -704,27 +718,14 @@ def _gradient_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]
                             f"the first layer's gradient norm ({weights[0]}) {_num(first)} is {-orders:.1f} orders "
                             f"of magnitude above the last layer's ({weights[-1]}) {_num(last)} {where}: gradients "
                             f"grow on their way back → {_TAME}.")]
-    with np.errstate(invalid="ignore"):
-        table = np.stack([gradients[p]["norm"] for p in inspector.params], axis=1) if inspector.params else None
-    if table is not None:
-        recorded = ~np.isnan(table).all(axis=1)
-        total = np.sqrt(np.nansum(table[recorded] ** 2, axis=1))
-        if total.size >= 2 and total[0] > 0:
-            end = float(np.median(total[-RECENT_STEPS:]))
-            growth = math.log10(end / total[0]) if end > 0 else -math.inf
-            if growth >= EXPLODING_ORDERS:
-                first_step, last_step = int(steps[recorded][0]), int(steps[recorded][-1])
-                return [Finding("exploding_gradients",
-                                f"the total gradient norm grew {growth:.1f} orders of magnitude, from "
-                                f"{_num(float(total[0]))} at step {first_step} to {_num(end)} by step {last_step} "
-                                f"(median of the last {min(RECENT_STEPS, total.size)} recorded steps) → {_TAME}.")]
     return []
 
 
 def _unit_findings(inspector: Inspector) -> list[Finding]:
     activations = inspector.activations
     findings = []
-    recent = f"median{'s' * (len(inspector.layers) > 1)} of the last {RECENT_STEPS} recorded steps"
+    count = min(RECENT_STEPS, len(inspector.steps))
+    recent = f"median{'s' * (count > 1)} of the last {count} recorded step{'s' * (count > 1)}"
     relus = [(layer, _median(activations[layer]["dead"][-RECENT_STEPS:])) for layer in inspector.layers
              if inspector.kinds[layer] == "relu"]
     dead = sorted(((v, layer) for layer, v in relus if v >= DEAD_FRACTION), reverse=True)
