@@ -119,7 +119,7 @@ def test_gradients_one_histogram_per_weight_biases_optional():
     draws(fig)
     texts = legend_texts(fig.axes[0])
     assert [t.split(":")[0] for t in texts] == ["0.weight", "2.weight", "4.weight"]
-    assert f"norm {insp.gradients['2.weight']['norm'][-1]:.1e}" in texts[1]
+    assert f"std {insp.gradients['2.weight']['std'][-1]:.1e}" in texts[1]
     assert len(labelled_lines(viz.plot_gradients(insp, include_biases=True).axes[0])) == 6
     assert len(labelled_lines(viz.plot_gradients(insp, params="4.bias").axes[0])) == 1
 

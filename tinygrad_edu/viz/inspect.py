@@ -205,8 +205,8 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
     every depth; a vanishing network has a spike at 0 for the first layers
     and wide histograms for the last ones. The histograms are of
     ``insp.last_gradients`` (a sample of the last recorded gradient); the
-    legend gives each gradient's mean, std and norm at that step, from
-    ``insp.gradients``.
+    legend gives each gradient's mean and std at that step, from
+    ``insp.gradients`` (`plot_gradient_norms` draws the norms).
 
     Args:
         insp: a ``tg.train.Inspector`` that has recorded at least one step.
@@ -234,8 +234,7 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
     fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
     for i, name in enumerate(names):
         stats = insp.gradients.get(name, {})
-        label = (f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}, "
-                 f"norm {_last(stats.get('norm', [])):.1e}")
+        label = f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}"
         _histogram_curve(ax, samples[name], bins, label, i)
     step = int(np.asarray(insp.steps).reshape(-1)[-1])
     ax.set_xlabel("gradient value")
