@@ -14,6 +14,10 @@ What it teaches: how the update rules differ in practice.
 Each optimizer gets a rate that suits it (printed in the legend): a rate is
 part of the optimizer, not a constant to share.
 
+Eleven paths on one contour plot hide each other, so each race is drawn as
+small multiples (``tg.viz.plot_race``): one panel per optimizer with the same
+contours and axes, and a last panel with every loss against the step.
+
 Run:  python examples/06_optimizer_race.py [--out optimizer_race] [--quick]
 """
 
@@ -59,7 +63,7 @@ RACES = {
 
 
 def run(out: str, quick: bool = False) -> dict:
-    """Race every optimizer on each surface; one contour plot per surface; return the paths."""
+    """Race every optimizer on each surface; one figure of small multiples per surface; return the paths."""
     os.makedirs(out, exist_ok=True)
     results, files = {}, []
     for name, (start, steps, rates) in RACES.items():
@@ -74,7 +78,8 @@ def run(out: str, quick: bool = False) -> dict:
             x, y = path.points[-1]
             print(f"  {path.name:<28} ends at ({x:+9.3f}, {y:+9.3f})  loss {path.losses[-1]:+.4g}")
         png = os.path.join(out, f"race_{name}.png")
-        figure = viz.plot_contour(surface, *paths, bounds=surface.bounds, title=f"{name}: {steps} steps")
+        figure = viz.plot_race(surface, *paths, bounds=surface.bounds,
+                               title=f"{name}: {surface.formula}, {len(paths)} optimizers, {steps} steps from {start}")
         viz.save_figure(figure, png, dpi=100)
         files.append(png)
     return {"paths": results, "files": files}

@@ -334,8 +334,11 @@ def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None,
         levels: the contour levels, as in `plot_contour`.
         bounds: ``((xmin, xmax), (ymin, ymax))`` instead of the surface's ``.bounds``.
         resolution: the grid is ``resolution x resolution`` (the same in every panel).
-        log_y: a logarithmic loss axis; by default logarithmic when every finite
-            loss is positive (a saddle's losses go negative: then linear).
+        log_y: a logarithmic loss axis. By default logarithmic when every finite
+            loss is positive; when some are not (a saddle's losses go below 0),
+            symmetric-logarithmic (``symlog``: logarithmic on both sides of a
+            linear band around 0 a tenth of the typical starting loss wide), so a
+            runaway path does not flatten the others. ``False``: linear.
         ncols: panels per row; by default about the square root of the panel count (at most 4).
         title: the figure's title; by default "<surface>: <n> optimizers, <steps> steps".
 
@@ -366,10 +369,19 @@ def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None,
     check_count(who, "resolution", resolution, 2)
     path_views = read_paths(who, paths, view)
     finite_losses = np.concatenate([path.finite_losses for path in path_views])
+    scale = "linear"
     if log_y is None:
-        log_y = bool(finite_losses.size) and bool((finite_losses > 0).all())
+        if finite_losses.size and (finite_losses > 0).all():
+            scale = "log"
+        elif finite_losses.size:
+            starts = np.abs([path.finite_losses[0] for path in path_views if len(path.finite_losses)])
+            typical = float(np.median(starts)) if starts.size else 1.0
+            scale = "symlog"
+            linthresh = 10.0 ** math.floor(math.log10(typical / 10)) if typical > 0 else 1.0
     elif log_y and (finite_losses <= 0).any():
         raise ValueError(f"{who}: log_y=True needs positive losses, but one is {finite_losses.min()!r}")
+    elif log_y:
+        scale = "log"
     panels = len(path_views) + 1
     if ncols is None:
         ncols = min(4, math.ceil(math.sqrt(panels)))
@@ -399,10 +411,12 @@ def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None,
         losses = np.where(np.isfinite(path.losses), path.losses, np.nan)
         loss_ax.plot(np.arange(len(losses)), losses, linewidth=1.8, label=path.label,
                      **series_style(i, points=len(losses)))
-    if log_y:
+    if scale == "symlog":
+        loss_ax.set_yscale("symlog", linthresh=linthresh)
+    elif scale == "log":
         loss_ax.set_yscale("log")
     loss_ax.set_xlabel("step")
-    loss_ax.set_ylabel("loss" + (" (log scale)" if log_y else ""))
+    loss_ax.set_ylabel({"log": "loss (log scale)", "symlog": "loss (symlog scale)"}.get(scale, "loss"))
     loss_ax.set_title("loss against step", fontsize=STYLE["font.size"])
     handles, labels = loss_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper")
