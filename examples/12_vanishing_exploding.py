@@ -7,7 +7,9 @@ What it teaches:
    last: the early layers barely learn. The same network with ReLU and
    Kaiming (He) initialisation, std = sqrt(2 / fan_in), keeps every layer's
    gradient norm within a factor of about 20 of the others (against 10^9). The figure plots the norm of each
-   layer's weight gradient on a log scale.
+   layer's weight gradient on a log scale: a ``tg.train.Inspector`` records the gradients during the pass
+   and ``tg.viz.plot_gradient_norms`` draws them against depth in one call (the norms computed by hand
+   from ``.grad`` are the same numbers).
 2. Exploding. Initialise the ReLU network 1.5x too large and the signal grows
    by about 1.5 per layer; the first SGD step is so big that the next loss
    overflows to inf and then NaN. `nn.utils.clip_grad_norm_(params, 1.0)`
@@ -48,11 +50,16 @@ def deep_net(activation: type, init=None) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def layer_grad_norms(model: nn.Sequential, x: tg.Tensor, y: tg.Tensor) -> np.ndarray:
-    """One forward and backward pass; the norm of each Linear layer's weight gradient, first layer first."""
-    model.zero_grad()
-    nn.MSELoss()(model(x), y).backward()
-    return np.array([np.linalg.norm(m.weight.grad.numpy()) for m in model if isinstance(m, nn.Linear)])
+def layer_grad_norms(model: nn.Sequential, x: tg.Tensor, y: tg.Tensor) -> tuple[np.ndarray, tg.train.Inspector]:
+    """One forward and backward pass, watched by an Inspector; the norm of each Linear layer's weight gradient
+    (first layer first, computed from ``.grad``) and the Inspector, which recorded the same pass."""
+    inspector = tg.train.Inspector(model, every=1)
+    with inspector:
+        model.zero_grad()
+        nn.MSELoss()(model(x), y).backward()
+        inspector.before_step()          # records the gradients; no optimizer step follows here
+        inspector.after_step()
+    return np.array([np.linalg.norm(m.weight.grad.numpy()) for m in model if isinstance(m, nn.Linear)]), inspector
 
 
 def train_losses(model: nn.Module, x: tg.Tensor, y: tg.Tensor, steps: int, lr: float,
@@ -84,14 +91,19 @@ def run(out: str, quick: bool = False, steps: int = 100, seed: int = 0) -> dict:
     y = x[:, :1] * x[:, 1:2]                     # a target a deep net can fit: the product of the inputs
 
     tg.manual_seed(seed)
-    sigmoid_norms = layer_grad_norms(deep_net(nn.Sigmoid), x, y)
+    sigmoid_norms, sigmoid_inspector = layer_grad_norms(deep_net(nn.Sigmoid), x, y)
     tg.manual_seed(seed)
-    relu_norms = layer_grad_norms(deep_net(nn.ReLU, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")), x, y)
+    relu_norms, relu_inspector = layer_grad_norms(
+        deep_net(nn.ReLU, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")), x, y)
+    inspectors = {"sigmoid, default init": sigmoid_inspector, "ReLU, Kaiming init": relu_inspector}
+    recorded = [[i.gradients[p]["norm"][0] for p in i.params if p.endswith("weight")] for i in inspectors.values()]
+    agree = np.allclose(recorded, [sigmoid_norms, relu_norms], rtol=1e-5)
     print(f"{DEPTH}-layer networks, norm of each layer's weight gradient (first -> last):")
     print("  sigmoid, default init: " + " ".join(f"{v:.1e}" for v in sigmoid_norms))
     print("  ReLU, Kaiming init:    " + " ".join(f"{v:.1e}" for v in relu_norms))
     print(f"  first layer / last layer: sigmoid {sigmoid_norms[0] / sigmoid_norms[-1]:.1e}, "
           f"ReLU {relu_norms[0] / relu_norms[-1]:.1e}")
+    print(f"  the Inspector's records {'equal' if agree else 'DIFFER FROM'} these norms (drawn by plot_gradient_norms)")
 
     def too_large(w):
         return nn.init.normal_(w, std=1.5 * np.sqrt(2 / w.shape[1]))   # 1.5x the Kaiming std
@@ -106,15 +118,9 @@ def run(out: str, quick: bool = False, steps: int = 100, seed: int = 0) -> dict:
     norms = runs["clip_grad_norm_(1.0)"][1]
     print(f"  gradient norm before clipping: {norms[0]:.3g} at the first step, {norms[-1]:.3g} at the last")
 
-    fig = Figure(figsize=(11, 4), layout="constrained")
+    fig = Figure(figsize=(13, 5), layout="constrained")
     left, right = fig.subplots(1, 2)
-    layers = np.arange(1, DEPTH + 2)
-    left.semilogy(layers, sigmoid_norms, "o-", label="sigmoid, default init")
-    left.semilogy(layers, relu_norms, "s-", label="ReLU, Kaiming init")
-    left.set_xlabel("layer (1 = nearest the input)")
-    left.set_ylabel("‖dL/dW‖")
-    left.set_title("vanishing gradients")
-    left.legend()
+    viz.plot_gradient_norms(inspectors, ax=left, title="vanishing gradients")   # each Linear weight, by depth
     for name, (losses, _) in runs.items():
         finite = [v if np.isfinite(v) else np.nan for v in losses]
         right.semilogy(np.arange(1, len(losses) + 1), finite, "o-" if len(losses) < 5 else "-", label=name)
@@ -124,7 +130,8 @@ def run(out: str, quick: bool = False, steps: int = 100, seed: int = 0) -> dict:
     right.legend()
     png = os.path.join(out, "vanishing_exploding.png")
     viz.save_figure(fig, png, dpi=100)
-    return {"sigmoid_norms": sigmoid_norms, "relu_norms": relu_norms, "runs": runs, "files": [png]}
+    return {"sigmoid_norms": sigmoid_norms, "relu_norms": relu_norms, "inspectors": inspectors, "runs": runs,
+            "files": [png]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,6 +154,10 @@ def _check_lr_finder(r):
 def _check_vanishing_exploding(r):
     assert r["sigmoid_norms"][0] < 1e-6 * r["relu_norms"][0]
     assert r["sigmoid_norms"][0] / r["sigmoid_norms"][-1] < 1e-6 < r["relu_norms"][0] / r["relu_norms"][-1]
+    for name, by_hand in (("sigmoid, default init", r["sigmoid_norms"]), ("ReLU, Kaiming init", r["relu_norms"])):
+        inspector = r["inspectors"][name]   # the Inspector drawn by plot_gradient_norms recorded the same pass
+        recorded = [inspector.gradients[p]["norm"][0] for p in inspector.params if p.endswith("weight")]
+        np.testing.assert_allclose(recorded, by_hand, rtol=1e-5)
     unclipped, _ = r["runs"]["no clipping"]
     clipped, norms = r["runs"]["clip_grad_norm_(1.0)"]
     assert not np.isfinite(unclipped[-1]) and len(unclipped) < 10
