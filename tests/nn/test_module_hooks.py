@@ -234,3 +234,166 @@ def test_a_forward_hook_that_raises_is_named():
     with pytest.raises(ValueError, match="bad input") as info:
         model(tg.ones(1, 2))
     assert "forward pre-hook" in info.value.__notes__[0] and "ReLU()" in info.value.__notes__[0]
+
+
+# -- full backward hooks and backward pre-hooks -------------------------------------------------------
+
+
+def _grads(values):
+    return tuple(None if g is None else _arr(g) for g in values)
+
+
+def _mlp(lib):
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2))
+    rng = np.random.default_rng(1)
+    with lib.no_grad():
+        for p in model.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    return model
+
+
+def test_full_backward_hooks_of_an_mlp_as_pytorch():
+    def run(lib):
+        log = []
+        model = _mlp(lib)
+        for name, layer in model.named_children():
+            layer.register_full_backward_hook(
+                lambda m, grad_input, grad_output, name=name: log.append((name, _grads(grad_input),
+                                                                          _grads(grad_output))))
+            layer.register_full_backward_pre_hook(
+                lambda m, grad_output, name=name: log.append(("pre " + name, _grads(grad_output))))
+        model.register_full_backward_hook(lambda m, gi, go: log.append(("model", _grads(gi), _grads(go))))
+        x = lib.tensor(X, requires_grad=True)
+        (model(x) ** 2).sum().backward()
+        log.append(("x.grad", _arr(x.grad)))
+        log += [_arr(p.grad) for p in model.parameters()]
+        return log
+
+    log = _same_logs(run)
+    assert [event[0] for event in log[:7]] == ["pre 2", "2", "pre 1", "1", "pre 0", "0", "model"]
+
+
+def test_a_module_with_two_inputs_one_without_grad_and_a_non_tensor_as_pytorch():
+    def run(lib):
+        class Mix(lib.nn.Module):
+            def forward(self, a, b, scale, c):
+                return a * b * scale + c, a.sum()
+
+        log = []
+        module = Mix()
+        module.register_full_backward_hook(lambda m, gi, go: log.append(("hook", _grads(gi), _grads(go))))
+        module.register_full_backward_pre_hook(lambda m, go: log.append(("pre", _grads(go))))
+        a = lib.tensor(X, requires_grad=True)
+        b = lib.tensor(X + 1)                     # needs no gradient: zeros in grad_input (PyTorch's doc: None)
+        c = lib.tensor(X * 2, requires_grad=True)
+        first, second = module(a, b, 3.0, c)      # a float argument: None in grad_input
+        first.sum().backward()                    # the second output gets no gradient: None in grad_output
+        log += [_arr(a.grad), _arr(c.grad)]
+        return log
+
+    log = _same_logs(run)
+    assert log[0][1][1] is None and log[1][1][2] is None and not log[1][1][1].any()
+
+
+def test_replacing_grad_input_and_grad_output_as_pytorch():
+    def run(lib):
+        log = []
+        model = _mlp(lib)
+        model[2].register_full_backward_pre_hook(lambda m, go: (go[0] * 3,))
+        model[1].register_full_backward_hook(lambda m, gi, go: (gi[0] + 1,))
+        model[1].register_full_backward_hook(lambda m, gi, go: log.append(("second hook sees", _grads(gi))))
+        model[0].register_full_backward_hook(lambda m, gi, go: log.append(("first layer sees", _grads(go))))
+        x = lib.tensor(X, requires_grad=True)
+        model(x).sum().backward()
+        log += [_arr(x.grad)] + [_arr(p.grad) for p in model.parameters()]
+        return log
+
+    _same_logs(run)
+
+
+def test_backward_hook_removal_and_prepend_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib)
+        h1 = layer.register_full_backward_hook(lambda m, gi, go: log.append("a"))
+        layer.register_full_backward_hook(lambda m, gi, go: log.append("b"))
+        layer.register_full_backward_hook(lambda m, gi, go: log.append("first"), prepend=True)
+        h2 = layer.register_full_backward_pre_hook(lambda m, go: log.append("pre"))
+        x = lib.tensor(X, requires_grad=True)
+        layer(x).sum().backward()
+        h1.remove()
+        h2.remove()
+        layer(x).sum().backward()
+        log.append(_arr(x.grad))
+        return log
+
+    log = _same_logs(run)
+    assert log[:4] == ["pre", "first", "a", "b"] and log[4:6] == ["first", "b"]
+
+
+def test_hooks_fire_with_grad_input_none_when_no_input_needs_grad_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib)
+        layer.register_full_backward_hook(lambda m, gi, go: log.append((_grads(gi), _grads(go))))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layer(lib.tensor(X)).sum().backward()
+        log.append(sum("no inputs require gradients" in str(w.message) for w in caught))
+        log.append(_arr(layer.weight.grad))
+        layer.register_full_backward_hook(lambda m, gi, go: (lib.ones(2, 3),))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(RuntimeError, match="should always return None or None for all gradients"):
+                layer(lib.tensor(X)).sum().backward()
+        return log
+
+    _same_logs(run)
+
+
+def test_bad_backward_hook_results_are_clear_errors():
+    x = tg.tensor(X, requires_grad=True)
+    for lib in (tg, torch):
+        layer = _linear(lib)
+        layer.register_full_backward_hook(lambda m, gi, go: (gi[0], gi[0]))
+        with pytest.raises(RuntimeError, match="Backward hook returned an invalid number of grad_input, got 2, "
+                                               "but expected 1"):
+            layer(lib.tensor(X, requires_grad=True)).sum().backward()
+        layer = _linear(lib)
+        layer.register_full_backward_pre_hook(lambda m, go: ())
+        with pytest.raises(RuntimeError, match="Backward pre hook returned an invalid number of grad_output, got 0"):
+            layer(lib.tensor(X, requires_grad=True)).sum().backward()
+    layer = _linear(tg)
+
+    def wrong_shape(module, grad_input, grad_output):
+        return (grad_input[0].sum(0),)
+
+    layer.register_full_backward_hook(wrong_shape)
+    with pytest.raises(RuntimeError, match=r"'wrong_shape' of Linear\(in_features=3.*grad_input\[0\] of shape \(3,\), "
+                                           r"but it must have shape \(2, 3\)"):
+        layer(x).sum().backward()
+    assert x.grad is None
+
+
+def test_a_backward_hook_that_raises_is_named():
+    layer = nn.Linear(3, 2)
+
+    def broken(module, grad_input, grad_output):
+        raise ZeroDivisionError("inside the hook")
+
+    layer.register_full_backward_hook(broken)
+    with pytest.raises(ZeroDivisionError, match="inside the hook") as info:
+        layer(tg.tensor(X, requires_grad=True)).sum().backward()
+    assert "full backward hook 'broken' of Linear(in_features=3, out_features=2, bias=True)" in info.value.__notes__[0]
+
+
+def test_backward_hooks_leave_forward_values_and_no_grad_calls_alone():
+    layer = _linear(tg)
+    calls = []
+    layer.register_full_backward_hook(lambda m, gi, go: calls.append(1))
+    x = tg.tensor(X, requires_grad=True)
+    out = layer(x)
+    np.testing.assert_array_equal(out.numpy(), X @ layer.weight.numpy().T + layer.bias.numpy())
+    with tg.no_grad():
+        plain = layer(x)                          # nothing recorded, no identity node
+    assert plain.grad_fn is None and not calls

@@ -83,6 +83,155 @@ def _device_name(device: Any) -> str:
     return "cpu"
 
 
+class _BackwardHookFunction(autograd.Function):
+    """The identity on a module's tensors, whose backward runs the module's backward hooks.
+
+    PyTorch's ``BackwardHookFunction``: with full backward hooks registered, a
+    module's positional tensor inputs and its tensor outputs each pass through
+    one such node, so the backward walk meets the module twice: at the outputs'
+    node (the gradients w.r.t. the outputs are complete: backward pre-hooks
+    run) and at the inputs' node (the gradients w.r.t. the inputs are
+    complete: backward hooks run). ``on_backward(grads)`` returns the gradients to pass on.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, on_backward: Callable[[tuple], tuple], *tensors: Tensor) -> tuple:
+        ctx.on_backward = on_backward
+        ctx.set_materialize_grads(False)  # an output no gradient reached: None (the hooks decide, below)
+        ctx.mark_non_differentiable(*[t for t in tensors if not t.requires_grad])
+        return tensors
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple:
+        return (None, *ctx.on_backward(grads))
+
+
+class _ModuleBackwardHooks:
+    """One call's backward hooks: PyTorch's ``torch.utils.hooks.BackwardHook``, step for step.
+
+    ``grad_input`` and ``grad_output`` are tuples with one entry per positional
+    argument / per output (``None`` for non-Tensors; see `Module.register_full_backward_hook`
+    for tensors that get no gradient). The pre-hooks run when the gradients w.r.t. the outputs are
+    complete and may replace ``grad_output``; the hooks run once the gradients
+    w.r.t. the inputs are complete and may replace ``grad_input``.
+    """
+
+    def __init__(self, module: Module, hooks: list, pre_hooks: list) -> None:
+        self.module = module
+        self.hooks = hooks
+        self.pre_hooks = pre_hooks
+        self.grad_outputs: tuple | None = None
+        self.n_outputs = -1
+        self.output_index: list[int] | None = None
+        self.n_inputs = -1
+        self.input_index: list[int] | None = None
+        self.inputs: list[Tensor] = []
+
+    def _wrap_tensors(self, values: tuple, on_backward: Callable[[tuple], tuple]) -> tuple[tuple, list[int] | None]:
+        index = [i for i, value in enumerate(values) if isinstance(value, Tensor)]
+        tensors = [values[i] for i in index]
+        if not (autograd.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            return values, None
+        wrapped = _BackwardHookFunction.apply(on_backward, *tensors)
+        new = list(values)
+        for i, tensor in zip(index, wrapped):
+            new[i] = tensor
+        return tuple(new), index
+
+    def setup_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        self.inputs = [a for a in args if isinstance(a, Tensor)]
+        args, self.input_index = self._wrap_tensors(args, self._inputs_backward)
+        return args
+
+    def setup_outputs(self, result: Any) -> Any:
+        is_tuple = isinstance(result, tuple)
+        if not (is_tuple or isinstance(result, Tensor)):
+            warnings.warn(f"For backward hooks to be called, module output should be a Tensor or a tuple of Tensors "
+                          f"but received {type(result)}", stacklevel=3)
+        outputs = result if is_tuple else (result,)
+        self.n_outputs = len(outputs)
+        outputs, self.output_index = self._wrap_tensors(outputs, self._outputs_backward)
+        return outputs if is_tuple else outputs[0]
+
+    @staticmethod
+    def _pack(index: list[int] | None, values: tuple, size: int) -> tuple:
+        packed: list = [None] * size
+        for i, value in zip(index or (), values):
+            packed[i] = value
+        return tuple(packed)
+
+    def _outputs_backward(self, grads: tuple) -> tuple:
+        """At the outputs' node: the gradients w.r.t. the outputs are complete; run the pre-hooks."""
+        self.grad_outputs = self._pack(self.output_index, grads, self.n_outputs)
+        for hook in self.pre_hooks:
+            new = _run_hook(hook, "full backward pre-hook", self.module, self.grad_outputs)
+            if new is None:
+                continue
+            if isinstance(new, Tensor):
+                new = (new,)
+            self._check_replacement(hook, "pre hook", "grad_output", new, self.grad_outputs, None)
+            self.grad_outputs = tuple(new)
+        grad_outputs = self.grad_outputs
+        if self.input_index is None:
+            # As PyTorch: no input needs a gradient, so the hooks fire now, with grad_input all None.
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients. See "
+                          "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+                          "#torch.nn.Module.register_full_backward_hook for more details.", stacklevel=2)
+            grad_inputs = (None,) * self.n_inputs
+            for hook in self.hooks:
+                new = _run_hook(hook, "full backward hook", self.module, grad_inputs, self.grad_outputs)
+                if new is not None and not (isinstance(new, tuple) and all(g is None for g in new)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+            self.grad_outputs = None
+        return tuple(grad_outputs[i] for i in self.output_index)
+
+    def _inputs_backward(self, grads: tuple) -> tuple:
+        """At the inputs' node: the gradients w.r.t. the inputs are complete; run the hooks."""
+        if self.grad_outputs is None:
+            return grads  # the gradient reached the inputs without passing through the outputs
+        # As PyTorch (whose identity node materializes them): a tensor input that got no gradient, or needs
+        # none, shows zeros; only non-Tensor arguments show None.
+        grads = tuple(Tensor(np.zeros(t.shape, t.dtype)) if g is None else g for g, t in zip(grads, self.inputs))
+        grad_inputs = self._pack(self.input_index, grads, self.n_inputs)
+        for hook in self.hooks:
+            new = _run_hook(hook, "full backward hook", self.module, grad_inputs, self.grad_outputs)
+            if new is None:
+                continue
+            if isinstance(new, Tensor):
+                new = (new,)
+            self._check_replacement(hook, "hook", "grad_input", new, grad_inputs, self.inputs)
+            grad_inputs = tuple(new)
+        self.grad_outputs = None
+        return tuple(grad_inputs[i] for i in self.input_index)
+
+    def _check_replacement(self, hook: Any, kind: str, what: str, new: Any, old: tuple,
+                           tensors: list[Tensor] | None) -> None:
+        """A hook's replacement: as many entries as before, each None or a Tensor shaped like the gradient."""
+        from ..utils.hooks import hook_name
+
+        label = f"{hook_name(hook)!r} of {_module_label(self.module)}"
+        if not isinstance(new, (tuple, list)) or len(new) != len(old):
+            count = len(new) if isinstance(new, (tuple, list)) else type(new).__name__
+            raise RuntimeError(f"Backward {kind} returned an invalid number of {what}, got {count}, but expected "
+                               f"{len(old)} (from {label}; return None or a tuple of one gradient or None per entry)")
+        index = self.input_index if tensors is not None else self.output_index
+        for i, value in enumerate(new):
+            if value is None:
+                continue
+            if not isinstance(value, Tensor):
+                raise TypeError(f"Backward {kind} {label} returned a {type(value).__name__} as {what}[{i}]; "
+                                f"expected a Tensor or None")
+            reference = old[i]
+            if reference is None and tensors is not None and index is not None and i in index:
+                reference = tensors[index.index(i)]
+            if reference is not None and tuple(value.shape) != tuple(reference.shape):
+                raise RuntimeError(f"Backward {kind} {label} returned {what}[{i}] of shape {tuple(value.shape)}, "
+                                   f"but it must have shape {tuple(reference.shape)}")
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -186,7 +335,8 @@ class Module:
                         args = new if isinstance(new, tuple) else (new,)
             backward_state = None
             if backward_hooks or backward_pre_hooks:
-                raise NotImplementedError("BACKWARD-HOOKS")
+                backward_state = _ModuleBackwardHooks(self, backward_hooks, backward_pre_hooks)
+                args = backward_state.setup_inputs(args)
             result = self._call_forward(args, kwargs)
             with_kwargs = self._forward_hooks_with_kwargs
             always = self._forward_hooks_always_called
@@ -200,7 +350,7 @@ class Module:
                 if new is not None:
                     result = new
             if backward_state is not None:
-                raise NotImplementedError("BACKWARD-HOOKS")
+                result = backward_state.setup_outputs(result)
             return result
         except Exception:
             # As PyTorch: the always_call forward hooks that did not run yet run now; their own errors become
@@ -231,6 +381,86 @@ class Module:
             object.__setattr__(self, kind, hooks)
         object.__setattr__(self, "_has_hooks", True)
         return hooks
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients w.r.t. the module's outputs are computed (PyTorch's).
+
+        ``grad_output`` is a tuple, one entry per output (``None`` for a
+        non-Tensor output or one no gradient reached). The hook may return a
+        replacement tuple (same length), which is what flows on into the
+        module's computation and what its full backward hooks see as
+        ``grad_output``. Registered hooks take effect from the next call of the
+        module. Hooks run in registration order (``prepend=True``: this one first).
+
+        Returns:
+            A `tinygrad_edu.utils.hooks.RemovableHandle`.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> from tinygrad_edu import nn
+            >>> layer = nn.Linear(2, 1)
+            >>> _ = layer.register_full_backward_pre_hook(lambda m, grad_output: (grad_output[0] * 0,))
+            >>> layer(tg.ones(1, 2)).sum().backward()     # the hook zeroed dL/d(output)
+            >>> layer.weight.grad
+            tensor([[0., 0.]])
+        """
+        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+
+        _check_hook("register_full_backward_pre_hook", hook)
+        hooks = self._hook_dict("_backward_pre_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients w.r.t. the module's inputs are computed.
+
+        As PyTorch's: ``grad_output`` holds dL/d(each output) (``None`` for
+        one no gradient reached), ``grad_input`` dL/d(each positional
+        argument): ``None`` for non-Tensors, zeros for a tensor that needs no
+        gradient or got none (what PyTorch gives, though its documentation
+        says ``None``); keyword arguments are not included. The
+        hook runs once per backward, when every gradient w.r.t. the inputs is
+        complete; it may return a replacement tuple for ``grad_input`` (same
+        length, each entry ``None`` or a Tensor of that input's shape), which
+        is what flows on to the layers before. When no input needs a gradient
+        (the first layer, fed data), it runs as soon as the gradients w.r.t.
+        the outputs are known, with ``grad_input`` all ``None``, and a warning
+        (as PyTorch). In a model, the hook of the layer nearest the loss runs first.
+
+        How: the module's tensor inputs and outputs each pass through an
+        identity node (`_BackwardHookFunction`), whose backward runs the
+        hooks, so the caller gets new tensors sharing the values. An in-place
+        change of such an output is recorded like any other in-place change
+        (PyTorch refuses it); the hook then sees the gradient w.r.t. the
+        output before the change.
+
+        Returns:
+            A `tinygrad_edu.utils.hooks.RemovableHandle`.
+
+        Example:
+            >>> import tinygrad_edu as tg
+            >>> from tinygrad_edu import nn
+            >>> model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+            >>> order = []
+            >>> for name, layer in model.named_children():
+            ...     _ = layer.register_full_backward_hook(lambda m, gi, go, name=name: order.append(name))
+            >>> x = tg.ones(4, 2, requires_grad=True)
+            >>> model(x).sum().backward()
+            >>> order                                       # backward: the last layer first
+            ['2', '1', '0']
+        """
+        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+
+        _check_hook("register_full_backward_hook", hook)
+        hooks = self._hook_dict("_backward_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
