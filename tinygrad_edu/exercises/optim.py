@@ -364,15 +364,18 @@ $s_0 = 0$, $\bar g_0 = 0$, $b_0 = 0$:
 
 $$g_t \leftarrow g_t + \lambda\,\theta_{t-1} \qquad\text{(only if } \lambda \ne 0\text{)}$$
 
-$$s_t = \alpha\, s_{t-1} + (1-\alpha)\, g_t^2 \qquad\text{(`state["square_avg"]`)}$$
+$$s_t = \alpha\, s_{t-1} + (1-\alpha)\, g_t^2$$
 
 $$\tilde s_t = \begin{cases} s_t - \bar g_t^{\,2},\quad \bar g_t = \alpha\, \bar g_{t-1} + (1-\alpha)\, g_t
- & \text{centered (`state["grad_avg"]`)}\\ s_t & \text{otherwise}\end{cases}$$
+ & \text{centered}\\ s_t & \text{otherwise}\end{cases}$$
 
 $$\text{if } \mu > 0:\quad b_t = \mu\, b_{t-1} + \frac{g_t}{\sqrt{\tilde s_t} + \epsilon},\qquad
 \theta_t = \theta_{t-1} - \gamma\, b_t$$
 
 $$\text{otherwise:}\quad \theta_t = \theta_{t-1} - \gamma\, \frac{g_t}{\sqrt{\tilde s_t} + \epsilon}$$
+
+(PyTorch keeps $s$, $\bar g$ and $b$ as `state["square_avg"]`, `state["grad_avg"]` and
+`state["momentum_buffer"]`.)
 
 Note where $\epsilon$ goes: *outside* the square root. The running mean of squared
 gradients gives every entry its own step size (the sources: it fixes Adagrad's
@@ -495,12 +498,14 @@ def _adamw_cases(rng: np.random.Generator) -> list[Case]:
 
 
 _ADAM_MOMENTS = r"""
-$$m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t \qquad\text{(`state["exp_avg"]`)}$$
+$$m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t$$
 
-$$v_t = \beta_2\, v_{t-1} + (1-\beta_2)\, g_t^2 \qquad\text{(`state["exp_avg_sq"]`)}$$
+$$v_t = \beta_2\, v_{t-1} + (1-\beta_2)\, g_t^2$$
 
 $$\hat m_t = \frac{m_t}{1-\beta_1^{\,t}},\qquad \hat v_t = \frac{v_t}{1-\beta_2^{\,t}}
 \qquad\text{(bias corrections, } t \text{ counting from 1)}$$
+
+(PyTorch keeps $m$ and $v$ as `state["exp_avg"]` and `state["exp_avg_sq"]`.)
 """
 
 register(Exercise(
@@ -668,7 +673,7 @@ $$g_t \leftarrow g_t + \lambda\,\theta_{t-1} \qquad\text{(only if } \lambda \ne 
 $$\mu_t = \beta_1\left(1 - \tfrac12\, 0.96^{\,t\psi}\right),\qquad
 \mu_{t+1} = \beta_1\left(1 - \tfrac12\, 0.96^{\,(t+1)\psi}\right)$$
 
-$$P_t = P_{t-1}\,\mu_t = \prod_{i=1}^{t} \mu_i \qquad\text{(`state["mu_product"]`)}$$
+$$P_t = P_{t-1}\,\mu_t = \prod_{i=1}^{t} \mu_i$$
 
 $$m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t,\qquad v_t = \beta_2\, v_{t-1} + (1-\beta_2)\, g_t^2,
 \qquad \hat v_t = \frac{v_t}{1-\beta_2^{\,t}}$$
@@ -679,7 +684,8 @@ $$\theta_t = \theta_{t-1}
 
 The two terms are the Nesterov look-ahead: the fresh gradient with the current
 $\mu_t$, and the momentum with the *next* $\mu_{t+1}$, each bias-corrected by the
-product of all the $\mu$ so far.
+product of all the $\mu$ so far (PyTorch keeps $P$ as `state["mu_product"]`, $m$ and $v$ as
+`state["exp_avg"]` and `state["exp_avg_sq"]`).
 
 **Signature.** `nadam_step(theta, g, state, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
 momentum_decay=4e-3)` — PyTorch's names and defaults (`decoupled_weight_decay` and `maximize` left out).

@@ -106,9 +106,9 @@ register(Exercise(
 ### Step decay (`StepLR`)
 
 The optimizer's rate $\eta_0$ (`lr`) is multiplied by $\gamma$ (`gamma`, default 0.1) every
-`step_size` steps:
+$k$ steps ($k$ = `step_size`):
 
-$$\eta_t = \eta_0\, \gamma^{\lfloor t / \text{step\_size} \rfloor}$$
+$$\eta_t = \eta_0\, \gamma^{\lfloor t / k \rfloor}$$
 
 With `step_size=3`: steps 0, 1, 2 use $\eta_0$, steps 3, 4, 5 use $\gamma\eta_0$, and so on —
 the first cut comes at step 3, not before. The sources' milestones (cuts at epochs
@@ -358,10 +358,10 @@ register(Exercise(
     statement=r"""
 ### One cycle (`OneCycleLR`)
 
-With $T$ = `total_steps`, $p$ = `pct_start`, the peak $\eta_{max}$ = `max_lr` and
+With $T$ = `total_steps`, $p$ = `pct_start`, the peak $\eta_{max}$ = `max_lr`, $d$ = `div_factor`,
+$f$ = `final_div_factor` and
 
-$$\eta_{initial} = \frac{\eta_{max}}{\text{div\_factor}},\qquad
-\eta_{min} = \frac{\eta_{initial}}{\text{final\_div\_factor}}$$
+$$\eta_{initial} = \frac{\eta_{max}}{d},\qquad \eta_{min} = \frac{\eta_{initial}}{f}$$
 
 the rate moves through phases, each from a value $a$ to a value $b$ as the fraction
 $x$ of the phase done goes from 0 to 1:
