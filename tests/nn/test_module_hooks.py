@@ -224,7 +224,7 @@ def test_a_forward_hook_that_raises_is_named():
         model(tg.ones(1, 2))
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "forward hook 'broken_hook'" in notes
-    assert "Linear(in_features=2, out_features=3, bias=True)" in notes
+    assert "Linear(in_features=2, out_features=3, bias=True) ('0' in Sequential)" in notes
 
     def broken_pre_hook(module, args):
         raise ValueError("bad input")
@@ -233,7 +233,28 @@ def test_a_forward_hook_that_raises_is_named():
     model[0]._forward_hooks.clear()
     with pytest.raises(ValueError, match="bad input") as info:
         model(tg.ones(1, 2))
-    assert "forward pre-hook" in info.value.__notes__[0] and "ReLU()" in info.value.__notes__[0]
+    assert "forward pre-hook" in info.value.__notes__[0] and "ReLU() ('1' in Sequential)" in info.value.__notes__[0]
+
+
+def test_the_note_names_a_module_deep_in_a_model():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(2, 3), nn.Tanh())
+            self.head = nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.head(self.encoder(x))
+
+    net = Net()
+
+    def check_output(module, args, out):
+        raise FloatingPointError("nan in the output")
+
+    net.encoder[1].register_forward_hook(check_output)
+    with pytest.raises(FloatingPointError) as info:
+        net(tg.ones(1, 2))
+    assert info.value.__notes__ == ["raised by the forward hook 'check_output' of Tanh() ('encoder.1' in Net)"]
 
 
 # -- full backward hooks and backward pre-hooks -------------------------------------------------------

@@ -33,6 +33,46 @@ def _module_label(module: Module) -> str:
     return f"{type(module).__name__}({extra})"
 
 
+def _module_path(module: Module, max_depth: int = 8) -> str | None:
+    """Where ``module`` sits in the model around it, ``"'enc.0' in Net"``, or ``None`` if it has no parent.
+
+    A module does not know its parent, so this asks the garbage collector who
+    refers to it (the parent's ``_modules`` dict, held by the parent's
+    ``__dict__``). Slow (a scan of all objects per level), so it runs only on
+    the error path, to name the module in an error note.
+    """
+    import gc
+
+    names: list[str] = []
+    current = module
+    try:
+        for _ in range(max_depth):
+            parent = None
+            for registry in gc.get_referrers(current):
+                if not isinstance(registry, OrderedDict):
+                    continue
+                for holder in gc.get_referrers(registry):
+                    if not isinstance(holder, dict) or holder.get("_modules") is not registry:
+                        continue
+                    for owner in gc.get_referrers(holder):
+                        if isinstance(owner, Module) and owner.__dict__ is holder:
+                            parent = owner
+                            names.append(next(k for k, v in registry.items() if v is current))
+                            break
+                    if parent is not None:
+                        break
+                if parent is not None:
+                    break
+            if parent is None:
+                break
+            current = parent
+    except Exception:  # noqa: BLE001 - a name in a note is a courtesy: never fail because of it
+        return None
+    if not names:
+        return None
+    return f"{'.'.join(reversed(names))!r} in {type(current).__name__}"
+
+
 def _run_hook(hook: Callable[..., Any], kind: str, module: Module, *args: Any) -> Any:
     """``hook(module, *args)``; an error it raises goes on with a note naming the hook and the module."""
     try:
@@ -40,7 +80,9 @@ def _run_hook(hook: Callable[..., Any], kind: str, module: Module, *args: Any) -
     except Exception as err:
         from ..utils.hooks import hook_name  # tinygrad_edu.utils imports nn: imported when needed
 
-        err.add_note(f"raised by the {kind} {hook_name(hook)!r} of {_module_label(module)}")
+        where = _module_path(module)
+        err.add_note(f"raised by the {kind} {hook_name(hook)!r} of {_module_label(module)}"
+                     + (f" ({where})" if where else ""))
         raise
 
 
@@ -400,7 +442,7 @@ class Module:
             >>> from tinygrad_edu import nn
             >>> layer = nn.Linear(2, 1)
             >>> _ = layer.register_full_backward_pre_hook(lambda m, grad_output: (grad_output[0] * 0,))
-            >>> layer(tg.ones(1, 2)).sum().backward()     # the hook zeroed dL/d(output)
+            >>> layer(tg.ones(1, 2, requires_grad=True)).sum().backward()     # the hook zeroed dL/d(output)
             >>> layer.weight.grad
             tensor([[0., 0.]])
         """
