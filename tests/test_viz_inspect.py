@@ -124,6 +124,18 @@ def test_gradients_one_histogram_per_weight_biases_optional():
     assert len(labelled_lines(viz.plot_gradients(insp, params="4.bias").axes[0])) == 1
 
 
+def test_by_default_the_linear_layers_weights():
+    insp = fake_inspector()
+    insp.layers = ["0", *LAYERS]
+    insp.kinds = {**KINDS, "0": "linear", "2": "other"}            # 0: a Linear, 2: a norm layer, 4: unknown
+    for plot in (viz.plot_gradients, viz.plot_update_ratios):
+        ax = plot(insp).axes[0]
+        assert [line.get_label().split(":")[0] for line in labelled_lines(ax)] == ["0.weight"]
+        ax = plot(insp, include_biases=True).axes[0]
+        assert [line.get_label().split(":")[0] for line in labelled_lines(ax)] == ["0.weight", "0.bias"]
+    assert len(viz.plot_gradient_norms(insp).axes[0].get_lines()[0].get_ydata()) == 1
+
+
 def test_gradient_norms_against_depth_on_a_log_axis():
     insp = fake_inspector()
     fig = viz.plot_gradient_norms(insp)

@@ -79,12 +79,22 @@ def _is_bias(name: str) -> bool:
     return name.rsplit(".", 1)[-1] == "bias"
 
 
+def _owner_kind(insp: Any, name: str) -> str | None:
+    """The kind of the layer that owns parameter ``name`` (``"3.weight"`` belongs to layer ``"3"``)."""
+    owner = name.rsplit(".", 1)[0] if "." in name else ""
+    return getattr(insp, "kinds", {}).get(owner)
+
+
 def _weights(who: str, insp: Any, params: Any, include_biases: bool, recorded: Mapping[str, Any]) -> list[str]:
-    """The parameters to draw, in depth order: ``params`` if given, else every recorded one but the biases."""
+    """The parameters to draw, in depth order: ``params`` if given; else the linear layers' weights (and biases
+    with ``include_biases``), or every recorded parameter but the biases when no layer is of kind linear."""
     available = [name for name in insp.params if name in recorded]
     if params is not None:
         return _choose(who, "parameter", available, params)
     names = [name for name in available if include_biases or not _is_bias(name)]
+    linear = [name for name in names if _owner_kind(insp, name) == "linear"]
+    if linear:
+        return linear
     if not names:
         raise ValueError(f"{who}: every recorded parameter is a bias ({available}); pass include_biases=True")
     return names
@@ -212,8 +222,9 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
         insp: a ``tg.train.Inspector`` that has recorded at least one step.
         ax: an Axes to draw into; by default a new Figure.
         params: a parameter name or list of names (of ``insp.params``); by
-            default every recorded parameter whose name does not end in
-            ``bias``, in depth order.
+            default the weights of the layers of kind ``"linear"`` (``Linear``,
+            ``Conv1d``, ``Conv2d``), in depth order, or every recorded parameter
+            whose name does not end in ``bias`` when there are none.
         include_biases: with the default ``params``, draw the biases too.
         bins: histogram bins per parameter (>= 2).
         title: the title; by default says which step is drawn.
@@ -264,7 +275,7 @@ def plot_gradient_norms(insp: Any, ax: Any = None, *, params: Any = None, includ
         insp: a ``tg.train.Inspector``, or a dict from a label to one.
         ax: an Axes to draw into; by default a new Figure.
         params: parameter names to draw (every Inspector must have them); by
-            default each Inspector's parameters whose names do not end in ``bias``.
+            default each Inspector's linear layers' weights (as `plot_gradients`).
         include_biases: with the default ``params``, draw the biases too.
         step: the optimizer step to draw (one of each Inspector's ``steps``);
             by default each one's last recorded step.
@@ -350,9 +361,11 @@ def plot_update_ratios(insp: Any, ax: Any = None, *, params: Any = None, include
     Args:
         insp: a ``tg.train.Inspector`` that has recorded at least one step.
         ax: an Axes to draw into; by default a new Figure.
-        params: parameter names to draw; by default every recorded parameter
-            whose name does not end in ``bias`` (the lecture draws the 2-D
-            weights only), in depth order.
+        params: parameter names to draw; by default the weights of the layers
+            of kind ``"linear"`` (``Linear``, ``Conv``: the lecture draws the 2-D
+            weights only; a norm's gain and shift are left out), in depth order,
+            or every recorded parameter whose name does not end in ``bias``
+            when there are none.
         include_biases: with the default ``params``, draw the biases too.
         band: ``(low, high)`` in log10 units to shade, or ``None`` for no band.
         title: the title.
