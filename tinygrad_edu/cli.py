@@ -88,7 +88,7 @@ def _surface_paths() -> tuple[Any, list[Any]]:
 
 
 def demo_surface(out: str) -> list[str]:
-    """The sources' 2-D surface x^2 + y^2 + xy + 2x + 3y + 5 from (4, 4), 30 steps: contour and 3-D."""
+    """The sources' 2-D surface x^2 + y^2 + xy + 2x + 3y + 5 from (4, 4), 30 steps: contour and 3-D, same paths."""
     from tinygrad_edu import viz
 
     surface, paths = _surface_paths()
@@ -97,7 +97,7 @@ def demo_surface(out: str) -> list[str]:
         print(f"{path.name:<28} ends at ({x:+.3f}, {y:+.3f}), loss {path.losses[-1]:.4f} "
               f"(minimum {float(surface(*surface.minima[0]).item()):.4f})")
     return [_save(viz.plot_contour(surface, *paths), out, "quadratic_contour.png"),
-            _save(viz.plot_surface_3d(surface, paths[0]), out, "quadratic_surface_3d.png")]
+            _save(viz.plot_surface_3d(surface, *paths), out, "quadratic_surface_3d.png")]
 
 
 def demo_descent_1d(out: str) -> list[str]:

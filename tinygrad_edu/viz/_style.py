@@ -200,7 +200,7 @@ def place_legend(ax: Any, **kw: Any) -> Any:
     is built, so panels added later (which shrink this one) are accounted for.
 
     Args:
-        ax: the Axes (2-D or 3-D; a 3-D one always gets its legend outside).
+        ax: the Axes (2-D or 3-D; a 3-D one always gets its legend outside, below it).
         **kw: passed to ``ax.legend`` (``handles``, ``labels``, ``title``, ``ncols``, ...);
             ``loc`` and ``bbox_to_anchor``, if given, are used as they are.
 
@@ -235,7 +235,9 @@ def _place(ax: Any, kw: dict[str, Any]) -> Any:
     if "loc" in kw or "bbox_to_anchor" in kw:
         return ax.legend(**kw)
     if getattr(ax, "name", None) == "3d":
-        return _outside(ax, kw)
+        # a 3-D box fills its axes from every side: the legend goes under it, in two columns
+        count = len(kw["handles"])
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=1 if count < 3 else 2, **kw)
     legend = ax.legend(loc="upper right", **kw)
     size = legend.get_window_extent()
     ax_box = ax.get_window_extent()
@@ -273,7 +275,7 @@ def _at(ax: Any, legend: Any, kw: dict[str, Any], loc: str) -> Any:
 
 def _outside(ax: Any, kw: dict[str, Any]) -> Any:
     legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
-    if legend.get_window_extent().width > 0.4 * ax.figure.bbox.width and getattr(ax, "name", None) != "3d":
+    if legend.get_window_extent().width > 0.4 * ax.figure.bbox.width:
         # no room beside a small figure: inside after all, where it covers the fewest points
         legend.remove()
         return ax.legend(loc="best", **kw)

@@ -90,6 +90,9 @@ def _title(view: SurfaceView, paths: Sequence[PathView], title: str | None) -> s
     if title is not None:
         return title
     text = view.name
+    names = list(dict.fromkeys(path.name.split(" (")[0] for path in paths))
+    if len(names) > 1 and len(" vs ".join(names)) <= 40:  # say what is compared
+        text += ": " + " vs ".join(names)
     if any(path.diverged for path in paths):
         text += "\n(diverged paths are drawn up to their last finite point)"
     return text
@@ -230,16 +233,22 @@ def plot_contour(surface: Any, *paths: Any, levels: Any = None, ax: Any = None, 
     draw_contours(ax, view, levels, resolution)
     draw_minima(ax, view)
     for i, path in enumerate(path_views):
-        _draw_path_2d(ax, path, series_style(i))
+        _draw_path_2d(ax, path, series_style(i), _width(i, len(path_views)))
     ax.set_title(_title(view, path_views, title))
     _legend(ax)
     return fig
 
 
-def _draw_path_2d(ax: Any, path: PathView, style: dict[str, Any]) -> None:
+def _width(i: int, count: int) -> float:
+    """Line width of path ``i`` of ``count``: with a few paths the earlier ones are wider, so a path that
+    runs along another still shows as a coloured edge around it."""
+    return 1.8 + (1.4 * (count - 1 - i) if count <= 4 else 0.0)
+
+
+def _draw_path_2d(ax: Any, path: PathView, style: dict[str, Any], width: float = 1.8) -> None:
     """One path on contours: a line with a marker per step, a hollow circle at its start."""
     points = path.finite_points
-    ax.plot(points[:, 0], points[:, 1], linewidth=1.8, markersize=3.5, label=path.label, zorder=3, **style)
+    ax.plot(points[:, 0], points[:, 1], linewidth=width, markersize=3.5, label=path.label, zorder=3, **style)
     if len(points):
         ax.scatter(points[:1, 0], points[:1, 1], s=90, facecolors="none", edgecolors=style["color"],
                    linewidths=1.8, zorder=4)
@@ -298,16 +307,16 @@ def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = Non
         heights[outside] = np.nan  # matplotlib breaks the line there
         if np.isfinite(heights).any():
             z_low, z_high = min(z_low, float(np.nanmin(heights))), max(z_high, float(np.nanmax(heights)))
-        ax.plot(points[:, 0], points[:, 1], heights, linewidth=2.2, markersize=3.5, label=path.label, zorder=3,
-                **series_style(i))
+        ax.plot(points[:, 0], points[:, 1], heights, linewidth=_width(i, len(path_views)) + 0.4, markersize=3.5,
+                label=path.label, zorder=3, **series_style(i))
     draw_minima(ax, view, height=lambda coords: view(coords[:, 0], coords[:, 1]))
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
     if z_high > z_low:
         ax.set_zlim(z_low, z_high)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_zlabel("loss")
+    ax.set_xlabel("x", labelpad=8)
+    ax.set_ylabel("y", labelpad=8)
+    ax.set_zlabel("loss", labelpad=12)  # clear of the tick labels at the style's font size
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(_title(view, path_views, title))
     _legend(ax)
