@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,22 @@ def test_the_family_is_complete() -> None:
         assert 2 <= len(exercise.mistakes) <= 4
         assert exercise.stub.startswith(f"def {exercise.function}(")
         assert "$$" in exercise.statement
+
+
+def _stub_function(name: str):
+    exercise, namespace = REGISTRY[name], {}
+    exec(exercise.stub, namespace)  # noqa: S102 - the library's own stub text
+    return namespace[exercise.function]
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CLASSES))
+def test_stub_and_reference_take_torchs_names_and_defaults(name: str) -> None:
+    torch_defaults = {key: value.default for key, value in inspect.signature(TORCH_CLASSES[name]).parameters.items()}
+    for fn in (_stub_function(name), REGISTRY[name].reference):
+        parameters = list(inspect.signature(fn).parameters.values())
+        assert [p.name for p in parameters[:4]] == ["theta", "g", "state", "t"]
+        for parameter in parameters[4:]:
+            assert parameter.default == torch_defaults[parameter.name], (name, parameter.name)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -122,9 +140,7 @@ def test_every_catalogued_mistake_is_caught_and_named(name: str, seed: int) -> N
 
 def test_stubs_report_not_written_yet() -> None:
     for name in NAMES:
-        exercise, namespace = REGISTRY[name], {}
-        exec(exercise.stub, namespace)  # noqa: S102 - the library's own stub text
-        result = check(name, namespace[exercise.function])
+        result = check(name, _stub_function(name))
         assert not result.passed and result.finding == "not_implemented"
         assert "not written yet" in result.message
 

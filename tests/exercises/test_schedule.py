@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -60,6 +61,29 @@ def test_the_family_is_complete() -> None:
         assert 4 <= len(_cases(name)) <= 10
         assert 2 <= len(exercise.mistakes) <= 4
         assert exercise.stub.startswith(f"def {exercise.function}(step, ")
+
+
+SCHEDULERS = {"schedule/step": "StepLR", "schedule/cosine": "CosineAnnealingLR", "schedule/one_cycle": "OneCycleLR"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_and_reference_take_the_schedulers_names_and_defaults(name: str) -> None:
+    exercise, namespace = REGISTRY[name], {}
+    exec(exercise.stub, namespace)  # noqa: S102 - the library's own stub text
+    if name in SCHEDULERS:
+        owner = getattr(torch.optim.lr_scheduler, SCHEDULERS[name])
+    else:
+        owner = tg.optim.lr_scheduler.warmup_cosine
+    defaults = {key: value.default for key, value in inspect.signature(owner).parameters.items()}
+    for fn in (namespace[exercise.function], exercise.reference):
+        parameters = list(inspect.signature(fn).parameters.values())
+        assert parameters[0].name == "step"
+        for parameter in parameters[1:]:
+            assert parameter.name == "lr" or parameter.name in defaults, (name, parameter.name)
+            # lr is the optimizer's starting rate; total_steps is required here (PyTorch also takes epochs and
+            # steps_per_epoch instead)
+            if parameter.default is not inspect.Parameter.empty:
+                assert parameter.default == defaults[parameter.name], (name, parameter.name)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
