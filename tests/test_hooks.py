@@ -288,3 +288,37 @@ def test_handles_are_removable_handles():
     assert isinstance(handle, RemovableHandle) and "registered" in repr(handle)
     handle.remove()
     assert "removed" in repr(handle) and not x._backward_hooks
+
+
+def test_backward_steps_shows_where_a_hook_changed_a_gradient():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    w = tg.tensor([0.5, -1.0], requires_grad=True)
+    w.register_hook(lambda g: g * 0)              # a leaf: its total is replaced
+    h = x * 3
+    h.register_hook(lambda g: g * 10)             # an intermediate result: the replacement flows on
+    h.register_hook(lambda g: None)
+    y = (h * w).sum()
+    trace = tg.backward_steps(y, names={"h": h, "x": x, "w": w})
+    assert [len(step.hooks) for step in trace] == [0, 1, 1]
+    leaf_change, node_change = trace[1].hooks[0], trace[2].hooks[0]
+    assert (leaf_change.label, leaf_change.is_leaf, node_change.label, node_change.is_leaf) == ("w", True, "h", False)
+    np.testing.assert_array_equal(leaf_change.before, [3.0, 6.0])     # dL/dw = h = 3x
+    np.testing.assert_array_equal(leaf_change.after, [0.0, 0.0])
+    np.testing.assert_array_equal(node_change.before, [0.5, -1.0])   # dL/dh = w
+    np.testing.assert_array_equal(node_change.after, [5.0, -10.0])
+    np.testing.assert_array_equal(trace[2].grad_out, [5.0, -10.0])   # what the rule used
+    assert leaf_change.changed and "norm 6.708 -> 0" in leaf_change.note
+    assert trace.hooks == [leaf_change, node_change]
+    text = str(trace)
+    assert "hook on h changed its gradient: [ 0.5, -1. ] -> [ 5., -10.] (norm 1.118 -> 11.18)" in text
+    assert "hook: [3., 6.] -> [0., 0.]" in text and "hook on w changed its gradient" in trace._repr_html_()
+    # The totals are what backward() puts in .grad, hooks included; backward_steps touched no .grad.
+    assert x.grad is None and w.grad is None
+    y.backward()
+    np.testing.assert_array_equal(trace.totals[x], x.grad.numpy())
+    np.testing.assert_array_equal(trace.totals[w], w.grad.numpy())
+    same = tg.backward_steps((x * 2).sum(), names={"x": x})   # a hook returning None: no line, no column
+    assert not same.hooks and "hook" not in str(same)
+    x.register_hook(lambda g: None)
+    unchanged = tg.backward_steps((x * 2).sum(), names={"x": x})
+    assert unchanged.hooks[0].note == "hook on x: gradient unchanged"

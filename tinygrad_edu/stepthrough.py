@@ -51,6 +51,7 @@ __all__ = [
     "BackwardTrace",
     "BackwardStep",
     "InputGradient",
+    "HookChange",
     "gradcheck_nodes",
     "NodeCheckReport",
     "NodeCheck",
@@ -156,6 +157,38 @@ class InputGradient:
 
 
 @dataclass(frozen=True, eq=False)
+class HookChange:
+    """Tensor hooks (``Tensor.register_hook``) ran on one gradient: what they got and what they passed on.
+
+    Attributes:
+        label: the tensor whose gradient the hooks saw.
+        before: the gradient the hooks got (a leaf's total, or an intermediate result's complete gradient).
+        after: what they returned: what a leaf's ``.grad`` gets, or what flows on to the inputs.
+        is_leaf: whether the tensor is a leaf.
+    """
+
+    label: str
+    before: np.ndarray
+    after: np.ndarray
+    is_leaf: bool
+
+    @property
+    def changed(self) -> bool:
+        """Whether the hooks replaced (or changed) the gradient."""
+        return not np.array_equal(self.before, self.after, equal_nan=True)
+
+    @property
+    def note(self) -> str:
+        """The change in words, with the norms before and after."""
+        if not self.changed:
+            return f"hook on {self.label}: gradient unchanged"
+        norm_before = float(np.linalg.norm(np.asarray(self.before, dtype=np.float64)))
+        norm_after = float(np.linalg.norm(np.asarray(self.after, dtype=np.float64)))
+        return (f"hook on {self.label} changed its gradient: {format_value(self.before)} -> "
+                f"{format_value(self.after)} (norm {norm_before:.4g} -> {norm_after:.4g})")
+
+
+@dataclass(frozen=True, eq=False)
 class BackwardStep:
     """One node of the backward walk: what it received and what it sent.
 
@@ -169,6 +202,9 @@ class BackwardStep:
         rule: the local derivative, the first line of the operation's docstring.
         inputs: one `InputGradient` per input of the operation, in order.
         tensor: the node's output tensor.
+        hooks: the tensor hooks that ran at this step, as `HookChange`: those of
+            this node's output (``grad_out`` is then what they returned, what the
+            rule used), and those of leaves whose gradient this step completed.
     """
 
     index: int
@@ -180,6 +216,7 @@ class BackwardStep:
     rule: str
     inputs: tuple[InputGradient, ...]
     tensor: Tensor = field(repr=False)
+    hooks: tuple[HookChange, ...] = ()
 
     @property
     def accumulations(self) -> list[InputGradient]:
@@ -192,11 +229,14 @@ class BackwardStep:
     def __str__(self) -> str:
         head = (f"step {self.index}: {self.label} (out shape {self.shape}, creation #{self.seq})\n"
                 f"  grad_out = {format_value(self.grad_out)}\n  rule: {self.rule}")
-        return head + "\n" + text_table(["input", "shape", "sends (dL/d input)", "note"], self._rows(), indent="  ")
+        hooks = "".join(f"\n  {hook.note}" for hook in self.hooks)
+        return head + hooks + "\n" + text_table(["input", "shape", "sends (dL/d input)", "note"], self._rows(),
+                                                indent="  ")
 
     def _repr_html_(self) -> str:
         caption = (f"step {self.index}: {self.label} (out shape {self.shape}, creation #{self.seq}); "
                    f"grad_out = {format_value(self.grad_out)}; rule: {self.rule}")
+        caption += "".join(f"; {hook.note}" for hook in self.hooks)
         return html_table(["input", "shape", "sends (dL/d input)", "note"], self._rows(), caption=caption)
 
 
@@ -213,16 +253,19 @@ class BackwardTrace(Sequence):
         totals: each leaf that requires grad and was reached, mapped to its
             total gradient: what ``root.backward(seed)`` puts in an empty
             ``.grad``, bit for bit. (Onto an existing ``.grad``, backward adds
-            path by path, which may round differently in the last bit.)
+            path by path, which may round differently in the last bit.) For a
+            leaf with hooks, what its hooks returned.
+        hooks: every `HookChange`, in the order the hooks ran (each also in its step's ``hooks``).
     """
 
     def __init__(self, root: Tensor, root_label: str, seed: np.ndarray, steps: list[BackwardStep],
-                 totals: dict[Tensor, np.ndarray], labels: _Labels) -> None:
+                 totals: dict[Tensor, np.ndarray], labels: _Labels, hooks: list[HookChange] | None = None) -> None:
         self.root = root
         self.root_label = root_label
         self.seed = seed
         self.steps = steps
         self.totals = totals
+        self.hooks = hooks or []
         self._labels = labels
         self._step_of = {id(step.tensor): step for step in steps}
 
@@ -263,14 +306,24 @@ class BackwardTrace(Sequence):
         return step.grad_out
 
     def _total_rows(self) -> list[list[str]]:
-        return [[self._labels(t), str(t.shape), format_value(g)] for t, g in self.totals.items()]
+        rows = [[self._labels(t), str(t.shape), format_value(g)] for t, g in self.totals.items()]
+        leaf_hooks = {hook.label: hook for hook in self.hooks if hook.is_leaf}
+        if leaf_hooks:
+            for row in rows:
+                hook = leaf_hooks.get(row[0])
+                row.append("" if hook is None else (f"hook: {format_value(hook.before)} -> {format_value(hook.after)}"
+                                                    if hook.changed else "hook: unchanged"))
+        return rows
+
+    def _total_header(self) -> list[str]:
+        return ["leaf", "shape", "total gradient"] + (["hook"] if any(h.is_leaf for h in self.hooks) else [])
 
     def __str__(self) -> str:
         lines = [f"Backward pass from {self.root_label} (shape {self.root.shape}), seed dL/d{self.root_label} = "
                  f"{format_value(self.seed)}: {len(self.steps)} steps, highest creation number first", ""]
         lines += [str(step) for step in self.steps]
         lines += ["", "Total gradient of each leaf (what .backward() adds to .grad):"]
-        lines.append(text_table(["leaf", "shape", "total gradient"], self._total_rows(), indent="  "))
+        lines.append(text_table(self._total_header(), self._total_rows(), indent="  "))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -284,11 +337,13 @@ class BackwardTrace(Sequence):
                 head = [str(step.index), step.label, str(step.shape), format_value(step.grad_out), step.rule] \
                     if k == 0 else ["", "", "", "", ""]
                 rows.append(head + [inp.label, format_value(inp.grad), inp.note])
+            for hook in step.hooks:
+                rows.append(["", "", "", "", "", hook.label, format_value(hook.after), hook.note])
         caption = (f"Backward pass from {self.root_label} (shape {self.root.shape}), seed "
                    f"{format_value(self.seed)}: {len(self.steps)} steps")
         steps = html_table(["step", "node", "out shape", "grad_out", "local rule", "input", "sends", "note"], rows,
                            caption=caption)
-        totals = html_table(["leaf", "shape", "total gradient"], self._total_rows(),
+        totals = html_table(self._total_header(), self._total_rows(),
                             caption="Total gradient of each leaf (what .backward() adds to .grad)")
         return steps + totals
 
@@ -303,6 +358,10 @@ def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, 
     broadcast gradient back to the input's shape, and gradients reaching a
     tensor along several paths are added. The totals are the same numbers,
     to the last bit, that ``backward()`` adds to each leaf's ``.grad``.
+
+    Tensor hooks (``Tensor.register_hook``) run as in ``backward()`` (so their
+    side effects happen here too), and each step lists in ``hooks`` what they
+    got and returned: a line in the printout, with the norms before and after.
 
     Args:
         tensor: the output to differentiate (a loss, usually).
@@ -325,6 +384,11 @@ def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, 
         'x receives a second contribution; running total = [2., 4.]'
         >>> trace.totals[x]                    # dy/dx = 2x
         array([2., 4.], dtype=float32)
+        >>> h = x * 3
+        >>> _ = h.register_hook(lambda grad: grad * 10)
+        >>> trace = tg.backward_steps(h.sum(), names={"h": h})
+        >>> print(trace[1].hooks[0].note)
+        hook on h changed its gradient: [1., 1.] -> [10., 10.] (norm 1.414 -> 14.14)
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"backward_steps expects a Tensor, got {type(tensor).__name__}")
@@ -335,6 +399,21 @@ def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, 
     totals: dict[Tensor, np.ndarray] = {}
     arrivals: dict[int, int] = {}  # how many paths have reached each tensor so far
     outputs = {id(tensor._ctx): tensor}  # node -> the tensor it made (met as an input before its visit)
+    hooks: list[HookChange] = []
+    step_hooks: list[HookChange] = []  # the hooks that ran since the last step
+
+    def on_hook(target: Any, index: int | None, before: np.ndarray, after: np.ndarray) -> None:
+        if index is None:
+            label, is_leaf = labels(target), True
+        else:
+            out = outputs.get(id(target))
+            label = labels(out) if out is not None else f"{target.name}#{target.seq}"
+            if target.n_outputs > 1:
+                label += f" (output {index})"
+            is_leaf = False
+        change = HookChange(label, np.array(before), np.array(after), is_leaf)
+        hooks.append(change)
+        step_hooks.append(change)
 
     def on_leaf(leaf: Tensor, grad: np.ndarray) -> np.ndarray | None:
         # The same sums as Tensor._accumulate_grad, into the table instead of .grad.
@@ -363,10 +442,11 @@ def backward_steps(tensor: Tensor, gradient: Any = None, *, names: Mapping[str, 
         out = outputs[id(node)]
         shown = np.array(grad_out) if node.n_outputs == 1 else tuple(grad_out)
         steps.append(BackwardStep(len(steps), node.name, labels.node(out), out.shape, node.seq, shown,
-                                  _rule(node), tuple(sent), out))
+                                  _rule(node), tuple(sent), out, tuple(step_hooks)))
+        step_hooks.clear()
 
-    walk(tensor, seed, on_leaf, on_node, retain=False)
-    return BackwardTrace(tensor, root_label, seed, steps, totals, labels)
+    walk(tensor, seed, on_leaf, on_node, retain=False, on_hook=on_hook)
+    return BackwardTrace(tensor, root_label, seed, steps, totals, labels, hooks)
 
 
 # ---------------------------------------------------------------------------
