@@ -64,7 +64,7 @@ def _run(fn: Callable, case: Case) -> tuple:
 
 def _gradients(rng: np.random.Generator, shape: tuple, scale: float = 1.0, zero_entry: bool = False,
                large_entry: bool = False) -> list[np.ndarray]:
-    """``STEPS`` gradients of ``shape``; entry 0 always zero and/or entry 1 a thousand times larger."""
+    """``STEPS`` gradients of ``shape``; entry 0 (reading order) always zero, entry 1 a thousand times larger."""
     grads = []
     for _ in range(STEPS):
         g = rng.normal(size=shape) * scale
@@ -77,6 +77,11 @@ def _gradients(rng: np.random.Generator, shape: tuple, scale: float = 1.0, zero_
     return grads
 
 
+def _index(shape: tuple, flat: int) -> str:
+    """Entry ``flat`` (in reading order) of an array of ``shape``, as the report writes indices: ``[0, 1]``."""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]"
+
+
 def _case(rng: np.random.Generator, shape: tuple, hyperparameters: dict[str, Any], scale: float = 1.0,
           zero_entry: bool = False, large_entry: bool = False, theta_scale: float = 1.0, note: str = "") -> Case:
     theta = rng.normal(size=shape) * theta_scale
@@ -84,11 +89,12 @@ def _case(rng: np.random.Generator, shape: tuple, hyperparameters: dict[str, Any
     words = [f"theta of shape {shape}"]
     words += [f"{key}={value!r}" for key, value in hyperparameters.items()] or ["all defaults"]
     if scale != 1.0:
-        words.append(f"gradients of size ~{scale:g}")
+        words.append(f"gradients of size ~{scale:g}" + (f" ({note})" if note else ""))
+        note = ""
     if zero_entry:
-        words.append("gradient entry 0 always 0")
+        words.append(f"the gradient at {_index(shape, 0)} always 0")
     if large_entry:
-        words.append("gradient entry 1 about 1000x larger")
+        words.append(f"the gradient at {_index(shape, 1)} about 1000x larger")
     if note:
         words.append(note)
     return Case(", ".join(words), (theta, grads), dict(hyperparameters))
@@ -343,7 +349,7 @@ def _rmsprop_cases(rng: np.random.Generator) -> list[Case]:
         _case(rng, (5,), dict(lr=0.01)),
         _case(rng, (3, 4), dict(lr=0.01, alpha=0.9), zero_entry=True, large_entry=True),
         _case(rng, (4,), dict(lr=0.01, alpha=0.9, eps=1e-3), scale=1e-2, zero_entry=True),
-        _case(rng, (2, 3), dict(lr=0.01, alpha=0.99), scale=1e-4, note="gradients near eps"),
+        _case(rng, (2, 3), dict(lr=0.01, alpha=0.99), scale=1e-4, note="squares near eps"),
         _case(rng, (6,), dict(lr=0.01, momentum=0.9, weight_decay=0.1)),
         _case(rng, (), dict(lr=0.02, alpha=0.95, centered=True)),
         _case(rng, (2, 2, 2), dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5), zero_entry=True),
@@ -479,7 +485,7 @@ def _adam_cases(rng: np.random.Generator) -> list[Case]:
     return [
         _case(rng, (5,), dict(lr=0.1)),
         _case(rng, (3, 4), dict(lr=0.05, betas=(0.8, 0.99)), zero_entry=True, large_entry=True),
-        _case(rng, (4,), dict(lr=0.1, eps=1e-8), scale=1e-4, note="gradients near sqrt(eps)"),
+        _case(rng, (4,), dict(lr=0.1, eps=1e-8), scale=1e-4, note="squares near eps"),
         _case(rng, (2, 3), dict(lr=0.1, weight_decay=0.1), zero_entry=True),
         _case(rng, (), dict(lr=0.1, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.5)),
         _case(rng, (2, 2, 3), {}, theta_scale=1e-2),
@@ -490,7 +496,7 @@ def _adamw_cases(rng: np.random.Generator) -> list[Case]:
     return [
         _case(rng, (5,), dict(lr=0.1)),
         _case(rng, (3, 4), dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1), zero_entry=True, large_entry=True),
-        _case(rng, (4,), dict(lr=0.1, weight_decay=0.5), scale=1e-4, note="gradients near sqrt(eps)"),
+        _case(rng, (4,), dict(lr=0.1, weight_decay=0.5), scale=1e-4, note="squares near eps"),
         _case(rng, (2, 3), dict(lr=0.2, weight_decay=0.0), zero_entry=True),
         _case(rng, (), dict(lr=0.1, betas=(0.5, 0.9), eps=1e-3, weight_decay=1.0)),
         _case(rng, (2, 2, 3), {}, theta_scale=1e-2),
@@ -650,7 +656,7 @@ def _nadam_cases(rng: np.random.Generator) -> list[Case]:
     return [
         _case(rng, (5,), dict(lr=0.1)),
         _case(rng, (3, 4), dict(lr=0.05, betas=(0.8, 0.99)), zero_entry=True, large_entry=True),
-        _case(rng, (4,), dict(lr=0.1, momentum_decay=0.1), scale=1e-4, note="gradients near sqrt(eps)"),
+        _case(rng, (4,), dict(lr=0.1, momentum_decay=0.1), scale=1e-4, note="squares near eps"),
         _case(rng, (2, 3), dict(lr=0.1, weight_decay=0.1, momentum_decay=0.5), zero_entry=True),
         _case(rng, (), dict(lr=0.1, betas=(0.5, 0.9), eps=1e-3)),
         _case(rng, (2, 2, 3), {}, theta_scale=1e-2),
