@@ -52,8 +52,8 @@ def _run(fn: Callable, case: Case) -> tuple:
         # Fresh copies in: a student who updates theta in place must not change the theta stored for step t - 1.
         result = fn(theta.copy(), np.array(g, dtype=float, copy=True), state, t, **case.kwargs)
         if result is None:
-            raise Finding("wrong_count", f"step {t} returned None: return the new theta "
-                                         f"(an array of shape {np.shape(theta0)})")
+            raise Finding("wrong_count", f"step {t} returned None: return the new theta, an array of shape "
+                                         f"{np.shape(theta0)} (updating theta in place is not enough)")
         theta = np.array(result, copy=True)
         if theta.shape != np.shape(theta0):
             raise Finding("wrong_shape", f"step {t} returned an array of shape {theta.shape}, expected the "
