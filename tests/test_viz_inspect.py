@@ -111,6 +111,9 @@ def test_activations_into_a_given_axes():
     left, right = fig.subplots(1, 2)
     assert viz.plot_activations(fake_inspector(), ax=right) is fig
     assert len(labelled_lines(right)) == 3 and not left.get_lines()
+    from tinygrad_edu.viz._style import STYLE
+
+    assert right.xaxis.label.get_size() == right.yaxis.label.get_size() == STYLE["axes.labelsize"]  # projector size
 
 
 def test_gradients_one_histogram_per_weight_biases_optional():

@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 
 from .._checks import check_int
@@ -119,6 +120,13 @@ def _sample(who: str, what: str, name: str, values: Any) -> np.ndarray:
     return array
 
 
+def _labels(ax: Any, xlabel: str, ylabel: str) -> None:
+    """Axis labels at the style's size, also on an Axes made outside the style (``ax=`` given)."""
+    size = matplotlib.rcParams["axes.labelsize"]
+    ax.set_xlabel(xlabel, fontsize=size)
+    ax.set_ylabel(ylabel, fontsize=size)
+
+
 def _histogram_curve(ax: Any, sample: np.ndarray, bins: int, label: str, i: int) -> None:
     """One histogram as a step line (density, so differently sized samples compare), series ``i``'s look."""
     low, high = float(sample.min()), float(sample.max())
@@ -199,8 +207,7 @@ def plot_activations(insp: Any, ax: Any = None, *, layers: Any = None, bins: int
                 label += f", {words} {fraction:.1%}"
         _histogram_curve(ax, samples[name], bins, label, i)
     step = int(np.asarray(insp.steps).reshape(-1)[-1])
-    ax.set_xlabel("layer output value")
-    ax.set_ylabel("density")
+    _labels(ax, "layer output value", "density")
     ax.set_title(title if title is not None else f"activations per layer (step {step})")
     place_legend(ax)
     return fig
@@ -248,8 +255,7 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
         label = f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}"
         _histogram_curve(ax, samples[name], bins, label, i)
     step = int(np.asarray(insp.steps).reshape(-1)[-1])
-    ax.set_xlabel("gradient value")
-    ax.set_ylabel("density")
+    _labels(ax, "gradient value", "density")
     ax.set_title(title if title is not None else f"weight gradients per layer (step {step})")
     place_legend(ax)
     return fig
@@ -334,10 +340,9 @@ def plot_gradient_norms(insp: Any, ax: Any = None, *, params: Any = None, includ
     name_lists = [names for names, _, _ in rows.values()]
     if all(names == name_lists[0] for names in name_lists) and len(name_lists[0]) <= 24:
         ax.set_xticks(np.arange(1, len(name_lists[0]) + 1), name_lists[0], rotation=45, ha="right")
-        ax.set_xlabel("parameter, input side first")
+        _labels(ax, "parameter, input side first", "‖∂L/∂W‖ (log scale)")
     else:
-        ax.set_xlabel("weight parameter (1 = nearest the input)")
-    ax.set_ylabel("‖∂L/∂W‖ (log scale)")
+        _labels(ax, "weight parameter (1 = nearest the input)", "‖∂L/∂W‖ (log scale)")
     ax.set_title(title if title is not None else "gradient norm per layer against depth")
     if len(rows) > 1 or next(iter(rows)):
         place_legend(ax)
@@ -399,8 +404,7 @@ def plot_update_ratios(insp: Any, ax: Any = None, *, params: Any = None, include
             raise ValueError(f"{who}: {name!r} has {len(ratios)} update ratios for {len(steps)} recorded steps")
         ratios = np.where(np.isfinite(ratios), ratios, np.nan)  # a step that did not move the weight: -inf
         ax.plot(steps, ratios, label=name, **series_style(i, points=len(steps)))
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("log10(update std / weight std)")
+    _labels(ax, "optimizer step", "log10(update std / weight std)")
     ax.set_title(title if title is not None else "update-to-data ratio per weight (about -3 is healthy)")
     place_legend(ax)
     return fig
@@ -449,8 +453,7 @@ def plot_saturation(insp: Any, ax: Any = None, *, layers: Any = None, title: str
         ax.plot(steps, 100 * fraction, label=f"{name} ({insp.kinds[name]}, {words})",
                 **series_style(i, points=len(steps)))
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("units (%)")
+    _labels(ax, "optimizer step", "units (%)")
     kinds = {insp.kinds[name] for name in names}
     what = " / ".join(w for w, test in (("saturated", kinds & {"tanh", "sigmoid"}), ("dead", kinds & {"relu"})) if test)
     ax.set_title(title if title is not None else f"{what} units per layer")
