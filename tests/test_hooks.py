@@ -322,3 +322,21 @@ def test_backward_steps_shows_where_a_hook_changed_a_gradient():
     x.register_hook(lambda g: None)
     unchanged = tg.backward_steps((x * 2).sum(), names={"x": x})
     assert unchanged.hooks[0].note == "hook on x: gradient unchanged"
+
+
+def test_a_hooked_parameter_inside_a_checkpoint_runs_its_hook_once():
+    def run(lib):
+        import torch.utils.checkpoint  # noqa: F401 - makes torch.utils.checkpoint an attribute
+
+        log = []
+        layer = lib.nn.Linear(2, 2)
+        with lib.no_grad():
+            layer.weight.copy_(lib.tensor(np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32)))
+            layer.bias.copy_(lib.tensor(np.array([0.1, -0.3], dtype=np.float32)))
+        layer.weight.register_hook(lambda g: log.append(_arr(g)) or g * 2)
+        x = _t(lib, [[1.0, 2.0], [3.0, -1.0]])
+        out = lib.utils.checkpoint.checkpoint(lambda t: layer(t).tanh(), x, use_reentrant=False)
+        out.sum().backward()
+        return log + [_arr(layer.weight.grad), _arr(x.grad)]
+
+    assert len(_same_logs(run)) == 3

@@ -606,10 +606,11 @@ class _HookedLeaves:
 
     def _count(self, parent: Any, stack: list, visited: set[int], stop_at: Collection[int]) -> None:
         source = parent._ctx
+        stop = stop_at and id(parent) in stop_at
         if source is None:
-            if parent._backward_hooks:
+            if parent._backward_hooks and not stop:
                 self.remaining[id(parent)] = self.remaining.get(id(parent), 0) + 1
-        elif not (stop_at and id(parent) in stop_at) and id(source) not in visited:
+        elif not stop and id(source) not in visited:
             visited.add(id(source))
             stack.append(source)
 
@@ -754,7 +755,8 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
             source = parent._ctx
             if source is None or (stop_at and id(parent) in stop_at):
                 handed_out.add(owner_id)
-                if source is None and parent._backward_hooks:
+                # (A tensor in stop_at gets its hooks from the outer walk, which this walk's result flows into.)
+                if source is None and parent._backward_hooks and not (stop_at and id(parent) in stop_at):
                     if hooked_leaves is None:
                         hooked_leaves = _HookedLeaves(node, grads_in, heap, stop_at)
                     running = hooked_leaves.add(parent, grad, on_leaf, on_hook)
