@@ -250,7 +250,9 @@ class Node:
     # Per-node extras, set on the instance only where needed (the class values are the defaults).
     seq = -1  # creation number, given when the node is recorded
     saved_versions: tuple | None = None  # ((counter, version, what), ...) checked before backward
-    retained: dict[int, weakref.ref] | None = None  # output index -> tensor that called retain_grad()
+    # Output index -> tensor that called retain_grad(); an empty dict when only hooks are registered, so
+    # that the walk checks one attribute per node in the common case.
+    retained: dict[int, weakref.ref] | None = None
     tensor_hooks: dict[int, dict] | None = None  # output index -> {id: hook} of Tensor.register_hook
     forward_call: tuple | None = None  # (arrays, options), only inside `keep_forward_inputs`
     materialize_grads = True  # outputs no gradient reached get zeros (a Function's ctx may turn it off)
@@ -709,17 +711,19 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
         node = heappop(heap)[1]
         grad_out = pending.pop(node)
         single = node.n_outputs == 1
-        retained = node.retained if retain else None
-        seen_by_hooks = None
-        if node.tensor_hooks is not None:
-            # Tensor hooks of this node's outputs: their gradients are complete now (PyTorch runs them
-            # before the node, and before retain_grad stores the gradient, so .grad holds the replacement).
-            grad_out, seen_by_hooks = _run_tensor_hooks(node, grad_out, on_hook)
-        if single and retained is None and seen_by_hooks is None:
+        retained = node.retained  # not None also when an output has hooks (register_hook sees to it)
+        if single and retained is None:
             # This gradient dies here, so its memory may be passed on once more.
             base = grad_out.base
             handed_out.discard(id(grad_out if base is None else base))
         else:
+            seen_by_hooks = None
+            if node.tensor_hooks is not None:
+                # Tensor hooks of this node's outputs: their gradients are complete now (PyTorch runs them
+                # before the node, and before retain_grad stores the gradient, so .grad holds the replacement).
+                grad_out, seen_by_hooks = _run_tensor_hooks(node, grad_out, on_hook)
+            if not retain:
+                retained = None
             for index, grad in enumerate((grad_out,) if single else grad_out):
                 if grad is None:
                     continue

@@ -674,6 +674,8 @@ class Tensor:
             # Kept by the node, as PyTorch keeps them on grad_fn: the hook runs even if this tensor is gone.
             if node.tensor_hooks is None:
                 node.tensor_hooks = {}
+            if node.retained is None:
+                node.retained = {}  # the walk looks for hooks only on nodes with this set (see autograd.Node)
             hooks = node.tensor_hooks.setdefault(self._out_index, OrderedDict())
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
