@@ -418,3 +418,24 @@ def test_backward_hooks_leave_forward_values_and_no_grad_calls_alone():
     with tg.no_grad():
         plain = layer(x)                          # nothing recorded, no identity node
     assert plain.grad_fn is None and not calls
+
+
+def test_in_place_change_of_a_hooked_output_is_recorded_not_refused():
+    # PyTorch refuses it ("Output 0 of BackwardHookFunction is a view and is being modified inplace"); here it
+    # is recorded like any in-place change: the hook sees dL/d(output before the change).
+    layer = _linear(tg)
+    seen = []
+    layer.register_full_backward_hook(lambda m, gi, go: seen.append(_arr(go[0])))
+    x = tg.tensor(X, requires_grad=True)
+    out = layer(x)
+    out.mul_(2)
+    out.sum().backward()
+    np.testing.assert_array_equal(seen[0], np.full((2, 2), 2.0))
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 2), 2.0) @ layer.weight.numpy(), rtol=1e-6)
+    # A module whose backward reads its output (Tanh saves it): the version counter catches the change.
+    tanh = nn.Tanh()
+    tanh.register_full_backward_hook(lambda m, gi, go: None)
+    out = tanh(x)
+    out.mul_(2)
+    with pytest.raises(RuntimeError, match="Tanh needs its output"):
+        out.sum().backward()
