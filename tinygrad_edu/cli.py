@@ -1,4 +1,4 @@
-"""The command line: ``tinygrad-edu demo [NAME] [--out DIR]`` and ``tinygrad-edu demo --list``.
+"""The command line: ``tinygrad-edu demo [NAME] [--out DIR]``, ``tinygrad-edu demo --list``, ``tinygrad-edu gallery``.
 
 Each demo reproduces one picture of the sources, writes it to ``--out``
 (``tinygrad_edu_demo/`` by default) and prints where. ``vanishing``, ``warmup``
@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("name", nargs="?", help="which demo (default: the main demo); see --list")
     demo.add_argument("--out", default="tinygrad_edu_demo", help="directory for the pictures")
     demo.add_argument("--list", action="store_true", help="list the demos and exit")
+    gallery = commands.add_parser("gallery", help="run every example (--quick) and write one page of their figures")
+    gallery.add_argument("--out", default="tinygrad_edu_gallery", help="directory for the page (index.html)")
+    gallery.add_argument("--examples", default="examples", help="the examples folder (default: ./examples)")
+    gallery.add_argument("--only", default=None, help="comma-separated example numbers or names, e.g. 06,13")
+    gallery.add_argument("--full", action="store_true", help="run the examples in full, not with --quick")
     args = parser.parse_args(argv)
     try:
         return _command(args)
@@ -206,7 +211,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _gallery(args: argparse.Namespace) -> int:
+    from .gallery import build_gallery, find_examples
+
+    only = [part.strip() for part in args.only.split(",") if part.strip()] if args.only else None
+    try:
+        find_examples(args.examples)  # before making the output folder: a wrong --examples leaves nothing behind
+        runs = build_gallery(_writable_directory(args.out), args.examples, quick=not args.full, only=only)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"tinygrad-edu: {err}", file=sys.stderr)
+        return 2
+    failed = [run.name for run in runs if run.error is not None]
+    print(f"wrote: {os.path.join(args.out, 'index.html')}" + (f" ({len(failed)} failed: {', '.join(failed)})"
+                                                          if failed else ""))
+    sys.stdout.flush()
+    return 1 if failed else 0
+
+
 def _command(args: argparse.Namespace) -> int:
+    if args.command == "gallery":
+        return _gallery(args)
     if args.list:
         for name, function in DEMOS.items():
             print(f"{name:<12} {function.__doc__.splitlines()[0]}")
