@@ -351,46 +351,49 @@ class Module:
         Forward pre-hooks (may replace the arguments), the backward hooks' identity node on the
         inputs, forward, forward hooks (may replace the output), the identity node on the outputs.
         """
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+        pre_hooks, hooks = self._forward_pre_hooks, self._forward_hooks
+        backward_hooks, backward_pre_hooks = self._backward_hooks, self._backward_pre_hooks
+        if not (pre_hooks or hooks or backward_hooks or backward_pre_hooks):
             object.__setattr__(self, "_has_hooks", False)  # all removed: back to the hot path
             return self._call_forward(args, kwargs)
         result = None
         called_always: set[int] = set()
         try:
-            backward_hooks = list(self._backward_hooks.values())
-            backward_pre_hooks = list(self._backward_pre_hooks.values())
-            with_kwargs = self._forward_pre_hooks_with_kwargs
-            for hook_id, hook in list(self._forward_pre_hooks.items()):
-                if hook_id in with_kwargs:
-                    new = _run_hook(hook, "forward pre-hook", self, args, kwargs)
-                    if new is not None:
-                        if not (isinstance(new, tuple) and len(new) == 2):
-                            from ..utils.hooks import hook_name
+            if pre_hooks:
+                with_kwargs = self._forward_pre_hooks_with_kwargs
+                for hook_id, hook in list(pre_hooks.items()):
+                    if hook_id in with_kwargs:
+                        new = _run_hook(hook, "forward pre-hook", self, args, kwargs)
+                        if new is not None:
+                            if not (isinstance(new, tuple) and len(new) == 2):
+                                from ..utils.hooks import hook_name
 
-                            raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
-                                               f"new_kwargs), but got {new!r} (from {hook_name(hook)!r} of "
-                                               f"{_module_label(self)})")
-                        args, kwargs = new
-                else:
-                    new = _run_hook(hook, "forward pre-hook", self, args)
-                    if new is not None:
-                        args = new if isinstance(new, tuple) else (new,)
+                                raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
+                                                   f"new_kwargs), but got {new!r} (from {hook_name(hook)!r} of "
+                                                   f"{_module_label(self)})")
+                            args, kwargs = new
+                    else:
+                        new = _run_hook(hook, "forward pre-hook", self, args)
+                        if new is not None:
+                            args = new if isinstance(new, tuple) else (new,)
             backward_state = None
             if backward_hooks or backward_pre_hooks:
-                backward_state = _ModuleBackwardHooks(self, backward_hooks, backward_pre_hooks)
+                backward_state = _ModuleBackwardHooks(self, list(backward_hooks.values()),
+                                                      list(backward_pre_hooks.values()))
                 args = backward_state.setup_inputs(args)
             result = self._call_forward(args, kwargs)
-            with_kwargs = self._forward_hooks_with_kwargs
-            always = self._forward_hooks_always_called
-            for hook_id, hook in list(self._forward_hooks.items()):
-                if hook_id in always:
-                    called_always.add(hook_id)
-                if hook_id in with_kwargs:
-                    new = _run_hook(hook, "forward hook", self, args, kwargs, result)
-                else:
-                    new = _run_hook(hook, "forward hook", self, args, result)
-                if new is not None:
-                    result = new
+            if hooks:
+                with_kwargs = self._forward_hooks_with_kwargs
+                always = self._forward_hooks_always_called
+                for hook_id, hook in list(hooks.items()):
+                    if always and hook_id in always:
+                        called_always.add(hook_id)
+                    if with_kwargs and hook_id in with_kwargs:
+                        new = _run_hook(hook, "forward hook", self, args, kwargs, result)
+                    else:
+                        new = _run_hook(hook, "forward hook", self, args, result)
+                    if new is not None:
+                        result = new
             if backward_state is not None:
                 result = backward_state.setup_outputs(result)
             return result
