@@ -138,7 +138,7 @@ def test_a_sample_is_bounded_strided_and_visits_every_column():
     assert stride == 32
     np.testing.assert_array_equal(sample, values.reshape(-1)[::33])
     assert len(set(np.arange(0, values.size, 33) % 64)) > 32  # not 2 columns out of 64
-    assert insp.last_activations["1"].dtype == np.float64
+    assert sample.dtype == values.dtype  # float32: a float sample keeps its dtype
 
 
 # -- when it records ---------------------------------------------------------------------------------------
@@ -152,9 +152,13 @@ def test_every_k_steps_records_steps_0_k_2k_and_skips_the_others(monkeypatch):
     original = insp._record_activation
     monkeypatch.setattr(insp, "_record_activation", lambda i, out: (calls.append(insp._step), original(i, out)))
     optimizer = optim.SGD(model.parameters(), lr=LR)
+    hooked = []
     with insp:
         for _ in range(7):
+            hooked.append(len(model[1]._forward_hooks))  # the hooks are there only for a recorded step
             one_step(model, insp, x, y, optimizer)
+    assert hooked == [1, 0, 0, 1, 0, 0, 1]
+    assert len(model[1]._forward_hooks) == 0
     assert insp.steps.tolist() == [0, 3, 6]
     assert sorted(set(calls)) == [0, 3, 6]  # the hooks did nothing on the other steps
     assert insp.update_ratios["0.weight"].shape == (3,)

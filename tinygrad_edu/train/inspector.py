@@ -61,10 +61,12 @@ Conventions, where a choice had to be made:
   ``last_activations`` / ``last_gradients`` hold at most ``sample`` values each
   (a strided subsample of the flattened tensor; the stride is made coprime
   with the last dimension, so every column is visited).
-- *Cost*: on a step that is not recorded a forward hook returns after one
-  attribute check and nothing else runs; a recorded step reads each output
-  and gradient once with NumPy (outside the autograd graph) and copies the
-  weights once (``benchmarks/inspector.py`` measures it).
+- *Cost*: the forward hooks are on the layers only during recorded steps
+  (put on by `after_step` before one, taken off after it), so the other steps
+  run as without an Inspector, but for two method calls; a recorded step reads
+  each output and gradient once with NumPy (outside the autograd graph), the
+  gradients and weights of all parameters as segments of one float64 vector,
+  and copies the weights once (``benchmarks/inspector.py`` measures it).
 
 As a callback in `fit`, the forward hooks are attached at ``on_train_begin``
 and removed at ``on_train_end`` or ``on_exception`` (never left behind);
@@ -170,27 +172,47 @@ def _first_tensor(output: Any) -> Tensor | None:
 
 
 def _sample(array: np.ndarray, size: int) -> np.ndarray:
-    """At most ``size`` values of ``array``, every k-th of the flattened array, as float64.
+    """A copy of at most ``size`` values of ``array``: every k-th of the flattened array.
 
     k is made coprime with the last dimension, so the sample visits every column
-    (a stride of 16 over rows of 64 would see only four units).
+    (a stride of 16 over rows of 64 would see only four units). Floating-point
+    values keep their dtype; others become float64.
     """
+    dtype = array.dtype if array.dtype.kind == "f" else np.float64
     if array.size <= size:
-        return array.astype(np.float64).reshape(-1)
+        return np.array(array.reshape(-1), dtype=dtype)
     stride = -(-array.size // size)
     width = array.shape[-1] if array.ndim else 1
     while math.gcd(stride, width) != 1:
         stride += 1
     flat = array.reshape(-1) if array.flags.c_contiguous else array.flat  # never a copy of the whole tensor
-    return np.asarray(flat[::stride], dtype=np.float64)
+    return np.array(flat[::stride], dtype=dtype)
 
 
 def _moments(array: np.ndarray) -> tuple[int, float, float]:
-    """(n, mean, sum of squared deviations), in float64, without a float64 copy of the input."""
+    """(n, mean, sum of squared deviations from the mean), in float64: two passes, a handful of NumPy calls.
+
+    (``np.var`` gives the same numbers, at several times the cost on the small arrays of a small model.)
+    """
     n = int(array.size)
-    mean = float(array.mean(dtype=np.float64))
-    m2 = float(array.var(dtype=np.float64)) * n
-    return n, mean, m2
+    flat = array.reshape(-1)
+    if flat.dtype == np.float64:
+        mean = float(np.add.reduce(flat)) / n
+        deviations = flat - mean
+    else:
+        deviations = flat.astype(np.float64)
+        mean = float(np.add.reduce(deviations)) / n
+        deviations -= mean
+    return n, mean, float(np.dot(deviations, deviations))
+
+
+def _segment_moments(flat: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(means, sums of squared deviations) of consecutive segments along the last axis of ``flat`` (float64; no
+    empty segment), each row on its own."""
+    means = np.add.reduceat(flat, offsets, axis=-1) / sizes
+    deviations = flat - np.repeat(means, sizes, axis=-1)
+    np.square(deviations, out=deviations)
+    return means, np.add.reduceat(deviations, offsets, axis=-1)
 
 
 class Inspector(Callback):
@@ -275,9 +297,12 @@ class Inspector(Callback):
         self._step = 0  # optimizer steps counted so far: the number of the next step
         self._recording = True  # whether the coming step is recorded (read by the forward hooks)
         self._stepped = False  # before_step ran and after_step has not yet
-        self._handles: list[Any] = []
+        self._handles: list[Any] = []  # the forward hooks, there only while a recorded step runs
+        self._attached = False  # inside `with insp:` or fit
+        self._layout: tuple[tuple[int, ...], Any, Any] = ((), None, None)  # gradient sizes, sizes, offsets
         self._first_call: list[int] = []  # layer indices in the order they were first called
         self._seen = [False] * n_layers
+        self._ordered_calls = 0  # how many first calls `layers` was last ordered by
         self.last_activations: dict[str, np.ndarray] = {}
         self.last_gradients: dict[str, np.ndarray] = {}
         self._reset_step()
@@ -320,15 +345,28 @@ class Inspector(Callback):
     # -- attaching -----------------------------------------------------------------------
 
     def attach(self) -> Inspector:
-        """Put a forward hook on each chosen layer (done by ``with insp:`` and by `fit`); return self."""
-        if self._handles:
-            return self
-        for index, module in enumerate(self._modules):
-            self._handles.append(module.register_forward_hook(self._make_hook(index)))
+        """Start watching the forward passes (done by ``with insp:`` and by `fit`); return self.
+
+        The forward hooks are on the chosen layers only during the steps that are
+        recorded: `after_step` puts them on before a recorded step and takes them
+        off after it, so the other steps run exactly as without an Inspector.
+        """
+        self._attached = True
+        if self._recording:
+            self._hook_layers()
         return self
 
     def detach(self) -> None:
-        """Remove the forward hooks (the recorded statistics stay)."""
+        """Stop watching the forward passes: every hook is removed (the recorded statistics stay)."""
+        self._attached = False
+        self._unhook_layers()
+
+    def _hook_layers(self) -> None:
+        if not self._handles:
+            self._handles = [module.register_forward_hook(self._make_hook(index))
+                             for index, module in enumerate(self._modules)]
+
+    def _unhook_layers(self) -> None:
         handles, self._handles = self._handles, []
         for handle in handles:
             handle.remove()
@@ -341,7 +379,7 @@ class Inspector(Callback):
 
     def _make_hook(self, index: int) -> Any:
         def hook(module: Module, args: Any, output: Any) -> None:
-            # The one check on a step that is not recorded; eval and no_grad forwards are not training.
+            # Eval and no_grad forwards are not training.
             if self._recording and module.training and is_grad_enabled():
                 self._record_activation(index, output)
 
@@ -350,11 +388,10 @@ class Inspector(Callback):
     # -- recording -----------------------------------------------------------------------
 
     def _reset_step(self) -> None:
-        n_layers, n_params = len(self._names), len(self._param_names)
-        # Per layer: calls pooled with Chan's rule: n, mean, m2, saturated count, dead units, units.
-        self._acc = np.zeros((n_layers, 6))
-        self._grad_now = np.full((n_params, len(_GRADIENT_STATS)), np.nan)
-        self._before: list[np.ndarray | None] = [None] * n_params
+        # Per layer: its calls pooled with Chan's rule: [n, mean, m2, saturated count, dead units, units].
+        self._acc = [[0, 0.0, 0.0, 0, 0, 0] for _ in self._names]
+        self._grad_now = np.full((len(self._param_names), len(_GRADIENT_STATS)), np.nan)
+        self._before: tuple[list[int], np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _record_activation(self, index: int, output: Any) -> None:
         tensor = _first_tensor(output)
@@ -368,22 +405,22 @@ class Inspector(Callback):
             self._first_call.append(index)
         n, mean, m2 = _moments(values)
         acc = self._acc[index]
-        n0, mean0, m20 = acc[0], acc[1], acc[2]
+        n0, mean0 = acc[0], acc[1]
         total = n0 + n
         delta = mean - mean0
-        acc[0], acc[1], acc[2] = total, mean0 + delta * n / total, m20 + m2 + delta * delta * n0 * n / total
+        acc[0], acc[1], acc[2] = total, mean0 + delta * n / total, acc[2] + m2 + delta * delta * n0 * n / total
         kind = self._kind_codes[index]
         if kind == "tanh":
-            acc[3] += np.count_nonzero(np.abs(values) > TANH_SATURATION)
+            acc[3] += int(np.count_nonzero(np.abs(values) > TANH_SATURATION))
         elif kind == "sigmoid":
             low, high = SIGMOID_SATURATION
-            acc[3] += np.count_nonzero((values < low) | (values > high))
+            acc[3] += int(np.count_nonzero((values < low) | (values > high)))
         elif kind == "relu":
-            firing = values != 0
-            if values.ndim >= 2:
-                firing = firing.reshape(values.shape[0], -1).any(axis=0)
-            acc[4] += firing.size - np.count_nonzero(firing)
-            acc[5] += firing.size
+            # A unit fires if it is non-zero for some sample (NaN counts as firing).
+            firing = np.logical_or.reduce(values.reshape(values.shape[0], -1), axis=0) if values.ndim >= 2 \
+                else values != 0
+            acc[4] += int(firing.size - np.count_nonzero(firing))
+            acc[5] += int(firing.size)
         self.last_activations[self._names[index]] = _sample(values, self.sample)
 
     def before_step(self) -> None:
@@ -392,16 +429,27 @@ class Inspector(Callback):
         self._stepped = True
         if not self._recording:
             return
-        for j, param in enumerate(self._parameters):
-            grad = param.grad
-            if grad is None:
-                continue
-            values = grad.numpy()
-            n, mean, m2 = _moments(values)
-            std = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
-            self._grad_now[j] = (mean, std, math.sqrt(m2 + n * mean * mean))
-            self.last_gradients[self._param_names[j]] = _sample(values, self.sample)
-            self._before[j] = param.numpy().copy()
+        present = [j for j, p in enumerate(self._parameters) if p.grad is not None and p.numel() > 0]
+        if not present:
+            return
+        # Every gradient at once, as segments of one float64 vector: a dozen NumPy calls for any number of them.
+        grads = [self._parameters[j].grad.numpy() for j in present]
+        key = tuple(g.size for g in grads)
+        if key != self._layout[0]:  # the same parameters with the same sizes: the layout of the last step
+            sizes = np.array(key)
+            self._layout = (key, sizes, np.concatenate(([0], np.cumsum(sizes)[:-1])))
+        sizes, offsets = self._layout[1], self._layout[2]
+        means, m2 = _segment_moments(np.concatenate([g.reshape(-1) for g in grads], dtype=np.float64), offsets,
+                                     sizes)
+        rows = [(mean, math.sqrt(ss / (n - 1)) if n > 1 else math.nan, math.sqrt(ss + n * mean * mean))
+                for mean, ss, n in zip(means.tolist(), m2.tolist(), sizes.tolist())]
+        self._grad_now[present] = rows
+        for j, grad in zip(present, grads):
+            self.last_gradients[self._param_names[j]] = _sample(grad, self.sample)
+        # Row 0: the weights before the step; row 1 will hold their change.
+        weights = np.empty((2, int(sizes.sum())))
+        np.concatenate([self._parameters[j].numpy().reshape(-1) for j in present], out=weights[0])
+        self._before = (present, sizes, offsets, weights)
 
     def after_step(self) -> None:
         """Call after ``optimizer.step()``: records the update ratios and the step (on a recorded step); counts
@@ -411,44 +459,49 @@ class Inspector(Callback):
             self._commit()
         self._step += 1
         self._recording = self._step % self.every == 0
+        if self._recording and self._attached:
+            self._hook_layers()
+        elif self._handles and not self._recording:
+            self._unhook_layers()
 
-    def _update_ratio(self, j: int) -> float:
-        before = self._before[j]
-        after = self._parameters[j].numpy()
-        if before is None or after.shape != before.shape or before.size == 0:
-            return math.nan
-        scale = float(before.std(dtype=np.float64))
-        if scale == 0 or not math.isfinite(scale):
-            return math.nan
-        change = float((after - before).std(dtype=np.float64))
-        if change == 0:
-            return -math.inf
-        return math.log10(change / scale) if math.isfinite(change) else math.inf
+    def _update_ratios(self) -> np.ndarray:
+        """log10(std(after - before) / std(before)) per parameter: nan where std(before) is 0 or nothing was
+        kept, -inf where the weight did not move."""
+        ratios = np.full(len(self._parameters), np.nan)
+        if self._before is None:
+            return ratios
+        present, sizes, offsets, weights = self._before
+        arrays = [self._parameters[j].numpy() for j in present]
+        if any(a.size != size for a, size in zip(arrays, sizes)):  # a weight replaced by one of another size
+            return ratios
+        np.concatenate([a.reshape(-1) for a in arrays], out=weights[1])
+        weights[1] -= weights[0]
+        # The ratio of two stds over the same n: the sums of squared deviations will do.
+        scales, moves = _segment_moments(weights, offsets, sizes)[1].tolist()
+        ratios[present] = [math.nan if not (scale > 0 and math.isfinite(scale)) else
+                           -math.inf if move == 0 else 0.5 * math.log10(move / scale)
+                           for scale, move in zip(scales, moves)]
+        return ratios
 
     def _commit(self) -> None:
         slot = self._count % self.history
         self._steps[slot] = self._step
-        acc = self._acc
-        n = acc[:, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, acc[:, 1], np.nan)
-            std = np.where(n > 1, np.sqrt(acc[:, 2] / (n - 1)), np.nan)
-            saturated = np.where(n > 0, acc[:, 3] / n, np.nan)
-            dead = np.where(acc[:, 5] > 0, acc[:, 4] / acc[:, 5], np.nan)
-        for i, kind in enumerate(self._kind_codes):
-            if kind not in ("tanh", "sigmoid"):
-                saturated[i] = np.nan
-            if kind != "relu":
-                dead[i] = np.nan
-        self._act[slot] = np.stack([mean, std, saturated, dead], axis=1)
+        row = self._act[slot]
+        for i, (n, mean, m2, saturated, dead, units) in enumerate(self._acc):
+            kind = self._kind_codes[i]
+            row[i] = (mean if n > 0 else math.nan, math.sqrt(m2 / (n - 1)) if n > 1 else math.nan,
+                      saturated / n if n > 0 and kind in ("tanh", "sigmoid") else math.nan,
+                      dead / units if units > 0 and kind == "relu" else math.nan)
         self._grad[slot] = self._grad_now
-        self._ratio[slot] = [self._update_ratio(j) for j in range(len(self._parameters))]
+        self._ratio[slot] = self._update_ratios()
         self._count += 1
-        self._reorder()
+        if len(self._first_call) != self._ordered_calls:
+            self._reorder()
         self._reset_step()
 
     def _reorder(self) -> None:
         """``layers`` in first-call order (uncalled ones after, as they were); ``params`` following them."""
+        self._ordered_calls = len(self._first_call)
         order = self._first_call + [i for i in range(len(self._names)) if not self._seen[i]]
         self.layers = [self._names[i] for i in order]
         position = {layer: k for k, layer in enumerate(order)}
