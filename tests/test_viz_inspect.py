@@ -396,3 +396,14 @@ def test_attention_from_weights_and_cross_attention_labels():
         viz.plot_attention(nn.MultiheadAttention(4, 1))
     with pytest.raises(ValueError, match="batch"):
         viz.plot_attention(weights[None], batch=1)
+
+
+def test_attention_of_an_unbatched_sequence():
+    tg.manual_seed(1)
+    mha = nn.MultiheadAttention(6, 3)
+    x = tg.randn(4, 6)                                            # (L, E): no batch dimension
+    panels = image_panels(viz.plot_attention(mha, x))
+    _, returned = mha(x, x, x, average_attn_weights=False)        # (heads, L, S)
+    assert len(panels) == 3
+    for head, ax in enumerate(panels):
+        np.testing.assert_allclose(ax.get_images()[0].get_array(), returned.numpy()[head], rtol=1e-6)

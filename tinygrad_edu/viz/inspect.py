@@ -196,8 +196,9 @@ def plot_activations(insp: Any, ax: Any = None, *, layers: Any = None, bins: int
     names = _default_layers(insp, available) if layers is None else _choose(who, "layer", available, layers)
     samples = {name: _sample(who, "layer", name, insp.last_activations[name]) for name in names}
     fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
+    activations = insp.activations  # read once: an Inspector builds the dict on each access
     for i, name in enumerate(names):
-        stats = insp.activations.get(name, {})
+        stats = activations.get(name, {})
         kind = insp.kinds.get(name, "other")
         label = f"{name} ({kind}): mean {_last(stats.get('mean', [])):+.2f}, std {_last(stats.get('std', [])):.2f}"
         if kind in _FRACTION:
@@ -250,8 +251,9 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
     names = _weights(who, insp, params, include_biases, insp.last_gradients)
     samples = {name: _sample(who, "gradient", name, insp.last_gradients[name]) for name in names}
     fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
+    gradients = insp.gradients
     for i, name in enumerate(names):
-        stats = insp.gradients.get(name, {})
+        stats = gradients.get(name, {})
         label = f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}"
         _histogram_curve(ax, samples[name], bins, label, i)
     step = int(np.asarray(insp.steps).reshape(-1)[-1])
@@ -315,7 +317,8 @@ def plot_gradient_norms(insp: Any, ax: Any = None, *, params: Any = None, includ
     rows = {}
     for label, inspector in runs.items():
         _inspector(who if not label else f"{who} ({label!r})", inspector, ("params", "gradients"))
-        names = _weights(who, inspector, params, include_biases, inspector.gradients)
+        gradients = inspector.gradients
+        names = _weights(who, inspector, params, include_biases, gradients)
         steps = np.asarray(inspector.steps).reshape(-1)
         if step is None:
             index = len(steps) - 1
@@ -327,7 +330,7 @@ def plot_gradient_norms(insp: Any, ax: Any = None, *, params: Any = None, includ
                 raise ValueError(f"{who}: step {step} was not recorded{f' by {label!r}' if label else ''}; "
                                  f"the recorded steps are {shown}")
             index = int(found[-1])
-        norms = np.array([np.asarray(inspector.gradients[name]["norm"], dtype=float).reshape(-1)[index]
+        norms = np.array([np.asarray(gradients[name]["norm"], dtype=float).reshape(-1)[index]
                           for name in names])
         rows[label] = (names, norms, int(steps[index]))
 
@@ -392,14 +395,15 @@ def plot_update_ratios(insp: Any, ax: Any = None, *, params: Any = None, include
             raise ValueError(f"{who}: band must be (low, high) in log10 units, or None; got {band!r}") from None
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"{who}: band must be (low, high) with finite low < high, got {band!r}")
-    names = _weights(who, insp, params, include_biases, insp.update_ratios)
+    update_ratios = insp.update_ratios
+    names = _weights(who, insp, params, include_biases, update_ratios)
     steps = np.asarray(insp.steps, dtype=float).reshape(-1)
     fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
     if band is not None:
         ax.axhspan(low, high, color="0.85", zorder=0, label=f"rule of thumb: 10^{low:g} to 10^{high:g}")
         ax.axhline(-3.0, color="0.35", linestyle="--", linewidth=1.2, zorder=1)
     for i, name in enumerate(names):
-        ratios = np.asarray(insp.update_ratios[name], dtype=float).reshape(-1)
+        ratios = np.asarray(update_ratios[name], dtype=float).reshape(-1)
         if len(ratios) != len(steps):
             raise ValueError(f"{who}: {name!r} has {len(ratios)} update ratios for {len(steps)} recorded steps")
         ratios = np.where(np.isfinite(ratios), ratios, np.nan)  # a step that did not move the weight: -inf
@@ -436,7 +440,8 @@ def plot_saturation(insp: Any, ax: Any = None, *, layers: Any = None, title: str
     """
     who = "plot_saturation"
     _inspector(who, insp, ("layers", "kinds", "activations"))
-    available = [name for name in insp.layers if name in insp.activations]
+    activations = insp.activations
+    available = [name for name in insp.layers if name in activations]
     chosen = available if layers is None else _choose(who, "layer", available, layers)
     names = [name for name in chosen if insp.kinds.get(name) in _FRACTION]
     if not names:
@@ -447,7 +452,7 @@ def plot_saturation(insp: Any, ax: Any = None, *, layers: Any = None, title: str
     fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
     for i, name in enumerate(names):
         key, words = _FRACTION[insp.kinds[name]]
-        fraction = np.asarray(insp.activations[name][key], dtype=float).reshape(-1)
+        fraction = np.asarray(activations[name][key], dtype=float).reshape(-1)
         if len(fraction) != len(steps):
             raise ValueError(f"{who}: {name!r} has {len(fraction)} values for {len(steps)} recorded steps")
         ax.plot(steps, 100 * fraction, label=f"{name} ({insp.kinds[name]}, {words})",
