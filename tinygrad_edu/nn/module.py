@@ -86,6 +86,19 @@ def _run_hook(hook: Callable[..., Any], kind: str, module: Module, *args: Any) -
         raise
 
 
+_HANDLE_CLASS: list = []
+
+
+def _removable_handle() -> type:
+    """`tinygrad_edu.utils.hooks.RemovableHandle`, imported at the first registration (tinygrad_edu.utils
+    imports nn, so nn cannot import it at load time) and kept here, since registering is on Inspector's path."""
+    if not _HANDLE_CLASS:
+        from ..utils.hooks import RemovableHandle
+
+        _HANDLE_CLASS.append(RemovableHandle)
+    return _HANDLE_CLASS[0]
+
+
 def _check_hook(who: str, hook: Any) -> None:
     if not callable(hook):
         raise TypeError(f"{who}: the hook must be callable, got {type(hook).__name__} {hook!r}")
@@ -420,11 +433,11 @@ class Module:
 
     def _hook_dict(self, kind: str) -> OrderedDict:
         """This module's own dict ``kind`` (made at the first registration)."""
-        hooks = self.__dict__.get(kind)
+        own = self.__dict__
+        hooks = own.get(kind)
         if hooks is None:
-            hooks = OrderedDict()
-            object.__setattr__(self, kind, hooks)
-        object.__setattr__(self, "_has_hooks", True)
+            hooks = own[kind] = OrderedDict()
+        own["_has_hooks"] = True
         return hooks
 
     def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
@@ -449,7 +462,7 @@ class Module:
             >>> layer.weight.grad
             tensor([[0., 0.]])
         """
-        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+        RemovableHandle = _removable_handle()  # noqa: N806 - the class
 
         _check_hook("register_full_backward_pre_hook", hook)
         hooks = self._hook_dict("_backward_pre_hooks")
@@ -497,7 +510,7 @@ class Module:
             >>> order                                       # backward: the last layer first
             ['2', '1', '0']
         """
-        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+        RemovableHandle = _removable_handle()  # noqa: N806 - the class
 
         _check_hook("register_full_backward_hook", hook)
         hooks = self._hook_dict("_backward_hooks")
@@ -534,7 +547,7 @@ class Module:
             >>> double(tg.tensor([1.0, 2.0]))
             tensor([1., 2.])
         """
-        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+        RemovableHandle = _removable_handle()  # noqa: N806 - the class
 
         _check_hook("register_forward_pre_hook", hook)
         hooks = self._hook_dict("_forward_pre_hooks")
@@ -577,7 +590,7 @@ class Module:
             >>> for h in handles:
             ...     h.remove()
         """
-        from ..utils.hooks import RemovableHandle  # tinygrad_edu.utils imports nn: imported when first used
+        RemovableHandle = _removable_handle()  # noqa: N806 - the class
 
         _check_hook("register_forward_hook", hook)
         hooks = self._hook_dict("_forward_hooks")
