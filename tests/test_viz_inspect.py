@@ -407,3 +407,34 @@ def test_attention_of_an_unbatched_sequence():
     assert len(panels) == 3
     for head, ax in enumerate(panels):
         np.testing.assert_allclose(ax.get_images()[0].get_array(), returned.numpy()[head], rtol=1e-6)
+
+
+# -- text big enough to read when projected (the style's sizes, as tests/test_viz_readable.py checks) ------------
+
+PICTURES = {
+    "plot_activations": lambda: viz.plot_activations(fake_inspector()),
+    "plot_gradients": lambda: viz.plot_gradients(fake_inspector()),
+    "plot_gradient_norms": lambda: viz.plot_gradient_norms({"a": fake_inspector(), "b": fake_inspector(seed=1)}),
+    "plot_update_ratios": lambda: viz.plot_update_ratios(fake_inspector()),
+    "plot_saturation": lambda: viz.plot_saturation(fake_inspector()),
+    "plot_filters": lambda: viz.plot_filters(np.ones((12, 1, 3, 3))),
+    "plot_feature_maps": lambda: viz.plot_feature_maps(nn.Conv2d(1, 3, 3), np.ones((1, 6, 6))),
+    "plot_attention": lambda: viz.plot_attention(np.full((2, 3, 3), 1 / 3), tokens=["a", "b", "c"]),
+}
+
+
+@pytest.mark.parametrize("name", list(PICTURES))
+def test_text_is_big_enough_to_read_when_projected(name):
+    from tinygrad_edu.viz._style import MIN_FONT_PT
+
+    fig = PICTURES[name]()
+    draws(fig)
+    texts = [t for sub in [fig, *fig.subfigs] for t in ([sub._suptitle] if sub._suptitle else [])]
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+    texts = [t for t in texts if t.get_text()]
+    assert texts
+    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
+    assert not small, small

@@ -567,7 +567,7 @@ def plot_filters(conv_or_weight: Any, *, max_filters: int = 64, ncols: int | Non
                               aspect="auto" if one_d else "equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(str(i), fontsize="small")
+        ax.set_title(str(i), fontsize="medium")
     if shown is not None:
         fig.colorbar(shown, ax=fig.axes, shrink=0.8, label="weight")
     what = type(conv_or_weight).__name__ if hasattr(conv_or_weight, "weight") else "convolution"
