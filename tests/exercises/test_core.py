@@ -1,0 +1,293 @@
+"""tg.exercises' checker on a toy exercise registered here: every kind of finding, the mistake matching, the
+copies of the inputs, the time limit, the captured prints and the seed.
+
+The toy is the backward of ``y = x ** 2``: ``grad x = 2 * x * grad_out`` (by hand), with two catalogued mistakes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import tinygrad_edu.exercises as ex
+from tinygrad_edu.exercises import _core
+
+STUB = '''def square_backward(grad_out, x):
+    """The gradient of y = x ** 2: return grad x."""
+    raise NotImplementedError
+'''
+
+
+def _reference(grad_out, x):
+    return (2 * x * grad_out,)
+
+
+def _cases(rng):
+    return [
+        _core.Case("x (3,), grad_out ones", (np.ones(3), rng.normal(size=3))),
+        _core.Case("x (2, 3)", (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))),
+        _core.Case("x (4,) with a zero", (rng.normal(size=4), np.array([0.0, 1.5, -2.0, 0.5]))),
+    ]
+
+
+def _run(fn, case):
+    return fn(*case.args, **case.kwargs)
+
+
+TOY = _core.Exercise(
+    name="toy/square", function="square_backward", title="The backward of x ** 2",
+    statement="$y = x^2$: $\\partial L/\\partial x = 2x \\cdot g$ where $g$ is `grad_out`.", stub=STUB,
+    reference=_reference, cases=_cases, run=_run,
+    mistakes=(_core.Mistake("forgot_grad_out", lambda grad_out, x: (2 * x,), "Multiply by grad_out (chain rule)."),
+              _core.Mistake("forgot_two", lambda grad_out, x: (x * grad_out,), "d(x^2)/dx is 2x, not x.")),
+    output_names=("grad x",))
+
+
+@pytest.fixture
+def toy():
+    """TOY registered under its name for the test, removed after."""
+    ex.register(TOY)
+    yield TOY.name
+    ex.REGISTRY.pop(TOY.name)
+
+
+def _check(fn, **kwargs):
+    return _core.check_exercise(TOY, fn, **kwargs)
+
+
+# --- passing
+
+
+def test_reference_and_a_different_correct_answer_pass(toy):
+    result = ex.check(toy, _reference)
+    assert result and result.passed and result.finding == "passed" and result.mistake is None
+    assert (result.cases_passed, result.cases_total, result.seed) == (3, 3, 0)
+    assert str(result).startswith("toy/square: passed all 3 cases (seed 0)")
+
+    def written_differently(grad_out, x):  # a bare array, a list of floats, and x + x for 2x
+        return grad_out * (x + x)
+
+    assert ex.check(toy, written_differently).passed
+    assert ex.check(toy, lambda g, x: [(x * g * 2).tolist()][0] if x.ndim == 1 else (x * g * 2,)).passed
+
+
+def test_names_show_stub_and_unknown_names(toy):
+    assert toy in ex.names()
+    assert ex.names().index(toy) == len(ex.names()) - 1  # not a family: after the families
+    assert ex.show(toy) == TOY.statement and ex.stub(toy) == STUB
+    assert ex.signature(toy) == "def square_backward(grad_out, x)"
+    for call in (ex.show, ex.stub, lambda n: ex.check(n, _reference)):
+        with pytest.raises(KeyError, match="unknown exercise 'toy/cube'; valid names: .*toy/square"):
+            call("toy/cube")
+    with pytest.raises(TypeError, match="got int"):
+        ex.check(toy, 3)
+
+
+def test_register_refuses_duplicates_and_malformed(toy):
+    with pytest.raises(ValueError, match="already registered"):
+        ex.register(TOY)
+    import dataclasses
+
+    for change, match in (({"name": "square"}, "family/name"),
+                          ({"name": "toy/other", "stub": "def other(): pass"}, "does not define"),
+                          ({"name": "toy/x", "mistakes": (TOY.mistakes[0], TOY.mistakes[0])}, "distinct")):
+        with pytest.raises(ValueError, match=match):
+            ex.register(dataclasses.replace(TOY, **change))
+
+
+# --- the findings, one by one
+
+
+def test_not_implemented_is_not_written_yet():
+    namespace = {}
+    exec(STUB, namespace)
+    result = _check(namespace["square_backward"])
+    assert (result.passed, result.finding, result.mistake) == (False, "not_implemented", None)
+    assert "not written yet" in result.message
+
+
+def test_wrong_signature_names_the_expected_one():
+    result = _check(lambda x: 2 * x)
+    assert result.finding == "wrong_signature"
+    assert "def square_backward(grad_out, x)" in result.message and "2 positional" in result.message
+
+
+def test_raising_shows_the_students_line():
+    def square_backward(grad_out, x):
+        return 2 * x * grad_out / 0 if False else 1 // 0  # the line the report shows
+
+    result = _check(square_backward)
+    assert result.finding == "error" and result.failed_case == "x (3,), grad_out ones"
+    assert "raised ZeroDivisionError: integer division or modulo by zero" in result.message
+    assert "at test_core.py, line" in result.message and "in square_backward: return 2 * x" in result.message
+
+
+def test_sys_exit_is_a_finding_not_an_exit():
+    result = _check(lambda g, x: sys.exit(3))
+    assert result.finding == "error" and "called sys.exit(3)" in result.message
+
+
+def test_infinite_loop_times_out():
+    def square_backward(grad_out, x):
+        while True:
+            pass
+
+    result = _check(square_backward, timeout=0.5)
+    assert result.finding == "timeout" and not result.passed
+    assert "did not finish within 0.5 s" in result.message and "case 1 of 3" in result.message
+
+
+def test_infinite_loop_that_swallows_the_interruption_still_times_out():
+    def square_backward(grad_out, x):
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:  # noqa: BLE001 - what a careless student writes
+                pass
+
+    assert _check(square_backward, timeout=0.3).finding == "timeout"
+
+
+def test_time_limit_outside_the_main_thread():
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(r=_check(lambda g, x: [0 for _ in iter(int, 1)],
+                                                                 timeout=0.3)))
+    worker.start()
+    worker.join(10)
+    assert box["r"].finding == "timeout"
+
+
+def test_a_flood_of_prints_is_counted_not_shown(capsys):
+    printed = []
+
+    def square_backward(grad_out, x):
+        if not printed:
+            for i in range(100_000):
+                print("step", i)
+            printed.append(True)
+        return 2 * x * grad_out
+
+    result = _check(square_backward)
+    assert result.passed and result.printed_lines == 100_000
+    assert "printed 100000 lines while being checked; not shown" in result.message
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def test_wrong_count():
+    result = _check(lambda g, x: (2 * x * g, g))
+    assert result.finding == "wrong_count" and "returned 2 outputs, expected 1 (grad x)" in result.message
+    assert _check(lambda g, x: None).finding == "wrong_count"
+
+
+def test_wrong_shape():
+    result = _check(lambda g, x: (2 * x * g)[None])
+    assert result.finding == "wrong_shape" and "grad x has shape (1, 3), expected (3,)" in result.message
+
+
+def test_integer_dtype():
+    result = _check(lambda g, x: (2 * x * g).astype(np.int64))
+    assert result.finding == "wrong_dtype" and "integer dtype (int64)" in result.message
+
+
+def test_lower_precision_and_non_numbers():
+    assert _check(lambda g, x: (2 * x * g).astype(np.float32)).finding == "wrong_dtype"
+    result = _check(lambda g, x: ("two x g",))
+    assert result.finding == "wrong_dtype" and "not numbers" in result.message
+
+
+def test_nan_is_not_finite():
+    def square_backward(grad_out, x):
+        out = 2 * x * grad_out
+        out[1] = np.nan
+        return out
+
+    result = _check(square_backward)
+    assert result.finding == "not_finite"
+    assert "1 non-finite entry where the answer is finite; first at [1]" in result.message
+
+
+def test_wrong_value_names_the_worst_entry():
+    case = _cases(np.random.default_rng(0))[0]
+    expected = 2 * case.args[1] * case.args[0]
+    got = expected.copy()
+    got[2] += 5.0
+    got[0] += 0.1
+
+    result = _check(lambda g, x: got.copy())
+    assert result.finding == "wrong_value" and result.mistake is None
+    assert f"2 of 3 entries differ; the worst at [2]: expected {expected[2]:.6g}, got {got[2]:.6g}" in result.message
+
+
+# --- mistakes
+
+
+@pytest.mark.parametrize("mistake", TOY.mistakes, ids=[m.name for m in TOY.mistakes])
+def test_every_catalogued_mistake_is_named(mistake):
+    result = _check(mistake.fn)
+    assert (result.passed, result.finding, result.mistake, result.mistake_match) == (
+        False, "wrong_value", mistake.name, "full")
+    assert f"This is the known mistake `{mistake.name}`" in result.message
+    assert result.message.endswith(f"Hint: {mistake.hint}") and result.hint == mistake.hint
+
+
+def test_an_independent_wrong_answer_matching_a_mistake():
+    # Written as a student would, not copied from the catalogue: the derivative of x^2 taken as x.
+    assert _check(lambda grad_out, x: np.multiply(x, grad_out)).mistake == "forgot_two"
+
+
+def test_looks_like_when_the_mistake_matches_the_failing_case_only():
+    def square_backward(grad_out, x):
+        if x.ndim == 2:
+            return 2 * x              # forgot grad_out here...
+        return 2 * x * grad_out + (x.size == 4)   # ...and something else on the last case
+
+    result = _check(square_backward)
+    assert result.cases_passed == 1 and result.failed_case == "x (2, 3)"
+    assert (result.mistake, result.mistake_match) == ("forgot_grad_out", "partial")
+    assert "looks like the known mistake `forgot_grad_out`" in result.message
+
+
+def test_mutating_the_inputs_does_not_leak():
+    def square_backward(grad_out, x):
+        answer = 2 * x * grad_out
+        x[...] = 0.0
+        grad_out[...] = 1e9
+        return answer
+
+    assert _check(square_backward).passed
+
+    def wrong_and_mutating(grad_out, x):
+        answer = 2 * x.copy()
+        x[...] = 0.0
+        grad_out[...] = 0.0
+        return answer
+
+    # The mistakes run after the student, on their own copies: still recognised.
+    assert _check(wrong_and_mutating).mistake == "forgot_grad_out"
+
+
+def test_seed_reproduces_and_changes_the_cases():
+    wrong = TOY.mistakes[1].fn
+    a, b, c = _check(wrong, seed=7), _check(wrong, seed=7), _check(wrong, seed=8)
+    assert a.message == b.message and a.seed == 7 and "(seed 7)" in a.message
+    assert a.message != c.message
+
+
+def test_result_displays_in_a_notebook():
+    result = _check(TOY.mistakes[0].fn)
+    markdown = result._repr_markdown_()
+    assert markdown.startswith("**toy/square: failed (seed 0)") and "*Hint:* Multiply by grad_out" in markdown
+    assert repr(result) == str(result) == result.message
+    assert not result
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="timeout"):
+        _check(_reference, timeout=0)
+    with pytest.raises(TypeError, match="seed"):
+        _check(_reference, seed=1.5)
