@@ -78,16 +78,22 @@ def run(out: str, quick: bool = False, lr: float = 0.1, epochs: int = 50, seed: 
               f"tinygrad_edu w={autograd[k, 0]:+.6f} b={autograd[k, 1]:+.6f} loss={autograd[k, 2]:.6f}")
     print(f"the two trajectories are identical up to float rounding: largest difference {gap:.1e}")
 
-    fig = Figure(figsize=(9, 3.5), layout="constrained")
-    for ax, column, name in zip(fig.subplots(1, 3), range(3), ("w", "b", "loss")):
-        ax.plot(by_hand[:, column], "o", color="tab:orange", label="NumPy, by hand")
-        ax.plot(autograd[:, column], "-", color="tab:blue", label="tinygrad_edu autograd")
-        ax.set_xlabel("step")
-        ax.set_title(name)
-    ax.legend()
     png = os.path.join(out, "numpy_vs_tinygrad.png")
-    viz.save_figure(fig, png, dpi=100)
+    viz.save_figure(draw(by_hand, autograd), png, dpi=100)
     return {"numpy": by_hand, "tinygrad": autograd, "files": [png]}
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def draw(by_hand: np.ndarray, autograd: np.ndarray) -> Figure:
+    """w, b and the loss per step, by hand and by autograd, one panel each."""
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    for ax, column, name in zip(fig.subplots(1, 3), range(3), ("w", "b", "loss")):
+        ax.plot(by_hand[:, column], "o", color=viz.PALETTE[3], markersize=7, label="NumPy, by hand")
+        ax.plot(autograd[:, column], "-", color=viz.PALETTE[0], label="tinygrad_edu autograd")
+        ax.set_xlabel("step")
+        ax.set_title(f"{name}: by hand vs autograd")
+    viz.place_legend(ax)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:
