@@ -22,8 +22,8 @@ the tanh layers' output histograms at the end, the saturated fractions over
 training, the weight-gradient histograms, and the update ratios with the band
 around -3 (a step of about 1/1000 of the weight, the lecture's rule of thumb).
 
-Measured (seed 0, 2,000 steps; ``--quick``, 300 steps, in brackets; seeds 1
-and 2 give the same pattern):
+Measured (seed 0, 2,000 steps; ``--quick``, 300 steps, in brackets; the
+quick runs of seeds 1 and 2 give the same pattern):
 
 =================  ==========================  ==========================  ===============  =============
 run                tanh layers saturated,      at the last recorded step   update-ratio     NLL train /
