@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures go to files; no window opens
 
 import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
@@ -48,20 +49,32 @@ def draw_boundary(ax, model: nn.Module, x: np.ndarray, y: np.ndarray, title: str
     with tg.no_grad():
         predicted = model(grid).argmax(dim=1).numpy().reshape(gx.shape)
     classes = int(y.max()) + 1
-    ax.contourf(gx, gy, predicted, levels=np.arange(classes + 1) - 0.5, cmap="coolwarm", alpha=0.35)
-    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.3)
+    colors = ListedColormap(viz.PALETTE[:classes])  # colour-blind-safe, one colour per class
+    ax.contourf(gx, gy, predicted, levels=np.arange(classes + 1) - 0.5, cmap=colors, alpha=0.3)
+    for k in range(classes):  # a marker per class too, so the classes differ without colour
+        style = viz.series_style(k)
+        ax.scatter(x[y == k, 0], x[y == k, 1], color=style["color"], marker="os^"[k % 3], s=22, edgecolors="k",
+                   linewidths=0.4, label=f"class {k}")
     ax.set_title(title)
+    viz.place_legend(ax)
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def draw(panels: list) -> Figure:
+    """One decision-boundary panel per trained model."""
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    for ax, panel in zip(fig.subplots(1, len(panels)), panels):
+        draw_boundary(ax, *panel)
+    return fig
 
 
 def run(out: str, quick: bool = False, seed: int = 0) -> dict:
     """Train on moons and on spirals; draw both decision boundaries; return the accuracies."""
     epochs = 150 if quick else 400
     os.makedirs(out, exist_ok=True)
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    axes = fig.subplots(1, 2)
-    accuracies = {}
-    for ax, (name, (x, y), classes) in zip(axes, (("moons", tg.datasets.moons(n=200, noise=0.1, seed=seed), 2),
-                                                  ("spirals", tg.datasets.spirals(n=300, seed=seed), 3))):
+    accuracies, panels = {}, []
+    for name, (x, y), classes in (("moons", tg.datasets.moons(n=200, noise=0.1, seed=seed), 2),
+                                  ("spirals", tg.datasets.spirals(n=300, seed=seed), 3)):
         tg.manual_seed(seed)
         model, history = train(x, y, classes, epochs)
         model.eval()
@@ -70,9 +83,9 @@ def run(out: str, quick: bool = False, seed: int = 0) -> dict:
         accuracies[name] = accuracy
         print(f"{name:<8} {classes} classes, {len(y)} points: cross-entropy {history['train_loss'][0]:.3f} -> "
               f"{history['train_loss'][-1]:.3f} in {epochs} epochs, training accuracy {accuracy:.3f}")
-        draw_boundary(ax, model, x.numpy(), y.numpy(), f"{name}: accuracy {accuracy:.2f}")
+        panels.append((model, x.numpy(), y.numpy(), f"{name}: training accuracy {accuracy:.2f}"))
     png = os.path.join(out, "decision_boundaries.png")
-    viz.save_figure(fig, png, dpi=100)
+    viz.save_figure(draw(panels), png, dpi=100)
     return {"accuracy": accuracies, "files": [png]}
 
 
