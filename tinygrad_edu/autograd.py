@@ -757,15 +757,18 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
                 owner_id = id(grad)
             running = None
             source = parent._ctx
-            if source is None or (stop_at and id(parent) in stop_at):
+            if source is None:
                 handed_out.add(owner_id)
-                # (A tensor in stop_at gets its hooks from the outer walk, which this walk's result flows into.)
-                if source is None and parent._backward_hooks and not (stop_at and id(parent) in stop_at):
+                # (A leaf in stop_at gets its hooks from the outer walk, which this walk's result flows into.)
+                if parent._backward_hooks is None or not parent._backward_hooks or (stop_at and id(parent) in stop_at):
+                    running = on_leaf(parent, grad)
+                else:
                     if hooked_leaves is None:
                         hooked_leaves = _HookedLeaves(node, grads_in, heap, stop_at)
                     running = hooked_leaves.add(parent, grad, on_leaf, on_hook)
-                else:
-                    running = on_leaf(parent, grad)
+            elif stop_at and id(parent) in stop_at:
+                running = on_leaf(parent, grad)
+                handed_out.add(owner_id)
             elif source.n_outputs == 1:
                 total = pending.get(source)
                 if total is None:
