@@ -54,7 +54,7 @@ def _run(fn: Callable, case: Case) -> tuple:
 
 def _case(last_step: int, **hyperparameters: Any) -> Case:
     words = ", ".join(f"{key}={value!r}" for key, value in hyperparameters.items())
-    return Case(f"{words}; steps 0..{last_step}", (last_step,), hyperparameters)
+    return Case(f"{words}, steps 0..{last_step}", (last_step,), hyperparameters)
 
 
 def _variant(rule: Callable, name: str) -> Callable:
