@@ -372,3 +372,23 @@ def test_bad_input_is_refused_with_the_reason():
     for name in ("every", "history", "sample"):
         with pytest.raises(ValueError, match=name):
             Inspector(model, **{name: 0})
+
+
+def test_infinite_values_give_inf_and_nan_statistics_silently(recwarn):
+    model = small_net()
+    x, y = batch()
+    insp = Inspector(model, every=1)
+    with insp:
+        loss = nn.MSELoss()(model(x * np.inf), y)
+        loss.backward()
+        model[0].weight.grad.data.fill_(np.inf)
+        insp.before_step()
+        with tg.no_grad():
+            model[0].weight.fill_(np.inf)
+        insp.after_step()
+    assert insp.gradients["0.weight"]["norm"][0] == np.inf
+    assert not np.isfinite(insp.activations["0"]["std"][0])
+    assert math.isnan(insp.update_ratios["0.weight"][0])  # inf - finite weights: no finite ratio
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    finding = tg.train.diagnose(None, inspector=insp)[0]
+    assert finding.kind == "exploding_gradients" and "'0.weight' overflowed to infinity at step 0" in finding.message

@@ -196,23 +196,31 @@ def _moments(array: np.ndarray) -> tuple[int, float, float]:
     """
     n = int(array.size)
     flat = array.reshape(-1)
-    if flat.dtype == np.float64:
-        mean = float(np.add.reduce(flat)) / n
-        deviations = flat - mean
-    else:
-        deviations = flat.astype(np.float64)
-        mean = float(np.add.reduce(deviations)) / n
-        deviations -= mean
-    return n, mean, float(np.dot(deviations, deviations))
+    with np.errstate(all="ignore"):  # inf - inf is nan, silently: the statistics of a diverged run say so
+        if flat.dtype == np.float64:
+            mean = float(np.add.reduce(flat)) / n
+            deviations = flat - mean
+        else:
+            deviations = flat.astype(np.float64)
+            mean = float(np.add.reduce(deviations)) / n
+            deviations -= mean
+        return n, mean, float(np.dot(deviations, deviations))
+
+
+def _norm(array: np.ndarray) -> float:
+    """The 2-norm, summed in float64 (inf for an overflowed gradient, where the moments give nan)."""
+    with np.errstate(all="ignore"):
+        return float(np.sqrt(np.add.reduce(np.square(array.reshape(-1), dtype=np.float64))))
 
 
 def _segment_moments(flat: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(means, sums of squared deviations) of consecutive segments along the last axis of ``flat`` (float64; no
     empty segment), each row on its own."""
-    means = np.add.reduceat(flat, offsets, axis=-1) / sizes
-    deviations = flat - np.repeat(means, sizes, axis=-1)
-    np.square(deviations, out=deviations)
-    return means, np.add.reduceat(deviations, offsets, axis=-1)
+    with np.errstate(all="ignore"):  # inf - inf is nan, silently
+        means = np.add.reduceat(flat, offsets, axis=-1) / sizes
+        deviations = flat - np.repeat(means, sizes, axis=-1)
+        np.square(deviations, out=deviations)
+        return means, np.add.reduceat(deviations, offsets, axis=-1)
 
 
 class Inspector(Callback):
@@ -441,8 +449,9 @@ class Inspector(Callback):
         sizes, offsets = self._layout[1], self._layout[2]
         means, m2 = _segment_moments(np.concatenate([g.reshape(-1) for g in grads], dtype=np.float64), offsets,
                                      sizes)
-        rows = [(mean, math.sqrt(ss / (n - 1)) if n > 1 else math.nan, math.sqrt(ss + n * mean * mean))
-                for mean, ss, n in zip(means.tolist(), m2.tolist(), sizes.tolist())]
+        rows = [(mean, math.sqrt(ss / (n - 1)) if n > 1 else math.nan,
+                 math.sqrt(ss + n * mean * mean) if math.isfinite(mean) else _norm(grad))
+                for mean, ss, n, grad in zip(means.tolist(), m2.tolist(), sizes.tolist(), grads)]
         self._grad_now[present] = rows
         for j, grad in zip(present, grads):
             self.last_gradients[self._param_names[j]] = _sample(grad, self.sample)
@@ -475,7 +484,8 @@ class Inspector(Callback):
         if any(a.size != size for a, size in zip(arrays, sizes)):  # a weight replaced by one of another size
             return ratios
         np.concatenate([a.reshape(-1) for a in arrays], out=weights[1])
-        weights[1] -= weights[0]
+        with np.errstate(all="ignore"):
+            weights[1] -= weights[0]
         # The ratio of two stds over the same n: the sums of squared deviations will do.
         scales, moves = _segment_moments(weights, offsets, sizes)[1].tolist()
         ratios[present] = [math.nan if not (scale > 0 and math.isfinite(scale)) else
