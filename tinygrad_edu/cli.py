@@ -1,5 +1,8 @@
 """The command line: ``tinygrad-edu demo [NAME] [--out DIR]``, ``tinygrad-edu demo --list``, ``tinygrad-edu gallery``.
 
+``tinygrad-edu grade DIR [--csv PATH] [--timeout SECONDS] [--only NAME ...]`` grades a folder of exercise
+submissions (see `tinygrad_edu.exercises.grade`).
+
 Each demo reproduces one picture of the sources, writes it to ``--out``
 (``tinygrad_edu_demo/`` by default) and prints where. ``vanishing``, ``warmup``
 and ``names`` measure a claim of the sources (their experiments live in
@@ -183,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     gallery.add_argument("--examples", default="examples", help="the examples folder (default: ./examples)")
     gallery.add_argument("--only", default=None, help="comma-separated example numbers or names, e.g. 06,13")
     gallery.add_argument("--full", action="store_true", help="run the examples in full, not with --quick")
+    from .exercises import grade as _grade  # the exercises' grader: its arguments live with it
+
+    _grade.add_arguments(commands.add_parser("grade", help="grade a folder of exercise submissions (a table, "
+                                                           "--csv too)"))
     args = parser.parse_args(argv)
     try:
         return _command(args)
@@ -231,6 +238,10 @@ def _gallery(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> int:
     if args.command == "gallery":
         return _gallery(args)
+    if args.command == "grade":
+        from .exercises import grade
+
+        return grade.run(args)
     if args.list:
         for name, function in DEMOS.items():
             print(f"{name:<12} {function.__doc__.splitlines()[0]}")
