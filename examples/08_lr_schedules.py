@@ -65,20 +65,33 @@ def rates(factory, steps: int, metrics: np.ndarray | None = None) -> np.ndarray:
     return np.array(used)
 
 
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def draw(steps: int, losses: np.ndarray) -> Figure:
+    """One panel per schedule, in two rows so the titles stay readable."""
+    fig = Figure(figsize=(15, 7.5), layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
+    for ax, (name, factory) in zip(axes, schedules(steps).items()):
+        metrics = losses if "Plateau" in name else None
+        viz.plot_lr_schedule(factory, steps, lr=BASE_LR, metrics=metrics, ax=ax,
+                             title=name if metrics is None else f"{name}\ndotted: the monitored loss (right)")
+        if metrics is not None:
+            loss_ax = ax.twinx()
+            loss_ax.plot(losses, ":", color="0.4")
+            loss_ax.set_ylabel("monitored loss")
+    for ax in axes[len(schedules(steps)):]:
+        ax.set_axis_off()
+    return fig
+
+
 def run(out: str, quick: bool = False, steps: int = 100) -> dict:
     """Draw every schedule in one figure; print a few rates; return the rate arrays."""
     os.makedirs(out, exist_ok=True)
     losses = plateau_losses(steps)
-    fig = Figure(figsize=(15, 3.2), layout="constrained")
     table = {}
-    for ax, (name, factory) in zip(fig.subplots(1, 5), schedules(steps).items()):
-        metrics = losses if "Plateau" in name else None
-        viz.plot_lr_schedule(factory, steps, lr=BASE_LR, metrics=metrics, ax=ax, title=name)
-        if metrics is not None:
-            ax.twinx().plot(losses, ":", color="gray")
-        table[name] = rates(factory, steps, metrics)
+    for name, factory in schedules(steps).items():
+        table[name] = rates(factory, steps, losses if "Plateau" in name else None)
     png = os.path.join(out, "lr_schedules.png")
-    viz.save_figure(fig, png, dpi=100)
+    viz.save_figure(draw(steps, losses), png, dpi=100)
     marks = (0, 5, 30, 50, 75, steps - 1)
     print("rate at step " + "".join(f"{t:>10d}" for t in marks))
     for name, lr in table.items():

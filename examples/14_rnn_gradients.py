@@ -167,34 +167,38 @@ def train(model: Regressor, length: int, steps: int, batch_size: int, optimizer:
             "diverged_at": bad[0] if bad else None}
 
 
-def _figure(lengths, through_time, runs, path: str) -> str:
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def _figure(lengths, through_time, runs) -> Figure:
     longest = lengths[-1]
-    fig = Figure(figsize=(5.2 * len(lengths), 9), layout="constrained")
+    fig = Figure(figsize=(5.4 * max(len(lengths), 2) + 3.5, 10), layout="constrained")
     top, bottom = fig.subfigures(2, 1)
     at_init, trained = top.subplots(1, 2)
-    colors = {name: f"C{i}" for i, name in enumerate(RUNS)}
+    looks = {name: viz.series_style(i) for i, name in enumerate(RUNS)}
     steps = np.arange(1, longest + 1)
     for name in RUNS:
         if not name.endswith("+ clipping"):   # at initialisation the same network as the run without clipping
-            at_init.semilogy(steps, through_time[name], color=colors[name], label=name)
-        trained.semilogy(steps, through_time[name + " (trained)"], color=colors[name], label=name)
+            at_init.semilogy(steps, through_time[name], label=name, **looks[name], markevery=max(1, longest // 10))
+        trained.semilogy(steps, through_time[name + " (trained)"], label=name, **looks[name],
+                         markevery=max(1, longest // 10))
     for ax, when in ((at_init, "at initialisation"), (trained, "after training")):
         ax.set_xlabel("time step t (the loss is read at t = T)")
         ax.set_ylabel("‖dL/dh_t‖")
-        ax.set_title(f"gradient through time {when}, T = {longest}")
-        ax.legend(fontsize=8)
+        ax.set_title(f"gradient through time {when},\nT = {longest}", fontsize=14)
+    top.legend(*trained.get_legend_handles_labels(), loc="outside right upper")
     for ax, length in zip(bottom.subplots(1, len(lengths)), lengths):
         for name in RUNS:
             result = runs[length][name]
-            label = name if result["diverged_at"] is None else f"{name}: diverged at step {result['diverged_at']}"
-            ax.plot(result["val_steps"], result["val_losses"], "o-", markersize=3, color=colors[name], label=label)
+            ax.plot(result["val_steps"], result["val_losses"], markersize=4, label=name, **looks[name])
         ax.axhline(BASELINE_MSE, color="grey", linestyle="--", label="predict 1 (MSE 1/6)")
         ax.set_ylim(0, 0.3)
         ax.set_xlabel("training step")
         ax.set_ylabel("validation MSE")
-        ax.set_title(f"adding problem, T = {length} (above 0.3: off the chart)")
-        ax.legend(fontsize=7)
-    return viz.save_figure(fig, path, dpi=90)
+        diverged = [f"{name} diverged at step {runs[length][name]['diverged_at']}" for name in RUNS
+                    if runs[length][name]["diverged_at"] is not None]
+        ax.set_title("\n".join([f"adding problem, T = {length}"] + diverged), fontsize=14)
+    bottom.legend(*ax.get_legend_handles_labels(), loc="outside right upper",
+                  title="validation MSE\n(above 0.3: off the chart)")
+    return fig
 
 
 def run(out: str, quick: bool = False, seed: int = 0, lengths: tuple[int, ...] = (10, 20, 50), steps: int = 200,
@@ -242,7 +246,7 @@ def run(out: str, quick: bool = False, seed: int = 0, lengths: tuple[int, ...] =
                 outcome = f"diverged: gradient inf/NaN at step {result['diverged_at']}"
             print(f"  {name:<32} {result['first_over_last']:8.1e}  {result['first_over_last_trained']:8.1e}   "
                   f"{np.median(grads):9.3g} {grads.max():9.3g} {np.mean(grads > 1):6.0%}    {outcome}")
-    png = _figure(lengths, through_time, runs, os.path.join(out, "rnn_gradients.png"))
+    png = viz.save_figure(_figure(lengths, through_time, runs), os.path.join(out, "rnn_gradients.png"), dpi=90)
     return {"lengths": lengths, "steps": steps, "through_time": through_time, "runs": runs,
             "baselines": baselines, "reference": reference, "files": [png]}
 

@@ -156,14 +156,23 @@ def _figure_of(result: Any) -> Any:
     return figure if isinstance(figure, Figure) else None
 
 
+def _all_axes(figure: Any) -> list[Any]:
+    """The axes of a figure and of its subfigures (``Figure.axes`` leaves the subfigures' out)."""
+    found = list(figure.axes)
+    for sub in getattr(figure, "subfigs", []):
+        found += [ax for ax in _all_axes(sub) if ax not in found]
+    return found
+
+
 def _finish(figure: Any) -> None:
     """Tick sizes that survive the rc context; legends placed once the layout is final."""
-    for ax in figure.axes:
+    axes = _all_axes(figure)
+    for ax in axes:
         ax.xaxis.set_tick_params(labelsize=STYLE["xtick.labelsize"])
         ax.yaxis.set_tick_params(labelsize=STYLE["ytick.labelsize"])
         if hasattr(ax, "zaxis"):
             ax.zaxis.set_tick_params(labelsize=STYLE["ytick.labelsize"])
-    pending = [ax for ax in figure.axes if getattr(ax, "_tg_legend_kw", None) is not None]
+    pending = [ax for ax in axes if getattr(ax, "_tg_legend_kw", None) is not None]
     if pending:
         _execute_layout(figure)
         for ax in pending:
