@@ -457,3 +457,10 @@ def test_cases_are_float64_with_integer_targets():
             for arg in case.args:
                 arg = np.asarray(arg)
                 assert arg.dtype == np.float64 or (name.endswith("cross_entropy") and arg.dtype == np.int64), name
+
+
+def test_case_labels_are_distinct_and_free_of_semicolons():
+    # The pass message joins the labels with "; ".
+    for name in EXPECTED_NAMES:
+        labels = [case.label for case in _cases(name)]
+        assert len(set(labels)) == len(labels) and not any(";" in label for label in labels), name

@@ -909,7 +909,7 @@ def _softmax_ce_cases(rng: np.random.Generator) -> list[Case]:
             target = rng.integers(0, logits.shape[1], logits.shape[0])
         return Case(label, (np.asarray(grad_out, dtype=np.float64), logits, np.asarray(target, dtype=np.int64)))
     return [
-        case("logits (4, 3), standard normal; grad_out 1", rng.standard_normal((4, 3))),
+        case("logits (4, 3), standard normal, grad_out 1", rng.standard_normal((4, 3))),
         case("logits (1, 5): a single row", rng.standard_normal((1, 5)), grad_out=rng.uniform(0.5, 2.0)),
         case("logits (8, 10), grad_out a random scalar", 2 * rng.standard_normal((8, 10)),
              grad_out=rng.uniform(0.5, 2.0)),
@@ -1038,8 +1038,8 @@ def _layer_norm_cases(rng: np.random.Generator) -> list[Case]:
         weight, bias = 1.0 + 0.5 * _normal(rng, (d,)), _normal(rng, (d,))
         return Case(label, (_normal(rng, x.shape), x, weight, bias), kwargs)
     return [
-        case("x (4, 5), standard normal; eps default", rng.standard_normal((4, 5))),
-        case("x (2, 8), scale 3 and offset -2; eps=1e-5", 3 * rng.standard_normal((2, 8)) - 2, eps=1e-5),
+        case("x (4, 5), standard normal, eps default", rng.standard_normal((4, 5))),
+        case("x (2, 8), scale 3 and offset -2, eps=1e-5 given", 3 * rng.standard_normal((2, 8)) - 2, eps=1e-5),
         case("x (6, 3), eps=1e-3", rng.standard_normal((6, 3)), eps=1e-3),
         case("x (3, 4) = 100 + 0.01 noise: variance 1e-4, near eps", 100 + 0.01 * rng.standard_normal((3, 4))),
         case("x (5, 2): two features, where D and D - 1 differ most", rng.standard_normal((5, 2))),
