@@ -300,6 +300,10 @@ class Module:
     registered buffer's name replaces that buffer, and anything else is a plain
     attribute.
 
+    Hooks, as PyTorch's, watch (or change) what passes through a module:
+    `register_forward_pre_hook`, `register_forward_hook`,
+    `register_full_backward_pre_hook` and `register_full_backward_hook`.
+
     Example:
         >>> import tinygrad_edu as tg
         >>> from tinygrad_edu import nn
