@@ -29,6 +29,7 @@ import ast
 import csv
 import io
 import json
+import linecache
 import os
 import re
 import subprocess
@@ -388,6 +389,8 @@ def _worker(out: str, files: list[str], exercises: list[str], timeout: float, se
     started = time.monotonic()
     for label, source in chunks:
         namespace["__file__"] = str(paths[0])
+        # Under its label ("carol.ipynb, cell 4"), so that tracebacks in the reports quote the student's line.
+        linecache.cache[label] = (len(source), None, source.splitlines(True), label)
         try:
             tree = ast.parse(source, filename=label)
         except SyntaxError as err:
