@@ -439,3 +439,21 @@ def test_in_place_change_of_a_hooked_output_is_recorded_not_refused():
     out.mul_(2)
     with pytest.raises(RuntimeError, match="Tanh needs its output"):
         out.sum().backward()
+
+
+def test_a_module_used_twice_and_a_residual_as_pytorch():
+    def run(lib):
+        log = []
+        layer = _linear(lib, 3, 3)
+        layer.register_full_backward_hook(lambda m, gi, go: log.append(("hook", _grads(gi), _grads(go))))
+        layer.register_full_backward_pre_hook(lambda m, go: log.append(("pre", _grads(go))))
+        layer.register_forward_hook(lambda m, args, out: log.append(("forward", _arr(out))))
+        x = lib.tensor(X, requires_grad=True)
+        h = layer(x)
+        h.register_hook(lambda g: log.append(("tensor hook on h", _arr(g))))
+        out = layer(h.tanh()) + h                 # the same layer twice, and a residual around it
+        (out ** 2).sum().backward()
+        return log + [_arr(x.grad), _arr(layer.weight.grad)]
+
+    log = _same_logs(run)
+    assert [event[0] for event in log[:7]] == ["forward", "forward", "pre", "hook", "tensor hook on h", "pre", "hook"]
