@@ -632,7 +632,7 @@ class _HookedLeaves:
         return running
 
     @staticmethod
-    def run(leaf: Any, index: None, grad: np.ndarray, on_hook: Callable | None) -> np.ndarray:
+    def run(leaf: Any, grad: np.ndarray, on_hook: Callable | None) -> np.ndarray:
         """``leaf``'s hooks on its total gradient; what ``on_leaf`` then gets (memory of its own)."""
         after = _call_tensor_hooks(leaf._backward_hooks, grad, leaf, None)
         if on_hook is not None:
@@ -640,7 +640,7 @@ class _HookedLeaves:
         return np.array(after)  # a hook may keep what it saw or returned: .grad gets its own copy
 
     def fire(self, leaf: Any, grad: np.ndarray, on_leaf: Callable, on_hook: Callable | None) -> None:
-        on_leaf(leaf, self.run(leaf, None, grad, on_hook))
+        on_leaf(leaf, self.run(leaf, grad, on_hook))
 
     def flush(self, on_leaf: Callable, on_hook: Callable | None) -> None:
         """After the walk: leaves still waiting (a backward returned None for an input that needed a gradient)."""
@@ -694,7 +694,7 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
     node = root._ctx
     if node is None:
         if root._backward_hooks:
-            seed = _HookedLeaves.run(root, None, seed, on_hook)
+            seed = _HookedLeaves.run(root, seed, on_hook)
         on_leaf(root, seed)
         return
     pending: dict[Node, Any] = {}  # node -> its output's gradient (a list of them if it has several)
