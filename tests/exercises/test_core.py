@@ -65,7 +65,8 @@ def test_reference_and_a_different_correct_answer_pass(toy):
     result = ex.check(toy, _reference)
     assert result and result.passed and result.finding == "passed" and result.mistake is None
     assert (result.cases_passed, result.cases_total, result.seed) == (3, 3, 0)
-    assert str(result).startswith("toy/square: passed all 3 cases (seed 0)")
+    labels = [case.label for case in _cases(np.random.default_rng(0))]
+    assert str(result) == "toy/square: passed all 3 cases (seed 0):\n  - " + "\n  - ".join(labels)
 
     def written_differently(grad_out, x):  # a bare array, a list of floats, and x + x for 2x
         return grad_out * (x + x)
@@ -291,3 +292,21 @@ def test_bad_arguments():
         _check(_reference, timeout=0)
     with pytest.raises(TypeError, match="seed"):
         _check(_reference, seed=1.5)
+
+
+# --- every registered exercise keeps the checker's promises (the families test their own exercises in depth)
+
+
+@pytest.mark.parametrize("name", ex.names())
+def test_registered_exercise_is_well_formed(name):
+    exercise = ex.REGISTRY[name]
+    namespace = {"np": np}
+    exec(exercise.stub, namespace)
+    stub_result = ex.check(name, namespace[exercise.function])
+    assert stub_result.finding == "not_implemented", stub_result.message  # the stub's signature fits the calls
+    assert ex.check(name, exercise.reference, seed=3).passed
+    assert 4 <= ex.check(name, exercise.reference).cases_total <= 10
+    for mistake in exercise.mistakes:
+        result = ex.check(name, mistake.fn)
+        assert (result.mistake, result.mistake_match) == (mistake.name, "full"), result.message
+        assert mistake.hint in result.message

@@ -25,7 +25,8 @@ Example:
     ...     mistakes=(Mistake("forgot_grad_out", lambda g, x: (2 * x,), "Multiply by grad_out."),),
     ...     output_names=("grad x",))
     >>> print(check_exercise(toy, lambda g, x: 2 * x * g))
-    toy/square: passed all 1 cases (seed 0): x (3,).
+    toy/square: passed all 1 case (seed 0):
+      - x (3,)
     >>> result = check_exercise(toy, lambda g, x: 2 * x)
     >>> result.passed, result.finding, result.mistake
     (False, 'wrong_value', 'forgot_grad_out')
@@ -199,6 +200,8 @@ class Result:
         """The report in a notebook: the verdict in bold, the details verbatim, the hint as markdown (math)."""
         lines = self.message.splitlines()
         head, body = lines[0], [line for line in lines[1:] if not line.startswith("Hint: ")]
+        if self.passed:
+            return f"**{html.escape(head)}**\n\n" + "\n".join(html.escape(line.strip()) for line in body)
         parts = [f"**{html.escape(head)}**"]
         if body:
             parts.append("```text\n" + "\n".join(body) + "\n```")
@@ -682,9 +685,9 @@ def check_exercise(exercise: Exercise, fn: Callable, seed: int = 0, timeout: flo
             verdicts.append(_compare(exercise, want, got))
     passed = sum(v is None for v in verdicts)
     if passed == total:
-        labels = "; ".join(case.label for case in cases)
-        return result(True, "passed", f"{exercise.name}: passed all {total} cases (seed {seed}): {labels}."
-                      + _printed_note(sink), passed, printed=sink.lines)
+        labels = "".join(f"\n  - {case.label}" for case in cases)
+        return result(True, "passed", f"{exercise.name}: passed all {total} case{'s' * (total != 1)} (seed {seed}):"
+                      f"{labels}" + _printed_note(sink), passed, printed=sink.lines)
 
     first = next(i for i, v in enumerate(verdicts) if v is not None)
     finding, what = verdicts[first]
