@@ -340,3 +340,14 @@ def test_a_hooked_parameter_inside_a_checkpoint_runs_its_hook_once():
         return log + [_arr(layer.weight.grad), _arr(x.grad)]
 
     assert len(_same_logs(run)) == 3
+
+
+def test_backward_from_a_leaf_runs_its_hooks_as_pytorch():
+    def run(lib):
+        log = []
+        x = _t(lib, [1.0, -2.0])
+        x.register_hook(lambda g: log.append(_arr(g)) or g * 3)
+        x.backward(lib.tensor(np.array([0.5, 2.0], dtype=np.float32)))
+        return log + [_arr(x.grad)]
+
+    assert len(_same_logs(run)) == 2
