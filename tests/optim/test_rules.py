@@ -87,3 +87,15 @@ def test_rule_returns_the_docstring_terms():
     np.testing.assert_allclose(terms["v_hat"], g * g)
     np.testing.assert_allclose(terms["theta"], theta - 0.1 * np.sign(g), rtol=1e-6)
     assert set(state) == {"exp_avg", "exp_avg_sq"}
+
+
+def test_adamw_rule_takes_adamws_default_weight_decay():
+    """``adamw_step`` without ``weight_decay`` decays by AdamW's 1e-2, as ``torch.optim.AdamW``'s default."""
+    from tinygrad_edu.optim.adam import adamw_step
+    theta, g = np.array([2.0, -1.0]), np.array([0.5, 0.25])
+    default = adamw_step(theta, g, {}, 1, lr=0.1)["theta"]
+    explicit = adamw_step(theta, g, {}, 1, lr=0.1, weight_decay=1e-2)["theta"]
+    # By hand: decay theta *= 1 - lr * wd, then the first Adam step moves each entry by lr * sign(g).
+    expected = theta * (1 - 0.1 * 1e-2) - 0.1 * g / (np.abs(g) + 1e-8)
+    np.testing.assert_allclose(default, expected, rtol=1e-12)
+    np.testing.assert_array_equal(default, explicit)

@@ -42,7 +42,11 @@ def adam_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, *
 
 def adamw_step(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, **hyperparameters: Any
                ) -> dict[str, Any]:
-    """One step of `AdamW` for one parameter: `adam_step` with decoupled weight decay."""
+    """One step of `AdamW` for one parameter: `adam_step` with decoupled weight decay.
+
+    Takes `AdamW`'s defaults, so ``weight_decay`` is 1e-2 unless given (``adam_step``'s is 0).
+    """
+    hyperparameters.setdefault("weight_decay", 1e-2)
     return adam_step(theta, g, state, t, decoupled=True, **hyperparameters)
 
 
