@@ -1,6 +1,6 @@
 """What a `tg.train.Inspector` costs: whole training steps without one, recording every 10 steps, and every step.
 
-Run:  python benchmarks/inspector.py [--rounds 7] [--steps 40] [--only makemore_mlp deep_bn]
+Run:  python benchmarks/inspector.py [--rounds 7] [--steps 40] [--only makemore_mlp deep_bn cnn_mnist ...]
 
 A step is zero_grad, forward, cross-entropy, backward and an AdamW step (the
 model zoo's step, `benchmarks/zoo.py`), with the Inspector's ``before_step()``
@@ -23,6 +23,7 @@ import argparse
 import statistics
 import time
 
+from zoo import MODELS as ZOO
 from zoo import build  # benchmarks/zoo.py: the model zoo's models, seeded
 
 import tinygrad_edu as tg
@@ -89,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block (a multiple of 10)")
-    parser.add_argument("--only", nargs="*", default=MODELS, choices=MODELS)
+    parser.add_argument("--only", nargs="*", default=MODELS, choices=ZOO, help=f"default: {' '.join(MODELS)}")
     args = parser.parse_args()
     if args.steps % 10:
         parser.error("--steps must be a multiple of 10, so every=10 records the same share of every block")
