@@ -166,9 +166,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Load ``tg.viz`` on first use, so ``import tinygrad_edu`` does not import matplotlib."""
-    if name == "viz":
+    """Load ``tg.viz`` and ``tg.exercises`` on first use, so ``import tinygrad_edu`` stays light.
+
+    ``tg.viz`` imports matplotlib; ``tg.exercises`` builds its registry of exercises.
+    """
+    if name in ("viz", "exercises"):
         import importlib
 
-        return importlib.import_module(".viz", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
