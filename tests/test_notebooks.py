@@ -16,14 +16,18 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+_ROOT = Path(__file__).resolve().parent.parent / "notebooks"
+# The tutorials, then the exercise notebooks handed to students (notebooks/exercises/: stubs and checks).
+NOTEBOOKS = sorted(_ROOT.glob("*.ipynb")) + sorted((_ROOT / "exercises").glob("*.ipynb"))
+IDS = [p.relative_to(_ROOT).as_posix() for p in NOTEBOOKS]
 
 
 def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 5, [p.name for p in NOTEBOOKS]
+    assert len(NOTEBOOKS) >= 5, IDS
+    assert any(name.startswith("exercises/") for name in IDS), IDS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_stored_without_outputs_and_explained(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -37,7 +41,7 @@ def test_stored_without_outputs_and_explained(path):
     assert nb.cells and nb.cells[0].cell_type == "markdown", f"{path.name} must open with markdown"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_executes(path, tmp_path, monkeypatch):
     # The kernel inherits this environment: a non-interactive backend, and no thread oversubscription.
     monkeypatch.setenv("MPLBACKEND", "Agg")
