@@ -122,28 +122,33 @@ def run(out: str, quick: bool = False, seed: int = 0) -> dict:
         print(f"  {name:<10}: mean test accuracy {np.mean(accuracies):.4f} over seeds {seeds}")
 
     os.makedirs(out, exist_ok=True)
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    colors = {"SGD recipe": "tab:blue", "Adam": "tab:orange"}
-    for name, results in runs.items():
-        for i, result in enumerate(results):
-            h = result["history"]
-            epoch_axis = np.arange(1, len(h["train_loss"]) + 1)
-            label = name if i == 0 else None
-            left.semilogy(epoch_axis, h["train_loss"], "-", color=colors[name], label=label and f"{label}, train")
-            left.semilogy(epoch_axis, h["val_loss"], "--", color=colors[name], label=label and f"{label}, val")
-            right.plot(epoch_axis, h["val_accuracy"], "o-", color=colors[name], label=label)
-    for epoch in milestones(epochs):
-        for axis in (left, right):
-            axis.axvline(epoch + 0.5, color="grey", lw=0.8, ls=":")
-    left.set_xlabel("epoch")
-    left.set_ylabel("cross-entropy")
-    left.set_title("loss (dotted lines: SGD's rate cuts)")
-    left.legend()
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation accuracy")
-    right.set_title(f"MNIST 5k, small CNN, {epochs} epochs")
-    right.legend()
+    @viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+    def draw() -> Figure:
+        fig = Figure(figsize=(12, 4.6), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        colors = {"SGD recipe": viz.PALETTE[0], "Adam": viz.PALETTE[1]}
+        for name, results in runs.items():
+            for i, result in enumerate(results):
+                h = result["history"]
+                epoch_axis = np.arange(1, len(h["train_loss"]) + 1)
+                label = name if i == 0 else None
+                left.semilogy(epoch_axis, h["train_loss"], "-", color=colors[name], label=label and f"{label}, train")
+                left.semilogy(epoch_axis, h["val_loss"], "--", color=colors[name], label=label and f"{label}, val")
+                right.plot(epoch_axis, h["val_accuracy"], "o-", color=colors[name], label=label)
+        for epoch in milestones(epochs):
+            for axis in (left, right):
+                axis.axvline(epoch + 0.5, color="grey", lw=0.8, ls=":")
+        left.set_xlabel("epoch")
+        left.set_ylabel("cross-entropy")
+        left.set_title("loss (dotted lines: SGD's rate cuts)")
+        viz.place_legend(left)
+        right.set_xlabel("epoch")
+        right.set_ylabel("validation accuracy")
+        right.set_title(f"MNIST 5k, small CNN, {epochs} epochs")
+        viz.place_legend(right)
+        return fig
+
+    fig = draw()
     png = os.path.join(out, "cnn_recipe.png")
     viz.save_figure(fig, png, dpi=100)
     return {"runs": runs, "epochs": epochs, "seeds": seeds, "milestones": milestones(epochs),

@@ -235,35 +235,42 @@ def run(out: str, quick: bool = False, seed: int = 0, runs: int = 32, steps: int
     print(f"  last {last} epochs: std model {spread['model']:.4f}, EMA {spread['EMA']:.4f} "
           f"(ratio {spread['model'] / spread['EMA']:.1f}); mean model {level['model']:.4f}, EMA {level['EMA']:.4f}")
 
-    fig = Figure(figsize=(16, 4.6), layout="constrained")
-    dist_ax, floor_ax, val_ax = fig.subplots(1, 3)
-    t = np.arange(1, steps + 1)
-    dist_ax.loglog(t, np.sum((main["weights"][:, 0] - w_ls) ** 2, axis=-1), color="C0", lw=0.5, alpha=0.4,
-                   label="last iterate, one run")
-    for i, (name, d) in enumerate(distance.items()):
-        dist_ax.loglog(t, d, color=f"C{i}", lw=1.5, label=f"{name}, mean of {runs} runs")
-    dist_ax.loglog(t[swa_start + 10:], slope / (t[swa_start + 10:] - swa_start), "k:", lw=0.8,
-                   label="Polyak-Juditsky s^2 (d+1) / (B T)")
-    dist_ax.axhline(slope * MAIN_RATE, color="k", ls="--", lw=0.8, label="first-order floor lr s^2 (d+1)/B")
-    dist_ax.set_xlabel("SGD step")
-    dist_ax.set_ylabel("||w - w_ls||^2")
-    dist_ax.set_title(f"constant lr {MAIN_RATE}: last iterate vs averages")
-    dist_ax.legend(fontsize=8)
-    for sampling, floor in floors.items():
-        floor_ax.loglog(list(floor), list(floor.values()), "o-", label=sampling)
-    grid = np.array(RATES)
-    floor_ax.loglog(grid, slope * grid, "k--", lw=0.8, label="lr s^2 (d+1)/B")
-    floor_ax.set_xlabel("learning rate")
-    floor_ax.set_ylabel("noise floor of the last iterate")
-    floor_ax.set_title("the floor is proportional to the rate")
-    floor_ax.legend(fontsize=8)
-    epochs_axis = np.arange(1, epochs + 1)
-    for name, v in val.items():
-        val_ax.plot(epochs_axis, v, "o-", ms=3, label=f"{name} (std of last {last}: {spread[name]:.4f})")
-    val_ax.set_xlabel("epoch")
-    val_ax.set_ylabel("validation cross-entropy")
-    val_ax.set_title("MLP, noisy moons: EMA smooths val loss")
-    val_ax.legend(fontsize=8)
+    @viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+    def draw() -> Figure:
+        fig = Figure(figsize=(14, 9.5), layout="constrained")
+        panels = fig.subplot_mosaic([["distance", "distance"], ["floor", "val"]])
+        dist_ax, floor_ax, val_ax = panels["distance"], panels["floor"], panels["val"]
+        t = np.arange(1, steps + 1)
+        dist_ax.loglog(t, np.sum((main["weights"][:, 0] - w_ls) ** 2, axis=-1), color=viz.PALETTE[0], lw=0.8, alpha=0.4,
+                       label="last iterate, one run")
+        for i, (name, d) in enumerate(distance.items()):
+            dist_ax.loglog(t, d, lw=2, label=f"{name}, mean of {runs} runs", **viz.series_style(i, points=len(t)))
+        dist_ax.loglog(t[swa_start + 10:], slope / (t[swa_start + 10:] - swa_start), "k:", lw=0.8,
+                       label="Polyak-Juditsky s^2 (d+1) / (B T)")
+        dist_ax.axhline(slope * MAIN_RATE, color="k", ls="--", lw=0.8, label="first-order floor lr s^2 (d+1)/B")
+        dist_ax.set_xlabel("SGD step")
+        dist_ax.set_ylabel("||w - w_ls||^2")
+        dist_ax.set_title(f"constant lr {MAIN_RATE}: last iterate vs averages")
+        viz.place_legend(dist_ax)
+        for i, (sampling, floor) in enumerate(floors.items()):
+            floor_ax.loglog(list(floor), list(floor.values()), label=sampling, **viz.series_style(i))
+        grid = np.array(RATES)
+        floor_ax.loglog(grid, slope * grid, "k--", lw=0.8, label="lr s^2 (d+1)/B")
+        floor_ax.set_xlabel("learning rate")
+        floor_ax.set_ylabel("noise floor of the last iterate")
+        floor_ax.set_title("the floor is proportional to the rate")
+        viz.place_legend(floor_ax)
+        epochs_axis = np.arange(1, epochs + 1)
+        for i, (name, v) in enumerate(val.items()):
+            val_ax.plot(epochs_axis, v, ms=4, label=f"{name} (std of last {last}: {spread[name]:.4f})",
+                        **viz.series_style(i))
+        val_ax.set_xlabel("epoch")
+        val_ax.set_ylabel("validation cross-entropy")
+        val_ax.set_title("MLP, noisy moons: EMA smooths val loss")
+        viz.place_legend(val_ax)
+        return fig
+
+    fig = draw()
     png = os.path.join(out, "weight_averaging.png")
     viz.save_figure(fig, png, dpi=100)
     return {"x": x.numpy(), "y": y.numpy(), "w_ls": w_ls, "s2": s2, "floors": floors, "rates": RATES, "runs": runs,

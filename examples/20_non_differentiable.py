@@ -196,30 +196,38 @@ def run(out: str, quick: bool = False, seed: int = 0, samples: int = 100_000, ru
         where = "" if stop is None else f"   (its mean gradient is 0 at theta = {stop:.3f})"
         print(f"  {name:<31} final theta: median {median:.4f}, quartiles {q1:.4f}-{q3:.4f}{where}")
 
-    fig = Figure(figsize=(16, 4.6), layout="constrained")
-    mean_ax, var_ax, path_ax = fig.subplots(1, 3)
-    colors = {name: f"C{i}" for i, name in enumerate(ESTIMATORS)} | {"exact": "k"}
-    for name, s in stats.items():
-        mean_ax.plot(THETAS, s["mean"], "o-", ms=3, color=colors[name], label=name)
-        var_ax.semilogy(THETAS, s["var"], "o-", ms=3, color=colors[name], label=name)
-    mean_ax.axhline(exact, color="k", ls="--", label="exact 1 - 2t")
-    mean_ax.axhline(0, color="grey", lw=0.8)
-    mean_ax.set_xlabel("theta")
-    mean_ax.set_ylabel("mean of the single-sample estimates")
-    mean_ax.set_title("bias: mean estimate vs exact dL/dtheta")
-    mean_ax.legend(fontsize=7)
-    var_ax.set_xlabel("theta")
-    var_ax.set_ylabel("variance of one estimate")
-    var_ax.set_title("variance")
-    steps_axis = np.arange(steps + 1)
-    for name, path in paths.items():
-        path_ax.plot(steps_axis, np.median(path, axis=1), color=colors[name], label=name,
-                     lw=2.5 if name == "exact" else 1.5)
-    path_ax.axhline(t, color="grey", lw=0.8, ls=":", label="theta = t")
-    path_ax.set_xlabel("Adam step")
-    path_ax.set_ylabel(f"theta (median of {runs} runs)")
-    path_ax.set_title("optimising with each estimator (minimum at theta = 0)")
-    path_ax.legend(fontsize=7)
+    @viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+    def draw() -> Figure:
+        fig = Figure(figsize=(18, 5.4), layout="constrained")
+        mean_ax, var_ax, path_ax = fig.subplots(1, 3)
+        colors = {name: viz.PALETTE[i] for i, name in enumerate(ESTIMATORS)} | {"exact": "0.55"}
+        for name, s in stats.items():
+            mean_ax.plot(THETAS, s["mean"], "o-", ms=3, color=colors[name], label=name)
+            var_ax.semilogy(THETAS, s["var"], "o-", ms=3, color=colors[name], label=name)
+        mean_ax.axhline(exact, color="k", ls="--", label="exact: 1 - 2t (left), theta = t (right)")
+        mean_ax.axhline(0, color="grey", lw=0.8)
+        mean_ax.set_xlabel("theta")
+        mean_ax.set_ylabel("mean of the single-sample estimates")
+        mean_ax.set_title("bias: mean estimate\nvs exact dL/dtheta")
+        var_ax.set_xlabel("theta")
+        var_ax.set_ylabel("variance of one estimate")
+        var_ax.set_title("variance")
+        steps_axis = np.arange(steps + 1)
+        for name, path in paths.items():
+            path_ax.plot(steps_axis, np.median(path, axis=1), color=colors[name], label=name,
+                         lw=2.5 if name == "exact" else 1.5)
+        path_ax.axhline(t, color="k", lw=1.2, ls="--")
+        path_ax.set_xlabel("Adam step")
+        path_ax.set_ylabel(f"theta (median of {runs} runs)")
+        path_ax.set_title("optimising with each estimator\n(minimum at theta = 0)")
+        # the same estimators in every panel: one legend for the figure
+        handles, labels = mean_ax.get_legend_handles_labels()
+        exact_path = [line for line in path_ax.get_lines() if line.get_label() == "exact"]
+        fig.legend(handles + exact_path, labels + ["exact gradient (right)"][:len(exact_path)],
+                   loc="outside right upper")
+        return fig
+
+    fig = draw()
     png = os.path.join(out, "non_differentiable.png")
     viz.save_figure(fig, png, dpi=100)
     return {"t": t, "exact": exact, "minimum": float(grid[np.argmin(losses)]), "thetas": THETAS,

@@ -230,23 +230,28 @@ def run(out: str, quick: bool = False, seed: int = 0) -> dict:
         total = training_memory(psi, state_bytes_per_param=k)["total"]
         print(f"  K = {k:>2} ({name}): {total:,.0f} GB")
 
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    labels = list(measured)
-    left.barh(labels, [measured[label]["ratio"] for label in labels], color="tab:blue")
-    left.invert_yaxis()
-    left.set_xlabel("optimizer state bytes / parameter bytes")
-    left.set_title(f"measured: small CNN ({n_values:,} parameters), one step", fontsize=10)
-    names = ("stage 0 (data parallel)", "stage 1: state sharded", "stage 2: + gradients", "stage 3: + weights")
-    for stage in STAGES:
-        right.plot(shards, curves[stage], "o-", label=names[stage])
-    right.set_xscale("log", base=2)
-    right.set_yscale("log")
-    right.axhline(DEVICE_GB, color="gray", linestyle="--", label=f"{DEVICE_GB} GB device")
-    right.set_xlabel("devices N")
-    right.set_ylabel("GB per device (weights + gradients + state)")
-    right.set_title("70B, mixed-precision Adam (2 + 2 + 12 bytes)", fontsize=10)
-    right.legend(fontsize=8)
+    @viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+    def draw() -> Figure:
+        fig = Figure(figsize=(14, 5.2), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        labels = list(measured)
+        left.barh(labels, [measured[label]["ratio"] for label in labels], color=viz.PALETTE[0])
+        left.invert_yaxis()
+        left.set_xlabel("optimizer state bytes / parameter bytes")
+        left.set_title(f"measured: small CNN ({n_values:,} parameters), one step")
+        names = ("stage 0 (data parallel)", "stage 1: state sharded", "stage 2: + gradients", "stage 3: + weights")
+        for stage in STAGES:
+            right.plot(shards, curves[stage], label=names[stage], **viz.series_style(stage))
+        right.set_xscale("log", base=2)
+        right.set_yscale("log")
+        right.axhline(DEVICE_GB, color="gray", linestyle="--", label=f"{DEVICE_GB} GB device")
+        right.set_xlabel("devices N")
+        right.set_ylabel("GB per device (weights + gradients + state)")
+        right.set_title("70B, mixed-precision Adam (2 + 2 + 12 bytes)")
+        viz.place_legend(right)
+        return fig
+
+    fig = draw()
     png = os.path.join(out, "optimizer_memory.png")
     viz.save_figure(fig, png, dpi=100)
     return {"measured": measured, "shapes": shapes, "param_nbytes": param_nbytes, "itemsize": 4,

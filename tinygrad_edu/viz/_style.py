@@ -199,11 +199,13 @@ def place_legend(ax: Any, **kw: Any) -> Any:
     Each corner (upper right, upper left, lower left, lower right) is tried
     in turn: first one whose legend box meets none of the plotted lines' and
     scatters' bounding boxes; then one that meets none of their points or
-    segments; and when none is free, the legend goes outside the axes on the
-    right (in more columns if it is taller than the figure), unless it would
-    take more than 40% of the figure's width: then inside, where matplotlib's
-    ``loc="best"`` finds the fewest points under it. Filled contours, images
-    and surfaces are background, not data.
+    segments; and when none is free, the legend goes outside the axes: on the
+    right when it is narrow (at most 60% of the axes' width and 40% of the
+    figure's; in more columns if it is taller than the figure), else under the
+    axes, below the x label, in up to three columns. Only a legend wider than
+    the whole figure, or one that under the axes would be taller than half of
+    them, stays inside, where matplotlib's ``loc="best"`` finds the fewest
+    points under it. Filled contours, images and surfaces are background, not data.
 
     Inside a `styled` function the placement is redone when the whole figure
     is built, so panels added later (which shrink this one) are accounted for.
@@ -283,21 +285,50 @@ def _at(ax: Any, legend: Any, kw: dict[str, Any], loc: str) -> Any:
 
 
 def _outside(ax: Any, kw: dict[str, Any]) -> Any:
+    """Beside the axes on the right when the legend is narrow enough, else under them."""
+    figure = ax.figure
     legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
-    if legend.get_window_extent().width > 0.4 * ax.figure.bbox.width:
-        # no room beside a small figure: inside after all, where it covers the fewest points
-        legend.remove()
-        return ax.legend(loc="best", **kw)
-    if "ncols" in kw or "ncol" in kw:
+    width = legend.get_window_extent().width
+    if width <= 0.6 * ax.bbox.width and width <= 0.4 * figure.bbox.width:
+        if "ncols" in kw or "ncol" in kw:
+            return legend
+        # a legend taller than the figure would make the layout squash the axes: more columns instead
+        room = 0.9 * figure.bbox.height
+        height = legend.get_window_extent().height
+        if height > room:
+            legend.remove()
+            legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                               ncols=int(np.ceil(height / room)), **kw)
         return legend
-    # a legend taller than the figure would make the layout squash the axes: use more columns instead
-    room = 0.9 * ax.figure.bbox.height
-    height = legend.get_window_extent().height
-    if height > room:
+    legend.remove()
+    if width <= 0.95 * figure.bbox.width:
+        legend = _below(ax, dict(kw))
+        if legend.get_window_extent().height <= 0.5 * ax.bbox.height:
+            return legend
         legend.remove()
-        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
-                           ncols=int(np.ceil(height / room)), **kw)
-    return legend
+    # no room beside or under the axes without squashing them: inside after all, over the fewest points
+    return ax.legend(loc="best", **kw)
+
+
+def _below(ax: Any, kw: dict[str, Any]) -> Any:
+    """Under the axes, clear of the tick labels and the x label, in as many columns (up to 3) as fit."""
+    from matplotlib.transforms import ScaledTranslation
+
+    figure = ax.figure
+    # the tick labels and the x label are sized in points, not in axes fractions: offset by inches
+    gap = max(0.0, ax.bbox.y0 - ax.get_tightbbox().y0) / figure.dpi + 0.08
+    anchor = ax.transAxes + ScaledTranslation(0.0, -gap, figure.dpi_scale_trans)
+    count = len(kw["handles"])
+    columns = kw.pop("ncols", kw.pop("ncol", None))
+    fixed = columns is not None
+    columns = columns or min(3, count)
+    while True:
+        legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=anchor,
+                           borderaxespad=0.0, ncols=columns, **kw)
+        if fixed or columns == 1 or legend.get_window_extent().width <= 1.05 * ax.bbox.width:
+            return legend
+        legend.remove()
+        columns -= 1
 
 
 def _data_in_axes(ax: Any) -> tuple[list[Bbox], list[np.ndarray]]:
