@@ -310,3 +310,17 @@ def test_registered_exercise_is_well_formed(name):
         result = ex.check(name, mistake.fn)
         assert (result.mistake, result.mistake_match) == (mistake.name, "full"), result.message
         assert mistake.hint in result.message
+
+
+def test_the_teachers_guide_lists_every_exercise_and_mistake():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "exercises.md").read_text(encoding="utf-8")
+    catalogue = page[page.index(_core._CATALOGUE_START):page.index(_core._CATALOGUE_END)]
+    missing = [f"{name}: {m.name}" for name in ex.names() for m in ex.REGISTRY[name].mistakes
+               if f"`{m.name}`" not in catalogue.split(f"**`{name}`**")[-1].split("**`")[0]]
+    missing += [name for name in ex.names() if f"**`{name}`**" not in catalogue]
+    assert not missing, ("docs/exercises.md's catalogue is stale; regenerate it with python -c \"from "
+                         "tinygrad_edu.exercises import _core; _core._write_catalogue('docs/exercises.md')\": "
+                         f"{missing}")
+    assert "catalogue_markdown" not in page and _core.catalogue_markdown().startswith("### backward\n")
