@@ -324,3 +324,29 @@ def test_the_teachers_guide_lists_every_exercise_and_mistake():
                          "tinygrad_edu.exercises import _core; _core._write_catalogue('docs/exercises.md')\": "
                          f"{missing}")
     assert "catalogue_markdown" not in page and _core.catalogue_markdown().startswith("### backward\n")
+
+
+def test_tensors_are_read_as_arrays():
+    import tinygrad_edu as tg
+
+    f64 = tg.float64
+    assert _check(lambda g, x: tg.tensor(2 * x * g, dtype=f64)).passed
+    assert _check(lambda g, x: (tg.tensor(x, dtype=f64, requires_grad=True) * 2 * tg.tensor(g, dtype=f64),)).passed
+    # float32, the default dtype: its precision is reported, and no mistake is guessed from the values
+    result = _check(lambda g, x: tg.tensor(2 * x * g))
+    assert (result.finding, result.mistake) == ("wrong_dtype", None)
+    assert "grad x has dtype float32, expected float64" in result.message
+
+
+def test_a_timer_of_the_callers_survives_a_check():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.4)
+        assert _check(_reference).passed
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.4
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)

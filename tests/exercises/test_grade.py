@@ -212,3 +212,12 @@ def test_the_worker_grades_in_process(tmp_path, monkeypatch):
                                    "assert ex.check('backward/relu', relu_backward)",
                                    "s.py, line 8: called sys.exit(2); at s.py, line 8, in <module>: sys.exit(2)"]
     assert (records[1]["exercise"], records[1]["passed"]) == ("backward/relu", True)
+
+
+def test_table_of_a_student_who_attempted_nothing():
+    rows = [grade.Row("zoe", "backward/add", False, "not_implemented", "", 0, 6, "not written yet"),
+            grade.Row("yan", "backward/add", False, "wrong_value", "m", 2, 6, "...", "partial")]
+    assert grade.format_table(rows) == ("student  passed  failed\n"
+                                        "zoe      0 / 0   (nothing attempted: every function still raises "
+                                        "NotImplementedError)\n"
+                                        "yan      0 / 1   backward/add: m?")
