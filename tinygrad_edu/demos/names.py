@@ -354,38 +354,44 @@ def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str,
 
 def _draw(path: str, counts: np.ndarray, nll: dict, curves: dict, uniform: float) -> str:
     """Loss curves against the bigram and uniform baselines, and the bigram count table; returns the path."""
+    from .. import viz  # only the picture needs matplotlib
+
+    return viz.save_figure(viz.styled(_picture)(counts, nll, curves, uniform), path, dpi=100)
+
+
+def _picture(counts: np.ndarray, nll: dict, curves: dict, uniform: float) -> Any:
     from matplotlib.figure import Figure
 
     from .. import viz
 
-    fig = Figure(figsize=(13, 4.5), layout="constrained")
+    fig = Figure(figsize=(15, 5.4), layout="constrained")
     curve_ax, bars, table_ax = fig.subplots(1, 3, width_ratios=(1.2, 0.8, 1))
-    for name, colour in (("MLP", "tab:orange"), ("GRU", "tab:green")):
+    for name, colour in (("MLP", viz.PALETTE[1]), ("GRU", viz.PALETTE[2])):
         batch = np.array(curves[name]["batch_loss"])
         window = max(1, len(batch) // 30)
         smooth = np.convolve(batch, np.ones(window) / window, mode="valid")
         curve_ax.plot(np.arange(window, len(batch) + 1), smooth, color=colour, alpha=0.5, label=f"{name} train batches")
         curve_ax.plot(curves[name]["val_steps"], curves[name]["val_loss"], "o-", color=colour, label=f"{name} val")
-    curve_ax.axhline(nll["bigram"]["val"], color="tab:blue", linestyle="--", label="bigram val")
+    curve_ax.axhline(nll["bigram"]["val"], color=viz.PALETTE[0], linestyle="--", label="bigram val")
     curve_ax.axhline(uniform, color="gray", linestyle=":", label="uniform, log 27")
     curve_ax.set_xscale("log")
     curve_ax.set_xlabel("step")
     curve_ax.set_ylabel("NLL per character (nats)")
-    curve_ax.set_title("training")
-    curve_ax.legend(fontsize=8)
+    curve_ax.set_title("training: MLP and GRU against the bigram")
+    viz.place_legend(curve_ax)
     names = list(nll)
     x = np.arange(len(names))
-    bars.bar(x - 0.2, [nll[n]["train"] for n in names], 0.4, label="train")
-    bars.bar(x + 0.2, [nll[n]["val"] for n in names], 0.4, label="val")
+    bars.bar(x - 0.2, [nll[n]["train"] for n in names], 0.4, color=viz.PALETTE[0], label="train")
+    bars.bar(x + 0.2, [nll[n]["val"] for n in names], 0.4, color=viz.PALETTE[3], hatch="//", label="val")
     bars.set_xticks(x, names)
     bars.set_ylim(1.5, uniform)
     bars.set_ylabel("NLL per character (nats)")
     bars.set_title("final NLL")
-    bars.legend(fontsize=8)
+    viz.place_legend(bars)
     table_ax.imshow(np.log1p(counts), cmap="Blues")
-    table_ax.set_xticks(range(len(VOCAB)), list(VOCAB), fontsize=7)
-    table_ax.set_yticks(range(len(VOCAB)), list(VOCAB), fontsize=7)
+    table_ax.set_xticks(range(len(VOCAB)), list(VOCAB), fontsize=9)  # 27 letters: the one place below 12 pt
+    table_ax.set_yticks(range(len(VOCAB)), list(VOCAB), fontsize=9)
     table_ax.set_xlabel("next character")
     table_ax.set_ylabel("previous character")
     table_ax.set_title("bigram counts (log scale)")
-    return viz.save_figure(fig, path, dpi=100)
+    return fig

@@ -228,28 +228,34 @@ def train(model: nn.Module, x_train: tg.Tensor, y_train: tg.Tensor, x_test: tg.T
 
 
 def _figure(norms: dict, curves: dict, best: dict, path: str) -> str:
-    from matplotlib.figure import Figure  # only the demo's figure needs matplotlib
+    from tinygrad_edu import viz  # only the demo's figure needs matplotlib
+
+    return viz.save_figure(viz.styled(_picture)(norms, curves, best), path, dpi=100)
+
+
+def _picture(norms: dict, curves: dict, best: dict) -> Any:
+    from matplotlib.figure import Figure
 
     from tinygrad_edu import viz
 
-    fig = Figure(figsize=(13, 4.8), layout="constrained")
+    fig = Figure(figsize=(15, 5.6), layout="constrained")
     left, right = fig.subplots(1, 2)
-    for name, curve in curves.items():
-        line, = left.semilogy(np.arange(1, DEPTH + 1), norms[name], "o-", markersize=3, label=name)
-        right.plot(np.arange(len(curve)), curve, "o-", markersize=3, color=line.get_color(),
-                   label=f"{name} (lr {best[name]})")
+    for i, (name, curve) in enumerate(curves.items()):
+        look = viz.series_style(i)
+        left.semilogy(np.arange(1, DEPTH + 1), norms[name], markersize=4, label=name, **look)
+        right.plot(np.arange(len(curve)), curve, markersize=4, label=f"{name} (lr {best[name]})", **look)
     left.set_xticks([1, 5, 10, 15, DEPTH])
     left.set_xlabel("Linear layer (1 = nearest the input)")
     left.set_ylabel("‖dL/dW‖ at initialisation")
-    left.set_title(f"{DEPTH} Linear layers on the digits: each layer's weight gradient")
-    left.legend(fontsize=8)
+    left.set_title(f"{DEPTH} Linear layers on the digits:\neach layer's weight gradient")
+    viz.place_legend(left)
     right.axhline(0.1, color="grey", linestyle="--", linewidth=0.8, label="chance (10 classes)")
     right.set_xlabel("epoch")
     right.set_ylabel("test accuracy")
     right.set_ylim(0, 1)
     right.set_title("each network at its best rate of one grid")
-    right.legend(fontsize=8)
-    return viz.save_figure(fig, path, dpi=100)
+    viz.place_legend(right)
+    return fig
 
 
 def run(out: str | None = None, quick: bool = False, seed: int = 0, epochs: int = 8, batch_size: int = 64,

@@ -308,12 +308,18 @@ def verdict(result: dict[str, Any], baseline: float) -> str:
 # -- the demo ------------------------------------------------------------------------------------------------
 
 def _figure(variance: dict[str, Any], runs: dict, baseline: float, init_norms: dict, path: str) -> str:
+    from .. import viz  # only the picture needs matplotlib
+
+    return viz.save_figure(viz.styled(_picture)(variance, runs, baseline, init_norms), path, dpi=90)
+
+
+def _picture(variance: dict[str, Any], runs: dict, baseline: float, init_norms: dict) -> Any:
     from matplotlib.figure import Figure
 
     from .. import viz
 
-    fig = Figure(figsize=(19, 4.5), layout="constrained")
-    left, middle, right, grads = fig.subplots(1, 4)
+    fig = Figure(figsize=(16, 10), layout="constrained")
+    (left, middle), (right, grads) = fig.subplots(2, 2)
     t = variance["t"]
     left.semilogy(t, variance["simulated"], "o-", ms=3, label=f"simulated, {variance['runs']:,} runs")
     approx = np.where(np.isfinite(variance["radam"]), variance["radam"], np.nan)
@@ -327,9 +333,10 @@ def _figure(variance: dict[str, Any], runs: dict, baseline: float, init_norms: d
     left.set_xlabel("step t")
     left.set_ylabel("Var[1 / sqrt(v̂_t)]")
     left.set_title("Adam's adaptive step, g_t ~ N(0, 1)")
-    left.legend(fontsize=8)
-    styles = {(False, False): ("tab:red", "-"), (False, True): ("tab:red", ":"),
-              (True, False): ("tab:blue", "-"), (True, True): ("tab:blue", ":")}
+    viz.place_legend(left)
+    post, pre = viz.PALETTE[1], viz.PALETTE[0]
+    styles = {(False, False): (post, "-"), (False, True): (post, ":"),
+              (True, False): (pre, "-"), (True, True): (pre, ":")}
     for axis, lr in ((middle, RATES[0]), (right, RATES[1])):
         for (norm_first, warm, rate), seeds in runs.items():
             if rate != lr:
@@ -345,17 +352,17 @@ def _figure(variance: dict[str, Any], runs: dict, baseline: float, init_norms: d
         axis.set_xlabel("step")
         axis.set_ylabel("training loss (fresh batches, 10-step mean)")
         axis.set_title(f"sorting 8 digits, Adam lr {lr:g}")
-        axis.legend(fontsize=8)
+        viz.place_legend(axis)
     for (norm_first, depth), norms in init_norms.items():
-        color = "tab:blue" if norm_first else "tab:red"
+        color = pre if norm_first else post
         for i, row in enumerate(norms):
             grads.semilogy(np.arange(1, depth + 1), row, "o-" if depth == DEEP_LAYERS else "s--", color=color,
                            alpha=0.7, label=f"{'Pre' if norm_first else 'Post'}-LN, {depth} layers" if i == 0 else None)
     grads.set_xlabel("encoder layer (1 = nearest the input)")
     grads.set_ylabel("gradient norm of the layer's parameters")
     grads.set_title("at initialisation (Xiong et al.)")
-    grads.legend(fontsize=8)
-    return viz.save_figure(fig, path, dpi=90)
+    viz.place_legend(grads)
+    return fig
 
 
 def run(out: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
