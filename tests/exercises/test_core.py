@@ -350,3 +350,15 @@ def test_a_timer_of_the_callers_survives_a_check():
         signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_exception_that_cannot_be_printed():
+    class OddError(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    def square_backward(grad_out, x):
+        raise OddError
+
+    result = _check(square_backward)
+    assert result.finding == "error" and "raised OddError: (its message cannot be shown)" in result.message

@@ -433,14 +433,20 @@ def _student_frame(tb: Any) -> traceback.FrameSummary | None:
 
 
 def _describe_exception(err: BaseException) -> str:
-    text = str(err).strip().replace("\n", " ")
+    try:
+        text = str(err).strip().replace("\n", " ")
+    except Exception:  # noqa: BLE001 - a student's exception class whose __str__ itself fails
+        text = "(its message cannot be shown)"
     if len(text) > _MESSAGE_CHARS:
         text = text[:_MESSAGE_CHARS] + "..."
     if isinstance(err, SystemExit):
         what = f"called sys.exit({err.code!r})" if err.code is not None else "called sys.exit()"
     else:
         what = f"raised {type(err).__name__}" + (f": {text}" if text else "")
-    frame = _student_frame(err.__traceback__)
+    try:
+        frame = _student_frame(err.__traceback__)
+    except Exception:  # noqa: BLE001 - the report goes on without the line
+        frame = None
     if frame is not None:
         where = f"\n  at {os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name}"
         if frame.line:
