@@ -265,46 +265,55 @@ def run(out: str, quick: bool = False, seed: int = 0, seeds: int = 3, epochs: in
 
 
 def _plot(runs: dict, tuned: dict, chosen: dict, batch_sizes: tuple[int, ...], epochs: int, out: str) -> str:
+    figure = _draw(runs, tuned, chosen, batch_sizes, epochs)
+    return viz.save_figure(figure, os.path.join(out, "large_batches.png"), dpi=100)
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def _draw(runs: dict, tuned: dict, chosen: dict, batch_sizes: tuple[int, ...], epochs: int):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(14, 4.6), layout="constrained")
+    figure = Figure(figsize=(17, 6), layout="constrained")
     accuracy_ax, steps_ax, rates_ax = figure.subplots(1, 3)
     full = batch_sizes[-1]
-    for method, by_batch in runs.items():
+    for i, (method, by_batch) in enumerate(runs.items()):
         accuracy = [np.mean([r["test_accuracy"] for r in by_batch[b]]) for b in batch_sizes]
-        accuracy_ax.plot(batch_sizes, accuracy, "o-", label=method)
+        accuracy_ax.plot(batch_sizes, accuracy, label=method, **viz.series_style(i))
         rates = by_batch[full][0]["lrs"]
-        rates_ax.plot(np.arange(1, len(rates) + 1), rates, "o-", markersize=3, label=method)
-    for (method, by_lr), marker in zip(tuned.items(), ("*", "P")):
+        rates_ax.plot(np.arange(1, len(rates) + 1), rates, markersize=4, label=method,
+                      **viz.series_style(i, points=len(rates)))
+    for j, ((method, by_lr), marker) in enumerate(zip(tuned.items(), ("*", "P"))):
         results = by_lr[chosen[method]]
-        accuracy_ax.plot([full], [np.mean([r["test_accuracy"] for r in results])], marker, markersize=12,
-                         linestyle="none", label=f"{method} (lr {chosen[method]:g})")
-        rates_ax.plot(np.arange(1, len(results[0]["lrs"]) + 1), results[0]["lrs"], "--", label=method)
+        color = viz.series_style(len(runs) + j)["color"]
+        accuracy_ax.plot([full], [np.mean([r["test_accuracy"] for r in results])], marker, markersize=14,
+                         color=color, linestyle="none", label=f"{method} (lr {chosen[method]:g})")
+        rates_ax.plot(np.arange(1, len(results[0]["lrs"]) + 1), results[0]["lrs"], "--", color=color, label=method)
     sgd = runs["SGD, linear scaling + warmup"]
     steps = [sgd[b][0]["steps"] for b in batch_sizes]
     seconds = [np.mean([r["seconds_per_epoch"] for r in sgd[b]]) for b in batch_sizes]
     steps_ax.plot(batch_sizes, steps, "o-", color="black", label=f"optimizer steps in {epochs} epochs")
     steps_ax.set_ylabel("steps")
     time_ax = steps_ax.twinx()
-    time_ax.plot(batch_sizes, seconds, "s--", color="tab:gray", label="seconds per epoch (SGD; shared CPU)")
+    time_ax.plot(batch_sizes, seconds, "s--", color="0.5", label="seconds per epoch (SGD; shared CPU)")
     time_ax.set_ylabel("seconds per epoch")
     for ax in (accuracy_ax, steps_ax):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size (log scale)")
     steps_ax.set_yscale("log")
     time_ax.set_yscale("log")
-    steps_ax.legend(loc="upper right", fontsize=8)
-    time_ax.legend(loc="lower left", fontsize=8)
+    steps_ax.legend(loc="upper right")
+    time_ax.legend(loc="lower left")
     accuracy_ax.set_ylabel("final test accuracy")
-    accuracy_ax.set_title(f"the same {epochs} epochs at every batch size")
-    accuracy_ax.legend(fontsize=7)
-    steps_ax.set_title("fewer, bigger steps")
+    accuracy_ax.set_title(f"the same {epochs} epochs\nat every batch size")
+
+    steps_ax.set_title("fewer, bigger steps\n(and seconds per epoch)")
     rates_ax.set_yscale("log")
     rates_ax.set_xlabel("step")
     rates_ax.set_ylabel("learning rate (log scale)")
-    rates_ax.set_title(f"the rates at the full batch (B = {full})")
-    rates_ax.legend(fontsize=7)
-    return viz.save_figure(figure, os.path.join(out, "large_batches.png"), dpi=100)
+    rates_ax.set_title(f"the rates at the full batch\n(B = {full})")
+    # the same methods in the accuracy and rate panels: one legend for both, beside the figure
+    figure.legend(*accuracy_ax.get_legend_handles_labels(), loc="outside right upper")
+    return figure
 
 
 def check_claim(results: dict) -> str:

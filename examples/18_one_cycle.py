@@ -174,20 +174,30 @@ def run(out: str, quick: bool = False, seed: int = 0, seeds: int = 10, epochs: i
 
 
 def _plot_finder(finder, out: str, seed: int) -> str:
-    figure = viz.plot_lr_find(finder, title=f"range test (seed {seed}): suggestion s and the one-cycle peaks")
+    return viz.save_figure(_draw_finder(finder, seed), os.path.join(out, "one_cycle_lr_find.png"), dpi=100)
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def _draw_finder(finder, seed: int):
+    figure = viz.plot_lr_find(finder, title=f"range test (seed {seed}):\nsuggestion s and the one-cycle peaks")
     ax = figure.axes[0]
-    ax.axvline(FACTOR * finder.suggestion, color="tab:purple", linestyle="--", linewidth=1,
+    ax.axvline(FACTOR * finder.suggestion, color=viz.PALETTE[4], linestyle="--", linewidth=2,
                label=f"{FACTOR:g} s = {FACTOR * finder.suggestion:.2g}")
-    ax.legend()
-    return viz.save_figure(figure, os.path.join(out, "one_cycle_lr_find.png"), dpi=100)
+    viz.place_legend(ax)
+    return figure
 
 
 def _plot_runs(runs: dict, summary: dict, out: str, epochs: int, seeds: list[int]) -> str:
+    return viz.save_figure(_draw_runs(runs, summary, epochs, seeds), os.path.join(out, "one_cycle.png"), dpi=100)
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def _draw_runs(runs: dict, summary: dict, epochs: int, seeds: list[int]):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(12, 4.2), layout="constrained")
+    figure = Figure(figsize=(17, 5.6), layout="constrained")
     rates_ax, curves_ax, final_ax = figure.subplots(1, 3)
-    colors = dict(zip(runs, ("tab:blue", "tab:cyan", "tab:red", "tab:purple")))
+    colors = {name: viz.series_style(i)["color"] for i, name in enumerate(runs)}
     for name, results in runs.items():
         rates_ax.plot(np.arange(len(results[0]["lrs"])), results[0]["lrs"], color=colors[name], label=name)
         curves = np.array([r["history"]["val_accuracy"] for r in results])
@@ -202,14 +212,15 @@ def _plot_runs(runs: dict, summary: dict, out: str, epochs: int, seeds: list[int
     rates_ax.set_xlabel("step")
     rates_ax.set_ylabel("learning rate (log scale)")
     rates_ax.set_title(f"the rates (seed {seeds[0]})")
-    rates_ax.legend(fontsize=8)
+    figure.legend(*rates_ax.get_legend_handles_labels(), loc="outside right upper")  # one legend, every panel
     curves_ax.set_xlabel("epoch")
     curves_ax.set_ylabel("test accuracy")
-    curves_ax.set_title(f"test accuracy, mean and range over {len(seeds)} seeds")
-    final_ax.set_xticks(range(len(runs)), [name.replace(", ", ",\n") for name in runs], fontsize=8)
+    curves_ax.set_title(f"test accuracy, mean and range\nover {len(seeds)} seeds")
+    ticks = [name.replace(", ", ",\n").replace("constant ", "constant\n") for name in runs]
+    final_ax.set_xticks(range(len(runs)), ticks, fontsize=12)
     final_ax.set_ylabel("final test accuracy")
-    final_ax.set_title("each seed (dots) and the mean (bar)")
-    return viz.save_figure(figure, os.path.join(out, "one_cycle.png"), dpi=100)
+    final_ax.set_title("each seed (dots)\nand the mean (bar)")
+    return figure
 
 
 def check_claim(results: dict) -> str:
