@@ -432,7 +432,13 @@ def _worker(out: str, files: list[str], exercises: list[str], timeout: float, se
                        cases_passed=0, cases_total=0, mistake_match=None,
                        message=f"{name}: {function} is a {type(fn).__name__}, not a function")
                 continue
-            result = _core.check_exercise(REGISTRY[name], fn, seed=seed, timeout=timeout)
+            try:
+                result = _core.check_exercise(REGISTRY[name], fn, seed=seed, timeout=timeout)
+            except Exception as err:  # noqa: BLE001 - a fault of the checker's: the other exercises still run
+                record(kind="result", exercise=name, passed=False, finding="error", mistake=None, cases_passed=0,
+                       cases_total=0, mistake_match=None,
+                       message=f"{name}: the checker itself failed ({type(err).__name__}: {err}); please report it")
+                continue
             record(kind="result", exercise=name, passed=result.passed, finding=result.finding,
                    mistake=result.mistake, cases_passed=result.cases_passed, cases_total=result.cases_total,
                    mistake_match=result.mistake_match, message=result.message)
