@@ -366,7 +366,7 @@ def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None,
         ...          for name, make in (("SGD", lambda p: optim.SGD(p, lr=1e-3)),
         ...                             ("Adam", lambda p: optim.Adam(p, lr=0.05)))]
         >>> fig = tg.viz.plot_race(tg.surfaces.rosenbrock, *paths)
-        >>> [ax.get_title().split(" (")[0] for ax in fig.axes]
+        >>> [ax.get_title().splitlines()[0] for ax in fig.axes]
         ['SGD', 'Adam', 'loss against step']
     """
     who = "plot_race"
