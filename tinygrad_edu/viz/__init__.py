@@ -15,7 +15,7 @@ This is the only part of tinygrad_edu that imports matplotlib, and
 ``import tinygrad_edu`` does not import it: ``tg.viz`` is loaded on first use.
 
 ================================  ================================================================
-`plot_history`                    train/val loss per epoch, the rate on a twin axis, metrics
+`plot_history`                    train/val loss per epoch, a changing rate on a twin axis (constant: a note), metrics
 `plot_lr_find`                    a learning-rate range test (``tg.train.lr_find``) and its suggestion
 `plot_lr_schedule`                the rate a scheduler gives over the steps
 `compare_losses`                  several runs' losses on one plot (SGD vs Adam)
