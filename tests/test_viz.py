@@ -158,12 +158,12 @@ def test_plot_history_draws_losses_rate_on_a_twin_axis_and_metrics():
     fig = viz.plot_history(history)
     loss_ax, metric_ax, lr_ax = fig.axes  # the twin axis is added last
     assert [line.get_label() for line in loss_ax.lines] == ["train_loss", "val_loss"]
-    assert [line.get_label() for line in lr_ax.lines] == ["lr (right axis)"]
+    assert [line.get_label() for line in lr_ax.lines] == ["lr"]
     assert [line.get_label() for line in metric_ax.lines] == ["accuracy", "val_accuracy"]
     np.testing.assert_allclose(loss_ax.lines[0].get_xdata(), history.epoch)
     np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["val_loss"])
     np.testing.assert_allclose(lr_ax.lines[0].get_ydata(), history["lr"])
-    assert legend_labels(loss_ax) == ["train_loss", "val_loss", "lr (right axis)"]
+    assert legend_labels(loss_ax) == ["train_loss", "val_loss", "lr"]
 
 
 def test_plot_history_into_a_given_axes_and_without_metrics():

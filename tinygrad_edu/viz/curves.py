@@ -112,8 +112,8 @@ def plot_history(history: Mapping[str, Sequence[float]], ax: Any = None, *, metr
         title += f"\nlr = {series['lr'][0]:g} (constant)"
     elif "lr" in series:
         lr_ax = ax.twinx()
-        lr_ax.plot(epochs, series["lr"], linestyle="--", color="0.45", label="lr (right axis)")
-        lr_ax.set_ylabel("learning rate")
+        lr_ax.plot(epochs, series["lr"], linestyle="--", color="0.45", label="lr")
+        lr_ax.set_ylabel("learning rate (dashed)")
         more_handles, more_labels = lr_ax.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if handles:
