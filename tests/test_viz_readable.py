@@ -120,6 +120,13 @@ def test_styled_never_changes_matplotlibs_global_settings():
     assert dict(matplotlib.rcParams) == before  # an error inside leaves them alone too
 
 
+def test_every_public_picture_function_is_styled():
+    drawing = [name for name in viz.__all__ if name.startswith(("plot_", "compare_", "animate_", "interactive_"))]
+    assert len(drawing) >= 14
+    unstyled = [name for name in drawing if not getattr(getattr(viz, name), "styled", False)]
+    assert not unstyled, f"not built under the figure style: {unstyled}"
+
+
 # -- 16 series, each told apart -------------------------------------------------------------------
 
 

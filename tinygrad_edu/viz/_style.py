@@ -144,6 +144,7 @@ def styled(function: Callable[..., Any]) -> Callable[..., Any]:
             _depth.value -= 1
         return result
 
+    wrapper.styled = True  # what tests/test_viz_readable.py checks on every public picture function
     return wrapper
 
 
