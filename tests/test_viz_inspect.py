@@ -398,6 +398,20 @@ def test_attention_from_weights_and_cross_attention_labels():
         viz.plot_attention(weights[None], batch=1)
 
 
+def test_attention_refuses_none_weights_and_a_model_with_a_hint():
+    # need_weights=False gives None (TransformerEncoderLayer calls its attention so): say so, not "shape ()".
+    mha = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = tg.randn(1, 3, 4)
+    _, weights = mha(x, x, x, need_weights=False)
+    assert weights is None
+    with pytest.raises(TypeError, match="need_weights=False"):
+        viz.plot_attention(weights)
+    layer = nn.TransformerEncoderLayer(4, 2, 8, batch_first=True)
+    with pytest.raises(TypeError, match=r"TransformerEncoderLayer; its attention is self_attn"):
+        viz.plot_attention(layer, x)
+    assert len(image_panels(viz.plot_attention(layer.self_attn, x))) == 2
+
+
 def test_attention_of_an_unbatched_sequence():
     tg.manual_seed(1)
     mha = nn.MultiheadAttention(6, 3)

@@ -749,7 +749,8 @@ def plot_attention(mha_or_weights: Any, query: Any = None, key: Any = None, valu
         The matplotlib ``Figure``: one Axes per head, then the colour bar's.
 
     Raises:
-        TypeError: a module without a ``query``.
+        TypeError: a module without a ``query``; ``None`` for the weights (what ``need_weights=False``
+            returns); another module (the message names its ``MultiheadAttention`` submodules).
         ValueError: weights of another shape; ``batch`` out of range; token labels of the wrong length.
 
     Example:
@@ -780,6 +781,16 @@ def plot_attention(mha_or_weights: Any, query: Any = None, key: Any = None, valu
         weights = _array(weights)
         source = "MultiheadAttention"
     else:
+        if mha_or_weights is None:
+            raise TypeError(f"{who}: got None for the weights: MultiheadAttention returns None for them when called "
+                            f"with need_weights=False (as a TransformerEncoderLayer calls it); pass the module and "
+                            f"its query instead, plot_attention(mha, x), which runs it with need_weights=True")
+        if isinstance(mha_or_weights, nn.Module):
+            inner = [name for name, m in mha_or_weights.named_modules() if isinstance(m, nn.MultiheadAttention)]
+            raise TypeError(f"{who}: expected a MultiheadAttention or attention weights, got the module "
+                            f"{type(mha_or_weights).__name__}" + (f"; its attention is {', '.join(inner)} (pass "
+                                                                    f"that: plot_attention(model.{inner[0]}, x))"
+                                                                    if inner else ""))
         if query is not None or key is not None or value is not None:
             raise TypeError(f"{who}: query/key/value go with a MultiheadAttention, not with weights "
                             f"({type(mha_or_weights).__name__})")
