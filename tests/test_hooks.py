@@ -9,6 +9,7 @@ dtype, a hook that raises).
 from __future__ import annotations
 
 import gc
+import warnings
 
 import numpy as np
 import pytest
@@ -351,3 +352,26 @@ def test_backward_from_a_leaf_runs_its_hooks_as_pytorch():
         return log + [_arr(x.grad)]
 
     assert len(_same_logs(run)) == 2
+
+
+def test_copies_of_a_tensor_leave_its_hooks_behind_as_pytorch():
+    # copy.deepcopy and pickle: PyTorch's copies have no tensor hooks; a module's own hooks are kept.
+    import copy
+    import pickle
+
+    def run(lib):
+        log = []
+        x = lib.ones(2, requires_grad=True)
+        x.register_hook(lambda g: log.append("x"))
+        layer = lib.nn.Linear(2, 1)
+        layer.weight.register_hook(lambda g: log.append("weight"))
+        layer.register_forward_hook(lambda m, args, out: log.append("forward"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # torch warns that the hook is not pickled
+            y = pickle.loads(pickle.dumps(x))
+        (copy.deepcopy(x) * 2 + y).sum().backward()
+        twin = copy.deepcopy(layer)
+        twin(lib.ones(1, 2)).sum().backward()
+        return log, y.grad is not None, y.requires_grad
+
+    assert run(tg) == run(torch) == (["forward"], True, True)

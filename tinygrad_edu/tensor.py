@@ -636,6 +636,8 @@ class Tensor:
         and returning ``None`` works like returning it. A hook that raises stops
         ``backward()``; the error gets a note naming the hook and the tensor.
         `tinygrad_edu.backward_steps` shows where a hook changed a gradient.
+        As in PyTorch, a copy of the tensor (``copy.deepcopy``, pickling) has
+        none of its hooks, while a deep-copied module keeps its module hooks.
 
         Args:
             hook: a function of the gradient.
@@ -680,6 +682,15 @@ class Tensor:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
         return handle
+
+    def __getstate__(self) -> Any:
+        """The state that ``copy.deepcopy`` and pickling copy: all but a leaf's hooks (as PyTorch, whose
+        leaf hooks live outside the copied ``__dict__``)."""
+        state = super().__getstate__()
+        if isinstance(state, tuple) and state[0] and "_backward_hooks" in state[0]:
+            rest = {k: v for k, v in state[0].items() if k != "_backward_hooks"}
+            return (rest or None, *state[1:])
+        return state
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Convert to a dtype (gradients flow back), as PyTorch's ``to(dtype)``, ``to(device, dtype)``, ``to(other)``.
