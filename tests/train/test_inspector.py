@@ -250,6 +250,32 @@ def test_layers_follow_the_forward_call_order_and_params_follow_them():
     assert list(insp.activations) == ["body", "head"] and list(insp.gradients) == insp.params
 
 
+def test_a_layer_holding_others_comes_before_them_as_its_call_begins():
+    # MultiheadAttention holds in_proj_weight (used first) and out_proj (used last); its forward hook fires last.
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 4)
+            self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+            self.fc = nn.Linear(4, 5)
+
+        def forward(self, x):
+            e = self.emb(x)
+            return self.fc(self.att(e, e, e, need_weights=False)[0])
+
+    model = Attend()
+    insp = Inspector(model, every=1)
+    with insp:
+        model(tg.tensor([[1, 2, 3]])).sum().backward()
+        insp.before_step()
+        insp.after_step()
+    assert insp.layers == ["emb", "att", "att.out_proj", "fc"]
+    assert insp.params == ["emb.weight", "att.in_proj_weight", "att.in_proj_bias", "att.out_proj.weight",
+                           "att.out_proj.bias", "fc.weight", "fc.bias"]
+    out, _ = model.att(model.emb(tg.tensor([[1, 2, 3]])), *[model.emb(tg.tensor([[1, 2, 3]]))] * 2)
+    np.testing.assert_allclose(insp.activations["att"]["mean"][0], out.numpy().mean(), rtol=1e-6)
+
+
 def test_the_ring_keeps_the_last_history_steps_in_order():
     model = small_net()
     x, y = batch()

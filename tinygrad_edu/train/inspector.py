@@ -34,7 +34,9 @@ Conventions, where a choice had to be made:
   itself if it holds some, under the name ``''``) and every activation module
   (`ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`, `GELU`, `SiLU`, `ELU`, `Softplus`).
   ``insp.layers`` is put in the order the layers were first called in a
-  recorded forward pass (depth order); ``insp.params`` follows it.
+  recorded forward pass (depth order; a layer holding others, as attention
+  holds its ``out_proj``, comes before them: where its call began);
+  ``insp.params`` follows it.
 - *Kinds*: ``"tanh"`` (`Tanh`, an `RNN`/`RNNCell` with ``nonlinearity='tanh'``),
   ``"sigmoid"``, ``"relu"`` (`ReLU`, an RNN with ``'relu'``), ``"linear"``
   (`Linear`, `Conv1d`, `Conv2d`: affine maps) and ``"other"`` (the rest,
@@ -513,6 +515,15 @@ class Inspector(Callback):
         """``layers`` in first-call order (uncalled ones after, as they were); ``params`` following them."""
         self._ordered_calls = len(self._first_call)
         order = self._first_call + [i for i in range(len(self._names)) if not self._seen[i]]
+        # A forward hook fires when the call ends, so a layer holding others (attention and its out_proj) is
+        # seen after them: put it before its first descendant, where its call began (deepest holders first).
+        for i in sorted(range(len(self._names)), key=lambda i: -self._names[i].count(".") - bool(self._names[i])):
+            name = self._names[i]
+            inside = [k for k, j in enumerate(order)
+                      if j != i and (name == "" or self._names[j].startswith(name + "."))]
+            if inside and inside[0] < order.index(i):
+                order.remove(i)
+                order.insert(inside[0], i)
         self.layers = [self._names[i] for i in order]
         position = {layer: k for k, layer in enumerate(order)}
         ranked = sorted(range(len(self._param_names)), key=lambda j: (position[self._param_owner[j]], j))
