@@ -118,17 +118,18 @@ def test_docstring_math_is_marked_up_for_mathjax(site):
 
 @pytest.mark.slow
 def test_every_notebook_is_a_tutorial_page(site):
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    assert notebooks
+    notebooks = [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "notebooks/exercises").glob("*.ipynb"))]
+    assert notebooks and any(path.parent.name == "exercises" for path in notebooks)
     index = _text(site / "notebooks" / "index.html")
     for path in notebooks:
-        page = site / "notebooks" / path.stem / "index.html"
+        folder = site / path.parent.relative_to(ROOT)
+        page = folder / path.stem / "index.html"
         assert page.exists(), f"no page for {path.name}"
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         code = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip())
         first_line = code.strip().splitlines()[0].strip()
         assert " ".join(first_line.split()) in _text(page), (path.name, first_line)
-        assert (site / "notebooks" / path.stem / path.name).exists(), f"{path.name}: no download copy"
+        assert (folder / path.stem / path.name).exists(), f"{path.name}: no download copy"
         assert f'href="{path.name}" title="Download the notebook"' in page.read_text(encoding="utf-8"), path.name
         assert path.name in index
 

@@ -18,7 +18,8 @@
 * ``notebooks/*.ipynb`` become pages at ``notebooks/<name>/`` (rendered by mkdocs-jupyter, not executed:
   ``tests/test_notebooks.py`` executes them), read from where they are, and ``notebooks/README.md`` their
   index page (``notebooks/``); each notebook is added to the ``Tutorials`` section of the navigation,
-  titled by its first heading.
+  titled by its first heading. The exercise notebooks, ``notebooks/exercises/*.ipynb``, become pages at
+  ``notebooks/exercises/<name>/``, in an ``Exercises`` subsection of ``Tutorials``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from mkdocs.structure.files import File, Files
 _DIRECTIVE = re.compile(r"^<!--[ \t]*readme-(opening|page|section)(\?)?(?::[ \t]*(.*?))?[ \t]*-->[ \t]*$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TUTORIALS = "Tutorials"
+_EXERCISES = "Exercises"  # the subsection of Tutorials holding notebooks/exercises/*.ipynb
 _AUTODOC = re.compile(r"^::: *([\w.]+) *$", re.MULTILINE)
 
 
@@ -45,8 +47,15 @@ def _root(config: Any) -> Path:
     return Path(config.config_file_path).resolve().parent
 
 
-def _notebooks(config: Any) -> list[Path]:
-    return sorted((_root(config) / "notebooks").glob("*.ipynb"))
+def _notebooks(config: Any, folder: str = "notebooks") -> list[Path]:
+    return sorted((_root(config) / folder).glob("*.ipynb"))
+
+
+def _all_notebooks(config: Any) -> list[str]:
+    """Every notebook published, as a path relative to the repository root (``notebooks/exercises/x.ipynb``)."""
+    root = _root(config)
+    return [p.relative_to(root).as_posix() for folder in ("notebooks", "notebooks/exercises")
+            for p in _notebooks(config, folder)]
 
 
 def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
@@ -151,15 +160,19 @@ def on_config(config: Any) -> Any:
         if isinstance(entry, dict) and _TUTORIALS in entry:
             section = entry[_TUTORIALS]
             section += [{_notebook_title(p): f"notebooks/{p.name}"} for p in _notebooks(config)]
+            exercises = [{_notebook_title(p): f"notebooks/exercises/{p.name}"}
+                         for p in _notebooks(config, "notebooks/exercises")]
+            if exercises:
+                section.append({_EXERCISES: exercises})
     config.watch += [str(root / "README.md"), str(root / "notebooks")]
     return config
 
 
 @event_priority(100)  # before mkdocs-jupyter's on_files, which turns the .ipynb files into pages
 def on_files(files: Files, config: Any) -> Files:
-    """Add ``notebooks/README.md`` (the tutorials' index) and each ``notebooks/*.ipynb``, read where they are."""
+    """Add ``notebooks/README.md`` (the tutorials' index) and each notebook (exercises too), read where they are."""
     root = str(_root(config))
-    for path in ["notebooks/README.md", *(f"notebooks/{p.name}" for p in _notebooks(config))]:
+    for path in ["notebooks/README.md", *_all_notebooks(config)]:
         files.append(File(path, root, config.site_dir, config.use_directory_urls))
     return files
 
@@ -172,7 +185,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
                                 markdown)
     markdown = _AUTODOC.sub(_with_shadowed, markdown)
     if page.file.src_uri == "notebooks/README.md":
-        markdown = re.sub(r"`(\w+)\.ipynb`", r"[`\1.ipynb`](\1.ipynb)", markdown)
+        markdown = re.sub(r"`((?:exercises/)?\w+)\.ipynb`", r"[`\1.ipynb`](\1.ipynb)", markdown)
         markdown += (
             "\n\n!!! note\n    These pages show the notebooks as stored, without outputs. Open them from the "
             "repository's `notebooks/` folder in Jupyter to run them; the test suite executes every one.\n"
