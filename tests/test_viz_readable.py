@@ -250,6 +250,18 @@ def test_race_legend_is_beside_every_panel():
     assert [text.get_text() for text in legend.get_texts()] == [line.get_label() for line in series(fig.axes[-1])]
 
 
+def test_race_legend_leaves_a_long_title_readable():
+    """Eleven optimizers and a long title (example 06's Rosenbrock): the legend must not cover the title's end."""
+    title = "rosenbrock: (1 - x)**2 + 100*(y - x**2)**2, 11 optimizers, 150 steps from (-1.5, 2.0)"
+    names = ["SGD", "SGD+momentum", "Momentum (EMA)", "RMSprop", "Adagrad", "Adam", "AdamW", "NAdam", "RAdam",
+             "Adafactor", "Lion"]
+    paths = [surfaces.descend(surfaces.rosenbrock, lambda p: optim.SGD(p, lr=1e-4), (-1.5, 2.0), 3,
+                              label=f"{name} (lr 0.001)") for name in names]
+    fig = drawn(viz.plot_race(surfaces.rosenbrock, *paths, resolution=20, title=title))
+    (legend,) = fig.legends
+    assert not legend.get_window_extent().overlaps(fig._suptitle.get_window_extent())
+
+
 # -- a constant rate is a note, a changing rate an axis -------------------------------------------
 
 

@@ -428,7 +428,7 @@ def plot_race(surface: Any, *paths: Any, levels: Any = None, bounds: Any = None,
     loss_ax.set_ylabel({"log": "loss (log scale)", "symlog": "loss (symlog scale)"}.get(scale, "loss"))
     loss_ax.set_title("loss against step", fontsize=STYLE["font.size"])
     handles, labels = loss_ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper")
+    fig.legend(handles, labels, loc="outside right center")  # clear of the suptitle above
     steps = max(path.steps for path in path_views)
     fig.suptitle(title if title is not None else f"{view.name}: {len(path_views)} optimizers, {steps} steps")
     return fig
