@@ -459,3 +459,57 @@ def test_an_inspector_alone_one_that_recorded_nothing_and_bad_input():
     with pytest.raises(TypeError, match="got None"):
         diagnose(None)
     assert diagnose(healthy_history()).steps is None  # without an Inspector, as before
+
+
+def test_an_update_ratio_outlier_between_two_weight_layers():
+    # Two layers, rates 1e-6 and 0.05 (param_groups): each is out of the band on its side of the other.
+    def run(first, second, optimizer=optim.SGD):
+        model = deep_net(nn.ReLU, depth=1, he=True)              # Linear, ReLU, Linear
+        groups = [{"params": list(model[0].parameters()), "lr": first},
+                  {"params": list(model[2].parameters()), "lr": second}]
+        return inspected(model, optimizer(groups, lr=first), epochs=3)
+
+    history, inspector = run(1e-6, 0.05)
+    diagnosis = diagnose(history)
+    assert layer_kinds(diagnosis) == ["update_ratio_outlier", "update_ratio_outlier"], str(diagnosis)
+    low, high = (np.median(inspector.update_ratios[p]) for p in ("0.weight", "2.weight"))
+    assert low < -4 and high > -2
+    first, second = (f.message for f in diagnosis if f.kind == "update_ratio_outlier")
+    assert first.startswith(f"'0.weight' moves by 10^{low:.1f}") and "barely learns" in first
+    assert second.startswith(f"'2.weight' moves by 10^{high:.1f}") and f"({low:.1f};" in second
+    history, _ = run(1e-3, 1e-3, optim.Adam)                     # the same rate: nothing to say
+    assert layer_kinds(diagnose(history)) == [], str(diagnose(history))
+
+
+def test_parameters_that_never_got_a_gradient():
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = nn.Linear(8, 1)
+            self.unused = nn.Linear(8, 1)     # defined, never called: the classic slip
+            self.frozen = nn.Linear(8, 1)     # called, but cut off from the loss
+
+        def forward(self, x):
+            return self.used(x) + self.frozen(x).detach() * 0
+
+    tg.manual_seed(0)
+    model = Branches()
+    history, inspector = inspected(model, optim.SGD(model.parameters(), lr=0.01))
+    assert [p for p in inspector.params if p not in inspector.last_gradients] == [
+        "frozen.weight", "frozen.bias", "unused.weight", "unused.bias"]   # in call order: unused comes last
+    assert layer_kinds(diagnose(history)) == ["no_gradient"]
+    finding = diagnose(history)[diagnose(history).kinds.index("no_gradient")]
+    assert finding.message.startswith("4 of 6 parameters got no gradient at any of the 3 recorded steps")
+    assert "'frozen.weight', 'frozen.bias', 'unused.weight', 'unused.bias'" in finding.message
+    assert "healthy" not in diagnose(history).kinds             # a layer problem, as the others
+    model.frozen.requires_grad_(False)                           # frozen on purpose: not a finding for it
+    finding = diagnose(history)[diagnose(history).kinds.index("no_gradient")]
+    assert finding.message.startswith("2 of 6") and "frozen" not in finding.message
+    # A NaN gradient is a gradient (the loss curve's 'diverging' finds it), not a missing one.
+    model = nn.Sequential(nn.Linear(8, 1))
+    inspector = tg.train.Inspector(model, every=1)
+    with inspector:
+        (model(tg.full((2, 8), float("nan")))).sum().backward()
+        inspector.before_step()
+        inspector.after_step()
+    assert "no_gradient" not in diagnose(None, inspector).kinds

@@ -75,6 +75,8 @@ kind                       what it looks for                       what to do
 ``saturated_units``        tanh/sigmoid outputs at their limits    smaller init (gain 5/3 for tanh), BatchNorm
 ``update_ratio_outlier``   one layer whose update-to-data ratio    that layer's rate (param_groups), its init
                            is far above or below the others'
+``no_gradient``            parameters that never got a gradient    use the layer, or find where the graph is cut
+                           (``.grad`` stayed ``None``)             (detach, .data, no_grad); freeze it on purpose
 ``not_inspected``          the Inspector recorded no step          pass it to fit, or call before/after_step
 =========================  ======================================  =============================================
 
@@ -94,7 +96,11 @@ kind                       what it looks for                       what to do
   units dead, median over the last `RECENT_STEPS` recorded steps.
 * **saturated_units**: a tanh or sigmoid layer with at least
   `SATURATED_FRACTION` (a quarter) of its outputs saturated, the same way.
-* **update_ratio_outlier** (at least 3 weight layers, and no vanishing or
+* **no_gradient**: a recorded parameter that still requires grad but had no
+  gradient at any recorded step: its layer is never called, or its output is
+  cut off from the loss (a frozen parameter, ``requires_grad`` False, is left
+  out). A NaN gradient is a gradient: ``diverging`` finds it.
+* **update_ratio_outlier** (at least 2 weight layers, and no vanishing or
   exploding finding, of which it would be the echo): a weight whose median
   ``log10(update / weight)`` is at least `RATIO_OUTLIER_ORDERS` (1.5) orders
   from the median of the other weights, on the side where it is also more
@@ -132,10 +138,10 @@ __all__ = ["diagnose", "Finding", "Diagnosis", "KINDS", "PROBLEMS", "LAYER_PROBL
 
 KINDS = ("diverging", "oscillating", "too_slow", "overfitting", "noisy_validation", "scheduler_helps", "healthy",
          "too_short", "vanishing_gradients", "exploding_gradients", "dead_relus", "saturated_units",
-         "update_ratio_outlier", "not_inspected")
+         "update_ratio_outlier", "no_gradient", "not_inspected")
 PROBLEMS = ("diverging", "oscillating", "too_slow", "overfitting", "noisy_validation")
 LAYER_PROBLEMS = ("vanishing_gradients", "exploding_gradients", "dead_relus", "saturated_units",
-                  "update_ratio_outlier")
+                  "update_ratio_outlier", "no_gradient")
 
 MIN_EPOCHS = 3  # fewer epochs than this show no trend to read
 EXPLODE_FACTOR = 2.0  # diverging: the training loss ends above this multiple of its lowest value ...
@@ -759,7 +765,7 @@ def _ratio_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]:
     ratios = inspector.update_ratios
     medians = {p: _median(ratios[p]) for p in _weights(inspector)}
     medians = {p: v for p, v in medians.items() if not math.isnan(v)}
-    if len(medians) < 3:
+    if len(medians) < 2:  # with two, each against the other: both are flagged when each is out on its side
         return []
     findings = []
     for param, value in medians.items():
@@ -783,6 +789,23 @@ def _ratio_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]:
                                 f"other weight layers ({others:.1f}; the rule of thumb is about {RATIO_RULE:.0f}): "
                                 f"{advice}."))
     return findings
+
+
+def _missing_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]:
+    """Parameters that still require grad and had no gradient at any recorded step (``last_gradients`` holds a
+    sample of every gradient the Inspector saw, a NaN one included)."""
+    requires = {name: p.requires_grad and p.numel() > 0 for name, p in inspector.model.named_parameters()}
+    missing = [p for p in inspector.params if p not in inspector.last_gradients and requires.get(p, False)]
+    if not missing:
+        return []
+    shown = ", ".join(repr(p) for p in missing[:6]) + (", …" if len(missing) > 6 else "")
+    return [Finding("no_gradient",
+                    f"{len(missing)} of {len(inspector.params)} parameters got no gradient at any of the {len(steps)} "
+                    f"recorded step{'s' * (len(steps) > 1)} (their .grad stayed None): {shown}. Their layer is never "
+                    f"called in forward, or its output is cut off from the loss (detach(), .data, .numpy(), a "
+                    f"no_grad block) → use it, or find where the graph breaks (tg.viz.plot_graph of the loss); if "
+                    f"they are unused on purpose, freeze them (requires_grad_(False)) and leave them out of the "
+                    f"optimizer.")]
 
 
 def _layers_summary(inspector: Inspector, steps: np.ndarray) -> str:
@@ -820,7 +843,9 @@ def _with_layers(diagnosis: Diagnosis, inspector: Inspector, loss_curves: bool =
         return Diagnosis([*findings, note], diagnosis.epochs, 0)
     problems = _gradient_findings(inspector, steps)
     problems += _unit_findings(inspector)
-    if not problems:  # with vanishing or exploding gradients, spread-out update ratios are their echo
+    problems += _missing_findings(inspector, steps)
+    # With vanishing or exploding gradients, spread-out update ratios are their echo.
+    if not [f for f in problems if f.kind != "no_gradient"]:
         problems += _ratio_findings(inspector, steps)
     head = [f for f in findings if f.kind in PROBLEMS]
     rest = [f for f in findings if f.kind not in PROBLEMS]
