@@ -419,3 +419,18 @@ def test_infinite_values_give_inf_and_nan_statistics_silently(recwarn):
     assert not [w for w in recwarn if w.filename.endswith("inspector.py")]
     finding = tg.train.diagnose(None, inspector=insp)[0]
     assert finding.kind == "exploding_gradients" and "'0.weight' overflowed to infinity at step 0" in finding.message
+
+
+def test_steps_recorded_without_attach_warn_once_that_activations_are_not():
+    model = small_net()
+    x, y = batch()
+    insp = Inspector(model, every=1)
+    optimizer = optim.SGD(model.parameters(), lr=LR)
+    with pytest.warns(UserWarning, match=r"without watching the forward passes.*`with insp:`") as caught:
+        for _ in range(3):
+            one_step(model, insp, x, y, optimizer)                # no `with insp:`: no forward hooks
+    assert len(caught) == 1 and caught[0].filename == __file__    # once, pointing at the caller's line
+    assert insp.steps.tolist() == [0, 1, 2] and not insp.last_activations
+    assert np.isnan(insp.activations["1"]["mean"]).all() and np.isfinite(insp.gradients["0.weight"]["norm"]).all()
+    with pytest.raises(ValueError, match="watched only inside `with insp:`"):
+        tg.viz.plot_activations(insp)

@@ -115,6 +115,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -309,6 +310,7 @@ class Inspector(Callback):
         self._stepped = False  # before_step ran and after_step has not yet
         self._handles: list[Any] = []  # the forward hooks, there only while a recorded step runs
         self._attached = False  # inside `with insp:` or fit
+        self._warned = False  # the warning of a step recorded without attach() was given
         self._layout: tuple[tuple[int, ...], Any, Any] = ((), None, None)  # gradient sizes, sizes, offsets
         self._first_call: list[int] = []  # layer indices in the order they were first called
         self._seen = [False] * n_layers
@@ -467,6 +469,11 @@ class Inspector(Callback):
         the step."""
         self._stepped = False
         if self._recording:
+            if not self._attached and not self._warned:
+                self._warned = True
+                warnings.warn("Inspector: a step was recorded without watching the forward passes, so no "
+                              "activations were: put the loop inside `with insp:` (or call insp.attach() first); "
+                              "gradients and update ratios are recorded either way", stacklevel=2)
             self._commit()
         self._step += 1
         self._recording = self._step % self.every == 0

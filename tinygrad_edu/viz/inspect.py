@@ -61,7 +61,9 @@ def _inspector(who: str, insp: Any, needs: Sequence[str]) -> Any:
                          f"around each optimizer step) before drawing")
     for name in needs:
         if isinstance(getattr(insp, name), (Mapping, list, tuple)) and len(getattr(insp, name)) == 0:
-            raise ValueError(f"{who}: the Inspector recorded nothing yet: its {name} is empty")
+            hint = (" (forward passes are watched only inside `with insp:`, after insp.attach(), or in fit: the "
+                    "activations need the forward hooks)" if name == "last_activations" else "")
+            raise ValueError(f"{who}: the Inspector recorded nothing yet: its {name} is empty{hint}")
     return insp
 
 
