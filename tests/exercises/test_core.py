@@ -6,6 +6,7 @@ The toy is the backward of ``y = x ** 2``: ``grad x = 2 * x * grad_out`` (by han
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 
@@ -292,6 +293,75 @@ def test_bad_arguments():
         _check(_reference, timeout=0)
     with pytest.raises(TypeError, match="seed"):
         _check(_reference, seed=1.5)
+
+
+def test_numpy_warnings_are_named_not_counted_as_prints():
+    def square_backward(grad_out, x):
+        np.exp(np.array([1000.0]))  # overflows: NumPy warns on stderr
+        return 2 * x * grad_out + np.float64(0.0) / np.float64(0.0) * (x.size == 4)
+
+    result = _check(square_backward)
+    assert result.finding == "not_finite" and result.printed_lines == 0 and "printed" not in result.message
+    assert result.message.endswith("(NumPy or Python warned while your function ran: overflow encountered in exp; "
+                                   "invalid value encountered in scalar divide.)")
+    with __import__("warnings").catch_warnings(record=True) as caught:  # the caller's warning state is restored
+        __import__("warnings").simplefilter("always")
+        np.exp(np.array([1000.0]))
+    assert len(caught) == 1
+
+
+# A toy with two outputs, the backward of x * y (same shapes): (grad_out * y, grad_out * x).
+TWO = _core.Exercise(
+    name="toy/mul", function="mul_backward", title="The backward of x * y",
+    statement="$z = x y$", stub="def mul_backward(grad_out, x, y):\n    raise NotImplementedError\n",
+    reference=lambda g, x, y: (g * y, g * x),
+    cases=lambda rng: [_core.Case(f"x {shape}", tuple(rng.normal(size=shape) for _ in range(3)))
+                       for shape in ((3,), (2, 3), (4,))],
+    run=_run, output_names=("grad x", "grad y"),
+    mistakes=(_core.Mistake("forgot_grad_out", lambda g, x, y: (y, x), "Multiply by grad_out."),))
+
+
+def test_a_mistake_made_in_one_output_only_is_named():
+    result = _core.check_exercise(TWO, lambda g, x, y: (y, g * x))  # grad x forgot grad_out; grad y is right
+    assert (result.finding, result.mistake, result.mistake_match) == ("wrong_value", "forgot_grad_out", "partial")
+    assert ("Your grad x looks like the known mistake `forgot_grad_out`: it equals that mistake's grad x on every "
+            "case.") in result.message
+    # On one case only is a coincidence, not a mistake: nothing named.
+    assert _core.check_exercise(TWO, lambda g, x, y: (y if x.ndim == 2 else y + 1, g * x)).mistake is None
+
+
+def test_outputs_in_the_wrong_order_are_pointed_out():
+    def three(grad_out, a, b):
+        return grad_out @ b.T, a.T @ grad_out
+
+    matmul = _core.Exercise(
+        name="toy/matmul", function="three", title="t", statement="s", stub="def three(grad_out, a, b):\n    pass",
+        reference=three, run=_run, output_names=("grad a", "grad b"),
+        cases=lambda rng: [_core.Case("a (3, 4) @ b (4, 5)", (rng.normal(size=(3, 5)), rng.normal(size=(3, 4)),
+                                                               rng.normal(size=(4, 5))))])
+    result = _core.check_exercise(matmul, lambda g, a, b: three(g, a, b)[::-1])
+    assert result.message.endswith("grad a has shape (4, 5), expected (3, 4) (the shapes you returned are the "
+                                   "expected ones in another order: return them as (grad a, grad b)).")
+    result = _core.check_exercise(matmul, lambda g, a, b: (three(g, a, b)[0].T, three(g, a, b)[1]))
+    assert result.message.endswith("grad a has shape (4, 3), expected (3, 4).")  # transposed, not swapped: no note
+
+
+def test_a_default_that_differs_from_the_stubs_is_pointed_out():
+    toy = dataclasses.replace(TOY, stub="def square_backward(grad_out, x, scale=2.0, flag=False):\n    pass",
+                              reference=lambda g, x, scale=2.0, flag=False: (scale * x * g,))
+    result = _core.check_exercise(toy, lambda grad_out, x, scale=1, flag=0: (scale * x * grad_out,))
+    assert result.message.endswith("\nNote: your defaults differ from the exercise's (PyTorch's): scale=1 where the "
+                                   "exercise has scale=2.0; flag=0 where the exercise has flag=False. A case that "
+                                   "leaves it out expects the exercise's value.")
+    assert "Note:" not in _core.check_exercise(toy, lambda grad_out, x, scale=2, flag=False: (x,)).message
+
+
+def test_a_mistyped_name_or_swapped_arguments_get_a_suggestion(toy):
+    for wrong in ("square", "square_backward", "other/square"):
+        with pytest.raises(KeyError, match=f"unknown exercise '{wrong}'; did you mean 'toy/square'\\? valid names"):
+            ex.check(wrong, _reference)
+    with pytest.raises(TypeError, match=r"name first, then your function: check\('toy/square', _reference\)"):
+        ex.check(_reference, toy)
 
 
 # --- every registered exercise keeps the checker's promises (the families test their own exercises in depth)

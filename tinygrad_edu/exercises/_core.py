@@ -46,6 +46,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ FINDINGS = ("passed", "not_implemented", "wrong_signature", "error", "timeout", 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z0-9_]+$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _MESSAGE_CHARS = 300    # an exception message is cut to this length in a report
+_MAX_WARNINGS = 3       # distinct warnings named in a report
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ class Result:
         passed: whether every case matched the reference.
         mistake: the known mistake the answer matches, or None. Set both when the answer equals the
             mistake on every case (``mistake_match == "full"``) and when it only equals it on the first
-            failing case (``"partial"``, reported as "looks like").
+            failing case, or its first wrong output (``grad x``) equals the mistake's on every case
+            (``"partial"``, reported as "looks like").
         message: the report in plain words.
         finding: one of `FINDINGS`.
         cases_passed: how many cases matched the reference.
@@ -259,8 +262,17 @@ def names() -> list[str]:
 def _get(name: str) -> Exercise:
     if not isinstance(name, str) or name not in REGISTRY:
         valid = ", ".join(names()) or "(none registered)"
-        raise KeyError(f"unknown exercise {name!r}; valid names: {valid}")
+        guess = _guess(name) if isinstance(name, str) else []
+        hint = f"did you mean {' or '.join(map(repr, guess))}? " if guess else ""
+        raise KeyError(f"unknown exercise {name!r}; {hint}valid names: {valid}")
     return REGISTRY[name]
+
+
+def _guess(name: str) -> list[str]:
+    """The registered names a mistyped one may mean: the same short name, or the exercise's function name."""
+    short = name.strip().rsplit("/", 1)[-1].lower()
+    return [full for full, exercise in REGISTRY.items()
+            if short in (full.split("/", 1)[1], exercise.function.lower())]
 
 
 def show(name: str) -> str:
@@ -316,6 +328,7 @@ class _Sink(io.TextIOBase):
     def __init__(self) -> None:
         self.lines = 0
         self.chars = 0
+        self.warnings: list[str] = []  # distinct warning messages (see `_Captured`)
 
     def writable(self) -> bool:
         return True
@@ -334,18 +347,32 @@ class _Sink(io.TextIOBase):
 
 
 class _Captured:
-    """Swap sys.stdout and sys.stderr for one `_Sink` inside the block."""
+    """Swap sys.stdout and sys.stderr for one `_Sink` inside the block, and collect the warnings raised there.
+
+    A warning (NumPy's "overflow encountered in exp") is not something the student printed: the first few
+    distinct ones are kept in ``sink.warnings``, named in the report.
+    """
 
     def __init__(self, sink: _Sink) -> None:
         self.sink = sink
 
     def __enter__(self) -> _Sink:
         self.saved = sys.stdout, sys.stderr
+        self.catching = warnings.catch_warnings()
+        self.catching.__enter__()
+        warnings.simplefilter("default")  # once per place (changing the filters forgets what was shown before)
+        warnings.showwarning = self._keep
         sys.stdout = sys.stderr = self.sink
         return self.sink
 
+    def _keep(self, message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        if text not in self.sink.warnings and len(self.sink.warnings) < _MAX_WARNINGS:
+            self.sink.warnings.append(text)
+
     def __exit__(self, *exc: Any) -> None:
         sys.stdout, sys.stderr = self.saved
+        self.catching.__exit__(*exc)
 
 
 def _can_use_alarm() -> bool:
@@ -523,7 +550,8 @@ def _compare(exercise: Exercise, expected: tuple, got: tuple) -> tuple[str, str]
         if isinstance(have, Finding):
             return have.kind, f"{label} {have.text}"
         if have.shape != want.shape:
-            return "wrong_shape", f"{label} has shape {tuple(have.shape)}, expected {tuple(want.shape)}"
+            return "wrong_shape", f"{label} has shape {tuple(have.shape)}, expected {tuple(want.shape)}" + (
+                _order_note(exercise, expected, got))
         if want.dtype.kind in "fc" and have.dtype.kind in "biu":
             return "wrong_dtype", (f"{label} has an integer dtype ({have.dtype}), expected floats ({want.dtype}): "
                                    "integer arithmetic drops the fractions")
@@ -554,19 +582,29 @@ def _compare(exercise: Exercise, expected: tuple, got: tuple) -> tuple[str, str]
     return None
 
 
+def _order_note(exercise: Exercise, expected: tuple, got: tuple) -> str:
+    """A note when the outputs' shapes are the expected ones in another order (``return grad_b, grad_a``)."""
+    shapes = [getattr(have, "shape", None) for have in got]
+    wanted = [want.shape for want in expected]
+    if shapes != wanted and sorted(map(str, shapes)) == sorted(map(str, wanted)):
+        order = ", ".join(exercise.output_name(i) for i in range(len(expected)))
+        return f" (the shapes you returned are the expected ones in another order: return them as ({order}))"
+    return ""
+
+
 def _same(exercise: Exercise, a: tuple, b: tuple) -> bool:
     """Whether two answers agree: the same count, shapes, and values within the exercise's tolerance."""
-    if len(a) != len(b):
+    return len(a) == len(b) and all(_same_output(exercise, x, y) for x, y in zip(a, b))
+
+
+def _same_output(exercise: Exercise, x: Any, y: Any) -> bool:
+    """Whether two outputs (arrays) agree: the same shape, and values within the exercise's tolerance."""
+    if isinstance(x, Finding) or isinstance(y, Finding) or x.shape != y.shape:
         return False
-    for x, y in zip(a, b):
-        if isinstance(x, Finding) or isinstance(y, Finding) or x.shape != y.shape:
-            return False
-        try:
-            if not np.allclose(x, y, rtol=exercise.rtol, atol=exercise.atol, equal_nan=True):
-                return False
-        except (TypeError, ValueError):
-            return False
-    return True
+    try:
+        return bool(np.allclose(x, y, rtol=exercise.rtol, atol=exercise.atol, equal_nan=True))
+    except (TypeError, ValueError):
+        return False
 
 
 def _copied(case: Case) -> Case:
@@ -591,8 +629,10 @@ def check(name: str, fn: Callable, seed: int = 0, timeout: float = 10.0) -> Resu
     known mistake the answer matches, with a hint pointing at the formula in the statement (`show`).
 
     A mistake is reported when the answer equals that wrong variant of the reference on every case
-    (``result.mistake_match == "full"``); failing that, when it equals one on the first failing case
-    (``"partial"``, the report says "looks like"). ``result.mistake`` holds the name in both cases.
+    (``result.mistake_match == "full"``); failing that, when it equals one on the first failing case, or
+    its first wrong output equals that mistake's on every case (``"partial"``, the report says "looks like").
+    ``result.mistake`` holds the name in both cases. Notes follow: outputs in the wrong order, defaults that
+    differ from the stub's, how much the function printed, the warnings NumPy raised.
 
     Args:
         name: the exercise, ``"family/name"`` (see `names`).
@@ -607,6 +647,9 @@ def check(name: str, fn: Callable, seed: int = 0, timeout: float = 10.0) -> Resu
         KeyError: an unknown exercise (the message lists the valid names).
         TypeError: ``fn`` is not callable.
     """
+    if callable(name) and isinstance(fn, str):
+        raise TypeError(f"check takes the exercise's name first, then your function: check({fn!r}, "
+                        f"{getattr(name, '__name__', 'your_function')})")
     exercise = _get(name)
     if _grading:
         return Result(name, False, None, f"{name}: check() does not run while a submission is being graded; "
@@ -705,15 +748,19 @@ def check_exercise(exercise: Exercise, fn: Callable, seed: int = 0, timeout: flo
     case = cases[first]
     message = (f"{head}: {passed} of {total} cases passed.\n"
                f"Case {first + 1} of {total}, {case.label!r}: {what}.")
-    mistake, match = _match_mistake(exercise, cases, expected, outcomes, first)
+    mistake, match, output = _match_mistake(exercise, cases, expected, outcomes, first)
     if mistake is not None:
         if match == "full":
             message += f"\nThis is the known mistake `{mistake.name}`: your answer equals it on every case."
-        else:
+        elif output is None:
             message += (f"\nThis looks like the known mistake `{mistake.name}`: your answer equals it on this case "
                         "(not on every case).")
+        else:
+            name = exercise.output_name(output)
+            message += (f"\nYour {name} looks like the known mistake `{mistake.name}`: it equals that mistake's "
+                        f"{name} on every case.")
         message += f"\nHint: {mistake.hint}"
-    message += _printed_note(sink)
+    message += _defaults_note(exercise, fn) + _printed_note(sink)
     return result(False, finding, message, passed, case.label, mistake, match, sink.lines)
 
 
@@ -731,30 +778,74 @@ def _signature_problem(fn: Callable, calls: set) -> str | None:
     return None
 
 
-def _printed_note(sink: _Sink) -> str:
-    if not sink.chars:
+def _defaults_note(exercise: Exercise, fn: Callable) -> str:
+    """A note naming the student's default values that differ from the stub's (PyTorch's), e.g. weight_decay=0."""
+    try:
+        parameters = inspect.signature(fn).parameters
+        node = _stub_def(exercise).args
+    except (TypeError, ValueError):
         return ""
-    lines = sink.lines or 1
-    return f"\n(Your function printed {lines} line{'s' * (lines != 1)} while being checked; not shown.)"
+    positional = node.posonlyargs + node.args
+    pairs = [*zip(positional[len(positional) - len(node.defaults):], node.defaults),
+             *((arg, d) for arg, d in zip(node.kwonlyargs, node.kw_defaults) if d is not None)]
+    differ = []
+    for arg, default in pairs:
+        parameter = parameters.get(arg.arg)
+        if parameter is None or parameter.default is inspect.Parameter.empty:
+            continue
+        try:
+            value = ast.literal_eval(default)
+            if bool(parameter.default == value) and isinstance(parameter.default, bool) == isinstance(value, bool):
+                continue
+        except Exception:  # noqa: BLE001 - a default that is not a literal, or that cannot be compared
+            continue
+        differ.append(f"{arg.arg}={parameter.default!r} where the exercise has {arg.arg}={value!r}")
+    if not differ:
+        return ""
+    return (f"\nNote: your default{'s' * (len(differ) > 1)} differ{'s' * (len(differ) == 1)} from the exercise's "
+            f"(PyTorch's): {'; '.join(differ)}. A case that leaves it out expects the exercise's value.")
+
+
+def _printed_note(sink: _Sink) -> str:
+    note = ""
+    if sink.chars:
+        lines = sink.lines or 1
+        note += f"\n(Your function printed {lines} line{'s' * (lines != 1)} while being checked; not shown.)"
+    if sink.warnings:
+        note += f"\n(NumPy or Python warned while your function ran: {'; '.join(sink.warnings)}.)"
+    return note
 
 
 def _match_mistake(exercise: Exercise, cases: list, expected: list, outcomes: list,
-                   first: int) -> tuple[Mistake | None, str | None]:
-    """The catalogued mistake the answer equals on every case, else one it equals on the first failing case."""
-    if not exercise.mistakes or not isinstance(outcomes[first], tuple):
-        return None, None
-    partial = None
+                   first: int) -> tuple[Mistake | None, str | None, int | None]:
+    """(mistake, "full" or "partial", output index or None): the catalogued mistake the answer equals on every
+    case; else one it equals on the first failing case; else one that gives the answer's first wrong output
+    (e.g. grad x) on every case (the outputs are separate pieces of work: a mistake may be made in one only)."""
+    ours = outcomes[first]
+    if not exercise.mistakes or not isinstance(ours, tuple):
+        return None, None, None
+    want = expected[first]
+    wrong_output = next((i for i, (x, y) in enumerate(zip(ours, want)) if not _same_output(exercise, x, y)), None)
+    partial = in_output = None
     for mistake in exercise.mistakes:
         try:
             theirs = [_run_trusted(exercise, mistake.fn, case) for case in cases]
         except Exception:  # noqa: BLE001 - a broken catalogue entry must not hide the student's report
             continue
-        same = [isinstance(ours, tuple) and _same(exercise, ours, wrong) for ours, wrong in zip(outcomes, theirs)]
+        same = [isinstance(answer, tuple) and _same(exercise, answer, wrong)
+                for answer, wrong in zip(outcomes, theirs)]
         if all(same) and len(same) == len(cases):
-            return mistake, "full"
-        if partial is None and same[first] and not _same(exercise, expected[first], theirs[first]):
+            return mistake, "full", None
+        if partial is None and same[first] and not _same(exercise, want, theirs[first]):
             partial = mistake  # (a mistake that agrees with the reference on this case says nothing about it)
-    return (partial, "partial") if partial is not None else (None, None)
+        if in_output is None and wrong_output is not None and all(
+                isinstance(answer, tuple) and len(answer) == len(wrong) == len(want)
+                and _same_output(exercise, answer[wrong_output], wrong[wrong_output])
+                for answer, wrong in zip(outcomes, theirs)):
+            in_output = mistake
+    if partial is not None:
+        return partial, "partial", None
+    return (in_output, "partial", wrong_output) if in_output is not None else (None, None, None)
 
 
 
