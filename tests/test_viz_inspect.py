@@ -165,6 +165,40 @@ def test_gradient_norms_compare_several_inspectors():
     assert ax.get_lines()[0].get_color() != ax.get_lines()[1].get_color()
 
 
+def test_gradient_norms_of_recurrent_and_attention_weights_are_drawn():
+    # The vanishing picture of an RNN is its weight_ih / weight_hh; attention's first matrix is in_proj_weight.
+    class Zoo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(6, 4)
+            self.lstm = nn.LSTM(4, 4, num_layers=2, batch_first=True)
+            self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+            self.fc = nn.Linear(4, 6)
+
+        def forward(self, x):
+            h, _ = self.lstm(self.emb(x))
+            return self.fc(self.att(h, h, h)[0])
+
+    tg.manual_seed(0)
+    model = Zoo()
+    insp = tg.train.Inspector(model, every=1)
+    with insp:
+        model(tg.tensor([[1, 2, 3, 4]])).sum().backward()
+        insp.before_step()
+        insp.after_step()
+    matrices = ["lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.weight_ih_l1", "lstm.weight_hh_l1",
+                "att.in_proj_weight", "att.out_proj.weight", "fc.weight"]
+    ax = viz.plot_gradient_norms(insp).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == matrices            # no embedding, no bias
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(),
+                               [np.linalg.norm(dict(model.named_parameters())[p].grad.numpy()) for p in matrices],
+                               rtol=1e-5)
+    with_biases = viz.plot_gradient_norms(insp, include_biases=True).axes[0]
+    labels = [t.get_text() for t in with_biases.get_xticklabels()]
+    assert "lstm.bias_hh_l1" in labels and "att.in_proj_bias" in labels and "emb.weight" not in labels
+    assert legend_texts(viz.plot_gradients(insp).axes[0])[0].startswith("lstm.weight_ih_l0")
+
+
 def test_update_ratios_one_line_per_weight_and_the_band_around_minus_three():
     insp = fake_inspector()
     fig = viz.plot_update_ratios(insp)

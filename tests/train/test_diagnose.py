@@ -513,3 +513,27 @@ def test_parameters_that_never_got_a_gradient():
         inspector.before_step()
         inspector.after_step()
     assert "no_gradient" not in diagnose(None, inspector).kinds
+
+
+def test_recurrent_and_attention_weight_matrices_are_compared_too():
+    class Char(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 4)
+            self.rnn = nn.GRU(4, 8, batch_first=True)
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            return self.fc(self.rnn(self.emb(x))[0][:, -1])
+
+    tg.manual_seed(0)
+    model = Char()
+    x, y = tg.randint(0, 5, (16, 6)), tg.randint(0, 5, (16,))
+    inspector = tg.train.Inspector(model, every=1)
+    tg.train.fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), (x, y), epochs=3,
+                 callbacks=[inspector], progress=False)
+    first = np.median(inspector.gradients["rnn.weight_ih_l0"]["norm"])   # the first matrix: the GRU's, not emb's
+    last = np.median(inspector.gradients["fc.weight"]["norm"])
+    (summary,) = diagnose(None, inspector)                              # the layers alone: their summary
+    summary = summary.message
+    assert f"gradient norms from {first:.2g} (first layer) to {last:.2g} (last)" in summary, summary

@@ -82,8 +82,9 @@ kind                       what it looks for                       what to do
 
 * Gradient norms and update ratios are the medians over the recorded steps;
   they are compared between the weight matrices of `Linear` and `Conv`
-  layers (biases, norms' gains and embeddings have scales of their own), in
-  depth order.
+  layers, of recurrent layers (``weight_ih_l0``, ``weight_hh_l0``, ...) and of
+  attention (``in_proj_weight``), in depth order (biases, norms' gains and
+  embeddings have scales of their own).
 * **vanishing_gradients** / **exploding_gradients**: the first weight
   layer's gradient norm at least `VANISHING_ORDERS` (3) orders of magnitude
   (1000×) below the last's, or `EXPLODING_ORDERS` (3) above it; exploding also
@@ -125,6 +126,7 @@ is ``history['val_loss'][11]`` in a fresh run.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -661,12 +663,19 @@ def _owner(inspector: Inspector, param: str) -> str | None:
     return max(owners, key=len) if owners else None
 
 
+# The weight matrices of recurrent layers (weight_ih_l0, weight_hh_l1_reverse, LSTM's weight_hr_l0) and attention's.
+_MATRIX = re.compile(r"weight_(ih|hh|hr)(_l\d+)?(_reverse)?|(in|q|k|v)_proj_weight")
+
+
 def _weights(inspector: Inspector) -> list[str]:
-    """The weight matrices of `Linear` / `Conv` layers, in depth order: where gradients are compared."""
+    """The weight matrices of `Linear` / `Conv` layers, recurrent layers and attention, in depth order: where
+    gradients are compared."""
     weights = []
     for param in inspector.params:
         owner = _owner(inspector, param)
-        if owner is not None and inspector.kinds.get(owner) == "linear" and param.rsplit(".", 1)[-1] == "weight":
+        leaf = param.rsplit(".", 1)[-1]
+        if owner is not None and (inspector.kinds.get(owner) == "linear" and leaf == "weight"
+                                  or _MATRIX.fullmatch(leaf)):
             weights.append(param)
     return weights
 

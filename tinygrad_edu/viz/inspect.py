@@ -25,6 +25,7 @@ make of one image, captured with forward hooks) and `plot_attention` (a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,7 +80,8 @@ def _choose(who: str, what: str, available: Sequence[str], chosen: Any) -> list[
 
 
 def _is_bias(name: str) -> bool:
-    return name.rsplit(".", 1)[-1] == "bias"
+    leaf = name.rsplit(".", 1)[-1]
+    return leaf == "bias" or _MATRIX_BIAS.fullmatch(leaf) is not None
 
 
 def _owner_kind(insp: Any, name: str) -> str | None:
@@ -88,14 +90,23 @@ def _owner_kind(insp: Any, name: str) -> str | None:
     return getattr(insp, "kinds", {}).get(owner)
 
 
+# The weight matrices of recurrent layers (weight_ih_l0, weight_hh_l1_reverse, LSTM's weight_hr_l0) and of attention
+# (in_proj_weight, q_proj_weight, ...): drawn with the linear layers' weights, as tg.train.diagnose compares them.
+_MATRIX = re.compile(r"weight_(ih|hh|hr)(_l\d+)?(_reverse)?|(in|q|k|v)_proj_weight")
+_MATRIX_BIAS = re.compile(r"bias_(ih|hh)(_l\d+)?(_reverse)?|in_proj_bias")
+
+
 def _weights(who: str, insp: Any, params: Any, include_biases: bool, recorded: Mapping[str, Any]) -> list[str]:
-    """The parameters to draw, in depth order: ``params`` if given; else the linear layers' weights (and biases
-    with ``include_biases``), or every recorded parameter but the biases when no layer is of kind linear."""
+    """The parameters to draw, in depth order: ``params`` if given; else the weight matrices (those of the layers
+    of kind linear, of recurrent layers and of attention; and their biases with ``include_biases``), or every
+    recorded parameter but the biases when there are none."""
     available = [name for name in insp.params if name in recorded]
     if params is not None:
         return _choose(who, "parameter", available, params)
     names = [name for name in available if include_biases or not _is_bias(name)]
-    linear = [name for name in names if _owner_kind(insp, name) == "linear"]
+    linear = [name for name in names if _owner_kind(insp, name) == "linear"
+              or _MATRIX.fullmatch(name.rsplit(".", 1)[-1])
+              or include_biases and _MATRIX_BIAS.fullmatch(name.rsplit(".", 1)[-1])]
     if linear:
         return linear
     if not names:
@@ -232,9 +243,11 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
         insp: a ``tg.train.Inspector`` that has recorded at least one step.
         ax: an Axes to draw into; by default a new Figure.
         params: a parameter name or list of names (of ``insp.params``); by
-            default the weights of the layers of kind ``"linear"`` (``Linear``,
-            ``Conv1d``, ``Conv2d``), in depth order, or every recorded parameter
-            whose name does not end in ``bias`` when there are none.
+            default the weight matrices, in depth order: the weights of the
+            layers of kind ``"linear"`` (``Linear``, ``Conv1d``, ``Conv2d``),
+            of recurrent layers (``weight_ih_l0``, ``weight_hh_l0``, ...) and of
+            attention (``in_proj_weight``); or every recorded parameter that
+            is not a bias when there are none.
         include_biases: with the default ``params``, draw the biases too.
         bins: histogram bins per parameter (>= 2).
         title: the title; by default says which step is drawn.
