@@ -59,7 +59,7 @@ def test_the_family_is_complete() -> None:
     for name in NAMES:
         exercise = REGISTRY[name]
         assert 4 <= len(_cases(name)) <= 10
-        assert 2 <= len(exercise.mistakes) <= 4
+        assert 2 <= len(exercise.mistakes) <= 6
         assert exercise.stub.startswith(f"def {exercise.function}(step, ")
 
 
@@ -218,6 +218,26 @@ def one_cycle_to_total_steps(step, max_lr, total_steps, pct_start=0.3, anneal_st
     return anneal(max_lr, low, (step - peak) / (total_steps - peak))
 
 
+def one_cycle_from_one(step, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
+                       final_div_factor=1e4, three_phase=False):
+    """Counts the steps as if from 1: the peak at p T and the end at T (every boundary one step late)."""
+    initial = max_lr / div_factor
+    ends = [pct_start * total_steps, total_steps]
+    rates = [initial, max_lr, initial / final_div_factor]
+    if three_phase:
+        ends.insert(1, 2 * pct_start * total_steps)
+        rates.insert(2, initial)
+    begin = 0.0
+    for i, end in enumerate(ends):
+        if step <= end or i == len(ends) - 1:
+            x = (step - begin) / (end - begin)
+            if anneal_strategy == "linear":
+                return rates[i] + (rates[i + 1] - rates[i]) * x
+            return rates[i + 1] + (rates[i] - rates[i + 1]) * (1 + math.cos(math.pi * x)) / 2
+        begin = end
+    raise AssertionError
+
+
 def returns_nothing(step, lr, step_size, gamma=0.1):
     lr * gamma ** (step // step_size)
 
@@ -233,7 +253,8 @@ WRONG = [
     ("schedule/cosine", cosine_one_based, "off_by_one"),
     ("schedule/warmup_cosine", warmup_cosine_no_eta_min, None),
     ("schedule/warmup_cosine", warmup_cosine_zero_start, "warmup_from_zero"),
-    ("schedule/one_cycle", one_cycle_whole_steps, None),
+    ("schedule/one_cycle", one_cycle_whole_steps, "phase_ends_rounded"),
+    ("schedule/one_cycle", one_cycle_from_one, "every_phase_end_off_by_one"),
     ("schedule/one_cycle", one_cycle_to_total_steps, "last_phase_end_off_by_one"),
 ]
 

@@ -163,8 +163,8 @@ def cosine_reference(step: int, lr: float, T_max: int, eta_min: float = 0.0) -> 
 def _cosine_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for T_max, eta_min in ((10, 0.0), (8, 1e-3), (int(rng.integers(12, 20)), 0.01), (5, 0.0)):  # noqa: N806
-        cases.append(_case(T_max, lr=_rate(rng) + 0.05, T_max=T_max, eta_min=eta_min))
-    cases.append(_case(16, lr=_rate(rng) + 0.05, T_max=16))
+        cases.append(_case(T_max, lr=round(_rate(rng) + 0.05, 4), T_max=T_max, eta_min=eta_min))
+    cases.append(_case(16, lr=round(_rate(rng) + 0.05, 4), T_max=16))
     return cases
 
 
@@ -241,14 +241,14 @@ def warmup_cosine_reference(step: int, lr: float, warmup_steps: int, total_steps
 
 def _warmup_cosine_cases(rng: np.random.Generator) -> list[Case]:
     return [
-        _case(20, lr=_rate(rng) + 0.05, warmup_steps=5, total_steps=20),
-        _case(16, lr=_rate(rng) + 0.05, warmup_steps=4, total_steps=16, eta_min=1e-3),
-        _case(30, lr=_rate(rng) + 0.05, warmup_steps=int(rng.integers(6, 10)), total_steps=30,
+        _case(20, lr=round(_rate(rng) + 0.05, 4), warmup_steps=5, total_steps=20),
+        _case(16, lr=round(_rate(rng) + 0.05, 4), warmup_steps=4, total_steps=16, eta_min=1e-3),
+        _case(30, lr=round(_rate(rng) + 0.05, 4), warmup_steps=int(rng.integers(6, 10)), total_steps=30,
               warmup_start_factor=0.1),
-        _case(12, lr=_rate(rng) + 0.05, warmup_steps=3, total_steps=12, eta_min=0.01,
+        _case(12, lr=round(_rate(rng) + 0.05, 4), warmup_steps=3, total_steps=12, eta_min=0.01,
               warmup_start_factor=float(round(rng.uniform(0.2, 0.5), 3))),
-        _case(10, lr=_rate(rng) + 0.05, warmup_steps=0, total_steps=10),
-        _case(8, lr=_rate(rng) + 0.05, warmup_steps=1, total_steps=8),
+        _case(10, lr=round(_rate(rng) + 0.05, 4), warmup_steps=0, total_steps=10),
+        _case(8, lr=round(_rate(rng) + 0.05, 4), warmup_steps=1, total_steps=8),
     ]
 
 
@@ -311,14 +311,15 @@ def _one_cycle(step: int, max_lr: float, total_steps: int, pct_start: float = 0.
                mistake: str = "") -> float:
     initial_lr = max_lr / div_factor
     min_lr = initial_lr if mistake == "final_div_factor_ignored" else initial_lr / final_div_factor
-    shift = 0 if mistake == "phase_end_off_by_one" else 1
-    last = total_steps if mistake == "last_phase_end_off_by_one" else total_steps - 1
+    shift = 0 if mistake in ("phase_end_off_by_one", "every_phase_end_off_by_one") else 1
+    last = total_steps if mistake in ("last_phase_end_off_by_one", "every_phase_end_off_by_one") else total_steps - 1
+    whole = int if mistake == "phase_ends_rounded" else float  # int(p * T): the boundary cut to a whole step
     if three_phase:
-        phases = [(pct_start * total_steps - shift, initial_lr, max_lr),
-                  (2 * pct_start * total_steps - 2 * shift, max_lr, initial_lr),
+        phases = [(whole(pct_start * total_steps) - shift, initial_lr, max_lr),
+                  (whole(2 * pct_start * total_steps) - 2 * shift, max_lr, initial_lr),
                   (last, initial_lr, min_lr)]
     else:
-        phases = [(pct_start * total_steps - shift, initial_lr, max_lr), (last, max_lr, min_lr)]
+        phases = [(whole(pct_start * total_steps) - shift, initial_lr, max_lr), (last, max_lr, min_lr)]
     start_step = 0.0
     for i, (end_step, start, end) in enumerate(phases):
         if step <= end_step or i == len(phases) - 1:
@@ -340,7 +341,7 @@ def one_cycle_reference(step: int, max_lr: float, total_steps: int, pct_start: f
 
 def _one_cycle_cases(rng: np.random.Generator) -> list[Case]:
     def case(total_steps: int, **hyperparameters: Any) -> Case:
-        return _case(total_steps - 1, max_lr=_rate(rng) + 0.05, total_steps=total_steps, **hyperparameters)
+        return _case(total_steps - 1, max_lr=round(_rate(rng) + 0.05, 4), total_steps=total_steps, **hyperparameters)
     return [
         case(20),
         case(int(rng.integers(25, 40)), anneal_strategy="linear"),
@@ -401,6 +402,12 @@ div_factor=25.0, final_div_factor=1e4, three_phase=False)` — `OneCycleLR`'s na
                 "(and, with three phases, the second ends at 2 p T - 2)."),
         Mistake("last_phase_end_off_by_one", _variant(_one_cycle, "last_phase_end_off_by_one"),
                 "The last step is T - 1 (steps count from 0): the final phase ends there, at eta_min."),
+        Mistake("every_phase_end_off_by_one", _variant(_one_cycle, "every_phase_end_off_by_one"),
+                "Steps count from 0, so every boundary is one step earlier than p * T and T: the peak is at "
+                "p * T - 1 (with three phases the second phase ends at 2 p T - 2) and the last step is T - 1."),
+        Mistake("phase_ends_rounded", _variant(_one_cycle, "phase_ends_rounded"),
+                "The boundaries are PyTorch's exactly, real numbers: the peak is at p * T - 1 (0.3 * 32 - 1 = 8.6), "
+                "not at a whole step; do not round or int() p * T (nor 2 p T)."),
         Mistake("final_div_factor_ignored", _variant(_one_cycle, "final_div_factor_ignored"),
                 "The cycle ends far below where it started: eta_min = eta_initial / final_div_factor."),
         Mistake("anneal_strategy_ignored", _variant(_one_cycle, "anneal_strategy_ignored"),
