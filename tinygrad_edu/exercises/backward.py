@@ -1026,6 +1026,13 @@ def _layer_norm_variance_term_missing(grad_out, x, weight, bias, eps=1e-5):
     return grad_x, (grad_out * x_hat).sum(axis=0), grad_out.sum(axis=0)
 
 
+def _layer_norm_weight_not_applied(grad_out, x, weight, bias, eps=1e-5):
+    x_hat, inv_std = _layer_norm_parts(x, eps)
+    g = grad_out  # dL/dx_hat taken as dL/dy: the scale w left out
+    grad_x = inv_std * (g - g.mean(axis=1, keepdims=True) - x_hat * (g * x_hat).mean(axis=1, keepdims=True))
+    return grad_x, (grad_out * x_hat).sum(axis=0), grad_out.sum(axis=0)
+
+
 def _layer_norm_params_not_summed(grad_out, x, weight, bias, eps=1e-5):
     grad_x, _, _ = _layer_norm_reference(grad_out, x, weight, bias, eps)
     x_hat, _ = _layer_norm_parts(x, eps)
@@ -1065,6 +1072,9 @@ register(Exercise(
         Mistake("variance_term_missing", _layer_norm_variance_term_missing,
                 "Step 3: the variance depends on every x of the row too; it contributes the term "
                 "-x_hat * mean(g * x_hat) over the row."),
+        Mistake("weight_not_applied", _layer_norm_weight_not_applied,
+                "Step 2: y = w * x_hat + b, so the gradient reaching x_hat is g = grad_out * weight; use that g "
+                "(not grad_out) in step 3."),
         Mistake("params_not_summed", _layer_norm_params_not_summed,
                 "Step 1: weight and bias are shared by the N rows, so their gradients are summed over the batch "
                 "(axis 0), shape (D,)."),
