@@ -318,6 +318,25 @@ def test_a_parameter_without_gradient_and_a_tuple_output():
     assert insp.layers[-1] == "unused"  # never called: after the others
 
 
+def test_a_dict_output_is_recorded_on_its_first_tensor():
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return {"step": 1, "logits": self.fc(x), "other": x}
+
+    model = Head()
+    insp = Inspector(model, every=1, layers=[""])
+    x = tg.randn(4, 3)
+    with insp:
+        model(x)["logits"].sum().backward()
+        insp.before_step()
+        insp.after_step()
+    np.testing.assert_allclose(insp.activations[""]["mean"][0], model.fc(x).numpy().mean(), rtol=1e-6)
+
+
 def test_hooks_are_removed_after_fit_after_an_exception_and_after_with(monkeypatch):
     model = small_net()
     x, y = batch()

@@ -42,7 +42,8 @@ Conventions, where a choice had to be made:
   (`Linear`, `Conv1d`, `Conv2d`: affine maps) and ``"other"`` (the rest,
   `LeakyReLU` included: it has no dead units).
 - *Outputs*: a module returning a tuple (an RNN's ``(output, h_n)``,
-  attention's ``(output, weights)``) is recorded on its first Tensor. A
+  attention's ``(output, weights)``), a list or a dict is recorded on its
+  first Tensor (the first value of a dict). A
   module called several times in one forward pass (one ``self.act`` used after
   every layer, an `RNNCell` over time) is recorded over all its calls
   together: give each layer its own activation module to see them apart.
@@ -116,7 +117,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -163,9 +164,11 @@ def _has_own_parameters(module: Module) -> bool:
 
 
 def _first_tensor(output: Any) -> Tensor | None:
-    """The output itself if it is a Tensor, else the first Tensor of a (nested) tuple or list."""
+    """The output itself if it is a Tensor, else the first Tensor of a (nested) tuple, list or dict (its values)."""
     if isinstance(output, Tensor):
         return output
+    if isinstance(output, Mapping):
+        output = list(output.values())
     if isinstance(output, (tuple, list)):
         for item in output:
             found = _first_tensor(item)
