@@ -45,7 +45,7 @@ def test_the_family_is_complete() -> None:
     for name in NAMES:
         exercise = REGISTRY[name]
         assert 4 <= len(_cases(name)) <= 10
-        assert 2 <= len(exercise.mistakes) <= 4
+        assert 2 <= len(exercise.mistakes) <= 6
         assert exercise.stub.startswith(f"def {exercise.function}(")
         assert "$$" in exercise.statement
 
@@ -230,6 +230,28 @@ def adam_in_place_without_return(theta, g, state, t, lr=1e-3, betas=(0.9, 0.999)
     theta -= lr * state["m"] / (1 - beta1**t) / (np.sqrt(state["v"] / (1 - beta2**t)) + eps)
 
 
+def adam_state_rebound(theta, g, state, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+    """Rebinds `state` to a new dict: the caller's stays empty, so every step starts from m = v = 0."""
+    beta1, beta2 = betas
+    g = g + weight_decay * theta
+    state = {"m": beta1 * state.get("m", 0) + (1 - beta1) * g, "v": beta2 * state.get("v", 0) + (1 - beta2) * g * g}
+    return theta - lr * state["m"] / (1 - beta1**t) / (np.sqrt(state["v"] / (1 - beta2**t)) + eps)
+
+
+def rmsprop_no_memory(theta, g, state, t, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                      centered=False):
+    """Uses this step's square only (s_{t-1} taken as 0 every step); momentum and centered written right."""
+    g = g + weight_decay * theta
+    s = (1 - alpha) * g**2
+    if centered:
+        s = s - ((1 - alpha) * g) ** 2
+    step = g / (np.sqrt(s) + eps)
+    if momentum > 0:
+        state["b"] = momentum * state.get("b", 0) + step if t > 1 else step
+        step = state["b"]
+    return theta - lr * step
+
+
 def adam_missing_weight_decay_argument(theta, g, state, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
     return theta
 
@@ -243,6 +265,8 @@ WRONG = [
     ("optim/adam", adam_only_first_moment_corrected, None),
     ("optim/adamw", adamw_decay_twice, None),
     ("optim/nadam", nadam_as_adam, None),
+    ("optim/adam", adam_state_rebound, "state_not_kept"),
+    ("optim/rmsprop", rmsprop_no_memory, "state_not_kept"),  # "looks like": its momentum buffer is kept
 ]
 
 
@@ -254,6 +278,12 @@ def test_realistic_wrong_answers_are_caught(name: str, fn, mistake: str | None) 
     assert result.failed_case is not None and result.failed_case in result.message
     if mistake is not None:
         assert result.mistake == mistake, str(result)
+
+
+def test_a_wrong_default_is_pointed_out() -> None:
+    result = check("optim/rmsprop", rmsprop_wrong_default)
+    assert "Note: your default differs from the exercise's (PyTorch's): alpha=0.9 where the exercise has " \
+           "alpha=0.99." in result.message
 
 
 def test_counter_from_zero_reports_non_finite_values() -> None:

@@ -108,6 +108,20 @@ def _variant(rule: Callable, name: str) -> Callable:
     return wrong
 
 
+def _state_not_kept(reference: Callable) -> Callable:
+    """The reference given an empty ``state`` at every step: a student who keeps nothing between steps (or
+    rebinds ``state = {...}``, a new dict the next step never sees)."""
+    def wrong(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, **hyperparameters: Any) -> np.ndarray:
+        return reference(theta, g, {}, t, **hyperparameters)
+    wrong.__name__ = f"{reference.__name__}_state_not_kept"
+    return wrong
+
+
+_STATE_NOT_KEPT = ("must be kept in the dict `state` and read back at the next step: write into the dict you "
+                   "are given (state[\"{key}\"] = ...; `state = {{...}}` makes a new dict the next step never "
+                   "sees).")
+
+
 # -- SGD with momentum (torch.optim.SGD) ------------------------------------------------------------------
 
 
@@ -417,6 +431,9 @@ momentum=0, centered=False)` — PyTorch's names and defaults.
                 "s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2."),
         Mistake("sqrt_missing", _variant(_rmsprop, "sqrt_missing"),
                 "Divide by the root mean square, sqrt(s_t) + eps, not by the mean square s_t itself."),
+        Mistake("state_not_kept", _state_not_kept(rmsprop_reference),
+                "s_t is a moving average of all the squared gradients so far: s_{t-1} "
+                + _STATE_NOT_KEPT.format(key="square_avg")),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -561,6 +578,9 @@ steps would be far too small ($m_1 = (1-\beta_1) g_1$).
         Mistake("decoupled_weight_decay", _variant(_adam_rule(False), "decoupled_weight_decay"),
                 "Adam's weight_decay is L2: add lambda * theta to the gradient, g_t <- g_t + lambda * theta, "
                 "before the moments. Shrinking theta directly is AdamW."),
+        Mistake("state_not_kept", _state_not_kept(adam_reference),
+                "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
+                + _STATE_NOT_KEPT.format(key="exp_avg")),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -614,6 +634,9 @@ $$\theta_t = \theta_{t-1} - \gamma\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
         Mistake("no_bias_correction", _variant(_adam_rule(True), "no_bias_correction"),
                 "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
                 "v_hat = v_t / (1 - beta2^t)."),
+        Mistake("state_not_kept", _state_not_kept(adamw_reference),
+                "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
+                + _STATE_NOT_KEPT.format(key="exp_avg")),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -723,6 +746,9 @@ momentum_decay=4e-3)` — PyTorch's names and defaults (`decoupled_weight_decay`
                 "Correct the second moment before the square root: v_hat = v_t / (1 - beta2^t)."),
         Mistake("eps_inside_sqrt", _variant(_nadam, "eps_inside_sqrt"),
                 "epsilon is added after the square root: sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
+        Mistake("state_not_kept", _state_not_kept(nadam_reference),
+                "m_t, v_t and the product of the mu's carry over from step to step: they "
+                + _STATE_NOT_KEPT.format(key="exp_avg")),
     ),
     output_names=_OUTPUT_NAMES,
 ))
