@@ -375,3 +375,37 @@ def test_copies_of_a_tensor_leave_its_hooks_behind_as_pytorch():
         return log, y.grad is not None, y.requires_grad
 
     assert run(tg) == run(torch) == (["forward"], True, True)
+
+
+def test_backward_steps_name_the_backward_hooks_node_by_its_own_docstring():
+    # A module with full backward hooks passes its tensors through an identity node: the trace says so,
+    # not the generic "graph node of one call of a Function".
+    layer = tg.nn.Linear(2, 1)
+    layer.register_full_backward_hook(lambda module, grad_input, grad_output: None)
+    loss = layer(tg.ones(1, 2, requires_grad=True)).sum()
+    rules = {step.label.split("#")[0]: step.rule for step in tg.backward_steps(loss).steps}
+    assert rules["_BackwardHookFunction"].startswith("The identity on a module's tensors, whose backward runs")
+
+    class Double(tg.autograd.Function):
+        """out = 2 x;  dL/dx = 2 g."""
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    class Bare(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    steps = tg.backward_steps(Bare.apply(Double.apply(tg.ones(2, requires_grad=True))).sum()).steps
+    rules = {step.label.split("#")[0]: step.rule for step in steps}
+    assert rules["Double"] == "out = 2 x;  dL/dx = 2 g." and rules["Bare"].startswith("The graph node of one call")

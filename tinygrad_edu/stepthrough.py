@@ -101,8 +101,10 @@ class _Labels:
 
 
 def _rule(fn: Node) -> str:
-    """The local derivative of ``fn``: the first line of its operation's docstring."""
-    doc = inspect.getdoc(type(fn))
+    """The local derivative of ``fn``: the first line of its operation's docstring (of a custom `Function`'s
+    class, when it has one: the backward hooks' node says what it is)."""
+    own = getattr(getattr(fn, "function", None), "__doc__", None)  # the class's own (getdoc would inherit one)
+    doc = inspect.cleandoc(own) if own else inspect.getdoc(type(fn))
     return doc.strip().splitlines()[0] if doc else f"{fn.name} (no docstring)"
 
 
