@@ -406,6 +406,21 @@ def test_the_teachers_guide_catalogue_is_the_generated_one():
     assert "catalogue_markdown" not in page and _core.catalogue_markdown().startswith("### backward\n")
 
 
+def test_the_exercise_notebooks_hand_out_every_stub_as_registered():
+    """Each registered stub appears verbatim in notebooks/exercises/, followed somewhere by its check(...)."""
+    import json
+    from pathlib import Path
+
+    code = ""
+    for path in sorted((Path(__file__).resolve().parents[2] / "notebooks" / "exercises").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code += "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code") + "\n"
+    stale = [name for name in ex.names() if ex.stub(name).strip() not in code]
+    unchecked = [name for name in ex.names() if f'check("{name}"' not in code and f"check('{name}'" not in code]
+    assert not stale and not unchecked, (f"notebooks/exercises/ lack the current stub of {stale} or a check of "
+                                         f"{unchecked}: rebuild the notebooks")
+
+
 def test_tensors_are_read_as_arrays():
     import tinygrad_edu as tg
 
