@@ -279,8 +279,9 @@ $$\theta_t = \theta_{t-1} - \alpha\, v_t$$
 
 The velocity $v$ is an exponential moving average of the gradients: it damps the
 zig-zag across a ravine and builds up speed along a direction the gradients
-agree on. (PyTorch's `SGD(momentum=...)` is a different form, $b_t = \mu b_{t-1} + g_t$,
-with no $(1-\beta)$ and no first-step special case here: $v_0 = 0$.)
+agree on. (PyTorch's `SGD(momentum=...)` is a different form, $b_t = \mu b_{t-1} + g_t$ with
+$b_1 = g_1$, without the $(1-\beta)$. Here the first step is not special: $v_0 = 0$, so
+$v_1 = (1-\beta)\, g_1$.)
 
 **Signature.** `momentum_step(theta, g, state, t, lr, beta=0.9)` — `lr` has no default,
 as in `tg.optim.Momentum`; keep $v$ in `state` (the library calls it `"velocity"`).
