@@ -64,7 +64,7 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ backward/add
 
 _ADD_STATEMENT = r"""
-## Backward of addition, with broadcasting
+### Backward of addition, with broadcasting
 
 **Forward.** $z = x + y$, where NumPy broadcasting may stretch either operand: an `x` of shape (3, 1) and a
 `y` of shape (4,) give a `z` of shape (3, 4), with $z_{ij} = x_{i0} + y_j$.
@@ -171,7 +171,7 @@ register(Exercise(
 # ------------------------------------------------------------------------------------------------ backward/mul
 
 _MUL_STATEMENT = r"""
-## Backward of multiplication, with broadcasting
+### Backward of multiplication, with broadcasting
 
 **Forward.** $z = x \odot y$, the elementwise product, where NumPy broadcasting may stretch either operand
 (as in `backward/add`).
@@ -262,7 +262,7 @@ register(Exercise(
 # --------------------------------------------------------------------------------------------- backward/matmul
 
 _MATMUL_STATEMENT = r"""
-## Backward of matrix multiplication
+### Backward of matrix multiplication
 
 **Forward.** $C = A B$ with `a` of shape (n, k) and `b` of shape (k, m), so `c = a @ b` has shape (n, m):
 $C_{ij} = \sum_p A_{ip} B_{pj}$. **Batched:** `a` of shape (batch, n, k) times a 2-D `b` multiplies every
@@ -361,7 +361,7 @@ register(Exercise(
 # ------------------------------------------------------------------------------------- backward/sum, backward/mean
 
 _SUM_STATEMENT = r"""
-## Backward of a sum over dimensions
+### Backward of a sum over dimensions
 
 **Forward.** `y = x.sum(dim, keepdim)`, with PyTorch's arguments: `dim` is `None` (every axis), an int or a
 tuple of ints (negative ones count from the end); `keepdim=True` keeps each summed axis with size 1.
@@ -395,7 +395,7 @@ _SUM_STUB = '''def sum_backward(grad_out, x, dim=None, keepdim=False):
 '''
 
 _MEAN_STATEMENT = r"""
-## Backward of a mean over dimensions
+### Backward of a mean over dimensions
 
 **Forward.** `y = x.mean(dim, keepdim)`, with PyTorch's arguments: `dim` is `None` (every axis), an int or a
 tuple of ints (negative ones count from the end); `keepdim=True` keeps each averaged axis with size 1.
@@ -565,7 +565,7 @@ def _elementwise_case(rng: np.random.Generator, label: str, x) -> Case:
 
 
 _EXP_STATEMENT = r"""
-## Backward of the exponential
+### Backward of the exponential
 
 **Forward.** $y = e^{x}$, elementwise.
 
@@ -617,7 +617,7 @@ register(Exercise(
 
 
 _LOG_STATEMENT = r"""
-## Backward of the natural logarithm
+### Backward of the natural logarithm
 
 **Forward.** $y = \ln x$, elementwise, for $x > 0$.
 
@@ -667,7 +667,7 @@ register(Exercise(
 
 
 _RELU_STATEMENT = r"""
-## Backward of ReLU
+### Backward of ReLU
 
 **Forward.** $y = \max(x, 0)$, elementwise.
 
@@ -727,7 +727,7 @@ register(Exercise(
 
 
 _SIGMOID_STATEMENT = r"""
-## Backward of the sigmoid
+### Backward of the sigmoid
 
 **Forward.** $s = \sigma(x) = \dfrac{1}{1 + e^{-x}}$, elementwise.
 
@@ -785,7 +785,7 @@ register(Exercise(
 
 
 _TANH_STATEMENT = r"""
-## Backward of tanh
+### Backward of tanh
 
 **Forward.** $t = \tanh x$, elementwise.
 
@@ -830,7 +830,7 @@ register(Exercise(
 # ---------------------------------------------------------------------------- backward/softmax_cross_entropy
 
 _SOFTMAX_CE_STATEMENT = r"""
-## Backward of softmax + cross-entropy
+### Backward of softmax + cross-entropy
 
 **Forward** (PyTorch's `F.cross_entropy(logits, target)`, `reduction="mean"`): `logits` $z$ of shape (N, C),
 integer class indices `target` $t$ of shape (N,).
@@ -947,7 +947,7 @@ register(Exercise(
 # --------------------------------------------------------------------------------------- backward/layer_norm
 
 _LAYER_NORM_STATEMENT = r"""
-## Backward of layer normalization
+### Backward of layer normalization
 
 **Forward** (PyTorch's `F.layer_norm(x, (D,), weight, bias, eps)`): `x` of shape (N, D), `weight` $w$ and
 `bias` $b$ of shape (D,). Each row $i$ is normalized over its $D$ features:
@@ -1086,7 +1086,7 @@ register(Exercise(
 # ------------------------------------------------------------------------------------------- backward/conv1d
 
 _CONV1D_STATEMENT = r"""
-## Backward of a 1-D convolution
+### Backward of a 1-D convolution
 
 **Forward** (PyTorch's `F.conv1d(x, weight, bias, stride, padding)`, a **cross-correlation**: the kernel is not
 flipped): `x` of shape (N, C_in, L), `weight` $w$ of shape (C_out, C_in, K), `bias` $b$ of shape (C_out,).
