@@ -383,6 +383,26 @@ def test_a_second_fit_continues_the_step_count_and_history_saving_is_unaffected(
 # -- choosing layers, bad input ------------------------------------------------------------------------------
 
 
+def test_a_history_holding_an_inspector_pickles_as_a_sweep_worker_sends_it_back():
+    import pickle
+
+    model = small_net()
+    x, y = batch()
+    insp = Inspector(model, every=1)
+    history = tg.train.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=LR), (x, y), epochs=3,
+                           callbacks=[insp], progress=False)
+    back = pickle.loads(pickle.dumps(history))                      # the optimizer (in fit's trainer) stays behind
+    copy = back.inspector
+    assert copy.trainer is None and insp.trainer is not None
+    assert copy.steps.tolist() == [0, 1, 2] and copy.layers == insp.layers
+    np.testing.assert_array_equal(copy.gradients["0.weight"]["norm"], insp.gradients["0.weight"]["norm"])
+    assert tg.train.diagnose(back).kinds == tg.train.diagnose(history).kinds
+    with copy:                                                      # and it still records, on its own model
+        one_step(copy.model, copy, x, y, optim.SGD(copy.model.parameters(), lr=LR))
+    assert copy.steps.tolist() == [0, 1, 2, 3] and insp.steps.tolist() == [0, 1, 2]
+    assert np.isfinite(copy.activations["1"]["mean"][-1])
+
+
 def test_layers_by_name_and_by_class():
     model = small_net()
     insp = Inspector(model, layers=["2", nn.Tanh])

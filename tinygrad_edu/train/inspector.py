@@ -576,6 +576,14 @@ class Inspector(Callback):
         index = {name: j for j, name in enumerate(self._param_names)}
         return {param: table[:, index[param]].copy() for param in self.params}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling and ``copy.deepcopy`` copy: the records and the model, without the running `fit`'s
+        trainer (its optimizer) or live hooks: a `History` holding an Inspector comes back from a `sweep` worker
+        process."""
+        state = dict(self.__dict__)
+        state.update(trainer=None, _handles=[], _attached=False)
+        return state
+
     def __repr__(self) -> str:
         return (f"Inspector({len(self.layers)} layers, {len(self.params)} parameters, every={self.every}, "
                 f"{min(self._count, self.history)} steps recorded)")
