@@ -118,6 +118,7 @@ def test_the_csv(graded):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == list(grade.CSV_COLUMNS)
     assert [(r["student"], r["exercise"], r["passed"], r["finding"], r["mistake"]) for r in rows] == EXPECTED_ROWS
+    assert all(r["mistake_match"] == ("full" if r["mistake"] else "") for r in rows)  # the samples' are exact
     totals = {name: ex.check(name, ex.REGISTRY[name].reference).cases_total for name in ONLY}
     for row in rows:
         if row["passed"] == "1":
@@ -189,10 +190,10 @@ def test_notebook_cells_leave_out_magics(tmp_path):
 
 
 def test_csv_text_and_quoting():
-    rows = [grade.Row("a", "backward/add", False, "wrong_value", "m", 1, 6, 'line one\nsays "x", y')]
+    rows = [grade.Row("a", "backward/add", False, "wrong_value", "m", 1, 6, 'line one\nsays "x", y', "partial")]
     text = grade.to_csv(rows)
     assert list(csv.reader(io.StringIO(text))) == [list(grade.CSV_COLUMNS),
-                                                   ["a", "backward/add", "0", "wrong_value", "m", "1", "6",
+                                                   ["a", "backward/add", "0", "wrong_value", "m", "partial", "1", "6",
                                                     'line one\nsays "x", y']]
 
 

@@ -43,7 +43,8 @@ from typing import Any
 __all__ = ["Row", "GradeError", "find_submissions", "grade", "format_table", "to_csv", "main", "CSV_COLUMNS"]
 
 #: The columns of ``--csv``, in order.
-CSV_COLUMNS = ("student", "exercise", "passed", "finding", "mistake", "cases_passed", "cases_total", "message")
+CSV_COLUMNS = ("student", "exercise", "passed", "finding", "mistake", "mistake_match", "cases_passed", "cases_total",
+               "message")
 
 _STARTUP_SECONDS = 60.0      # a fresh Python importing the library, on a busy machine
 _PER_EXERCISE_SECONDS = 10.0  # the reference and the mistakes beside the student's function
