@@ -291,6 +291,34 @@ def test_the_ring_keeps_the_last_history_steps_in_order():
     assert insp._act.shape[0] == 3  # bounded: the ring, not a list growing with the steps
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_relu_rnn_counts_its_hidden_units_as_the_units(batch_first):
+    # Dimension 0 of an RNN's output is time unless batch_first: a unit is a hidden unit, dead when zero for every
+    # sample at every step. Unit 0 never fires (bias -100); unit 1 fires only for samples 4-7 (x0 > 0): alive.
+    tg.manual_seed(0)
+    rnn = nn.RNN(3, 5, nonlinearity="relu", batch_first=batch_first)
+    with tg.no_grad():
+        rnn.bias_ih_l0.data[0] = -100.0
+        rnn.weight_ih_l0.data[1] = np.array([10.0, 0.0, 0.0], dtype=np.float32)
+        rnn.weight_hh_l0.data[1] = 0.0
+        rnn.bias_ih_l0.data[1] = rnn.bias_hh_l0.data[1] = 0.0
+    x = np.abs(np.random.default_rng(0).standard_normal((6, 8, 3))).astype(np.float32)   # (T, N, 3)
+    x[:, :4, 0] *= -1
+    if batch_first:
+        x = x.transpose(1, 0, 2).copy()
+    insp = Inspector(rnn, every=1)
+    with insp:
+        out, _ = rnn(tg.tensor(x))
+        out.sum().backward()
+        insp.before_step()
+        insp.after_step()
+    values = out.numpy()
+    expected = np.mean(~(values.reshape(-1, 5) != 0).any(axis=0))
+    per_sample_entries = np.mean(~(values.reshape(values.shape[0], -1) != 0).any(axis=0))   # the generic rule
+    assert insp.kinds[""] == "relu" and expected == 0.2 and per_sample_entries > expected
+    assert insp.activations[""]["dead"][0] == expected
+
+
 def test_a_parameter_without_gradient_and_a_tuple_output():
     class WithRNN(nn.Module):
         def __init__(self):

@@ -50,7 +50,9 @@ Conventions, where a choice had to be made:
 - *Dead units* are the entries of one sample's output (everything but
   dimension 0, the batch), each dead when it is zero for every sample of the
   batch; a batch of one sample makes every zero output a dead unit, so
-  read ``"dead"`` with batches of a few dozen samples.
+  read ``"dead"`` with batches of a few dozen samples. An `RNN` or
+  `RNNCell` with ``'relu'`` (whose dimension 0 may be time) counts its hidden
+  units: each dead when zero for every sample at every time step.
 - *Only training forwards* are recorded: a module in ``eval()`` mode, or a
   forward under ``no_grad()``, is skipped (validation in `fit` is never mixed
   in).
@@ -287,6 +289,8 @@ class Inspector(Callback):
         self.layers: list[str] = list(self._names)
         self.kinds: dict[str, str] = {name: _kind(module) for name, module in chosen}
         self._kind_codes = [self.kinds[name] for name in self._names]
+        # Where a unit is the last dimension (the hidden units of an RNN, whatever batch_first says).
+        self._units_last = [isinstance(module, (nn.RNN, nn.RNNCell)) for _, module in chosen]
 
         # Each parameter belongs to the deepest chosen layer whose name prefixes its own.
         owners: list[tuple[str, int, Any]] = []  # (name, owner's index in _names, parameter)
@@ -432,8 +436,8 @@ class Inspector(Callback):
             acc[3] += int(np.count_nonzero((values < low) | (values > high)))
         elif kind == "relu":
             # A unit fires if it is non-zero for some sample (NaN counts as firing).
-            firing = np.logical_or.reduce(values.reshape(values.shape[0], -1), axis=0) if values.ndim >= 2 \
-                else values != 0
+            rows = (-1, values.shape[-1]) if self._units_last[index] else (values.shape[0], -1)
+            firing = np.logical_or.reduce(values.reshape(rows), axis=0) if values.ndim >= 2 else values != 0
             acc[4] += int(firing.size - np.count_nonzero(firing))
             acc[5] += int(firing.size)
         self.last_activations[self._names[index]] = _sample(values, self.sample)
