@@ -354,6 +354,9 @@ def test_a_default_that_differs_from_the_stubs_is_pointed_out():
                                    "exercise has scale=2.0; flag=0 where the exercise has flag=False. A case that "
                                    "leaves it out expects the exercise's value.")
     assert "Note:" not in _core.check_exercise(toy, lambda grad_out, x, scale=2, flag=False: (x,)).message
+    toy = dataclasses.replace(toy, stub="def square_backward(grad_out, x, betas=(0.9, 0.999)):\n    pass",
+                              reference=lambda g, x, betas=(0.9, 0.999): (2 * x * g,))
+    assert "Note:" not in _core.check_exercise(toy, lambda grad_out, x, betas=[0.9, 0.999]: (x,)).message
 
 
 def test_a_mistyped_name_or_swapped_arguments_get_a_suggestion(toy):

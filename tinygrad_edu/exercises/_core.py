@@ -795,7 +795,9 @@ def _defaults_note(exercise: Exercise, fn: Callable) -> str:
             continue
         try:
             value = ast.literal_eval(default)
-            if bool(parameter.default == value) and isinstance(parameter.default, bool) == isinstance(value, bool):
+            theirs = list(parameter.default) if isinstance(parameter.default, tuple | list) else parameter.default
+            if bool(theirs == (list(value) if isinstance(value, tuple) else value)) and (
+                    isinstance(parameter.default, bool) == isinstance(value, bool)):
                 continue
         except Exception:  # noqa: BLE001 - a default that is not a literal, or that cannot be compared
             continue
