@@ -147,7 +147,24 @@ def never_returns(model, loss_fn, optimizer, loader, epochs):
             optimizer.step()
 
 
+def loss_measured_after_the_step(model, loss_fn, optimizer, loader, epochs):
+    history = []
+    for _ in range(epochs):
+        total = 0.0
+        batches = 0
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+            total += loss_fn(model(x), y).item()  # the loss of the weights just updated
+            batches += 1
+        history.append(total / batches)
+    return history
+
+
 def test_realistic_wrong_answers_are_caught() -> None:
+    result = check(NAME, loss_measured_after_the_step)
+    assert (result.finding, result.mistake, result.mistake_match) == ("wrong_value", "loss_after_update", "full")
     result = check(NAME, zero_grad_once_per_epoch)
     assert not result.passed and result.finding == "wrong_value", str(result)
     result = check(NAME, one_epoch_short)

@@ -112,6 +112,8 @@ def _train(model: nn.Module, loss_fn: nn.Module, optimizer: optim.Optimizer, loa
                 optimizer.zero_grad()
             if mistake != "step_before_backward":
                 optimizer.step()
+            if mistake == "loss_after_update":
+                loss = loss_fn(model(inputs), targets)  # read again after the step: the updated weights' loss
             batch_losses.append(loss.item())
             sizes.append(len(inputs))
         if mistake == "loss_summed_not_averaged":
@@ -244,6 +246,9 @@ register(Exercise(
                 "The epoch's loss is the plain mean of the batch losses, each batch counting once (as "
                 "tg.train.fit's train_loss), not weighted by batch size: they differ when the last batch is "
                 "smaller."),
+        Mistake("loss_after_update", _variant("loss_after_update"),
+                "Record the loss computed in step 2, before that batch's update (as tg.train.fit does): "
+                "computing it again after optimizer.step() gives the updated weights' loss."),
     ),
     output_names=("per-epoch mean losses", "weights after training (all parameters, flattened)"),
     rtol=1e-4,
