@@ -423,3 +423,12 @@ def test_save_into_missing_directory_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         tg.save({"a": 1}, tmp_path / "no" / "such" / "dir.ckpt")
     assert os.listdir(tmp_path) == []
+
+
+def test_saving_a_model_or_optimizer_itself_says_to_save_its_state_dict(tmp_path):
+    model = tg.nn.Linear(2, 1)
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.1)
+    for obj, name in ((model, "linear"), (optimizer, "sgd"), ({"net": model}, "linear")):
+        with pytest.raises(TypeError, match=rf"tg\.save\({name}\.state_dict\(\), path\)"):
+            tg.save(obj, tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()

@@ -90,9 +90,12 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, active: set[int]) ->
                     "items": [_encode(v, arrays, f"{where}[{i}]", active) for i, v in enumerate(obj)]}
         finally:
             active.discard(id(obj))
+    # A model or an optimizer is code as well as numbers; the file holds no pickled code, only its state.
+    advice = (f"; save its state instead: tg.save({type(obj).__name__.lower()}.state_dict(), path), restored with "
+              f"load_state_dict(tg.load(path))" if callable(getattr(obj, "state_dict", None)) else "")
     raise TypeError(
         f"save: cannot save {type(obj).__name__} at {where}; supported are dicts, lists, tuples, "
-        f"arrays, Tensors, numbers, bools, strings and None"
+        f"arrays, Tensors, numbers, bools, strings and None{advice}"
     )
 
 
