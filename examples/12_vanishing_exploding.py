@@ -118,20 +118,28 @@ def run(out: str, quick: bool = False, steps: int = 100, seed: int = 0) -> dict:
     norms = runs["clip_grad_norm_(1.0)"][1]
     print(f"  gradient norm before clipping: {norms[0]:.3g} at the first step, {norms[-1]:.3g} at the last")
 
-    fig = Figure(figsize=(13, 5), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    viz.plot_gradient_norms(inspectors, ax=left, title="vanishing gradients")   # each Linear weight, by depth
-    for name, (losses, _) in runs.items():
-        finite = [v if np.isfinite(v) else np.nan for v in losses]
-        right.semilogy(np.arange(1, len(losses) + 1), finite, "o-" if len(losses) < 5 else "-", label=name)
-    right.set_xlabel("step")
-    right.set_ylabel("loss (NaN/inf not drawn)")
-    right.set_title("exploding gradients, init 1.5x too large")
-    right.legend()
+    fig = draw(inspectors, runs)
     png = os.path.join(out, "vanishing_exploding.png")
     viz.save_figure(fig, png, dpi=100)
     return {"sigmoid_norms": sigmoid_norms, "relu_norms": relu_norms, "inspectors": inspectors, "runs": runs,
             "files": [png]}
+
+
+@viz.styled  # the library's figure style: projector fonts, colour-blind-safe colours
+def draw(inspectors: dict, runs: dict) -> Figure:
+    """The vanishing picture (each Linear weight's gradient norm by depth) beside the exploding losses."""
+    fig = Figure(figsize=(13, 5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    viz.plot_gradient_norms(inspectors, ax=left, title="vanishing gradients")   # each Linear weight, by depth
+    for i, (name, (losses, _)) in enumerate(runs.items()):
+        finite = [v if np.isfinite(v) else np.nan for v in losses]
+        right.semilogy(np.arange(1, len(losses) + 1), finite, linewidth=2, label=name,
+                       **viz.series_style(i, points=len(losses)))
+    right.set_xlabel("step")
+    right.set_ylabel("loss (NaN/inf not drawn)")
+    right.set_title("exploding gradients, init 1.5x too large")
+    viz.place_legend(right)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

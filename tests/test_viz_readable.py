@@ -389,3 +389,16 @@ def test_text_is_big_enough_to_read_when_projected(name):
             assert all(t.get_fontsize() >= _style.MIN_FONT_PT for t in ax.get_legend().get_texts())
     for legend in fig.legends:
         assert all(t.get_fontsize() >= _style.MIN_FONT_PT for t in legend.get_texts())
+
+
+def test_every_example_and_demo_that_builds_its_own_figure_draws_it_in_the_style():
+    """A figure made with matplotlib directly (not by a tg.viz function) must be built inside ``viz.styled``."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [*sorted((root / "examples").glob("[0-9][0-9]_*.py")),
+               *sorted((root / "tinygrad_edu" / "demos").glob("*.py"))]
+    unstyled = [path.name for path in sources
+                if ("Figure(" in path.read_text() or ".subplots(" in path.read_text())
+                and "styled" not in path.read_text()]
+    assert not unstyled, f"figures built outside tg.viz's style in: {unstyled}"
