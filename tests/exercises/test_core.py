@@ -127,6 +127,18 @@ def test_raising_shows_the_students_line():
     assert "at test_core.py, line" in result.message and "in square_backward: return 2 * x" in result.message
 
 
+def test_math_functions_on_arrays_get_a_pointer_to_numpy():
+    import math
+
+    def square_backward(grad_out, x):
+        return 2 * math.sqrt(x * x) * grad_out  # one number only: fails on the arrays
+
+    result = _check(square_backward)
+    assert result.finding == "error" and "raised TypeError: only" in result.message
+    assert "(math.sqrt, math.exp, math.cos and float() take one number: on arrays use np.sqrt" in result.message
+    assert "take one number" not in _check(lambda g, x: 1 / 0).message  # other errors: no such pointer
+
+
 def test_sys_exit_is_a_finding_not_an_exit():
     result = _check(lambda g, x: sys.exit(3))
     assert result.finding == "error" and "called sys.exit(3)" in result.message

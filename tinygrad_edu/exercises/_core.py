@@ -470,6 +470,9 @@ def _describe_exception(err: BaseException) -> str:
         what = f"called sys.exit({err.code!r})" if err.code is not None else "called sys.exit()"
     else:
         what = f"raised {type(err).__name__}" + (f": {text}" if text else "")
+        if isinstance(err, TypeError) and re.search(r"only (length-1|size-1|0-dimensional) arrays", text):
+            what += (" (math.sqrt, math.exp, math.cos and float() take one number: on arrays use np.sqrt, np.exp, "
+                     "np.cos)")
     try:
         frame = _student_frame(err.__traceback__)
     except Exception:  # noqa: BLE001 - the report goes on without the line
