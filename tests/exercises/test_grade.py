@@ -215,6 +215,20 @@ def test_the_worker_grades_in_process(tmp_path, monkeypatch):
     assert (records[1]["exercise"], records[1]["passed"]) == ("backward/relu", True)
 
 
+def test_a_function_named_almost_like_an_exercise_is_noted(tmp_path, monkeypatch):
+    (tmp_path / "s.py").write_text("def add_backwards(grad_out, x, y):\n    return grad_out, grad_out\n\n"
+                                   "def adam_step(theta, g, state, t, lr=1e-3):\n    return theta\n\n"
+                                   "def helper(x):\n    return x\n")
+    monkeypatch.setattr(ex._core, "_grading", False)  # restored after the worker sets it
+    out = tmp_path / "out.jsonl"
+    grade._worker(str(out), [str(tmp_path / "s.py")], ["backward/add", "optim/adam", "optim/adamw"], 2.0, 0)
+    loaded = json.loads(out.read_text().splitlines()[0])
+    assert loaded["attempted"] == ["optim/adam"]
+    # adam_step is an exercise's own function: not taken for a misspelt adamw_step.
+    assert loaded["notes"] == ["defines add_backwards(), not add_backward() (backward/add): not graded, the grader "
+                               "looks for the exact name"]
+
+
 def test_table_of_a_student_who_attempted_nothing():
     rows = [grade.Row("zoe", "backward/add", False, "not_implemented", "", 0, 6, "not written yet"),
             grade.Row("yan", "backward/add", False, "wrong_value", "m", 2, 6, "...", "partial")]

@@ -424,6 +424,7 @@ def _worker(out: str, files: list[str], exercises: list[str], timeout: float, se
             if isinstance(node, ast.FunctionDef):
                 broken.pop(node.name, None)
     attempted = [name for function, name in functions.items() if function in namespace or function in broken]
+    notes += _misnamed(namespace, functions, broken)
     record(kind="loaded", attempted=attempted, notes=notes, functions=list(functions))
     for function, name in functions.items():
         if function in namespace:
@@ -447,6 +448,26 @@ def _worker(out: str, files: list[str], exercises: list[str], timeout: float, se
             record(kind="result", exercise=name, passed=False, finding="error", mistake=None, cases_passed=0,
                    cases_total=0, mistake_match=None, message=f"{name}: {broken[function]}")
     results.close()
+
+
+def _misnamed(namespace: dict[str, Any], functions: dict[str, str], broken: dict[str, str]) -> list[str]:
+    """Notes on functions whose names are close to an exercise's function the submission lacks (``add_backwards``
+    for ``add_backward``): the grader looks for the exact name, so such an answer is not graded."""
+    import difflib
+    import types
+
+    from . import REGISTRY
+
+    missing = [f for f in functions if f not in namespace and f not in broken]
+    every = {exercise.function for exercise in REGISTRY.values()}
+    notes = []
+    for defined, value in namespace.items():
+        if isinstance(value, types.FunctionType) and defined not in every and not defined.startswith("_"):
+            close = difflib.get_close_matches(defined, missing, n=1, cutoff=0.8)
+            if close:
+                notes.append(f"defines {defined}(), not {close[0]}() ({functions[close[0]]}): not graded, the "
+                             "grader looks for the exact name")
+    return notes
 
 
 def _worker_main(argv: list[str]) -> None:
