@@ -1252,3 +1252,40 @@ def test_building_an_optimizer_after_the_forward_pass_keeps_the_graph_usable_as_
         stale_t.backward()
     with pytest.raises(RuntimeError, match="modified in place"):
         stale.backward()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "NAdam"])
+def test_a_deep_copy_or_pickle_of_model_and_optimizer_trains_on_as_pytorchs_does(name):
+    """copy.deepcopy((model, optimizer)) and pickle give an optimizer stepping the copied parameters, with the
+    state carried over; the original is left alone. Compared with the same in PyTorch."""
+    import copy
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    kwargs = {"lr": 0.1, **({"momentum": 0.9} if name == "SGD" else {})}
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+
+    def train(model, optimizer, inputs, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (model(inputs) ** 2).sum().backward()
+            optimizer.step()
+
+    ours = tg.nn.Linear(3, 2)
+    theirs = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(np.array(ours.weight.detach().numpy())))
+        theirs.bias.copy_(torch.from_numpy(np.array(ours.bias.detach().numpy())))
+    opt = getattr(tg.optim, name)(ours.parameters(), **kwargs)
+    topt = getattr(torch.optim, name)(theirs.parameters(), **kwargs)
+    train(ours, opt, tg.tensor(x), 2)
+    train(theirs, topt, torch.from_numpy(x), 2)
+    before = np.array(ours.weight.detach().numpy()).copy()
+    for made in (copy.deepcopy((ours, opt)), pickle.loads(pickle.dumps((ours, opt)))):
+        model, optimizer = made
+        assert optimizer.param_groups[0]["params"][0] is model.weight
+        train(model, optimizer, tg.tensor(x), 3)
+        tmodel, toptimizer = copy.deepcopy((theirs, topt))
+        train(tmodel, toptimizer, torch.from_numpy(x), 3)
+        np.testing.assert_allclose(model.weight.detach().numpy(), tmodel.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(ours.weight.detach().numpy(), before)  # the original did not move

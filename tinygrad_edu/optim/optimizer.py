@@ -1041,6 +1041,21 @@ class Optimizer:
                     np.copyto(views[i], values[k], casting="unsafe")
             dict.__setitem__(self.state, p, self._watched(flat.state_of(i)))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``copy.deepcopy`` and ``pickle`` keep: the groups (parameters and hyperparameters), the
+        defaults and the ``state_dict``.
+
+        The flat buffers are left out: the parameters share their slices and the step's bookkeeping holds weak
+        references, so a copy is rebuilt from its own (copied) parameters, as PyTorch's optimizer copies
+        step its copied parameters.
+        """
+        groups = [{**group, "params": list(group["params"])} for group in self.param_groups]
+        return {"groups": groups, "defaults": self.defaults, "state_dict": self.state_dict()}
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        Optimizer.__init__(self, saved["groups"], saved["defaults"])
+        self.load_state_dict(saved["state_dict"])
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
