@@ -171,6 +171,31 @@ def test_infinite_loop_that_swallows_the_interruption_still_times_out():
     assert _check(square_backward, timeout=0.3).finding == "timeout"
 
 
+def test_the_time_limit_never_stops_library_code_midway():
+    """Time running out during ``backward()`` lets the backward finish; the student's next line is where it
+    stops. (An exception at any bytecode of the library could leave its gradient lock held between acquire and
+    ``with``, CPython's bpo-29988, hanging every later backward of the process.)"""
+    import tinygrad_edu as tg
+
+    w = tg.tensor(np.ones(3), requires_grad=True)
+    y = w
+    for _ in range(40_000):  # a backward of ~0.1 s, well past the 0.01 s limit
+        y = y * 1.0
+    loss = y.sum()
+
+    def square_backward(grad_out, x):
+        loss.backward(retain_graph=True)  # the leaf's .grad is written at the end of the walk
+        while True:
+            pass
+
+    result = _check(square_backward, timeout=0.01)
+    assert result.finding == "timeout"
+    np.testing.assert_array_equal(w.grad.numpy(), np.ones(3))  # the backward ran to its end
+    v = tg.tensor([1.0, 2.0], requires_grad=True)
+    (v * v).sum().backward()  # the process's backward still works
+    np.testing.assert_array_equal(v.grad.numpy(), [2.0, 4.0])
+
+
 def test_time_limit_outside_the_main_thread():
     box = {}
     worker = threading.Thread(target=lambda: box.update(r=_check(lambda g, x: [0 for _ in iter(int, 1)],

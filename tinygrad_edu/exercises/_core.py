@@ -379,6 +379,27 @@ def _can_use_alarm() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+# Where the library, NumPy and the standard library live: code the time limit never interrupts.
+_LIBRARY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_SYSTEM_ROOTS = tuple(sorted({os.path.abspath(p) + os.sep for p in
+                              (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}))
+
+
+def _in_student_code(frame: Any) -> bool:
+    """Whether ``frame`` runs the student's code (a notebook cell, a script, a submission), where the time limit
+    may stop it: never inside the library, NumPy or the standard library.
+
+    An exception raised between a lock's acquire and its ``with`` block leaves the lock held (CPython's
+    bpo-29988): interrupting ``backward()`` there would hang every later backward in the process. Stopped
+    only between the student's own lines, a library call always finishes (or fails) as a whole.
+    """
+    filename = frame.f_code.co_filename
+    if filename.startswith("<"):  # "<string>", "<ipython-input-...>": code compiled from text, the student's;
+        return not filename.startswith("<frozen ")  # "<frozen posixpath>": the standard library's
+    path = os.path.abspath(filename)
+    return not (path.startswith(_LIBRARY_ROOT) or path.startswith(_SYSTEM_ROOTS))
+
+
 def _call_with_time_limit(work: Callable[[], Any], seconds: float) -> Any:
     """Return ``work()``, raising `_Timeout` when it runs past ``seconds``.
 
@@ -395,18 +416,21 @@ def _call_with_time_limit(work: Callable[[], Any], seconds: float) -> Any:
         def stop_every_line(frame: Any, event: str, arg: Any) -> Any:
             # Once time is up, the next line of student code raises again: a bare `except:` inside a loop that
             # caught the interruption cannot keep the loop alive. (Python drops a trace function that raises;
-            # the next alarm, 50 ms on, sets it again.) The checker's own frames run on.
-            if armed[0] and event == "line" and frame.f_code.co_filename != __file__:
+            # the next alarm, 50 ms on, sets it again.) Library frames run on (see _in_student_code).
+            if armed[0] and event == "line" and _in_student_code(frame):
                 raise _Timeout
             return stop_every_line
 
         def interrupt(signum: int, frame: Any) -> None:
             if armed[0]:
+                in_student_code = _in_student_code(frame)  # asked before tracing starts: the call is not traced
                 sys.settrace(stop_every_line)
                 while frame is not None:
                     frame.f_trace = stop_every_line
                     frame = frame.f_back
-                raise _Timeout
+                if in_student_code:
+                    raise _Timeout
+                # In library code: it runs to its end, and the student's next line raises (stop_every_line).
 
         previous = signal.signal(signal.SIGALRM, interrupt)
         started = time.monotonic()
