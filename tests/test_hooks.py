@@ -18,30 +18,12 @@ import torch
 import tinygrad_edu as tg
 from tinygrad_edu.utils.hooks import RemovableHandle
 
-
-def _arr(t):
-    return None if t is None else t.detach().numpy().copy()
-
-
-def _same_logs(run):
-    """Run ``run(lib)`` on tinygrad_edu and on PyTorch; the two logs must agree (arrays to float32 precision)."""
-    ours, theirs = run(tg), run(torch)
-    assert len(ours) == len(theirs), (ours, theirs)
-    for a, b in zip(ours, theirs):
-        _assert_same(a, b)
-    return ours
-
-
-def _assert_same(a, b):
-    if isinstance(a, (tuple, list)):
-        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        assert a is not None and b is not None, (a, b)
-        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-5, atol=1e-6)
-    else:
-        assert a == b, (a, b)
+try:  # tests/ is on the path when pytest runs from the repository root
+    from helpers_hooks import arr as _arr
+    from helpers_hooks import same_logs as _same_logs
+except ImportError:  # pragma: no cover - run as a package
+    from tests.helpers_hooks import arr as _arr
+    from tests.helpers_hooks import same_logs as _same_logs
 
 
 def _t(lib, values):

@@ -21,33 +21,12 @@ from tinygrad_edu.utils.hooks import RemovableHandle
 LIBS = {"tg": tg, "torch": torch}
 
 
-def _arr(t):
-    if t is None:
-        return None
-    return t.detach().numpy().copy() if hasattr(t, "detach") else t.numpy().copy()
-
-
-def _same_logs(run):
-    """Run ``run(lib)`` on both libraries; the logs (lists of events, arrays inside) must agree."""
-    ours, theirs = run(tg), run(torch)
-    assert len(ours) == len(theirs), (ours, theirs)
-    for a, b in zip(ours, theirs):
-        _assert_same(a, b)
-    return ours
-
-
-def _assert_same(a, b):
-    if isinstance(a, (tuple, list)):
-        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    elif a is None or b is None:
-        assert a is None and b is None, (a, b)
-    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
-                                   rtol=1e-5, atol=1e-6)
-    else:
-        assert a == b, (a, b)
+try:  # tests/ is on the path when pytest runs from the repository root
+    from helpers_hooks import arr as _arr
+    from helpers_hooks import same_logs as _same_logs
+except ImportError:  # pragma: no cover - run as a package
+    from tests.helpers_hooks import arr as _arr
+    from tests.helpers_hooks import same_logs as _same_logs
 
 
 def _linear(lib, n_in=3, n_out=2, seed=0):
