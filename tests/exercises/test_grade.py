@@ -46,10 +46,10 @@ EXPECTED_TABLE = f"""\
 student  passed  failed
 alice    4 / 4
 bob      1 / 4   {BOB}
-carol    1 / 2   backward/add: size_one_axes_not_reduced
-dave     1 / 2   schedule/cosine: timeout
-erin     0 / 2   backward/relu: error; schedule/cosine: error
-frank    1 / 2   backward/relu: wrong_dtype
+carol    1 / 2   backward/add: size_one_axes_not_reduced; not submitted: optim/adam
+dave     1 / 2   schedule/cosine: timeout; not submitted: backward/add, optim/adam
+erin     0 / 2   backward/relu: error; schedule/cosine: error; not submitted: backward/add, optim/adam
+frank    1 / 2   backward/relu: wrong_dtype; not submitted: backward/add, optim/adam
 gina     0 / 0   the submission stopped its grading process while loading (exit status 3)
 
 notes on dave:
@@ -70,12 +70,19 @@ EXPECTED_ROWS = [
     ("bob", "schedule/cosine", "1", "passed", ""),
     ("carol", "backward/add", "0", "wrong_shape", "size_one_axes_not_reduced"),
     ("carol", "backward/relu", "0", "not_implemented", ""),
+    ("carol", "optim/adam", "0", "missing", ""),  # assigned (--only), not defined in the submission
     ("carol", "schedule/cosine", "1", "passed", ""),
+    ("dave", "backward/add", "0", "missing", ""),
     ("dave", "backward/relu", "1", "passed", ""),
+    ("dave", "optim/adam", "0", "missing", ""),
     ("dave", "schedule/cosine", "0", "timeout", ""),
+    ("erin", "backward/add", "0", "missing", ""),
     ("erin", "backward/relu", "0", "error", ""),
+    ("erin", "optim/adam", "0", "missing", ""),
     ("erin", "schedule/cosine", "0", "error", ""),
+    ("frank", "backward/add", "0", "missing", ""),
     ("frank", "backward/relu", "0", "wrong_dtype", ""),
+    ("frank", "optim/adam", "0", "missing", ""),
     ("frank", "schedule/cosine", "1", "passed", ""),
     ("gina", "", "0", "error", ""),
 ]
@@ -129,8 +136,11 @@ def test_the_csv(graded):
             assert "Case " in row["message"]
     bob_adam = next(r for r in rows if r["student"] == "bob" and r["exercise"] == "optim/adam")
     assert "This is the known mistake `no_bias_correction`" in bob_adam["message"] and "Hint:" in bob_adam["message"]
-    erin = [r for r in rows if r["student"] == "erin"]
+    erin = [r for r in rows if r["student"] == "erin" and r["finding"] == "error"]
     assert all("erin.py does not parse: SyntaxError on line 6" in r["message"] for r in erin)
+    missing = [r for r in rows if r["finding"] == "missing"]
+    assert all(r["message"] == f"{r['exercise']}: no function {ex.REGISTRY[r['exercise']].function} in the submission"
+               and r["cases_total"] == "0" for r in missing)
 
 
 @pytest.mark.slow

@@ -17,6 +17,8 @@ loop at the top level, ``sys.exit``, a flood of prints, a crash. Inside it:
 The table lists, per student, the exercises passed out of those attempted (a function still raising
 NotImplementedError is not attempted) and each failed one with the mistake found (``name?`` when it only
 "looks like" it) or else the kind of finding. ``--csv PATH`` writes one row per (student, exercise).
+With ``--only`` (the exercises assigned), an assigned exercise whose function a submission does not define
+at all is listed as "not submitted" and gets a CSV row with the finding ``missing``.
 
 This is not a sandbox: the students' code runs with your permissions. Grade in a throwaway account or
 container when the submissions are not trusted.
@@ -137,7 +139,7 @@ def grade(directory: str | os.PathLike, timeout: float = 5.0, only: list[str] | 
     Raises:
         GradeError: bad input (see `find_submissions`; an unknown name in ``only``).
     """
-    from . import names
+    from . import REGISTRY, names
 
     if not timeout > 0:
         raise GradeError(f"--timeout must be a positive number of seconds, got {timeout!r}")
@@ -154,6 +156,13 @@ def grade(directory: str | os.PathLike, timeout: float = 5.0, only: list[str] | 
         if progress is not None:
             print(f"grading {student} ({i + 1} of {len(submissions)})", file=progress, flush=True)
         student_rows, student_notes = _grade_one(student, files, exercises, timeout, seed)
+        graded = {row.exercise for row in student_rows}
+        if only and "" not in graded:  # the exercises assigned: one not defined at all gets its row too
+            student_rows += [Row(student, name, False, "missing", "", 0, 0,
+                                 f"{name}: no function {REGISTRY[name].function} in the submission")
+                             for name in exercises if name not in graded]
+            order = {name: i for i, name in enumerate(exercises)}
+            student_rows.sort(key=lambda row: order.get(row.exercise, -1))
         rows += student_rows
         if student_notes:
             notes[student] = student_notes
@@ -273,9 +282,13 @@ def format_table(rows: list[Row], notes: dict[str, list[str]] | None = None) -> 
         students.setdefault(row.student, []).append(row)
     lines = [("student", "passed", "failed")]
     for student, own in students.items():
-        attempted = [r for r in own if r.exercise and r.finding != "not_implemented"]
+        attempted = [r for r in own if r.exercise and r.finding not in ("not_implemented", "missing")]
         passed = sum(r.passed for r in attempted)
-        failed = [_failure(r) for r in own if not r.passed and (r.finding != "not_implemented" or not r.exercise)]
+        failed = [_failure(r) for r in own if not r.passed and r.finding != "missing"
+                  and (r.finding != "not_implemented" or not r.exercise)]
+        missing = [r.exercise for r in own if r.finding == "missing"]
+        if missing:
+            failed.append(f"not submitted: {', '.join(missing)}")
         if not failed and not attempted:
             failed = ["(nothing attempted: every function still raises NotImplementedError)"]
         lines.append((student, f"{passed} / {len(attempted)}", "; ".join(failed)))
@@ -308,7 +321,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", metavar="PATH", help="also write one row per (student, exercise) to PATH")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="time per exercise per student (default 5)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="grade only these exercises")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="grade only these exercises (the ones assigned: a missing one is listed as not submitted)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cases, the same for everyone (default 0)")
 
 
