@@ -389,8 +389,9 @@ def _in_student_code(frame: Any) -> bool:
     """Whether ``frame`` runs the student's code (a notebook cell, a script, a submission), where the time limit
     may stop it: never inside the library, NumPy or the standard library.
 
-    An exception raised between a lock's acquire and its ``with`` block leaves the lock held (CPython's
-    bpo-29988): interrupting ``backward()`` there would hang every later backward in the process. Stopped
+    An exception forced into library code can skip a ``with`` block's cleanup and leave a lock held: raised
+    between the acquire and the block (CPython's bpo-29988), or by the line trace on the ``with`` line itself
+    as the block unwinds. Interrupting ``backward()`` so hung every later backward of the process. Stopped
     only between the student's own lines, a library call always finishes (or fails) as a whole.
     """
     filename = frame.f_code.co_filename
