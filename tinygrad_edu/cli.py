@@ -23,10 +23,13 @@ complete (every write is atomic); the one being written is left as it was.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["main", "DEMOS"]
@@ -173,6 +176,48 @@ def _writable_directory(path: str) -> str:
     return path
 
 
+@contextlib.contextmanager
+def _ctrl_c_delivered() -> Iterator[None]:
+    """Ctrl-C stops the command even when it lands where Python drops exceptions.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread happens to be. Inside a ctypes callback (numba
+    compiling a kernel through llvmlite, the first time a model runs) it is printed as "Exception ignored" and
+    dropped, and the command ran on. Here a Ctrl-C is remembered and raised again every 0.1 s (SIGALRM) until
+    it gets through; the dropped ones are not printed. Only in the main thread, with Python's own Ctrl-C
+    handler in place (an embedding program's handler is left alone).
+    """
+    if (threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer")
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pending = [False]
+    hook = sys.unraisablehook
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        pending[0] = True
+        signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)  # raised again until it reaches the command
+        raise KeyboardInterrupt
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        if pending[0]:
+            raise KeyboardInterrupt
+
+    def unraisable(report: Any) -> None:
+        if not (pending[0] and isinstance(report.exc_value, KeyboardInterrupt)):
+            hook(report)
+
+    previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGALRM, previous_alarm)
+        sys.unraisablehook = hook
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tinygrad-edu`` command."""
     parser = argparse.ArgumentParser(prog="tinygrad-edu", description="tinygrad_edu: gradient descent, taught.")
@@ -192,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                                                            "--csv too)"))
     args = parser.parse_args(argv)
     try:
-        return _command(args)
+        with _ctrl_c_delivered():
+            return _command(args)
     except KeyboardInterrupt:
         print("\ntinygrad-edu: interrupted (Ctrl-C); files already written are complete", file=sys.stderr)
         return 130
