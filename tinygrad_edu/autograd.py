@@ -760,7 +760,7 @@ def walk(root: Any, seed: np.ndarray, on_leaf: Callable[[Any, np.ndarray], Any],
             if source is None:
                 handed_out.add(owner_id)
                 # (A leaf in stop_at gets its hooks from the outer walk, which this walk's result flows into.)
-                if parent._backward_hooks is None or not parent._backward_hooks or (stop_at and id(parent) in stop_at):
+                if not parent._backward_hooks or (stop_at and id(parent) in stop_at):
                     running = on_leaf(parent, grad)
                 else:
                     if hooked_leaves is None:
