@@ -34,6 +34,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..autograd import no_grad
+from ..train.diagnose import _MATRIX
 from ._inputs import figure_and_axes, new_figure
 from ._style import place_legend, series_style, styled
 
@@ -90,9 +91,8 @@ def _owner_kind(insp: Any, name: str) -> str | None:
     return getattr(insp, "kinds", {}).get(owner)
 
 
-# The weight matrices of recurrent layers (weight_ih_l0, weight_hh_l1_reverse, LSTM's weight_hr_l0) and of attention
-# (in_proj_weight, q_proj_weight, ...): drawn with the linear layers' weights, as tg.train.diagnose compares them.
-_MATRIX = re.compile(r"weight_(ih|hh|hr)(_l\d+)?(_reverse)?|(in|q|k|v)_proj_weight")
+# The weight matrices of recurrent layers and of attention (diagnose's _MATRIX: weight_ih_l0, in_proj_weight, ...) are
+# drawn with the linear layers' weights, as tg.train.diagnose compares them; their biases are biases.
 _MATRIX_BIAS = re.compile(r"bias_(ih|hh)(_l\d+)?(_reverse)?|in_proj_bias")
 
 
@@ -152,6 +152,20 @@ def _histogram_curve(ax: Any, sample: np.ndarray, bins: int, label: str, i: int)
     ax.plot(centres, density, drawstyle="steps-mid", label=label, **style)
 
 
+def _histograms(who: str, insp: Any, ax: Any, samples: Mapping[str, np.ndarray], labels: Sequence[str], bins: int,
+                xlabel: str, title: str | None, default_title: str) -> Any:
+    """One step-line histogram per sample (in order, with its label) on one axes; the default title names the
+    last recorded step."""
+    fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
+    for i, (sample, label) in enumerate(zip(samples.values(), labels)):
+        _histogram_curve(ax, sample, bins, label, i)
+    step = int(np.asarray(insp.steps).reshape(-1)[-1])
+    _labels(ax, xlabel, "density")
+    ax.set_title(title if title is not None else f"{default_title} (step {step})")
+    place_legend(ax)
+    return fig
+
+
 # -- histograms --------------------------------------------------------------------------------------
 
 
@@ -208,9 +222,9 @@ def plot_activations(insp: Any, ax: Any = None, *, layers: Any = None, bins: int
     available = [name for name in insp.layers if name in insp.last_activations]
     names = _default_layers(insp, available) if layers is None else _choose(who, "layer", available, layers)
     samples = {name: _sample(who, "layer", name, insp.last_activations[name]) for name in names}
-    fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
     activations = insp.activations  # read once: an Inspector builds the dict on each access
-    for i, name in enumerate(names):
+    labels = []
+    for name in names:
         stats = activations.get(name, {})
         kind = insp.kinds.get(name, "other")
         label = f"{name} ({kind}): mean {_last(stats.get('mean', [])):+.2f}, std {_last(stats.get('std', [])):.2f}"
@@ -219,12 +233,8 @@ def plot_activations(insp: Any, ax: Any = None, *, layers: Any = None, bins: int
             fraction = _last(stats.get(key, []))
             if math.isfinite(fraction):
                 label += f", {words} {fraction:.1%}"
-        _histogram_curve(ax, samples[name], bins, label, i)
-    step = int(np.asarray(insp.steps).reshape(-1)[-1])
-    _labels(ax, "layer output value", "density")
-    ax.set_title(title if title is not None else f"activations per layer (step {step})")
-    place_legend(ax)
-    return fig
+        labels.append(label)
+    return _histograms(who, insp, ax, samples, labels, bins, "layer output value", title, "activations per layer")
 
 
 @styled
@@ -265,17 +275,13 @@ def plot_gradients(insp: Any, ax: Any = None, *, params: Any = None, include_bia
     bins = check_int(who, "bins", bins, minimum=2)
     names = _weights(who, insp, params, include_biases, insp.last_gradients)
     samples = {name: _sample(who, "gradient", name, insp.last_gradients[name]) for name in names}
-    fig, ax = figure_and_axes(who, ax, (9.0, 4.8))
     gradients = insp.gradients
-    for i, name in enumerate(names):
+    labels = []
+    for name in names:
         stats = gradients.get(name, {})
-        label = f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}"
-        _histogram_curve(ax, samples[name], bins, label, i)
-    step = int(np.asarray(insp.steps).reshape(-1)[-1])
-    _labels(ax, "gradient value", "density")
-    ax.set_title(title if title is not None else f"weight gradients per layer (step {step})")
-    place_legend(ax)
-    return fig
+        labels.append(f"{name}: mean {_last(stats.get('mean', [])):+.1e}, std {_last(stats.get('std', [])):.1e}")
+    return _histograms(who, insp, ax, samples, labels, bins, "gradient value", title,
+                       "weight gradients per layer")
 
 
 # -- over depth and over steps -----------------------------------------------------------------------
