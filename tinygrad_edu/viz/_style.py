@@ -229,10 +229,8 @@ def place_legend(ax: Any, **kw: Any) -> Any:
     """
     if not hasattr(ax, "legend") or not hasattr(ax, "figure"):
         raise TypeError(f"place_legend: ax must be a matplotlib Axes, got {type(ax).__name__}")
-    kw = dict(kw)
-    ax._tg_legend_kw = kw
-    legend = _place(ax, kw)
-    return legend
+    ax._tg_legend_kw = kw  # placed again by styled once the figure is built
+    return _place(ax, kw)
 
 
 def _place(ax: Any, kw: dict[str, Any]) -> Any:

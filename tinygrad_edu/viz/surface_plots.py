@@ -98,10 +98,6 @@ def _title(view: SurfaceView, paths: Sequence[PathView], title: str | None) -> s
     return text
 
 
-def _legend(ax: Any) -> None:
-    place_legend(ax)
-
-
 # -- 1-D -------------------------------------------------------------------------------------------
 
 
@@ -182,7 +178,7 @@ def plot_path_1d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = None, 
                 ax.annotate(str(k), (xs[k], ys[k]), xytext=(4, 6), textcoords="offset points", fontsize=11,
                             color=color, annotation_clip=True)
     ax.set_title(_title(view, path_views, title))
-    _legend(ax)
+    place_legend(ax)
     return fig
 
 
@@ -235,7 +231,7 @@ def plot_contour(surface: Any, *paths: Any, levels: Any = None, ax: Any = None, 
     for i, path in enumerate(path_views):
         _draw_path_2d(ax, path, series_style(i), _width(i, len(path_views)))
     ax.set_title(_title(view, path_views, title))
-    _legend(ax)
+    place_legend(ax)
     return fig
 
 
@@ -319,7 +315,7 @@ def plot_surface_3d(surface: Any, *paths: Any, ax: Any = None, bounds: Any = Non
     ax.set_zlabel("loss", labelpad=12)  # clear of the tick labels at the style's font size
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(_title(view, path_views, title))
-    _legend(ax)
+    place_legend(ax)
     return fig
 
 
