@@ -231,10 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     gallery.add_argument("--examples", default="examples", help="the examples folder (default: ./examples)")
     gallery.add_argument("--only", default=None, help="comma-separated example numbers or names, e.g. 06,13")
     gallery.add_argument("--full", action="store_true", help="run the examples in full, not with --quick")
-    from .exercises import grade as _grade  # the exercises' grader: its arguments live with it
+    grade = commands.add_parser("grade", help="grade a folder of exercise submissions (a table, --csv too)")
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["grade"]:
+        # the grader (and every exercise family) is imported only for this command: its arguments live with it
+        from .exercises import grade as _grade
 
-    _grade.add_arguments(commands.add_parser("grade", help="grade a folder of exercise submissions (a table, "
-                                                           "--csv too)"))
+        _grade.add_arguments(grade)
     args = parser.parse_args(argv)
     try:
         with _ctrl_c_delivered():
