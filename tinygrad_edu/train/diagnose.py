@@ -565,14 +565,15 @@ def diagnose(history: Mapping[str, Any] | None, inspector: Inspector | None = No
                         "as inspector= to read the layer statistics alone)")
     if history is not None and not isinstance(history, Mapping):
         raise TypeError(f"diagnose expects a History or a mapping of per-epoch lists, got {type(history).__name__}")
-    if inspector is not None and (history is None or ("train_loss" not in history and "loss" not in history)):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return _with_layers(Diagnosis([], 0), inspector, loss_curves=False)
-    diagnosis = _loss_diagnosis(history)
-    if inspector is None:
-        return diagnosis
+    loss_curves = history is not None and ("train_loss" in history or "loss" in history)
+    if inspector is None or loss_curves:
+        diagnosis = _loss_diagnosis(history)
+        if inspector is None:
+            return diagnosis
+    else:  # the layers alone
+        diagnosis = Diagnosis([], 0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _with_layers(diagnosis, inspector)
+        return _with_layers(diagnosis, inspector, loss_curves)
 
 
 def _loss_diagnosis(history: Mapping[str, Any]) -> Diagnosis:
@@ -699,9 +700,8 @@ def _gradient_findings(inspector: Inspector, steps: np.ndarray) -> list[Finding]
         return [Finding("exploding_gradients", f"the gradient of {param!r} overflowed to infinity at step {step} "
                                                f"({len(overflowed)} parameter{'s' * (len(overflowed) > 1)} in all) "
                                                f"→ {_TAME}.")]
-    with np.errstate(invalid="ignore"):
-        table = np.stack([gradients[p]["norm"] for p in inspector.params], axis=1) if inspector.params else None
-    if table is not None:
+    if inspector.params:
+        table = np.stack([gradients[p]["norm"] for p in inspector.params], axis=1)
         recorded = ~np.isnan(table).all(axis=1)
         total = np.sqrt(np.nansum(table[recorded] ** 2, axis=1))
         if total.size >= 2 and total[0] > 0:
