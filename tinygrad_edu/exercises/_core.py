@@ -99,6 +99,24 @@ class Mistake:
     hint: str
 
 
+def mistake_variant(rule: Callable, name: str, hint: str) -> Mistake:
+    """The `Mistake` ``name`` of a family whose reference is ``rule`` with the mistake switched off.
+
+    ``rule`` takes the reference's arguments and ``mistake=""``; the variant calls it with ``mistake=name``.
+
+    Example:
+        >>> def _double(x, mistake=""):
+        ...     return x + x if mistake != "times_three" else 3 * x
+        >>> wrong = mistake_variant(_double, "times_three", "Twice, not three times.")
+        >>> wrong.fn(2), wrong.fn.__name__
+        (6, 'double_times_three')
+    """
+    def wrong(*args: Any, **kwargs: Any) -> Any:
+        return rule(*args, mistake=name, **kwargs)
+    wrong.__name__ = f"{rule.__name__.lstrip('_')}_{name}"
+    return Mistake(name, wrong, hint)
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One exercise: what to write, the hidden answer, the cases it is checked on, the mistakes it names.

@@ -25,7 +25,7 @@ from .. import nn, optim
 from ..data import DataLoader, TensorDataset
 from ..rng import get_rng_state, set_rng_state
 from ..tensor import tensor
-from ._core import Case, Exercise, Finding, Mistake, register
+from ._core import Case, Exercise, Finding, mistake_variant, register
 
 __all__: list[str] = []
 
@@ -133,14 +133,6 @@ def train_reference(model: nn.Module, loss_fn: nn.Module, optimizer: optim.Optim
     return _train(model, loss_fn, optimizer, loader, epochs)
 
 
-def _variant(name: str) -> Callable:
-    def wrong(model: nn.Module, loss_fn: nn.Module, optimizer: optim.Optimizer, loader: DataLoader,
-              epochs: int) -> list[float]:
-        return _train(model, loss_fn, optimizer, loader, epochs, mistake=name)
-    wrong.__name__ = f"train_{name}"
-    return wrong
-
-
 def _case(rng: np.random.Generator, layers: tuple, samples: int, batch_size: int, epochs: int, optimizer: str,
           options: dict, loss: str = "mse") -> Case:
     inputs = rng.normal(size=(samples, layers[0])).astype(np.float32)
@@ -228,27 +220,27 @@ register(Exercise(
     cases=_cases,
     run=_run,
     mistakes=(
-        Mistake("grads_not_zeroed", _variant("grads_not_zeroed"),
-                "Call optimizer.zero_grad() before every backward(): gradients are added to the old ones, so "
-                "without it each step uses the sum of all the gradients so far."),
-        Mistake("zero_grad_after_backward", _variant("zero_grad_after_backward"),
-                "zero_grad() between backward() and step() throws the fresh gradients away, so nothing is "
-                "updated: clear them before the forward pass (step 1), then backward, then step."),
-        Mistake("step_before_backward", _variant("step_before_backward"),
-                "The update must follow the backward pass of the same batch (steps 3 then 4); stepping first "
-                "applies the previous batch's gradients."),
-        Mistake("loss_summed_not_averaged", _variant("loss_summed_not_averaged"),
-                "Return the mean of the epoch's batch losses (divide their sum by the number of batches B)."),
-        Mistake("last_batch_loss_only", _variant("last_batch_loss_only"),
-                "The epoch's loss is the mean over all its batches, not the loss of its last batch: collect "
-                "every batch's loss.item()."),
-        Mistake("averaged_over_samples", _variant("averaged_over_samples"),
-                "The epoch's loss is the plain mean of the batch losses, each batch counting once (as "
-                "tg.train.fit's train_loss), not weighted by batch size: they differ when the last batch is "
-                "smaller."),
-        Mistake("loss_after_update", _variant("loss_after_update"),
-                "Record the loss computed in step 2, before that batch's update (as tg.train.fit does): "
-                "computing it again after optimizer.step() gives the updated weights' loss."),
+        mistake_variant(_train, "grads_not_zeroed",
+                        "Call optimizer.zero_grad() before every backward(): gradients are added to the old ones, so "
+                        "without it each step uses the sum of all the gradients so far."),
+        mistake_variant(_train, "zero_grad_after_backward",
+                        "zero_grad() between backward() and step() throws the fresh gradients away, so nothing is "
+                        "updated: clear them before the forward pass (step 1), then backward, then step."),
+        mistake_variant(_train, "step_before_backward",
+                        "The update must follow the backward pass of the same batch (steps 3 then 4); stepping first "
+                        "applies the previous batch's gradients."),
+        mistake_variant(_train, "loss_summed_not_averaged",
+                        "Return the mean of the epoch's batch losses (divide their sum by the number of batches B)."),
+        mistake_variant(_train, "last_batch_loss_only",
+                        "The epoch's loss is the mean over all its batches, not the loss of its last batch: collect "
+                        "every batch's loss.item()."),
+        mistake_variant(_train, "averaged_over_samples",
+                        "The epoch's loss is the plain mean of the batch losses, each batch counting once (as "
+                        "tg.train.fit's train_loss), not weighted by batch size: they differ when the last batch is "
+                        "smaller."),
+        mistake_variant(_train, "loss_after_update",
+                        "Record the loss computed in step 2, before that batch's update (as tg.train.fit does): "
+                        "computing it again after optimizer.step() gives the updated weights' loss."),
     ),
     output_names=("per-epoch mean losses", "weights after training (all parameters, flattened)"),
     rtol=1e-4,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Exercise, Finding, Mistake, register
+from ._core import Case, Exercise, Finding, Mistake, mistake_variant, register
 
 __all__ = ["STEPS"]
 
@@ -98,14 +98,6 @@ def _case(rng: np.random.Generator, shape: tuple, hyperparameters: dict[str, Any
     if note:
         words.append(note)
     return Case(", ".join(words), (theta, grads), dict(hyperparameters))
-
-
-def _variant(rule: Callable, name: str) -> Callable:
-    """The rule with one known mistake switched on, with the reference's calling convention."""
-    def wrong(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, **hyperparameters: Any) -> np.ndarray:
-        return rule(theta, g, state, t, mistake=name, **hyperparameters)
-    wrong.__name__ = f"{rule.__name__.lstrip('_')}_{name}"
-    return wrong
 
 
 def _state_not_kept(reference: Callable) -> Callable:
@@ -210,18 +202,18 @@ weight_decay=0, nesterov=False)` — PyTorch's names and defaults.
     cases=_sgd_cases,
     run=_run,
     mistakes=(
-        Mistake("dampening_on_first_step", _variant(_sgd, "dampening_on_first_step"),
-                "At t = 1 the buffer is the gradient itself, b_1 = g_1: dampening (1 - tau) only applies from "
-                "t = 2 on (see the cases of b_t in the statement)."),
-        Mistake("nesterov_uses_buffer", _variant(_sgd, "nesterov_uses_buffer"),
-                "With nesterov=True the step direction is g_t + mu * b_t, the gradient plus momentum times the "
-                "new buffer, not the buffer b_t alone."),
-        Mistake("weight_decay_after_momentum", _variant(_sgd, "weight_decay_after_momentum"),
-                "Weight decay is added to the gradient first, g_t <- g_t + lambda * theta, and that decayed "
-                "gradient goes into the momentum buffer; it is not added to the step afterwards."),
-        Mistake("buffer_not_kept", _variant(_sgd, "buffer_not_kept"),
-                "The buffer b_t must be kept in `state` and reused at the next step: b_t = mu * b_{t-1} + "
-                "(1 - tau) * g_t needs the previous step's buffer."),
+        mistake_variant(_sgd, "dampening_on_first_step",
+                        "At t = 1 the buffer is the gradient itself, b_1 = g_1: dampening (1 - tau) only applies from "
+                        "t = 2 on (see the cases of b_t in the statement)."),
+        mistake_variant(_sgd, "nesterov_uses_buffer",
+                        "With nesterov=True the step direction is g_t + mu * b_t, the gradient plus momentum times the "
+                        "new buffer, not the buffer b_t alone."),
+        mistake_variant(_sgd, "weight_decay_after_momentum",
+                        "Weight decay is added to the gradient first, g_t <- g_t + lambda * theta, and that decayed "
+                        "gradient goes into the momentum buffer; it is not added to the step afterwards."),
+        mistake_variant(_sgd, "buffer_not_kept",
+                        "The buffer b_t must be kept in `state` and reused at the next step: b_t = mu * b_{t-1} + "
+                        "(1 - tau) * g_t needs the previous step's buffer."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -303,17 +295,17 @@ as in `tg.optim.Momentum`; keep $v$ in `state` (the library calls it `"velocity"
     cases=_momentum_cases,
     run=_run,
     mistakes=(
-        Mistake("missing_one_minus_beta", _variant(_momentum, "missing_one_minus_beta"),
-                "The sources' velocity is an average: v_t = beta * v_{t-1} + (1 - beta) * g_t. Without the "
-                "(1 - beta) it is PyTorch's SGD buffer, about 1 / (1 - beta) times larger."),
-        Mistake("velocity_not_kept", _variant(_momentum, "velocity_not_kept"),
-                "v_{t-1} is the previous step's velocity: store v_t in `state` and read it back at the next "
-                "step (start from 0 only at t = 1)."),
-        Mistake("weights_swapped", _variant(_momentum, "weights_swapped"),
-                "beta weighs the old velocity and (1 - beta) the new gradient: v_t = beta * v_{t-1} + "
-                "(1 - beta) * g_t."),
-        Mistake("sign_flipped", _variant(_momentum, "sign_flipped"),
-                "Step against the velocity: theta_t = theta_{t-1} - alpha * v_t (the gradient points uphill)."),
+        mistake_variant(_momentum, "missing_one_minus_beta",
+                        "The sources' velocity is an average: v_t = beta * v_{t-1} + (1 - beta) * g_t. Without the "
+                        "(1 - beta) it is PyTorch's SGD buffer, about 1 / (1 - beta) times larger."),
+        mistake_variant(_momentum, "velocity_not_kept",
+                        "v_{t-1} is the previous step's velocity: store v_t in `state` and read it back at the next "
+                        "step (start from 0 only at t = 1)."),
+        mistake_variant(_momentum, "weights_swapped",
+                        "beta weighs the old velocity and (1 - beta) the new gradient: v_t = beta * v_{t-1} + "
+                        "(1 - beta) * g_t."),
+        mistake_variant(_momentum, "sign_flipped",
+                        "Step against the velocity: theta_t = theta_{t-1} - alpha * v_t (the gradient points uphill)."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -422,16 +414,16 @@ momentum=0, centered=False)` — PyTorch's names and defaults.
     cases=_rmsprop_cases,
     run=_run,
     mistakes=(
-        Mistake("eps_inside_sqrt", _variant(_rmsprop, "eps_inside_sqrt"),
-                "epsilon is added after the square root: divide by sqrt(s_t) + eps, not sqrt(s_t + eps)."),
-        Mistake("no_one_minus_alpha", _variant(_rmsprop, "no_one_minus_alpha"),
-                "s_t is a moving average: s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2 (the new square is "
-                "weighted by 1 - alpha)."),
-        Mistake("weights_swapped", _variant(_rmsprop, "weights_swapped"),
-                "alpha weighs the old average and (1 - alpha) the new squared gradient: "
-                "s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2."),
-        Mistake("sqrt_missing", _variant(_rmsprop, "sqrt_missing"),
-                "Divide by the root mean square, sqrt(s_t) + eps, not by the mean square s_t itself."),
+        mistake_variant(_rmsprop, "eps_inside_sqrt",
+                        "epsilon is added after the square root: divide by sqrt(s_t) + eps, not sqrt(s_t + eps)."),
+        mistake_variant(_rmsprop, "no_one_minus_alpha",
+                        "s_t is a moving average: s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2 (the new square is "
+                        "weighted by 1 - alpha)."),
+        mistake_variant(_rmsprop, "weights_swapped",
+                        "alpha weighs the old average and (1 - alpha) the new squared gradient: "
+                        "s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2."),
+        mistake_variant(_rmsprop, "sqrt_missing",
+                        "Divide by the root mean square, sqrt(s_t) + eps, not by the mean square s_t itself."),
         Mistake("state_not_kept", _state_not_kept(rmsprop_reference),
                 "s_t is a moving average of all the squared gradients so far: s_{t-1} "
                 + _STATE_NOT_KEPT.format(key="square_avg")),
@@ -568,17 +560,17 @@ steps would be far too small ($m_1 = (1-\beta_1) g_1$).
     cases=_adam_cases,
     run=_run,
     mistakes=(
-        Mistake("no_bias_correction", _variant(_adam_rule(False), "no_bias_correction"),
-                "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
-                "v_hat = v_t / (1 - beta2^t)."),
-        Mistake("eps_inside_sqrt", _variant(_adam_rule(False), "eps_inside_sqrt"),
-                "epsilon is added after the square root: divide by sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
-        Mistake("bias_correction_off_by_one", _variant(_adam_rule(False), "bias_correction_off_by_one"),
-                "t already counts from 1: the corrections are 1 - beta1^t and 1 - beta2^t with the t you are "
-                "given (not t + 1)."),
-        Mistake("decoupled_weight_decay", _variant(_adam_rule(False), "decoupled_weight_decay"),
-                "Adam's weight_decay is L2: add lambda * theta to the gradient, g_t <- g_t + lambda * theta, "
-                "before the moments. Shrinking theta directly is AdamW."),
+        mistake_variant(_adam_rule(False), "no_bias_correction",
+                        "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
+                        "v_hat = v_t / (1 - beta2^t)."),
+        mistake_variant(_adam_rule(False), "eps_inside_sqrt",
+                        "epsilon is added after the square root: divide by sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
+        mistake_variant(_adam_rule(False), "bias_correction_off_by_one",
+                        "t already counts from 1: the corrections are 1 - beta1^t and 1 - beta2^t with the t you are "
+                        "given (not t + 1)."),
+        mistake_variant(_adam_rule(False), "decoupled_weight_decay",
+                        "Adam's weight_decay is L2: add lambda * theta to the gradient, g_t <- g_t + lambda * theta, "
+                        "before the moments. Shrinking theta directly is AdamW."),
         Mistake("state_not_kept", _state_not_kept(adam_reference),
                 "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
                 + _STATE_NOT_KEPT.format(key="exp_avg")),
@@ -623,18 +615,19 @@ $$\theta_t = \theta_{t-1} - \gamma\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
     cases=_adamw_cases,
     run=_run,
     mistakes=(
-        Mistake("coupled_weight_decay", _variant(_adam_rule(True), "coupled_weight_decay"),
-                "That is Adam's L2 decay (lambda * theta added to the gradient). AdamW decays the weights "
-                "directly: theta <- theta * (1 - lr * lambda), and the gradient goes into the moments unchanged."),
-        Mistake("decay_not_multiplied_by_lr", _variant(_adam_rule(True), "decay_not_multiplied_by_lr"),
-                "The decay is scaled by the learning rate: theta <- theta * (1 - gamma * lambda), "
-                "not theta * (1 - lambda)."),
-        Mistake("decay_after_update", _variant(_adam_rule(True), "decay_after_update"),
-                "Decay theta_{t-1} first, then subtract the Adam step from the decayed weights; decaying after "
-                "the step also shrinks the step."),
-        Mistake("no_bias_correction", _variant(_adam_rule(True), "no_bias_correction"),
-                "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
-                "v_hat = v_t / (1 - beta2^t)."),
+        mistake_variant(_adam_rule(True), "coupled_weight_decay",
+                        "That is Adam's L2 decay (lambda * theta added to the gradient). AdamW decays the "
+                        "weights directly: theta <- theta * (1 - lr * lambda), and the gradient goes into the moments "
+                        "unchanged."),
+        mistake_variant(_adam_rule(True), "decay_not_multiplied_by_lr",
+                        "The decay is scaled by the learning rate: theta <- theta * (1 - gamma * lambda), "
+                        "not theta * (1 - lambda)."),
+        mistake_variant(_adam_rule(True), "decay_after_update",
+                        "Decay theta_{t-1} first, then subtract the Adam step from the decayed weights; decaying after "
+                        "the step also shrinks the step."),
+        mistake_variant(_adam_rule(True), "no_bias_correction",
+                        "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
+                        "v_hat = v_t / (1 - beta2^t)."),
         Mistake("state_not_kept", _state_not_kept(adamw_reference),
                 "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
                 + _STATE_NOT_KEPT.format(key="exp_avg")),
@@ -737,16 +730,16 @@ momentum_decay=4e-3)` — PyTorch's names and defaults (`decoupled_weight_decay`
     cases=_nadam_cases,
     run=_run,
     mistakes=(
-        Mistake("mu_product_forgotten", _variant(_nadam, "mu_product_forgotten"),
-                "The bias corrections use the product of all the mu's so far, P_t = mu_1 * ... * mu_t "
-                "(kept in `state`), not mu_t alone: 1 - P_t and 1 - P_t * mu_{t+1}."),
-        Mistake("mu_next_replaced_by_mu", _variant(_nadam, "mu_next_replaced_by_mu"),
-                "The momentum term looks one step ahead: it uses mu_{t+1} = beta1 * (1 - 0.5 * 0.96^((t+1) psi)), "
-                "in the numerator and in 1 - P_t * mu_{t+1}."),
-        Mistake("no_bias_correction", _variant(_nadam, "no_bias_correction"),
-                "Correct the second moment before the square root: v_hat = v_t / (1 - beta2^t)."),
-        Mistake("eps_inside_sqrt", _variant(_nadam, "eps_inside_sqrt"),
-                "epsilon is added after the square root: sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
+        mistake_variant(_nadam, "mu_product_forgotten",
+                        "The bias corrections use the product of all the mu's so far, P_t = mu_1 * ... * mu_t "
+                        "(kept in `state`), not mu_t alone: 1 - P_t and 1 - P_t * mu_{t+1}."),
+        mistake_variant(_nadam, "mu_next_replaced_by_mu",
+                        "The momentum term looks one step ahead: it uses mu_{t+1} = "
+                        "beta1 * (1 - 0.5 * 0.96^((t+1) psi)), in the numerator and in 1 - P_t * mu_{t+1}."),
+        mistake_variant(_nadam, "no_bias_correction",
+                        "Correct the second moment before the square root: v_hat = v_t / (1 - beta2^t)."),
+        mistake_variant(_nadam, "eps_inside_sqrt",
+                        "epsilon is added after the square root: sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
         Mistake("state_not_kept", _state_not_kept(nadam_reference),
                 "m_t, v_t and the product of the mu's carry over from step to step: they "
                 + _STATE_NOT_KEPT.format(key="exp_avg")),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Exercise, Finding, Mistake, register
+from ._core import Case, Exercise, Finding, mistake_variant, register
 
 __all__: list[str] = []
 
@@ -55,14 +55,6 @@ def _run(fn: Callable, case: Case) -> tuple:
 def _case(last_step: int, **hyperparameters: Any) -> Case:
     words = ", ".join(f"{key}={value!r}" for key, value in hyperparameters.items())
     return Case(f"{words}, steps 0..{last_step}", (last_step,), hyperparameters)
-
-
-def _variant(rule: Callable, name: str) -> Callable:
-    """The rule with one known mistake switched on, with the reference's calling convention."""
-    def wrong(step: int, **hyperparameters: Any) -> float:
-        return rule(step, mistake=name, **hyperparameters)
-    wrong.__name__ = f"{rule.__name__.lstrip('_')}_{name}"
-    return wrong
 
 
 def _rate(rng: np.random.Generator) -> float:
@@ -125,14 +117,14 @@ rate, the other names and the default are `StepLR`'s.
     cases=_step_cases,
     run=_run,
     mistakes=(
-        Mistake("off_by_one", _variant(_step, "off_by_one"),
-                "The rate changes at step = step_size, not one step earlier: the exponent is "
-                "floor(t / step_size) with t counting from 0."),
-        Mistake("no_floor", _variant(_step, "no_floor"),
-                "The decay happens in steps: the exponent is the whole number of periods, floor(t / step_size) "
-                "(Python's t // step_size), not the fraction t / step_size."),
-        Mistake("decayed_from_the_start", _variant(_step, "decayed_from_the_start"),
-                "Step 0 uses the starting rate itself (gamma^0 = 1); the first cut is at step = step_size."),
+        mistake_variant(_step, "off_by_one",
+                        "The rate changes at step = step_size, not one step earlier: the exponent is "
+                        "floor(t / step_size) with t counting from 0."),
+        mistake_variant(_step, "no_floor",
+                        "The decay happens in steps: the exponent is the whole number of periods, floor(t / step_size) "
+                        "(Python's t // step_size), not the fraction t / step_size."),
+        mistake_variant(_step, "decayed_from_the_start",
+                        "Step 0 uses the starting rate itself (gamma^0 = 1); the first cut is at step = step_size."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -195,18 +187,18 @@ rate, the other names and the default are `CosineAnnealingLR`'s.
     cases=_cosine_cases,
     run=_run,
     mistakes=(
-        Mistake("off_by_one", _variant(_cosine, "off_by_one"),
-                "Step 0 is the full rate eta_max: the angle is pi * t / T_max with t counting from 0 "
-                "(cos 0 = 1)."),
-        Mistake("t_max_minus_one", _variant(_cosine, "t_max_minus_one"),
-                "The rate reaches eta_min at step T_max itself, so divide by T_max, not T_max - 1 "
-                "(there are T_max + 1 rates, both ends included)."),
-        Mistake("integer_division", _variant(_cosine, "integer_division"),
-                "t / T_max is a fraction between 0 and 1; integer division (t // T_max) keeps it at 0 until the "
-                "very end."),
-        Mistake("eta_min_ignored", _variant(_cosine, "eta_min_ignored"),
-                "The cosine runs between eta_max and eta_min: eta_min + (eta_max - eta_min) * (1 + cos(...)) / 2; "
-                "both the offset eta_min and the amplitude eta_max - eta_min are needed."),
+        mistake_variant(_cosine, "off_by_one",
+                        "Step 0 is the full rate eta_max: the angle is pi * t / T_max with t counting from 0 "
+                        "(cos 0 = 1)."),
+        mistake_variant(_cosine, "t_max_minus_one",
+                        "The rate reaches eta_min at step T_max itself, so divide by T_max, not T_max - 1 "
+                        "(there are T_max + 1 rates, both ends included)."),
+        mistake_variant(_cosine, "integer_division",
+                        "t / T_max is a fraction between 0 and 1; integer division (t // T_max) keeps it at 0 until "
+                        "the very end."),
+        mistake_variant(_cosine, "eta_min_ignored",
+                        "The cosine runs between eta_max and eta_min: eta_min + (eta_max - eta_min) * (1 + cos(...)) "
+                        "/ 2; both the offset eta_min and the amplitude eta_max - eta_min are needed."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -286,18 +278,18 @@ warmup_start_factor=0.01)` — the library's names and defaults.
     cases=_warmup_cosine_cases,
     run=_run,
     mistakes=(
-        Mistake("warmup_from_zero", _variant(_warmup_cosine, "warmup_from_zero"),
-                "The warmup starts at s * eta_max (warmup_start_factor), not at 0: "
-                "eta_t = eta_max * (s + (1 - s) * t / W)."),
-        Mistake("warmup_off_by_one", _variant(_warmup_cosine, "warmup_off_by_one"),
-                "Step 0 is the first warmup step, at s * eta_max; the full rate is reached at step W "
-                "(use t / W with t counting from 0, not (t + 1) / W)."),
-        Mistake("cosine_over_total_steps", _variant(_warmup_cosine, "cosine_over_total_steps"),
-                "After the warmup only T - W steps remain: the angle is pi * (t - W) / (T - W), so that the rate "
-                "reaches eta_min at step T."),
-        Mistake("cosine_not_shifted", _variant(_warmup_cosine, "cosine_not_shifted"),
-                "The cosine starts where the warmup ends: measure its angle from step W, "
-                "pi * (t - W) / (T - W), so that it starts at eta_max."),
+        mistake_variant(_warmup_cosine, "warmup_from_zero",
+                        "The warmup starts at s * eta_max (warmup_start_factor), not at 0: "
+                        "eta_t = eta_max * (s + (1 - s) * t / W)."),
+        mistake_variant(_warmup_cosine, "warmup_off_by_one",
+                        "Step 0 is the first warmup step, at s * eta_max; the full rate is reached at step W "
+                        "(use t / W with t counting from 0, not (t + 1) / W)."),
+        mistake_variant(_warmup_cosine, "cosine_over_total_steps",
+                        "After the warmup only T - W steps remain: the angle is pi * (t - W) / (T - W), so that the "
+                        "rate reaches eta_min at step T."),
+        mistake_variant(_warmup_cosine, "cosine_not_shifted",
+                        "The cosine starts where the warmup ends: measure its angle from step W, "
+                        "pi * (t - W) / (T - W), so that it starts at eta_max."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -397,22 +389,22 @@ div_factor=25.0, final_div_factor=1e4, three_phase=False)` — `OneCycleLR`'s na
     cases=_one_cycle_cases,
     run=_run,
     mistakes=(
-        Mistake("phase_end_off_by_one", _variant(_one_cycle, "phase_end_off_by_one"),
-                "Steps count from 0, so the warmup phase ends (the peak) at step p * T - 1, not p * T "
-                "(and, with three phases, the second ends at 2 p T - 2)."),
-        Mistake("last_phase_end_off_by_one", _variant(_one_cycle, "last_phase_end_off_by_one"),
-                "The last step is T - 1 (steps count from 0): the final phase ends there, at eta_min."),
-        Mistake("every_phase_end_off_by_one", _variant(_one_cycle, "every_phase_end_off_by_one"),
-                "Steps count from 0, so every boundary is one step earlier than p * T and T: the peak is at "
-                "p * T - 1 (with three phases the second phase ends at 2 p T - 2) and the last step is T - 1."),
-        Mistake("phase_ends_rounded", _variant(_one_cycle, "phase_ends_rounded"),
-                "The boundaries are PyTorch's exactly, real numbers: the peak is at p * T - 1 (0.3 * 32 - 1 = 8.6), "
-                "not at a whole step; do not round or int() p * T (nor 2 p T)."),
-        Mistake("final_div_factor_ignored", _variant(_one_cycle, "final_div_factor_ignored"),
-                "The cycle ends far below where it started: eta_min = eta_initial / final_div_factor."),
-        Mistake("anneal_strategy_ignored", _variant(_one_cycle, "anneal_strategy_ignored"),
-                "With anneal_strategy='linear' each phase moves in a straight line, a + (b - a) * x; "
-                "the cosine is only for 'cos'."),
+        mistake_variant(_one_cycle, "phase_end_off_by_one",
+                        "Steps count from 0, so the warmup phase ends (the peak) at step p * T - 1, not p * T "
+                        "(and, with three phases, the second ends at 2 p T - 2)."),
+        mistake_variant(_one_cycle, "last_phase_end_off_by_one",
+                        "The last step is T - 1 (steps count from 0): the final phase ends there, at eta_min."),
+        mistake_variant(_one_cycle, "every_phase_end_off_by_one",
+                        "Steps count from 0, so every boundary is one step earlier than p * T and T: the peak is at "
+                        "p * T - 1 (with three phases the second phase ends at 2 p T - 2) and the last step is T - 1."),
+        mistake_variant(_one_cycle, "phase_ends_rounded",
+                        "The boundaries are PyTorch's exactly, real numbers: the peak is at p * T - 1 (0.3 * 32 - 1 "
+                        "= 8.6), not at a whole step; do not round or int() p * T (nor 2 p T)."),
+        mistake_variant(_one_cycle, "final_div_factor_ignored",
+                        "The cycle ends far below where it started: eta_min = eta_initial / final_div_factor."),
+        mistake_variant(_one_cycle, "anneal_strategy_ignored",
+                        "With anneal_strategy='linear' each phase moves in a straight line, a + (b - a) * x; "
+                        "the cosine is only for 'cos'."),
     ),
     output_names=_OUTPUT_NAMES,
 ))
