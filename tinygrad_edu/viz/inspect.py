@@ -35,7 +35,7 @@ import numpy as np
 from .._checks import check_int
 from ..autograd import no_grad
 from ..train.diagnose import _MATRIX
-from ._inputs import figure_and_axes, new_figure
+from ._inputs import _check_pair, figure_and_axes, new_figure
 from ._style import place_legend, series_style, styled
 
 __all__ = ["plot_activations", "plot_gradients", "plot_gradient_norms", "plot_update_ratios", "plot_saturation",
@@ -410,12 +410,7 @@ def plot_update_ratios(insp: Any, ax: Any = None, *, params: Any = None, include
     who = "plot_update_ratios"
     _inspector(who, insp, ("params", "update_ratios"))
     if band is not None:
-        try:
-            low, high = (float(v) for v in band)
-        except (TypeError, ValueError):
-            raise ValueError(f"{who}: band must be (low, high) in log10 units, or None; got {band!r}") from None
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"{who}: band must be (low, high) with finite low < high, got {band!r}")
+        low, high = _check_pair(who, "band (log10 units, or None)", band)
     update_ratios = insp.update_ratios
     names = _weights(who, insp, params, include_biases, update_ratios)
     steps = np.asarray(insp.steps, dtype=float).reshape(-1)
