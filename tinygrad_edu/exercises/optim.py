@@ -100,13 +100,14 @@ def _case(rng: np.random.Generator, shape: tuple, hyperparameters: dict[str, Any
     return Case(", ".join(words), (theta, grads), dict(hyperparameters))
 
 
-def _state_not_kept(reference: Callable) -> Callable:
-    """The reference given an empty ``state`` at every step: a student who keeps nothing between steps (or
-    rebinds ``state = {...}``, a new dict the next step never sees)."""
+def _state_not_kept(reference: Callable, what: str, key: str) -> Mistake:
+    """The mistake ``state_not_kept``: the reference given an empty ``state`` at every step, a student who keeps
+    nothing between steps (or rebinds ``state = {...}``, a new dict the next step never sees). The hint is
+    ``what`` (the quantities to keep, ending in a space) and then where to keep them, ``state[key]``."""
     def wrong(theta: np.ndarray, g: np.ndarray, state: dict[str, Any], t: int, **hyperparameters: Any) -> np.ndarray:
         return reference(theta, g, {}, t, **hyperparameters)
     wrong.__name__ = f"{reference.__name__}_state_not_kept"
-    return wrong
+    return Mistake("state_not_kept", wrong, what + _STATE_NOT_KEPT.format(key=key))
 
 
 _STATE_NOT_KEPT = ("must be kept in the dict `state` and read back at the next step: write into the dict you "
@@ -424,9 +425,8 @@ momentum=0, centered=False)` — PyTorch's names and defaults.
                         "s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2."),
         mistake_variant(_rmsprop, "sqrt_missing",
                         "Divide by the root mean square, sqrt(s_t) + eps, not by the mean square s_t itself."),
-        Mistake("state_not_kept", _state_not_kept(rmsprop_reference),
-                "s_t is a moving average of all the squared gradients so far: s_{t-1} "
-                + _STATE_NOT_KEPT.format(key="square_avg")),
+        _state_not_kept(rmsprop_reference, "s_t is a moving average of all the squared gradients so far: s_{t-1} ",
+                        "square_avg"),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -513,6 +513,11 @@ def _adamw_cases(rng: np.random.Generator) -> list[Case]:
     ]
 
 
+# Adam's and AdamW's moments are the same: so are two of their mistakes' hints.
+_ADAM_NO_BIAS_CORRECTION = ("Divide the moments by their bias corrections before the step: m_hat = m_t / "
+                            "(1 - beta1^t), v_hat = v_t / (1 - beta2^t).")
+_ADAM_STATE = "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
+
 _ADAM_MOMENTS = r"""
 $$m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t$$
 
@@ -560,9 +565,7 @@ steps would be far too small ($m_1 = (1-\beta_1) g_1$).
     cases=_adam_cases,
     run=_run,
     mistakes=(
-        mistake_variant(_adam_rule(False), "no_bias_correction",
-                        "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
-                        "v_hat = v_t / (1 - beta2^t)."),
+        mistake_variant(_adam_rule(False), "no_bias_correction", _ADAM_NO_BIAS_CORRECTION),
         mistake_variant(_adam_rule(False), "eps_inside_sqrt",
                         "epsilon is added after the square root: divide by sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
         mistake_variant(_adam_rule(False), "bias_correction_off_by_one",
@@ -571,9 +574,7 @@ steps would be far too small ($m_1 = (1-\beta_1) g_1$).
         mistake_variant(_adam_rule(False), "decoupled_weight_decay",
                         "Adam's weight_decay is L2: add lambda * theta to the gradient, g_t <- g_t + lambda * theta, "
                         "before the moments. Shrinking theta directly is AdamW."),
-        Mistake("state_not_kept", _state_not_kept(adam_reference),
-                "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
-                + _STATE_NOT_KEPT.format(key="exp_avg")),
+        _state_not_kept(adam_reference, _ADAM_STATE, "exp_avg"),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -625,12 +626,8 @@ $$\theta_t = \theta_{t-1} - \gamma\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
         mistake_variant(_adam_rule(True), "decay_after_update",
                         "Decay theta_{t-1} first, then subtract the Adam step from the decayed weights; decaying after "
                         "the step also shrinks the step."),
-        mistake_variant(_adam_rule(True), "no_bias_correction",
-                        "Divide the moments by their bias corrections before the step: m_hat = m_t / (1 - beta1^t), "
-                        "v_hat = v_t / (1 - beta2^t)."),
-        Mistake("state_not_kept", _state_not_kept(adamw_reference),
-                "m_t and v_t are moving averages of all the steps so far: m_{t-1} and v_{t-1} "
-                + _STATE_NOT_KEPT.format(key="exp_avg")),
+        mistake_variant(_adam_rule(True), "no_bias_correction", _ADAM_NO_BIAS_CORRECTION),
+        _state_not_kept(adamw_reference, _ADAM_STATE, "exp_avg"),
     ),
     output_names=_OUTPUT_NAMES,
 ))
@@ -740,9 +737,8 @@ momentum_decay=4e-3)` — PyTorch's names and defaults (`decoupled_weight_decay`
                         "Correct the second moment before the square root: v_hat = v_t / (1 - beta2^t)."),
         mistake_variant(_nadam, "eps_inside_sqrt",
                         "epsilon is added after the square root: sqrt(v_hat) + eps, not sqrt(v_hat + eps)."),
-        Mistake("state_not_kept", _state_not_kept(nadam_reference),
-                "m_t, v_t and the product of the mu's carry over from step to step: they "
-                + _STATE_NOT_KEPT.format(key="exp_avg")),
+        _state_not_kept(nadam_reference, "m_t, v_t and the product of the mu's carry over from step to step: they ",
+                        "exp_avg"),
     ),
     output_names=_OUTPUT_NAMES,
 ))
