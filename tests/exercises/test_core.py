@@ -333,6 +333,8 @@ def test_result_displays_in_a_notebook():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="timeout"):
         _check(_reference, timeout=0)
+    with pytest.raises(ValueError, match="timeout"):  # not an OverflowError from the interval timer
+        _check(_reference, timeout=float("inf"))
     with pytest.raises(TypeError, match="seed"):
         _check(_reference, seed=1.5)
 

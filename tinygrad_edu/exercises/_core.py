@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_positive
+
 __all__ = ["Case", "Mistake", "Exercise", "Finding", "Result", "REGISTRY", "FINDINGS", "FAMILIES",
            "register", "check", "check_exercise", "names", "show", "stub", "signature"]
 
@@ -691,7 +693,8 @@ def check(name: str, fn: Callable, seed: int = 0, timeout: float = 10.0) -> Resu
 
     Raises:
         KeyError: an unknown exercise (the message lists the valid names).
-        TypeError: ``fn`` is not callable.
+        TypeError: ``fn`` is not callable, or ``seed`` is not an int.
+        ValueError: ``timeout`` is not a finite number > 0.
     """
     if callable(name) and isinstance(fn, str):
         raise TypeError(f"check takes the exercise's name first, then your function: check({fn!r}, "
@@ -713,8 +716,7 @@ def check_exercise(exercise: Exercise, fn: Callable, seed: int = 0, timeout: flo
                         f"got {type(fn).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    if not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = check_positive("check", "timeout", timeout)  # seconds; inf would overflow the timer
     seed = int(seed)
     cases = list(exercise.cases(np.random.default_rng(seed)))
     total = len(cases)
