@@ -172,6 +172,9 @@ def test_bad_input_is_one_line_and_status_1(tmp_path, capsys):
     assert err.count("\n") == 1
     assert cli.main(["grade", str(tmp_path / "a.py")]) == 1
     assert "not a folder" in capsys.readouterr().err
+    assert cli.main(["grade", str(tmp_path), "--timeout", "inf"]) == 1
+    assert capsys.readouterr().err == ("tinygrad-edu grade: --timeout must be a positive finite number of seconds, "
+                                       "got inf\n")
 
 
 def test_which_files_are_submissions(tmp_path):

@@ -141,8 +141,8 @@ def grade(directory: str | os.PathLike, timeout: float = 5.0, only: list[str] | 
     """
     from . import REGISTRY, names
 
-    if not timeout > 0:
-        raise GradeError(f"--timeout must be a positive number of seconds, got {timeout!r}")
+    if not 0 < timeout < float("inf"):  # inf would overflow the time limit's timer
+        raise GradeError(f"--timeout must be a positive finite number of seconds, got {timeout!r}")
     exercises = names()
     if only:
         unknown = [name for name in only if name not in exercises]
